@@ -1,0 +1,258 @@
+//! The one configuration type that the YAML files, the ROS parameters and the CLI flags fill.
+//!
+//! `config/matcher.yaml` is a ROS 2 parameter file (`imd_matcher: ros__parameters: {...}`) so
+//! that `ros2 launch` can pass it as is; [`ImdConfig::from_yaml_str`] also accepts the bare
+//! mapping. ROS parameters are flat dotted names (`model.device`); [`ImdConfig::from_flat`]
+//! rebuilds the nested form from them, so both paths share one serde schema.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("config: {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+/// Everything a user can configure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImdConfig {
+    /// Network, weights, device and matching thresholds.
+    pub model: crate::model::ModelOptions,
+    /// Relative-pose estimation (RANSAC, refinement, model selection).
+    pub pose: crate::geometry::PoseOptions,
+    /// Keyframe policy, relocalization and the keyframe store.
+    pub tracker: crate::pipeline::TrackerConfig,
+    /// The cameras to subscribe to (parallel lists, as ROS parameters must be flat).
+    pub cameras: CamerasConfig,
+    /// ROS node behaviour: QoS, sync, output frames and topics.
+    pub node: NodeConfig,
+}
+
+/// Cameras as parallel lists: entry `i` of every list describes camera `i`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CamerasConfig {
+    /// Camera ids (used in outputs and as keyframe identity).
+    pub names: Vec<String>,
+    /// `sensor_msgs/Image` (or `CompressedImage` when it ends in `/compressed`) topics.
+    pub image_topics: Vec<String>,
+    /// `sensor_msgs/CameraInfo` topics.
+    pub camera_info_topics: Vec<String>,
+    /// Optical frame ids; empty entries mean "use the image header's frame_id".
+    pub optical_frames: Vec<String>,
+}
+
+/// One camera, resolved from [`CamerasConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraConfig {
+    pub name: String,
+    pub image_topic: String,
+    pub camera_info_topic: String,
+    pub optical_frame: Option<String>,
+}
+
+impl CamerasConfig {
+    /// The cameras, checking that the lists line up.
+    pub fn resolve(&self) -> Result<Vec<CameraConfig>, ConfigError> {
+        let n = self.image_topics.len();
+        let check = |field: &str, len: usize, allow_empty: bool| {
+            if len == n || (allow_empty && len == 0) {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid {
+                    field: format!("cameras.{field}"),
+                    reason: format!("has {len} entries, expected {n} (one per image topic)"),
+                })
+            }
+        };
+        check("names", self.names.len(), true)?;
+        check("camera_info_topics", self.camera_info_topics.len(), false)?;
+        check("optical_frames", self.optical_frames.len(), true)?;
+        Ok((0..n)
+            .map(|i| CameraConfig {
+                name: self
+                    .names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("cam{i}")),
+                image_topic: self.image_topics[i].clone(),
+                camera_info_topic: self.camera_info_topics[i].clone(),
+                optical_frame: self
+                    .optical_frames
+                    .get(i)
+                    .filter(|f| !f.is_empty())
+                    .cloned(),
+            })
+            .collect())
+    }
+}
+
+/// QoS reliability for the camera subscriptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QosPreset {
+    /// Best effort, keep last 5 (`rmw_qos_profile_sensor_data`).
+    #[default]
+    SensorData,
+    /// Reliable, keep last 10.
+    Reliable,
+}
+
+/// ROS node behaviour that does not belong to the tracker itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// QoS of image and camera_info subscriptions.
+    pub qos: QosPreset,
+    /// Largest |stamp(image) − stamp(camera_info)| accepted as a pair, seconds.
+    pub sync_tolerance_s: f64,
+    /// Broadcast the keyframe → current camera transform on `/tf`.
+    pub publish_tf: bool,
+    /// Publish the debug image with matches drawn.
+    pub publish_debug_image: bool,
+    /// Upper bound on processed frames per second per camera (0 = as fast as possible).
+    pub max_rate_hz: f64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            qos: QosPreset::SensorData,
+            sync_tolerance_s: 0.02,
+            publish_tf: false,
+            publish_debug_image: true,
+            max_rate_hz: 0.0,
+        }
+    }
+}
+
+impl ImdConfig {
+    /// Read a YAML file: a ROS 2 parameter file or the bare mapping.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_yaml_str(&text).map_err(|e| match e {
+            ConfigError::File { reason, .. } => ConfigError::File {
+                path: path.display().to_string(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Parse YAML text: `{node_name: {ros__parameters: {...}}}`, `{/**: {ros__parameters: ...}}`
+    /// or the bare mapping.
+    pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError::File {
+            path: "<yaml>".into(),
+            reason,
+        };
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let body = ros_parameters_body(&value).unwrap_or(value);
+        let config: ImdConfig = serde_yaml::from_value(body).map_err(|e| err(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Build from flat dotted parameter names (as ROS 2 parameters are stored).
+    pub fn from_flat<I>(params: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, serde_json::Value)>,
+    {
+        let mut root = serde_json::Map::new();
+        for (name, value) in params {
+            if name == "use_sim_time" {
+                continue; // ROS-level parameter, not ours
+            }
+            insert_dotted(&mut root, &name, value)?;
+        }
+        let config: ImdConfig =
+            serde_json::from_value(serde_json::Value::Object(root)).map_err(|e| {
+                ConfigError::Invalid {
+                    field: "parameters".into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Flatten to dotted names (the ROS parameters the node declares).
+    pub fn to_flat(&self) -> Vec<(String, serde_json::Value)> {
+        let mut out = Vec::new();
+        // Serializing a plain config cannot fail: every field is a number, string, bool or list.
+        if let Ok(value) = serde_json::to_value(self) {
+            flatten("", &value, &mut out);
+        }
+        out
+    }
+
+    /// Cross-field checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.cameras.resolve()?;
+        if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
+            return Err(ConfigError::Invalid {
+                field: "node.sync_tolerance_s".into(),
+                reason: format!("{} is not a finite number ≥ 0", self.node.sync_tolerance_s),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn ros_parameters_body(value: &serde_yaml::Value) -> Option<serde_yaml::Value> {
+    let map = value.as_mapping()?;
+    if map.len() != 1 {
+        return None;
+    }
+    let (_, node) = map.iter().next()?;
+    node.as_mapping()?.get("ros__parameters").cloned()
+}
+
+fn insert_dotted(
+    root: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    value: serde_json::Value,
+) -> Result<(), ConfigError> {
+    let mut parts = name.split('.').peekable();
+    let mut map = root;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = map
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        map = entry.as_object_mut().ok_or_else(|| ConfigError::Invalid {
+            field: name.to_string(),
+            reason: format!("`{part}` is both a value and a group"),
+        })?;
+    }
+    Ok(())
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&name, v, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}

@@ -1,0 +1,1 @@
+//! Benchmark runners with the paper's protocols.

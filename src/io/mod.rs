@@ -1,0 +1,4 @@
+//! Inputs and outputs: sensor image encodings, rosbag2 MCAP, match files and visualizations.
+
+pub mod bag;
+pub mod image;

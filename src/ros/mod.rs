@@ -1,0 +1,1 @@
+//! The r2r ROS 2 node: parameters, subscriptions, publishers and message conversions.
