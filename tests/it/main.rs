@@ -1,0 +1,5 @@
+//! imd's integration tests: one binary, one module per area. Fixtures live in
+//! `tests/fixtures/<area>/` and are made by the committed scripts in `scripts/` named in each
+//! module's doc.
+
+mod util;
