@@ -1,9 +1,16 @@
 //! The IMD network in tch: SD2.1 VAE + UNet features, CLIP image encoder, cross-image prompt
 //! module (CIPM), coarse and fine matching.
 
+pub mod backbone;
+pub mod clip;
+pub(crate) mod nn;
 pub mod runtime;
+pub mod unet;
+pub mod vae;
 pub mod weights;
 
+pub use backbone::{Backbone, BackboneOptions};
+pub use clip::{ClipOutput, ClipVision};
 pub use runtime::{ComputeDtype, ComputeDevice};
 
 use std::path::PathBuf;

@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
+mod features;
 mod info;
 
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Print versions, libtorch and CUDA availability.
     Info(info::Args),
+    /// Write the SD UNet features of one image (tensor `features`) to a safetensors file.
+    Features(features::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info::run(args),
+        Command::Features(args) => features::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

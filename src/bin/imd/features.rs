@@ -1,0 +1,150 @@
+//! `imd features --model DIR --image IMG --out F.safetensors [--block K] [--timestep T]
+//! [--device D] [--dtype T]`: the SD UNet features of one image (tensor `features`,
+//! [1, C, H/8, W/8], float32), at the image's native size.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use imd::model::backbone::load_empty_prompt;
+use imd::model::{Backbone, BackboneOptions, ComputeDevice, ComputeDtype};
+use tch::{Kind, Tensor};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Weights folder (needs `unet/` and `vae/`; see models/prepare_weights.py).
+    #[arg(long)]
+    model: PathBuf,
+    /// Input image (both sides must be multiples of 8).
+    #[arg(long)]
+    image: PathBuf,
+    /// Output safetensors file (tensor `features`, float32).
+    #[arg(long)]
+    out: PathBuf,
+    /// UNet up block whose output is returned (2: 640 channels at 1/8 for SD2.1).
+    #[arg(long, default_value_t = 2)]
+    block: usize,
+    /// Diffusion timestep (no noise is added).
+    #[arg(long, default_value_t = 0.0)]
+    timestep: f64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: ComputeDevice,
+    /// f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: ComputeDtype,
+    /// Benchmark hook for scripts/bench_model.py: time the UNet pass this many times after
+    /// one warm-up and print the timings as JSON.
+    #[arg(long, default_value_t = 0, hide = true)]
+    bench_iters: usize,
+    /// libtorch intra-op threads (0: libtorch's default).
+    #[arg(long, default_value_t = 0, hide = true)]
+    threads: i32,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads);
+    }
+    let device = args.device.to_tch()?;
+    let kind = args.dtype.kind();
+    let image = load_image(&args.image)?;
+
+    let opts = BackboneOptions {
+        unet_block: args.block,
+        timestep: args.timestep,
+        load_clip: false,
+    };
+    let backbone = Backbone::load(&args.model, device, kind, &opts)
+        .with_context(|| format!("loading the backbone from {}", args.model.display()))?;
+    let prompt = match load_empty_prompt(&args.model)? {
+        Some(p) => p,
+        None => {
+            log::warn!(
+                "{} has no {}: using a zero prompt",
+                args.model.display(),
+                imd::model::backbone::EMPTY_PROMPT_FILE
+            );
+            Tensor::zeros(
+                [1, 77, backbone.cross_attention_dim()],
+                (Kind::Float, device),
+            )
+        }
+    };
+
+    let _guard = tch::no_grad_guard();
+    let latents = backbone.encode_latents(&image)?;
+    let features = backbone.unet_features(&latents, &prompt)?;
+    let out = features.to_kind(Kind::Float).to_device(tch::Device::Cpu);
+    Tensor::write_safetensors(&[("features", &out)], &args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    log::info!(
+        "wrote features {:?} (up_blocks.{}, t = {}) to {}",
+        out.size(),
+        args.block,
+        args.timestep,
+        args.out.display()
+    );
+
+    if args.bench_iters > 0 {
+        bench(&backbone, &latents, &prompt, args.bench_iters)?;
+    }
+    Ok(())
+}
+
+/// RGB image → [1, 3, H, W] in [-1, 1], float32; both sides must be multiples of 8.
+fn load_image(path: &Path) -> anyhow::Result<Tensor> {
+    // TODO(lead): switch to `io::image` when it lands.
+    let rgb = image::open(path)
+        .with_context(|| format!("reading image {}", path.display()))?
+        .to_rgb8();
+    let (w, h) = rgb.dimensions();
+    if w % 8 != 0 || h % 8 != 0 || w == 0 || h == 0 {
+        bail!(
+            "{}: {w}×{h} pixels; both sides must be multiples of 8 (crop or resize the image, \
+             e.g. to {}×{})",
+            path.display(),
+            (w / 8).max(1) * 8,
+            (h / 8).max(1) * 8
+        );
+    }
+    let hwc = Tensor::from_slice(rgb.as_raw()).view([h as i64, w as i64, 3]);
+    Ok(hwc
+        .permute([2, 0, 1])
+        .unsqueeze(0)
+        .to_kind(Kind::Float)
+        .divide_scalar(127.5)
+        - 1.0)
+}
+
+/// Time `unet_features` (the per-pair cost) and print JSON for scripts/bench_model.py.
+fn bench(
+    backbone: &Backbone,
+    latents: &Tensor,
+    prompt: &Tensor,
+    iters: usize,
+) -> anyhow::Result<()> {
+    let sync = || {
+        if let tch::Device::Cuda(i) = backbone.device() {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    let _ = backbone.unet_features(latents, prompt)?;
+    sync();
+    let mut ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        let _ = backbone.unet_features(latents, prompt)?;
+        sync();
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let json = serde_json::json!({
+        "unet_ms": ms,
+        "median_ms": ms[ms.len() / 2],
+        "min_ms": ms[0],
+        "threads": tch::get_num_threads(),
+    });
+    println!("{json}");
+    Ok(())
+}
