@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 use super::clip::ClipVision;
-use super::unet::{check_dims, TimeEmbedding, UNet2DConditionModel};
+use super::nn::check_dims;
+use super::unet::{TimeEmbedding, UNet2DConditionModel};
 use super::vae::VaeEncoder;
 use super::ModelError;
 

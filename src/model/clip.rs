@@ -12,8 +12,9 @@ use std::path::Path;
 use serde::Deserialize;
 use tch::{nn, Device, Kind, Tensor};
 
-use super::nn::{multi_head_attention, param, Conv2d, LayerNorm, Linear, TchResult};
-use super::unet::{check_dims, read_text};
+use super::nn::{
+    check_dims, multi_head_attention, param, read_text, Conv2d, LayerNorm, Linear, TchResult,
+};
 use super::weights::{load_into, no_alias, Unexpected, WeightFile};
 use super::ModelError;
 

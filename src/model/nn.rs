@@ -5,7 +5,11 @@
 //! each one afterwards and fails on any it cannot find, so nothing runs on garbage.
 //! Forward passes use the fallible `f_` ops so that libtorch errors surface as `Result`s.
 
+use std::path::Path;
+
 use tch::{nn, Kind, TchError, Tensor};
+
+use super::ModelError;
 
 /// libtorch result used inside the model modules; the public entry points add context.
 pub(crate) type TchResult<T> = Result<T, TchError>;
@@ -193,4 +197,33 @@ pub(crate) fn multi_head_attention(
         out = out.f_to_kind(kind)?;
     }
     out.f_transpose(1, 2)?.f_reshape([b, n, inner])
+}
+
+/// Read a small text file (configs) with a `BadFile` error naming it.
+pub(crate) fn read_text(path: &Path) -> Result<String, ModelError> {
+    std::fs::read_to_string(path).map_err(|e| ModelError::BadFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Check a tensor's rank and the sizes given as `Some`.
+pub(crate) fn check_dims(t: &Tensor, what: &str, want: &[Option<i64>]) -> Result<(), ModelError> {
+    let size = t.size();
+    let ok = size.len() == want.len()
+        && size
+            .iter()
+            .zip(want)
+            .all(|(&s, w)| w.is_none_or(|w| w == s));
+    if ok {
+        return Ok(());
+    }
+    let expected: Vec<String> = want
+        .iter()
+        .map(|w| w.map_or_else(|| "_".to_string(), |v| v.to_string()))
+        .collect();
+    Err(ModelError::InvalidInput {
+        what: what.into(),
+        reason: format!("shape {size:?}, expected [{}]", expected.join(", ")),
+    })
 }

@@ -10,9 +10,10 @@ use std::path::Path;
 use serde::Deserialize;
 use tch::{nn, Device, Kind, Tensor};
 
-use super::nn::{multi_head_attention, Conv2d, GroupNorm, Linear, TchResult};
+use super::nn::{
+    check_dims, multi_head_attention, read_text, Conv2d, GroupNorm, Linear, TchResult,
+};
 use super::unet::resnet::{Downsample2D, ResnetBlock2D, ResnetConfig};
-use super::unet::{check_dims, read_text};
 use super::weights::{load_into, Unexpected, WeightFile};
 use super::ModelError;
 

@@ -203,6 +203,21 @@ pub struct TimePlan {
     pub freq_shift: f64,
 }
 
+impl UNetPlan {
+    /// Width of the prompt embeddings (the same for every block, checked in `resolve`); 0 for
+    /// a UNet without cross-attention.
+    pub fn cross_attention_dim(&self) -> i64 {
+        self.down
+            .iter()
+            .filter_map(|d| d.attn.as_ref())
+            .chain(self.mid.as_ref().map(|m| &m.attn))
+            .chain(self.up.iter().filter_map(|u| u.attn.as_ref()))
+            .map(|a| a.cross_attention_dim)
+            .next()
+            .unwrap_or(0)
+    }
+}
+
 /// Everything needed to build the UNet, checked for consistency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UNetPlan {
@@ -425,6 +440,20 @@ impl UNetConfig {
             });
         }
 
+        let mut dims = down
+            .iter()
+            .filter_map(|d| d.attn.as_ref())
+            .chain(mid.as_ref().map(|m| &m.attn))
+            .chain(up.iter().filter_map(|u| u.attn.as_ref()))
+            .map(|a| a.cross_attention_dim);
+        if let Some(first) = dims.next() {
+            if let Some(other) = dims.find(|&d| d != first) {
+                return Err(format!(
+                    "unsupported UNet config: blocks use different `cross_attention_dim`s \
+                     ({first} and {other}) but there is one prompt"
+                ));
+            }
+        }
         if self.in_channels <= 0 {
             return Err(format!(
                 "`in_channels` = {} must be positive",
@@ -658,6 +687,12 @@ mod tests {
         let mut c = base.clone();
         c.num_attention_heads = Some(OneOrMany::One(8));
         assert!(c.resolve().unwrap_err().contains("num_attention_heads"));
+        let mut c = base.clone();
+        c.cross_attention_dim = OneOrMany::Many(vec![1024, 1024, 768, 1024]);
+        assert!(c
+            .resolve()
+            .unwrap_err()
+            .contains("different `cross_attention_dim`s"));
         let mut c = base;
         c.addition_embed_type = Some("text_time".into());
         assert!(c.resolve().unwrap_err().contains("addition_embed_type"));

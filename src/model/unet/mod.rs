@@ -16,7 +16,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use self::blocks::{DownBlock, MidBlock, UpBlock};
 use self::config::{UNetConfig, UNetPlan};
-use super::nn::{Conv2d, Linear, TchResult};
+use super::nn::{check_dims, read_text, Conv2d, Linear, TchResult};
 use super::weights::{load_into, no_alias, Unexpected, WeightFile};
 use super::ModelError;
 
@@ -74,10 +74,7 @@ impl UNet2DConditionModel {
         let plan = UNetConfig::from_json(&text)
             .and_then(|c| c.resolve())
             .map_err(bad)?;
-        let model = Self::build(plan, device, kind, up_to).map_err(|e| match e {
-            ModelError::InvalidOption { option, reason } if option == "config" => bad(reason),
-            other => other,
-        })?;
+        let model = Self::build(plan, device, kind, up_to)?;
         let file = WeightFile::open(weights_path)?;
         let report = load_into(&model._vs, "", &file, "", Unexpected::Ignore, &no_alias)?;
         // Only the parts we deliberately skip may stay unread; anything else means the file
@@ -112,23 +109,7 @@ impl UNet2DConditionModel {
                 ),
             });
         }
-        let mut dims = plan
-            .down
-            .iter()
-            .filter_map(|d| d.attn.as_ref())
-            .chain(plan.mid.as_ref().map(|m| &m.attn))
-            .chain(plan.up.iter().filter_map(|u| u.attn.as_ref()))
-            .map(|a| a.cross_attention_dim);
-        let cross_attention_dim = dims.next().unwrap_or(0);
-        if let Some(other) = dims.find(|&d| d != cross_attention_dim) {
-            return Err(ModelError::InvalidOption {
-                option: "config".into(),
-                reason: format!(
-                    "unsupported UNet config: blocks use different `cross_attention_dim`s \
-                     ({cross_attention_dim} and {other}) but there is one prompt"
-                ),
-            });
-        }
+        let cross_attention_dim = plan.cross_attention_dim();
         let mut vs = nn::VarStore::new(device);
         vs.set_kind(kind);
         let layers = Self::build_layers(&vs.root(), &plan, up_to)
@@ -353,33 +334,4 @@ impl UNet2DConditionModel {
         }
         Ok(h)
     }
-}
-
-/// Read a small text file (configs) with a `BadFile` error naming it.
-pub(crate) fn read_text(path: &Path) -> Result<String, ModelError> {
-    std::fs::read_to_string(path).map_err(|e| ModelError::BadFile {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
-}
-
-/// Check a tensor's rank and the sizes given as `Some`.
-pub(crate) fn check_dims(t: &Tensor, what: &str, want: &[Option<i64>]) -> Result<(), ModelError> {
-    let size = t.size();
-    let ok = size.len() == want.len()
-        && size
-            .iter()
-            .zip(want)
-            .all(|(&s, w)| w.is_none_or(|w| w == s));
-    if ok {
-        return Ok(());
-    }
-    let expected: Vec<String> = want
-        .iter()
-        .map(|w| w.map_or_else(|| "_".to_string(), |v| v.to_string()))
-        .collect();
-    Err(ModelError::InvalidInput {
-        what: what.into(),
-        reason: format!("shape {size:?}, expected [{}]", expected.join(", ")),
-    })
 }
