@@ -117,6 +117,14 @@ fn load_image(path: &Path) -> anyhow::Result<Tensor> {
         - 1.0)
 }
 
+/// CPU time of the calling thread (Linux `/proc/thread-self/schedstat`, ns). With one
+/// libtorch thread all the work runs here, so it is the work done, unlike wall time on a
+/// machine that other jobs share.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Time `unet_features` (the per-pair cost) and print JSON for scripts/bench_model.py.
 fn bench(
     backbone: &Backbone,
@@ -132,17 +140,19 @@ fn bench(
     let _ = backbone.unet_features(latents, prompt)?;
     sync();
     let mut ms = Vec::with_capacity(iters);
+    let mut cpu_ms = Vec::with_capacity(iters);
     for _ in 0..iters {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), thread_cpu_ns());
         let _ = backbone.unet_features(latents, prompt)?;
         sync();
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        if let (Some(c0), Some(c1)) = (c0, thread_cpu_ns()) {
+            cpu_ms.push(c1.saturating_sub(c0) as f64 / 1e6);
+        }
     }
-    ms.sort_by(f64::total_cmp);
     let json = serde_json::json!({
         "unet_ms": ms,
-        "median_ms": ms[ms.len() / 2],
-        "min_ms": ms[0],
+        "unet_thread_cpu_ms": cpu_ms,
         "threads": tch::get_num_threads(),
     });
     println!("{json}");
