@@ -3,3 +3,4 @@
 //! module's doc.
 
 mod util;
+mod train;
