@@ -145,7 +145,10 @@ pub fn decode_counts(s: &str) -> Result<Vec<u64>, String> {
                 return Err(format!("string ends inside a count at byte {p}"));
             };
             if !(48..48 + 64).contains(&ch) {
-                return Err(format!("byte {p} ({:?}) is not an RLE character", ch as char));
+                return Err(format!(
+                    "byte {p} ({:?}) is not an RLE character",
+                    ch as char
+                ));
             }
             if k >= 13 {
                 return Err(format!("count at byte {p} is longer than 64 bits"));

@@ -87,7 +87,10 @@ pub fn read_homography(path: &Path) -> Result<Matrix3<f64>, DataError> {
     if values.len() != 9 || values.iter().any(|v| !v.is_finite()) {
         return Err(DataError::format(
             path,
-            format!("expected 9 finite numbers (3×3 homography), found {}", values.len()),
+            format!(
+                "expected 9 finite numbers (3×3 homography), found {}",
+                values.len()
+            ),
         ));
     }
     Ok(Matrix3::from_row_slice(&values))

@@ -158,7 +158,11 @@ mod tests {
         assert_eq!(s.pixels.double_value(&[0, 1, 3]), (180.0f32 / 255.0) as f64);
         assert_eq!(s.pixels.double_value(&[1, 1, 0]), 1.0);
         assert_eq!(s.pixels.double_value(&[2, 3, 0]), 0.0);
-        let valid = s.valid.to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]);
+        let valid = s
+            .valid
+            .to_kind(Kind::Int64)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
         assert_eq!(valid, 8);
         assert_eq!(s.scale, [1.0, 1.0]);
     }

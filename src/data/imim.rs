@@ -23,9 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::burst::{decode_rle, rle_area, BurstAnnotations, BurstSequence};
 use super::image::{load_rgb, long_side_size, SampleImage};
 use super::rng::SeededRng;
-use super::{
-    check_index, DataError, GroundTruth, InstancePair, PairDataset, PairSample,
-};
+use super::{check_index, DataError, GroundTruth, InstancePair, PairDataset, PairSample};
 
 /// The pair-list format tag.
 pub const IMIM_FORMAT: &str = "imd.imim_pairs.v1";
@@ -156,16 +154,25 @@ fn presence(
         let mut by_cat: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         for (tid, seg) in frame {
             let track: u64 = tid.parse().map_err(|_| {
-                DataError::format(path, format!("sequence {}: track id `{tid}` is not an integer", seq.id))
+                DataError::format(
+                    path,
+                    format!("sequence {}: track id `{tid}` is not an integer", seq.id),
+                )
             })?;
             let Some(&cat) = seq.track_category_ids.get(tid) else {
                 return Err(DataError::format(
                     path,
-                    format!("sequence {}: track {tid} has no entry in track_category_ids", seq.id),
+                    format!(
+                        "sequence {}: track {tid} has no entry in track_category_ids",
+                        seq.id
+                    ),
                 ));
             };
             let area = rle_area(&seg.rle).map_err(|e| {
-                DataError::format(path, format!("sequence {} frame {t} track {tid}: RLE: {e}", seq.id))
+                DataError::format(
+                    path,
+                    format!("sequence {} frame {t} track {tid}: RLE: {e}", seq.id),
+                )
             })?;
             if area >= min_area.max(1) {
                 by_cat.entry(cat).or_default().insert(track);

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::image::{load_rgb, long_side_size, SampleImage};
-use super::{check_index, read_json, read_to_string, DataError, GroundTruth, PairDataset, PairSample};
+use super::{
+    check_index, read_json, read_to_string, DataError, GroundTruth, PairDataset, PairSample,
+};
 
 /// The converted index format tag.
 pub const MEGADEPTH_FORMAT: &str = "imd.megadepth_scene_info.v1";
@@ -154,7 +156,11 @@ pub struct MegaDepthDataset {
 
 impl MegaDepthDataset {
     /// Open converted scene indices; images under `root`.
-    pub fn open(indices: &[PathBuf], root: &Path, options: MegaDepthOptions) -> Result<Self, DataError> {
+    pub fn open(
+        indices: &[PathBuf],
+        root: &Path,
+        options: MegaDepthOptions,
+    ) -> Result<Self, DataError> {
         let mut scenes = Vec::new();
         let mut offsets = vec![0];
         for path in indices {
@@ -222,7 +228,10 @@ impl MegaDepthDataset {
 
     fn depth(&self, scene: &Scene, i: usize) -> Result<Tensor, DataError> {
         let Some(rel) = &scene.index.depth_paths[i] else {
-            return Err(DataError::format(&scene.path, format!("image {i} has no depth path")));
+            return Err(DataError::format(
+                &scene.path,
+                format!("image {i} has no depth path"),
+            ));
         };
         let root = if self.options.depth_root.as_os_str().is_empty() {
             &self.root
@@ -264,7 +273,9 @@ pub fn read_depth(path: &Path) -> Result<Tensor, DataError> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     let (h, w) = (view.shape()[0] as i64, view.shape()[1] as i64);
-    Ok(Tensor::from_slice(&values).view([h, w]).to_kind(Kind::Float))
+    Ok(Tensor::from_slice(&values)
+        .view([h, w])
+        .to_kind(Kind::Float))
 }
 
 impl PairDataset for MegaDepthDataset {
@@ -285,7 +296,11 @@ impl PairDataset for MegaDepthDataset {
         let missing = |what: &str, i: usize| {
             DataError::format(&scene.path, format!("image {i} has no {what}"))
         };
-        let path = |i: usize| idx.image_paths[i].clone().ok_or_else(|| missing("image path", i));
+        let path = |i: usize| {
+            idx.image_paths[i]
+                .clone()
+                .ok_or_else(|| missing("image path", i))
+        };
         let k_of = |i: usize| {
             idx.intrinsics[i]
                 .map(|m| Matrix3::from_fn(|r, c| m[r][c]))

@@ -131,6 +131,9 @@ mod tests {
             counts[rng.below(3) as usize] += 1;
         }
         // Each bin expects 1000 ± 26 (binomial σ); 6σ bound.
-        assert!(counts.iter().all(|&c| (840..1160).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (840..1160).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

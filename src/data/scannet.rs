@@ -16,7 +16,9 @@ use nalgebra::{Matrix3, Matrix4};
 use serde::{Deserialize, Serialize};
 
 use super::image::{load_rgb, SampleImage};
-use super::{check_index, read_json, read_to_string, DataError, GroundTruth, PairDataset, PairSample};
+use super::{
+    check_index, read_json, read_to_string, DataError, GroundTruth, PairDataset, PairSample,
+};
 
 /// The converted index format tag.
 pub const SCANNET_FORMAT: &str = "imd.scannet_pairs.v1";
@@ -102,7 +104,11 @@ impl ScanNetDataset {
                 format!("format is `{}`, expected `{SCANNET_FORMAT}`", idx.format),
             ));
         }
-        if let Some(p) = idx.pairs.iter().find(|p| !idx.intrinsics.contains_key(&p.scene)) {
+        if let Some(p) = idx
+            .pairs
+            .iter()
+            .find(|p| !idx.intrinsics.contains_key(&p.scene))
+        {
             return Err(DataError::format(
                 index,
                 format!("scene {} has no intrinsics", p.scene),
@@ -122,7 +128,11 @@ impl ScanNetDataset {
     }
 
     fn image(&self, scene: &str, frame: u64) -> Result<SampleImage, DataError> {
-        let path = self.root.join(scene).join("color").join(format!("{frame}.jpg"));
+        let path = self
+            .root
+            .join(scene)
+            .join("color")
+            .join(format!("{frame}.jpg"));
         let img = load_rgb(&path)?;
         let (w, h) = (self.options.width, self.options.height);
         let mut s = SampleImage::from_rgb(&img, (w, h), None, path)?;
@@ -133,7 +143,13 @@ impl ScanNetDataset {
     }
 
     fn c2w(&self, scene: &str, frame: u64) -> Result<Matrix4<f64>, DataError> {
-        read_pose(&self.root.join(scene).join("pose").join(format!("{frame}.txt")))
+        read_pose(
+            &self
+                .root
+                .join(scene)
+                .join("pose")
+                .join(format!("{frame}.txt")),
+        )
     }
 }
 
@@ -152,7 +168,10 @@ impl PairDataset for ScanNetDataset {
         let c2w0 = self.c2w(&p.scene, p.frame0)?;
         let c2w1 = self.c2w(&p.scene, p.frame1)?;
         let w2c1 = c2w1.try_inverse().ok_or_else(|| {
-            DataError::format(&self.index_path, format!("{} frame {}: singular pose", p.scene, p.frame1))
+            DataError::format(
+                &self.index_path,
+                format!("{} frame {}: singular pose", p.scene, p.frame1),
+            )
         })?;
         let k = Matrix3::from_fn(|r, c| self.index.intrinsics[&p.scene][r][c]);
         Ok(PairSample {

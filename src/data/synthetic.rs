@@ -143,10 +143,17 @@ impl SyntheticHomographyConfig {
     /// Range checks naming the field.
     pub fn validate(&self) -> Result<(), DataError> {
         let bad = |f: &str, r: String| Err(DataError::option(format!("synthetic.{f}"), r));
-        if self.width == 0 || self.height == 0 || self.width % 8 != 0 || self.height % 8 != 0 {
+        if self.width == 0
+            || self.height == 0
+            || !self.width.is_multiple_of(8)
+            || !self.height.is_multiple_of(8)
+        {
             return bad(
                 "width/height",
-                format!("{}×{} must be positive multiples of 8", self.width, self.height),
+                format!(
+                    "{}×{} must be positive multiples of 8",
+                    self.width, self.height
+                ),
             );
         }
         if !(self.min_crop > 0.0 && self.min_crop <= 1.0) {
@@ -155,14 +162,23 @@ impl SyntheticHomographyConfig {
         if !(self.scale_min > 0.0 && self.scale_min <= self.scale_max) {
             return bad(
                 "scale_min",
-                format!("need 0 < scale_min ≤ scale_max, got {} and {}", self.scale_min, self.scale_max),
+                format!(
+                    "need 0 < scale_min ≤ scale_max, got {} and {}",
+                    self.scale_min, self.scale_max
+                ),
             );
         }
         if !(0.0..0.5).contains(&self.max_perspective) {
-            return bad("max_perspective", format!("{} is not in [0, 0.5)", self.max_perspective));
+            return bad(
+                "max_perspective",
+                format!("{} is not in [0, 0.5)", self.max_perspective),
+            );
         }
         if !(0.0..=1.0).contains(&self.min_overlap) {
-            return bad("min_overlap", format!("{} is not in [0, 1]", self.min_overlap));
+            return bad(
+                "min_overlap",
+                format!("{} is not in [0, 1]", self.min_overlap),
+            );
         }
         for (f, v) in [
             ("max_rotation_deg", self.max_rotation_deg),
@@ -212,7 +228,10 @@ impl SyntheticHomographyDataset {
             .collect();
         photos.sort();
         if photos.is_empty() {
-            return Err(DataError::format(dir, "no usable photos (after include/exclude)"));
+            return Err(DataError::format(
+                dir,
+                "no usable photos (after include/exclude)",
+            ));
         }
         Ok(SyntheticHomographyDataset { config, photos })
     }
@@ -238,7 +257,10 @@ pub fn sample_homography(
             shrink *= 0.5;
         }
         let theta = rng.range(-1.0, 1.0) * config.max_rotation_deg.to_radians() * shrink;
-        let (ls0, ls1) = (config.scale_min.ln() * shrink, config.scale_max.ln() * shrink);
+        let (ls0, ls1) = (
+            config.scale_min.ln() * shrink,
+            config.scale_max.ln() * shrink,
+        );
         let s = rng.range(ls0, ls1.max(ls0 + f64::EPSILON)).exp();
         let px = rng.range(-1.0, 1.0) * config.max_perspective * shrink / (0.5 * wf);
         let py = rng.range(-1.0, 1.0) * config.max_perspective * shrink / (0.5 * hf);
@@ -259,7 +281,12 @@ pub fn sample_homography(
 
 fn corners(w: f64, h: f64) -> [(f64, f64); 4] {
     // Pixel-centre convention: the image spans [−0.5, w−0.5] × [−0.5, h−0.5].
-    [(-0.5, -0.5), (w - 0.5, -0.5), (w - 0.5, h - 0.5), (-0.5, h - 0.5)]
+    [
+        (-0.5, -0.5),
+        (w - 0.5, -0.5),
+        (w - 0.5, h - 0.5),
+        (-0.5, h - 0.5),
+    ]
 }
 
 fn map_point(hm: &Matrix3<f64>, p: (f64, f64)) -> Option<(f64, f64)> {
@@ -274,7 +301,10 @@ fn acceptable(hm: &Matrix3<f64>, w: f64, h: f64, min_overlap: f64) -> bool {
     let rect = corners(w, h);
     let area = w * h;
     let covered = |m: &Matrix3<f64>| -> Option<f64> {
-        let quad: Vec<(f64, f64)> = rect.iter().map(|&p| map_point(m, p)).collect::<Option<_>>()?;
+        let quad: Vec<(f64, f64)> = rect
+            .iter()
+            .map(|&p| map_point(m, p))
+            .collect::<Option<_>>()?;
         Some(polygon_area(&clip_to_rect(&quad, -0.5, -0.5, w - 0.5, h - 0.5)) / area)
     };
     matches!((covered(hm), covered(&inv)), (Some(a), Some(b)) if a >= min_overlap && b >= min_overlap)
@@ -282,7 +312,11 @@ fn acceptable(hm: &Matrix3<f64>, w: f64, h: f64, min_overlap: f64) -> bool {
 
 /// Sutherland–Hodgman clipping of a polygon to an axis-aligned rectangle.
 fn clip_to_rect(poly: &[(f64, f64)], x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<(f64, f64)> {
-    type Edge = (fn((f64, f64), f64) -> bool, fn((f64, f64), (f64, f64), f64) -> (f64, f64), f64);
+    type Edge = (
+        fn((f64, f64), f64) -> bool,
+        fn((f64, f64), (f64, f64), f64) -> (f64, f64),
+        f64,
+    );
     fn cut_x(a: (f64, f64), b: (f64, f64), x: f64) -> (f64, f64) {
         let t = (x - a.0) / (b.0 - a.0);
         (x, a.1 + t * (b.1 - a.1))
@@ -347,7 +381,10 @@ fn bilinear(img: &RgbImage, x: f64, y: f64) -> Option<[f32; 3]> {
     let xc = x.clamp(0.0, w - 1.0);
     let yc = y.clamp(0.0, h - 1.0);
     let (x0, y0) = (xc.floor() as u32, yc.floor() as u32);
-    let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+    let (x1, y1) = (
+        (x0 + 1).min(img.width() - 1),
+        (y0 + 1).min(img.height() - 1),
+    );
     let (fx, fy) = ((xc - x0 as f64) as f32, (yc - y0 as f64) as f32);
     let mut out = [0.0f32; 3];
     for (c, o) in out.iter_mut().enumerate() {
@@ -368,7 +405,8 @@ fn jitter(img: &mut Planar, j: &PhotometricJitter, rng: &mut SeededRng) {
     let noise = rng.range(0.0, 1.0) * j.noise_std;
     let (r, rest) = img.rgb.split_at_mut(n);
     let (g, b) = rest.split_at_mut(n);
-    let grey = |k: usize, r: &[f32], g: &[f32], b: &[f32]| 0.299 * r[k] + 0.587 * g[k] + 0.114 * b[k];
+    let grey =
+        |k: usize, r: &[f32], g: &[f32], b: &[f32]| 0.299 * r[k] + 0.587 * g[k] + 0.114 * b[k];
     let mean = (0..n).map(|k| grey(k, r, g, b) as f64).sum::<f64>() / n.max(1) as f64;
     let cf = contrast.exp() as f32;
     for k in 0..n {
@@ -389,7 +427,11 @@ fn jitter(img: &mut Planar, j: &PhotometricJitter, rng: &mut SeededRng) {
         }
     }
     for (k, v) in img.rgb.iter_mut().enumerate() {
-        *v = if img.valid[k % n] { v.clamp(0.0, 1.0) } else { 0.0 };
+        *v = if img.valid[k % n] {
+            v.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
     }
 }
 
@@ -457,8 +499,8 @@ impl PairDataset for SyntheticHomographyDataset {
                 }
                 if let Some((sx, sy)) = map_point(&inv, (x as f64, y as f64)) {
                     if let Some(v) = bilinear(&resized, sx + ox, sy + oy) {
-                        for c in 0..3 {
-                            img1.rgb[c * n + k] = v[c];
+                        for (c, value) in v.iter().enumerate() {
+                            img1.rgb[c * n + k] = *value;
                         }
                         img1.valid[k] = true;
                     }
@@ -514,7 +556,7 @@ mod tests {
             let (jxx, jyx) = ((a.0 - b.0) / (2.0 * e), (a.1 - b.1) / (2.0 * e));
             let scale = jxx.hypot(jyx);
             let angle = jyx.atan2(jxx).to_degrees();
-            assert!(scale >= 0.8 - 1e-6 && scale <= 1.25 + 1e-6, "scale {scale}");
+            assert!((0.8 - 1e-6..=1.25 + 1e-6).contains(&scale), "scale {scale}");
             assert!(angle.abs() <= 25.0 + 1e-6, "angle {angle}");
         }
     }

@@ -25,8 +25,10 @@ fn padding_mask(content: (u32, u32), size: (i64, i64), stride: i64) -> Tensor {
     // A coarse cell is real image when its top-left pixel is (EL samples masks with
     // nearest-neighbour at scale 1/8, i.e. the top-left pixel of each cell).
     let (w, h) = (size.0 / stride, size.1 / stride);
-    let xs = Tensor::arange(w, (Kind::Int64, Device::Cpu)).lt(content.0.div_ceil(stride as u32) as i64);
-    let ys = Tensor::arange(h, (Kind::Int64, Device::Cpu)).lt(content.1.div_ceil(stride as u32) as i64);
+    let xs =
+        Tensor::arange(w, (Kind::Int64, Device::Cpu)).lt(content.0.div_ceil(stride as u32) as i64);
+    let ys =
+        Tensor::arange(h, (Kind::Int64, Device::Cpu)).lt(content.1.div_ceil(stride as u32) as i64);
     ys.view([h, 1]).logical_and(&xs.view([1, w]))
 }
 
@@ -38,7 +40,11 @@ fn mat_tensor<const R: usize, const C: usize>(rows: impl Fn(usize, usize) -> f64
 impl TrainBatch {
     /// Stack samples that share image sizes and ground-truth kind (depth or homography).
     /// Depth maps are zero-padded bottom-right to the largest in the batch.
-    pub fn collate(samples: &[PairSample], grid: &FineGrid, device: Device) -> Result<Self, TrainError> {
+    pub fn collate(
+        samples: &[PairSample],
+        grid: &FineGrid,
+        device: Device,
+    ) -> Result<Self, TrainError> {
         let Some(first) = samples.first() else {
             return Err(TrainError::input("batch", "is empty"));
         };
@@ -60,7 +66,10 @@ impl TrainBatch {
             if w % grid.stride != 0 || h % grid.stride != 0 {
                 return Err(TrainError::input(
                     "batch",
-                    format!("image size {w}×{h} is not a multiple of the stride {}", grid.stride),
+                    format!(
+                        "image size {w}×{h} is not a multiple of the stride {}",
+                        grid.stride
+                    ),
                 ));
             }
         }
@@ -79,8 +88,12 @@ impl TrainBatch {
         });
         let (mask0, mask1) = if padded {
             (
-                Some(stack(&|s| padding_mask(s.image0.content_size, s0, grid.stride))),
-                Some(stack(&|s| padding_mask(s.image1.content_size, s1, grid.stride))),
+                Some(stack(&|s| {
+                    padding_mask(s.image0.content_size, s0, grid.stride)
+                })),
+                Some(stack(&|s| {
+                    padding_mask(s.image1.content_size, s1, grid.stride)
+                })),
             )
         } else {
             (None, None)
@@ -99,7 +112,10 @@ impl TrainBatch {
             _ => {
                 return Err(TrainError::input(
                     "batch",
-                    format!("{}: ground truth is neither depth nor a homography", first.name),
+                    format!(
+                        "{}: ground truth is neither depth nor a homography",
+                        first.name
+                    ),
                 ))
             }
         };
@@ -128,7 +144,10 @@ fn collate_depth(samples: &[PairSample], device: Device) -> Result<WarpSource, T
             t_0to1,
         } = &s.ground_truth
         else {
-            return Err(TrainError::input("batch", format!("{}: has no depth ground truth", s.name)));
+            return Err(TrainError::input(
+                "batch",
+                format!("{}: has no depth ground truth", s.name),
+            ));
         };
         d0s.push(depth0.shallow_clone());
         d1s.push(depth1.shallow_clone());
@@ -171,11 +190,20 @@ fn collate_homography(samples: &[PairSample], device: Device) -> Result<WarpSour
     let mut sizes1 = Vec::new();
     for s in samples {
         let GroundTruth::Homography { h_0to1 } = &s.ground_truth else {
-            return Err(TrainError::input("batch", format!("{}: has no homography", s.name)));
+            return Err(TrainError::input(
+                "batch",
+                format!("{}: has no homography", s.name),
+            ));
         };
         hs.push(mat_tensor::<3, 3>(|r, c| h_0to1[(r, c)]));
-        sizes0.extend([s.image0.original_size.0 as f64, s.image0.original_size.1 as f64]);
-        sizes1.extend([s.image1.original_size.0 as f64, s.image1.original_size.1 as f64]);
+        sizes0.extend([
+            s.image0.original_size.0 as f64,
+            s.image0.original_size.1 as f64,
+        ]);
+        sizes1.extend([
+            s.image1.original_size.0 as f64,
+            s.image1.original_size.1 as f64,
+        ]);
     }
     Ok(WarpSource::Homography(HomographyWarp {
         h_0to1: Tensor::stack(&hs, 0).to_device(device),

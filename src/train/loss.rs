@@ -125,7 +125,11 @@ pub fn coarse_loss(
     masks: Option<(&Tensor, &Tensor)>,
     config: &LossConfig,
 ) -> Result<Tensor, TrainError> {
-    check_shape("coarse confidence", conf, &[gt.batch, gt.cells.0, gt.cells.1])?;
+    check_shape(
+        "coarse confidence",
+        conf,
+        &[gt.batch, gt.cells.0, gt.cells.1],
+    )?;
     if gt.is_empty() {
         return Ok(graph_zero(conf));
     }
@@ -141,12 +145,18 @@ pub fn coarse_loss(
         let n = gt.batch;
         check_shape("mask0", m0, &[n, -1, -1])?;
         check_shape("mask1", m1, &[n, -1, -1])?;
-        let w0 = m0.view([n, -1]).to_device(device).index(&[Some(&b), Some(&i)]);
-        let w1 = m1.view([n, -1]).to_device(device).index(&[Some(&b), Some(&j)]);
-        loss = loss * (w0.to_kind(Kind::Float) * w1.to_kind(Kind::Float));
+        let w0 = m0
+            .view([n, -1])
+            .to_device(device)
+            .index(&[Some(&b), Some(&i)]);
+        let w1 = m1
+            .view([n, -1])
+            .to_device(device)
+            .index(&[Some(&b), Some(&j)]);
+        loss *= w0.to_kind(Kind::Float) * w1.to_kind(Kind::Float);
     }
     if config.coarse_overlap_weight {
-        loss = loss * gt.overlap_weight.to_device(device);
+        loss *= gt.overlap_weight.to_device(device);
     }
     Ok(loss.mean(Kind::Float))
 }
@@ -170,7 +180,7 @@ pub fn fine_loss(conf: &Tensor, gt: &FineGt, config: &LossConfig) -> Result<Tens
     let p = conf.index(&[Some(&m), Some(&i), Some(&j)]);
     let mut loss = focal_positive(&p, config.focal_alpha, config.focal_gamma);
     if config.fine_overlap_weight {
-        loss = loss * gt.overlap_weight.to_device(device);
+        loss *= gt.overlap_weight.to_device(device);
     }
     Ok(loss.mean(Kind::Float))
 }
@@ -216,7 +226,9 @@ pub fn subpixel_l2(pred: &Tensor, gt: &Tensor, correct_thr: f64) -> Result<Tenso
     }
     let gt = gt.to_device(pred.device()).to_kind(Kind::Float);
     let keep = gt.abs().amax(1, false).lt(correct_thr);
-    let sq = (&gt - pred.to_kind(Kind::Float)).square().sum_dim_intlist(1, false, Kind::Float);
+    let sq = (&gt - pred.to_kind(Kind::Float))
+        .square()
+        .sum_dim_intlist(1, false, Kind::Float);
     let n_keep = keep.sum(Kind::Float);
     if n_keep.double_value(&[]) == 0.0 {
         return Ok(graph_zero(pred));

@@ -37,7 +37,9 @@ fn plane_scene(size: i64, f: f64, z: f64, tx: f64, scale: f64) -> (WarpSource, C
     let c = size as f64 / 2.0;
     let k = t64(&[f, 0.0, c, 0.0, f, c, 0.0, 0.0, 1.0], &[1, 3, 3]);
     let t = t64(
-        &[1.0, 0.0, 0.0, tx, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        &[
+            1.0, 0.0, 0.0, tx, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+        ],
         &[1, 4, 4],
     );
     let depth = Tensor::full([1, size, size], z, (Kind::Float, Device::Cpu));
@@ -106,7 +108,11 @@ fn coarse_gt_ignores_validity_but_respects_padding() {
         }
         let probe = t64(&[16.0, 24.0, 20.0, 24.0], &[1, 2, 2]);
         let w = warp_depth_of(d, &probe);
-        assert_eq!(w, vec![false, true], "x0 = 16 lands on column 25 (wrong depth), 20 on 29");
+        assert_eq!(
+            w,
+            vec![false, true],
+            "x0 = 16 lands on column 25 (wrong depth), 20 on 29"
+        );
     }
     let occluded = coarse_gt(&warp, &layout, &GRID).unwrap();
     assert_eq!(occluded.to_vec(), full.to_vec());
@@ -220,7 +226,11 @@ fn homography_warp_with_perspective_matches_closed_form() {
     let (u, v, s) = (10.0 + 0.4 + 2.0, 0.1 + 20.0 + 1.5, 0.02 + 0.08 + 1.0);
     assert!((p[0] - u / s).abs() < 1e-12 && (p[1] - v / s).abs() < 1e-12);
     let valid = Vec::<bool>::try_from(w.valid.reshape([-1])).unwrap();
-    assert_eq!(valid, vec![true, false], "(200, 20) lands outside the 64² image");
+    assert_eq!(
+        valid,
+        vec![true, false],
+        "(200, 20) lands outside the 64² image"
+    );
 }
 
 #[test]
@@ -231,8 +241,15 @@ fn fine_gt_on_a_plane_sub_pixel() {
     // δ = (x + 10.3 − 24) + 3.5 = k_x + 2.3, δ_y = k_y: index (k_x + 2, k_y) for k_x ≤ 5,
     // sub-pixel target (0.3, 0), weight (1 − 0.6)·1 = 0.4.
     let (warp, layout) = plane_scene(64, 64.0, 10.0, 1.609375, 1.0);
-    let gt = fine_gt(&warp, &layout, &GRID, &ids(&[0]), &ids(&[3 * 8 + 2]), &ids(&[3 * 8 + 3]))
-        .unwrap();
+    let gt = fine_gt(
+        &warp,
+        &layout,
+        &GRID,
+        &ids(&[0]),
+        &ids(&[3 * 8 + 2]),
+        &ids(&[3 * 8 + 3]),
+    )
+    .unwrap();
     let mut expected_i = Vec::new();
     let mut expected_j = Vec::new();
     for ky in 0..8 {
@@ -247,7 +264,10 @@ fn fine_gt_on_a_plane_sub_pixel() {
     // The z + 1e-4 projection scales coordinates (≤ 64 px) by 1 − 1e-5: ≤ 6.4e-4 px.
     let sub = vec_f64(&gt.subpixel);
     for pair in sub.chunks(2) {
-        assert!((pair[0] - 0.3).abs() < 1e-3 && pair[1].abs() < 1e-3, "{pair:?}");
+        assert!(
+            (pair[0] - 0.3).abs() < 1e-3 && pair[1].abs() < 1e-3,
+            "{pair:?}"
+        );
     }
     for w in vec_f64(&gt.overlap_weight) {
         assert!((w - 0.4).abs() < 2e-3, "weight {w}");
@@ -298,10 +318,20 @@ fn fine_gt_respects_validity_and_homographies() {
     if let WarpSource::Depth(d) = &mut warp {
         let _ = d.depth1.narrow(2, 0, 32).fill_(5.0);
     }
-    let gt = fine_gt(&warp, &layout, &GRID, &ids(&[0, 0]), &ids(&[26, 28]), &ids(&[27, 29]))
-        .unwrap();
+    let gt = fine_gt(
+        &warp,
+        &layout,
+        &GRID,
+        &ids(&[0, 0]),
+        &ids(&[26, 28]),
+        &ids(&[27, 29]),
+    )
+    .unwrap();
     let m = vec_i64(&gt.m_ids);
-    assert!(m.iter().all(|&m| m == 1), "only the visible match has fine GT");
+    assert!(
+        m.iter().all(|&m| m == 1),
+        "only the visible match has fine GT"
+    );
     // δ_x = k_x − 3.5 + 32 + 10 − 40 + 3.5 = k_x + 2 → k_x ≤ 5 valid: 6·8 = 48.
     assert_eq!(m.len(), 48);
 }
@@ -442,9 +472,14 @@ fn empty_ground_truth_gives_a_zero_loss_in_the_graph() {
     loss.backward();
     assert_eq!(conf.grad().abs().sum(Kind::Float).double_value(&[]), 0.0);
     // A wrongly shaped confidence is an error naming the tensor.
-    let err = coarse_loss(&Tensor::zeros([1, 3, 2], (Kind::Float, Device::Cpu)), &gt, None, &LossConfig::default())
-        .unwrap_err()
-        .to_string();
+    let err = coarse_loss(
+        &Tensor::zeros([1, 3, 2], (Kind::Float, Device::Cpu)),
+        &gt,
+        None,
+        &LossConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("coarse confidence"), "{err}");
 }
 
@@ -485,7 +520,10 @@ fn gt_padding_follows_efficient_loftr() {
     let few = pad_with_gt(&preds(20), &gt, mc, &cfg, &mut SeededRng::new(1)).unwrap();
     assert_eq!(few.num_predicted, 20);
     assert_eq!(few.b_ids.size()[0], 180);
-    assert_eq!(vec_i64(&few.i_ids)[..20], (100..120).collect::<Vec<_>>()[..]);
+    assert_eq!(
+        vec_i64(&few.i_ids)[..20],
+        (100..120).collect::<Vec<_>>()[..]
+    );
     let pad = vec_i64(&few.is_gt_pad.to_kind(Kind::Int64));
     assert_eq!(pad.iter().sum::<i64>(), 160);
     let conf = vec_f64(&few.mconf);

@@ -88,7 +88,10 @@ impl CoarseGt {
     /// The dense `[N, L0, L1]` f32 0/1 matrix (memory grows as L0·L1: for tests and plots).
     pub fn dense(&self) -> Tensor {
         let device = self.b_ids.device();
-        let dense = Tensor::zeros([self.batch, self.cells.0, self.cells.1], (Kind::Float, device));
+        let dense = Tensor::zeros(
+            [self.batch, self.cells.0, self.cells.1],
+            (Kind::Float, device),
+        );
         if self.is_empty() {
             return dense;
         }
@@ -105,7 +108,8 @@ impl CoarseGt {
         let b = Vec::<i64>::try_from(self.b_ids.to_device(Device::Cpu)).unwrap_or_default();
         let i = Vec::<i64>::try_from(self.i_ids.to_device(Device::Cpu)).unwrap_or_default();
         let j = Vec::<i64>::try_from(self.j_ids.to_device(Device::Cpu)).unwrap_or_default();
-        let w = Vec::<f32>::try_from(self.overlap_weight.to_device(Device::Cpu)).unwrap_or_default();
+        let w =
+            Vec::<f32>::try_from(self.overlap_weight.to_device(Device::Cpu)).unwrap_or_default();
         b.into_iter()
             .zip(i)
             .zip(j)
@@ -127,8 +131,14 @@ pub fn coarse_grid_points(
     let n = scale.size()[0];
     let (h, w) = hw;
     let opts = (Kind::Double, device);
-    let xs = Tensor::arange(w, opts).view([1, w]).expand([h, w], false).reshape([-1]);
-    let ys = Tensor::arange(h, opts).view([h, 1]).expand([h, w], false).reshape([-1]);
+    let xs = Tensor::arange(w, opts)
+        .view([1, w])
+        .expand([h, w], false)
+        .reshape([-1]);
+    let ys = Tensor::arange(h, opts)
+        .view([h, 1])
+        .expand([h, w], false)
+        .reshape([-1]);
     let grid = Tensor::stack(&[xs, ys], 1).unsqueeze(0) * stride as f64; // [1, hw, 2]
     let points = grid * scale.to_kind(Kind::Double).view([n, 1, 2]);
     match mask {
@@ -174,14 +184,25 @@ pub fn coarse_gt(
     let n = warp.batch_size()?;
     layout.check(n)?;
     let stride = grid.stride as f64;
-    let pt0 = coarse_grid_points(layout.hw0, grid.stride, &layout.scale0, layout.mask0.as_ref());
-    let pt1 = coarse_grid_points(layout.hw1, grid.stride, &layout.scale1, layout.mask1.as_ref());
+    let pt0 = coarse_grid_points(
+        layout.hw0,
+        grid.stride,
+        &layout.scale0,
+        layout.mask0.as_ref(),
+    );
+    let pt1 = coarse_grid_points(
+        layout.hw1,
+        grid.stride,
+        &layout.scale1,
+        layout.mask1.as_ref(),
+    );
     let w0 = warp.warp_0to1(&pt0)?.points;
     let w1 = warp.warp_1to0(&pt1)?.points;
     let w0_c = w0 / (layout.scale1.to_kind(Kind::Double).view([n, 1, 2]) * stride);
     let w1_c = w1 / (layout.scale0.to_kind(Kind::Double).view([n, 1, 2]) * stride);
 
-    let overlap = ((&w0_c - w0_c.round()).abs() * (-2.0) + 1.0).prod_dim_int(2, false, Kind::Double);
+    let overlap =
+        ((&w0_c - w0_c.round()).abs() * (-2.0) + 1.0).prod_dim_int(2, false, Kind::Double);
     let nearest1 = nearest_cells(&w0_c, layout.hw1); // [N, L0] → cell in image 1
     let nearest0 = nearest_cells(&w1_c, layout.hw0); // [N, L1] → cell in image 0
     let loop_back = nearest0.gather(1, &nearest1, false);

@@ -79,7 +79,10 @@ pub fn fine_gt(
     for (name, t) in [("b_ids", b_ids), ("i_ids", i_ids), ("j_ids", j_ids)] {
         check_shape(name, t, &[m])?;
         if t.kind() != Kind::Int64 {
-            return Err(TrainError::input(name, format!("has dtype {:?}, expected i64", t.kind())));
+            return Err(TrainError::input(
+                name,
+                format!("has dtype {:?}, expected i64", t.kind()),
+            ));
         }
     }
     let device = b_ids.device();
@@ -90,7 +93,12 @@ pub fn fine_gt(
     let (bmin, bmax) = (b_ids.min().int64_value(&[]), b_ids.max().int64_value(&[]));
     let (imax, jmax) = (i_ids.max().int64_value(&[]), j_ids.max().int64_value(&[]));
     let (imin, jmin) = (i_ids.min().int64_value(&[]), j_ids.min().int64_value(&[]));
-    if bmin < 0 || bmax >= n || imin < 0 || imax >= layout.len0() || jmin < 0 || jmax >= layout.len1()
+    if bmin < 0
+        || bmax >= n
+        || imin < 0
+        || imax >= layout.len0()
+        || jmin < 0
+        || jmax >= layout.len1()
     {
         return Err(TrainError::input(
             "coarse matches",
@@ -110,21 +118,27 @@ pub fn fine_gt(
     let scale1 = layout.scale1.to_kind(Kind::Double).index_select(0, b_ids);
 
     // 1. image-0 window pixels in original pixels, [M, WW, 2].
-    let cell0 = Tensor::stack(&[i_ids.remainder(w0), i_ids.divide_scalar_mode(w0, "floor")], 1)
-        .to_kind(Kind::Double);
+    let cell0 = Tensor::stack(
+        &[i_ids.remainder(w0), i_ids.divide_scalar_mode(w0, "floor")],
+        1,
+    )
+    .to_kind(Kind::Double);
     let offsets = grid.window_offsets(device).to_kind(Kind::Double); // [WW, 2]
     let pts0 = (cell0.unsqueeze(1) * stride + offsets.unsqueeze(0)) * scale0.unsqueeze(1);
 
     // Image 1's coarse point of cell j (zero on padded cells, as EL's masked grid).
-    let cell1 = Tensor::stack(&[j_ids.remainder(w1), j_ids.divide_scalar_mode(w1, "floor")], 1)
-        .to_kind(Kind::Double);
+    let cell1 = Tensor::stack(
+        &[j_ids.remainder(w1), j_ids.divide_scalar_mode(w1, "floor")],
+        1,
+    )
+    .to_kind(Kind::Double);
     let mut pt1 = cell1 * stride * &scale1; // [M, 2]
     if let Some(mask1) = &layout.mask1 {
         let keep = mask1
             .view([n, -1])
             .index(&[Some(b_ids), Some(j_ids)])
             .to_kind(Kind::Double);
-        pt1 = pt1 * keep.unsqueeze(1);
+        pt1 *= keep.unsqueeze(1);
     }
 
     // Warp pair by pair (matches of one pair share its depth maps / homography).
@@ -161,7 +175,8 @@ pub fn fine_gt(
     let k_ids = nz.select(1, 1).contiguous();
     let r = rounded.index(&[Some(&m_ids), Some(&k_ids)]); // [K, 2]
     let d = delta.index(&[Some(&m_ids), Some(&k_ids)]);
-    let j_fine = r.select(1, 0).to_kind(Kind::Int64) + r.select(1, 1).to_kind(Kind::Int64) * grid.window;
+    let j_fine =
+        r.select(1, 0).to_kind(Kind::Int64) + r.select(1, 1).to_kind(Kind::Int64) * grid.window;
     let residual = &d - &r;
     let overlap_weight = (residual.abs() * (-2.0) + 1.0)
         .prod_dim_int(1, false, Kind::Double)

@@ -104,7 +104,10 @@ pub fn pad_with_gt(
     for (name, t) in [("pred_b", pred_b), ("pred_i", pred_i), ("pred_j", pred_j)] {
         check_shape(name, t, &[p])?;
         if t.kind() != Kind::Int64 {
-            return Err(TrainError::input(name, format!("has dtype {:?}, expected i64", t.kind())));
+            return Err(TrainError::input(
+                name,
+                format!("has dtype {:?}, expected i64", t.kind()),
+            ));
         }
     }
     check_shape("pred_conf", pred_conf, &[p])?;
@@ -151,7 +154,10 @@ pub fn pad_with_gt(
     };
     let pad_idx = draw(rng, n_pad, gb.size()[0]);
     let cat = |pred: &Tensor, g: &Tensor| {
-        Tensor::cat(&[pred.index_select(0, &pred_idx), g.index_select(0, &pad_idx)], 0)
+        Tensor::cat(
+            &[pred.index_select(0, &pred_idx), g.index_select(0, &pad_idx)],
+            0,
+        )
     };
     let mconf = Tensor::cat(
         &[

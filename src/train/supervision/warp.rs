@@ -68,7 +68,10 @@ impl WarpSource {
                 if rows != 3 && rows != 4 {
                     return Err(TrainError::input(
                         "T_0to1",
-                        format!("has shape {:?}, expected [N, 4, 4] or [N, 3, 4]", d.t_0to1.size()),
+                        format!(
+                            "has shape {:?}, expected [N, 4, 4] or [N, 3, 4]",
+                            d.t_0to1.size()
+                        ),
                     ));
                 }
                 check_shape("T_0to1", &d.t_0to1, &[n, rows, 4])?;
@@ -89,7 +92,9 @@ impl WarpSource {
         let n = self.batch_size()?;
         check_shape("points0", points0, &[n, -1, 2])?;
         Ok(match self {
-            WarpSource::Depth(d) => warp_depth(points0, &d.depth0, &d.depth1, &d.t_0to1, &d.k0, &d.k1),
+            WarpSource::Depth(d) => {
+                warp_depth(points0, &d.depth0, &d.depth1, &d.t_0to1, &d.k0, &d.k1)
+            }
             WarpSource::Homography(h) => warp_homography(points0, &h.h_0to1, &h.size1),
         })
     }
@@ -146,7 +151,11 @@ fn as_4x4(t: &Tensor) -> Tensor {
 /// read 0 (the value of Efficient LoFTR's zero padding).
 fn lookup(map: &Tensor, x: &Tensor, y: &Tensor) -> Tensor {
     let (n, h, w) = (map.size()[0], map.size()[1], map.size()[2]);
-    let inside = x.ge(0).logical_and(&x.lt(w)).logical_and(&y.ge(0)).logical_and(&y.lt(h));
+    let inside = x
+        .ge(0)
+        .logical_and(&x.lt(w))
+        .logical_and(&y.ge(0))
+        .logical_and(&y.lt(h));
     let flat = y.clamp(0, h - 1) * w + x.clamp(0, w - 1);
     let values = map
         .to_kind(Kind::Double)
