@@ -1,5 +1,6 @@
-//! Supervision and losses against hand-checked values (scenes built in the tests; no
-//! fixture files).
+//! Supervision and losses against hand-checked values (scenes built in the tests) and against
+//! a point-by-point numpy reference (`tests/fixtures/supervision/`, written by
+//! `scripts/make_supervision_fixture.py`).
 
 use imd::data::rng::SeededRng;
 use imd::train::loss::{
@@ -575,4 +576,66 @@ fn supervision_matches_between_cpu_and_cuda_when_available() {
     };
     let gpu = coarse_gt(&warp_gpu, &layout_gpu, &GRID).unwrap();
     assert_eq!(cpu.to_vec(), gpu.to_vec());
+}
+
+/// Parity with `scripts/make_supervision_fixture.py`: a point-by-point float64 numpy
+/// implementation of the notes' rules on a slanted plane seen by two different cameras
+/// (rotation, translation, per-axis scales, padding, a depth hole and an occluder).
+#[test]
+fn supervision_matches_the_pointwise_reference() {
+    let path = crate::util::fixture("supervision/plane_pair.safetensors");
+    let tensors: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&path)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let t = |k: &str| tensors[k].shallow_clone();
+    let warp = WarpSource::Depth(DepthWarp {
+        depth0: t("depth0"),
+        depth1: t("depth1"),
+        k0: t("K0"),
+        k1: t("K1"),
+        t_0to1: t("T_0to1"),
+    });
+    let mask = t("mask").to_kind(Kind::Bool);
+    let layout = CoarseLayout {
+        hw0: (8, 8),
+        hw1: (8, 8),
+        scale0: t("scale0"),
+        scale1: t("scale1"),
+        mask0: Some(mask.copy()),
+        mask1: Some(mask),
+    };
+    let gt = coarse_gt(&warp, &layout, &GRID).unwrap();
+    let ids = t("coarse_ids");
+    assert_eq!(gt.len(), ids.size()[0]);
+    assert_eq!(vec_i64(&gt.i_ids), vec_i64(&ids.select(1, 1)));
+    assert_eq!(vec_i64(&gt.j_ids), vec_i64(&ids.select(1, 2)));
+    // Weights are f32 on our side: 1e-6.
+    for (a, b) in vec_f64(&gt.overlap_weight)
+        .iter()
+        .zip(vec_f64(&t("coarse_weight")))
+    {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+
+    let (mi, mj) = (t("match_i"), t("match_j"));
+    let b = Tensor::zeros([mi.size()[0]], (Kind::Int64, Device::Cpu));
+    let fine = fine_gt(&warp, &layout, &GRID, &b, &mi, &mj).unwrap();
+    let fids = t("fine_ids");
+    assert_eq!(fine.len(), fids.size()[0]);
+    assert_eq!(vec_i64(&fine.m_ids), vec_i64(&fids.select(1, 0)));
+    assert_eq!(vec_i64(&fine.i_ids), vec_i64(&fids.select(1, 1)));
+    assert_eq!(vec_i64(&fine.j_ids), vec_i64(&fids.select(1, 2)));
+    for (a, b) in vec_f64(&fine.overlap_weight)
+        .iter()
+        .zip(vec_f64(&t("fine_weight")))
+    {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    for (a, b) in vec_f64(&fine.subpixel)
+        .iter()
+        .zip(vec_f64(&t("fine_subpixel")))
+    {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
 }
