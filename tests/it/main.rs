@@ -2,4 +2,6 @@
 //! `tests/fixtures/<area>/` and are made by the committed scripts in `scripts/` named in each
 //! module's doc.
 
+mod data;
+mod train;
 mod util;

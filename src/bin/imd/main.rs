@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
+mod imim;
 mod info;
 
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Print versions, libtorch and CUDA availability.
     Info(info::Args),
+    /// Build the IMIM multi-instance benchmark from BURST annotations.
+    Imim(imim::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info::run(args),
+        Command::Imim(args) => imim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
