@@ -15,7 +15,11 @@ pub enum MatchFileError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {reason}")]
-    Parse { path: String, line: usize, reason: String },
+    Parse {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 /// Read a match CSV. Columns are found by header name, so their order is free; `confidence`
@@ -35,10 +39,16 @@ pub fn parse_matches_csv(text: &str, origin: &str) -> Result<Vec<PixelMatch>, Ma
         line,
         reason,
     };
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines
-        .next()
-        .ok_or_else(|| err(1, "empty file; expected header `x0,y0,x1,y1[,confidence]`".into()))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| {
+        err(
+            1,
+            "empty file; expected header `x0,y0,x1,y1[,confidence]`".into(),
+        )
+    })?;
     let names: Vec<&str> = header.split(',').map(str::trim).collect();
     let col = |name: &str| names.iter().position(|n| *n == name);
     let required = ["x0", "y0", "x1", "y1"];
@@ -47,7 +57,9 @@ pub fn parse_matches_csv(text: &str, origin: &str) -> Result<Vec<PixelMatch>, Ma
         idx[k] = col(name).ok_or_else(|| {
             err(
                 1,
-                format!("header `{header}` lacks column `{name}`; expected `x0,y0,x1,y1[,confidence]`"),
+                format!(
+                    "header `{header}` lacks column `{name}`; expected `x0,y0,x1,y1[,confidence]`"
+                ),
             )
         })?;
     }
@@ -59,7 +71,11 @@ pub fn parse_matches_csv(text: &str, origin: &str) -> Result<Vec<PixelMatch>, Ma
         if fields.len() != names.len() {
             return Err(err(
                 lineno,
-                format!("{} fields, expected {} as in the header", fields.len(), names.len()),
+                format!(
+                    "{} fields, expected {} as in the header",
+                    fields.len(),
+                    names.len()
+                ),
             ));
         }
         let num = |k: usize, name: &str| -> Result<f64, MatchFileError> {
@@ -126,13 +142,21 @@ mod tests {
 
     #[test]
     fn names_line_and_column_of_bad_input() {
-        let e = parse_matches_csv("x0,y0,x1\n1,2,3\n", "m.csv").unwrap_err().to_string();
+        let e = parse_matches_csv("x0,y0,x1\n1,2,3\n", "m.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("m.csv:1") && e.contains("`y1`"), "{e}");
-        let e = parse_matches_csv("x0,y0,x1,y1\n1,2,3,4\n1,NaN,3,4\n", "m.csv").unwrap_err().to_string();
+        let e = parse_matches_csv("x0,y0,x1,y1\n1,2,3,4\n1,NaN,3,4\n", "m.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("m.csv:3") && e.contains("y0"), "{e}");
-        let e = parse_matches_csv("x0,y0,x1,y1\n1,2,3\n", "m.csv").unwrap_err().to_string();
+        let e = parse_matches_csv("x0,y0,x1,y1\n1,2,3\n", "m.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("m.csv:2") && e.contains("3 fields"), "{e}");
-        let e = parse_matches_csv("x0,y0,x1,y1\n1,abc,3,4\n", "m.csv").unwrap_err().to_string();
+        let e = parse_matches_csv("x0,y0,x1,y1\n1,abc,3,4\n", "m.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`abc`"), "{e}");
         assert!(parse_matches_csv("", "m.csv").is_err());
     }

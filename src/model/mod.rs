@@ -11,7 +11,7 @@ pub mod weights;
 
 pub use backbone::{Backbone, BackboneOptions};
 pub use clip::{ClipOutput, ClipVision};
-pub use runtime::{ComputeDtype, ComputeDevice};
+pub use runtime::{ComputeDevice, ComputeDtype};
 
 use std::path::PathBuf;
 
@@ -21,7 +21,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("weights folder {dir}: missing {file} ({hint})")]
-    MissingFile { dir: PathBuf, file: String, hint: String },
+    MissingFile {
+        dir: PathBuf,
+        file: String,
+        hint: String,
+    },
     #[error("{path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
     #[error("{file}: tensor `{tensor}` is missing")]
@@ -36,7 +40,11 @@ pub enum ModelError {
     #[error("{file}: unexpected tensor `{tensor}` (not part of this model)")]
     UnexpectedTensor { tensor: String, file: PathBuf },
     #[error("{file}: tensor `{tensor}` has unsupported dtype {dtype}")]
-    UnsupportedDtype { tensor: String, file: PathBuf, dtype: String },
+    UnsupportedDtype {
+        tensor: String,
+        file: PathBuf,
+        dtype: String,
+    },
     #[error("{option}: {reason}")]
     InvalidOption { option: String, reason: String },
     #[error("{what}: {reason}")]

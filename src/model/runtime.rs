@@ -150,8 +150,14 @@ mod tests {
     #[test]
     fn parses_devices_and_dtypes() {
         assert_eq!("cpu".parse::<ComputeDevice>().unwrap(), ComputeDevice::Cpu);
-        assert_eq!("cuda".parse::<ComputeDevice>().unwrap(), ComputeDevice::Cuda(0));
-        assert_eq!("cuda:3".parse::<ComputeDevice>().unwrap(), ComputeDevice::Cuda(3));
+        assert_eq!(
+            "cuda".parse::<ComputeDevice>().unwrap(),
+            ComputeDevice::Cuda(0)
+        );
+        assert_eq!(
+            "cuda:3".parse::<ComputeDevice>().unwrap(),
+            ComputeDevice::Cuda(3)
+        );
         assert!("gpu".parse::<ComputeDevice>().is_err());
         assert!("cuda:x".parse::<ComputeDevice>().is_err());
         assert_eq!("bf16".parse::<ComputeDtype>().unwrap(), ComputeDtype::Bf16);

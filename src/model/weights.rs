@@ -64,7 +64,11 @@ impl WeightFile {
 
     /// All tensor names in the file.
     pub fn names(&self) -> Vec<String> {
-        self.tensors().names().into_iter().map(str::to_string).collect()
+        self.tensors()
+            .names()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Whether the file holds `name`.
@@ -156,8 +160,12 @@ pub fn load_into(
         let expected = var.size();
         let found = value.size();
         // Old VAE checkpoints store attention projections as 1×1 convs [C, C, 1, 1].
-        let value = if found != expected && value.numel() as i64 == expected.iter().product::<i64>()
-            && found.len() == 4 && expected.len() == 2 && found[2] == 1 && found[3] == 1
+        let value = if found != expected
+            && value.numel() as i64 == expected.iter().product::<i64>()
+            && found.len() == 4
+            && expected.len() == 2
+            && found[2] == 1
+            && found[3] == 1
         {
             value.reshape(&expected)
         } else if found != expected {
@@ -231,7 +239,11 @@ mod tests {
         write_file(
             &good,
             &[
-                ("m.a.0.weight", vec![3, 2], (0..6).map(|v| v as f32).collect()),
+                (
+                    "m.a.0.weight",
+                    vec![3, 2],
+                    (0..6).map(|v| v as f32).collect(),
+                ),
                 ("m.a.0.bias", vec![3], vec![1.0, 2.0, 3.0]),
                 ("m.decoder.x", vec![1], vec![0.0]),
             ],
@@ -246,7 +258,9 @@ mod tests {
         assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![1.0, 2.0, 3.0]);
         // The same file is rejected where unexpected tensors are errors.
         let err = load_into(&vs, "", &f, "m.", Unexpected::Error, &no_alias).unwrap_err();
-        assert!(matches!(err, ModelError::UnexpectedTensor { ref tensor, .. } if tensor == "m.decoder.x"));
+        assert!(
+            matches!(err, ModelError::UnexpectedTensor { ref tensor, .. } if tensor == "m.decoder.x")
+        );
 
         let bad = dir.path().join("bad.safetensors");
         write_file(
@@ -259,14 +273,19 @@ mod tests {
         let f = WeightFile::open(&bad).unwrap();
         let err = load_into(&vs, "", &f, "", Unexpected::Ignore, &no_alias).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("a.0.weight") && msg.contains("[2, 3]") && msg.contains("[3, 2]"), "{msg}");
+        assert!(
+            msg.contains("a.0.weight") && msg.contains("[2, 3]") && msg.contains("[3, 2]"),
+            "{msg}"
+        );
         assert!(msg.contains("bad.safetensors"), "{msg}");
 
         let missing = dir.path().join("missing.safetensors");
         write_file(&missing, &[("a.0.weight", vec![3, 2], vec![0.0; 6])]);
         let f = WeightFile::open(&missing).unwrap();
         let err = load_into(&vs, "", &f, "", Unexpected::Ignore, &no_alias).unwrap_err();
-        assert!(matches!(err, ModelError::MissingTensor { ref tensor, .. } if tensor == "a.0.bias"));
+        assert!(
+            matches!(err, ModelError::MissingTensor { ref tensor, .. } if tensor == "a.0.bias")
+        );
     }
 
     #[test]
@@ -274,7 +293,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.safetensors");
         std::fs::write(&p, b"not a safetensors file").unwrap();
-        assert!(matches!(WeightFile::open(&p), Err(ModelError::BadFile { .. })));
+        assert!(matches!(
+            WeightFile::open(&p),
+            Err(ModelError::BadFile { .. })
+        ));
         assert!(matches!(
             WeightFile::open(&dir.path().join("absent.safetensors")),
             Err(ModelError::BadFile { .. })

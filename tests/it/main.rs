@@ -2,5 +2,7 @@
 //! `tests/fixtures/<area>/` and are made by the committed scripts in `scripts/` named in each
 //! module's doc.
 
+mod data;
 mod parity;
+mod train;
 mod util;

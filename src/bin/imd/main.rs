@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
 mod features;
+mod imim;
 mod info;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Info(info::Args),
     /// Write the SD UNet features of one image (tensor `features`) to a safetensors file.
     Features(features::Args),
+    /// Build the IMIM multi-instance benchmark from BURST annotations.
+    Imim(imim::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => info::run(args),
         Command::Features(args) => features::run(args),
+        Command::Imim(args) => imim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
