@@ -1,0 +1,118 @@
+//! The trained heads (CIPM, coarse module, fine encoder, fine fusion) in one var store, and
+//! `heads.safetensors` loading / saving.
+//!
+//! Tensor names are the var-store paths: `cipm.*`, `coarse.proj.*`, `coarse.layers.{i}.*`,
+//! `fine.encoder.*`, `fine.fusion.*`. Loading rejects missing tensors, wrong shapes and any
+//! tensor the heads do not have (`weights::Unexpected::Error`).
+
+use std::path::Path;
+
+use tch::nn::VarStore;
+use tch::{Device, Kind};
+
+use crate::model::cipm::Cipm;
+use crate::model::coarse::CoarseModule;
+use crate::model::fine::{FineEncoder, FineFusion};
+use crate::model::imd_config::ImdModelConfig;
+use crate::model::weights::{self, Unexpected, WeightFile};
+use crate::model::ModelError;
+
+/// File name of the heads' weights inside a weights folder.
+pub const HEADS_FILE: &str = "heads.safetensors";
+
+/// Backbone sizes the heads are built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadDims {
+    /// UNet feature channels (coarse input), 640 for SD2.1.
+    pub feature_channels: i64,
+    /// UNet cross-attention width (prompt output), 1024 for SD2.1.
+    pub context_dim: i64,
+    /// CLIP hidden size (CIPM input), 1280 for ViT-H/14.
+    pub clip_hidden: i64,
+}
+
+/// The trainable part of IMD.
+#[derive(Debug)]
+pub struct ImdHeads {
+    vs: VarStore,
+    /// Cross-image interaction prompt module.
+    pub cipm: Cipm,
+    /// Projection + position encoding + transformer.
+    pub coarse: CoarseModule,
+    /// Image → 1/2 and 1/4 features.
+    pub fine_encoder: FineEncoder,
+    /// Coarse + encoder features → full-resolution fine features.
+    pub fine_fusion: FineFusion,
+}
+
+impl ImdHeads {
+    /// Build freshly initialised heads in float32 on `device`.
+    pub fn new(config: &ImdModelConfig, dims: HeadDims, device: Device) -> Self {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let cipm = Cipm::new(
+            &(&root / "cipm"),
+            dims.clip_hidden,
+            dims.context_dim,
+            &config.cipm,
+        );
+        let coarse = CoarseModule::new(&(&root / "coarse"), dims.feature_channels, &config.coarse);
+        let fine = &root / "fine";
+        let fine_encoder = FineEncoder::new(&(&fine / "encoder"), &config.fine);
+        let fine_fusion = FineFusion::new(&(&fine / "fusion"), config.coarse.d_model, &config.fine);
+        ImdHeads {
+            vs,
+            cipm,
+            coarse,
+            fine_encoder,
+            fine_fusion,
+        }
+    }
+
+    /// Build the heads for `config` / `dims` and fill them from `path`, in `kind` on `device`.
+    /// Every tensor must exist with its exact shape and the file may hold nothing else.
+    pub fn load(
+        path: &Path,
+        config: &ImdModelConfig,
+        dims: HeadDims,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self, ModelError> {
+        let mut heads = Self::new(config, dims, device);
+        heads.vs.set_kind(kind);
+        let file = WeightFile::open(path)?;
+        weights::load_into(
+            &heads.vs,
+            "",
+            &file,
+            "",
+            Unexpected::Error,
+            &weights::no_alias,
+        )?;
+        heads.vs.freeze();
+        Ok(heads)
+    }
+
+    /// Write all variables (parameters and batch-norm statistics) to a safetensors file.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        self.vs.save(path).map_err(ModelError::torch(format!(
+            "writing heads to {}",
+            path.display()
+        )))
+    }
+
+    /// The var store (for training: optimisers, `set_kind`, `unfreeze`).
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    /// Mutable access to the var store.
+    pub fn var_store_mut(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+
+    /// Parameter kind.
+    pub fn kind(&self) -> Kind {
+        self.vs.kind()
+    }
+}
