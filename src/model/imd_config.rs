@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::ModelError;
 
 /// The contents of `imd.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImdModelConfig {
     /// Free text: what these weights are and how they were trained.
@@ -103,19 +103,6 @@ pub struct FineConfig {
     pub subpixel_channels: i64,
     /// Softmax temperature of the sub-pixel stage.
     pub subpixel_temperature: f64,
-}
-
-impl Default for ImdModelConfig {
-    fn default() -> Self {
-        ImdModelConfig {
-            description: String::new(),
-            demo: false,
-            backbone: BackboneSection::default(),
-            cipm: CipmConfig::default(),
-            coarse: CoarseConfig::default(),
-            fine: FineConfig::default(),
-        }
-    }
 }
 
 impl Default for BackboneSection {

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
 mod info;
+mod match_cmd;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Print versions, libtorch and CUDA availability.
     Info(info::Args),
+    /// Match two images; writes x0,y0,x1,y1,confidence in original pixels.
+    Match(match_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info::run(args),
+        Command::Match(args) => match_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
