@@ -15,7 +15,7 @@ use imd::model::fine::refine::{
     argmax_pairs, refine, stage1, subpixel_expectation, windows0, windows1, WindowCells,
 };
 use imd::model::imd_config::{CipmConfig, CoarseConfig, FineConfig, ImdModelConfig};
-use imd::model::matcher::{ClipFeatures, FeatureSource, HeadDims, ImdHeads, HEADS_FILE};
+use imd::model::matcher::{ClipFeatures, FeatureSource, HeadDims, ImdHeads, PairBatch, HEADS_FILE};
 use imd::model::{ImdMatcher, MatcherMode, ModeOption, ModelError, ModelOptions};
 use tch::{Device, Kind, Tensor};
 
@@ -764,6 +764,99 @@ fn full_matcher_batches_pairs_and_handles_different_sizes() {
     assert_eq!(prepared[0].geometry.network_size(), (96, 64));
     assert_eq!(prepared[1].geometry.network_size(), (96, 64));
     assert_eq!(*calls.lock().unwrap(), vec![("vae", 2), ("clip", 2)]);
+}
+
+#[test]
+fn training_forward_gives_gradients_to_every_head() {
+    // Two pairs of 48×64 images, image 1 of the second pair padded (valid 5×6 of 6×8 cells):
+    // the coarse matrix, fine stage-1 matrix and sub-pixel expectation at given (b, i, j)
+    // must all be differentiable down to every part of the heads.
+    let cfg = small_config(SYN_TOKENS);
+    let dims = HeadDims {
+        feature_channels: SYN_CHANNELS,
+        context_dim: SYN_CONTEXT,
+        clip_hidden: SYN_CLIP,
+    };
+    tch::manual_seed(8);
+    let heads = ImdHeads::new(&cfg, dims, Device::Cpu);
+    let (source, _) = Synthetic::new();
+    let img0 = Tensor::rand([2, 3, 48, 64], CPU) * 2.0 - 1.0;
+    let img1 = Tensor::rand([2, 3, 48, 64], CPU) * 2.0 - 1.0;
+    let clip = |x: &Tensor| {
+        source
+            .clip_features(&((x + 1.0) / 2.0))
+            .unwrap()
+            .unwrap()
+            .tokens
+    };
+    let (lat0, lat1) = (
+        source.encode_latents(&img0).unwrap(),
+        source.encode_latents(&img1).unwrap(),
+    );
+    let (clip0, clip1) = (clip(&img0), clip(&img1));
+    let grid = CoarseGrid::new(6, 8);
+    let valid0 = [grid.full(), grid.full()];
+    let valid1 = [
+        grid.full(),
+        ValidRegion {
+            height: 5,
+            width: 6,
+        },
+    ];
+    let batch = PairBatch {
+        image0: &img0,
+        image1: &img1,
+        clip0: &clip0,
+        clip1: &clip1,
+        latents0: &lat0,
+        latents1: &lat1,
+        valid0: &valid0,
+        valid1: &valid1,
+    };
+    let out = heads.forward_pair(&source, &batch, &cfg, true).unwrap();
+    assert_eq!(out.conf.size(), vec![2, 48, 48]);
+    assert_eq!(out.fine0.size(), vec![2, 16, 48, 64]);
+    // Padded image-1 cells get no confidence.
+    let padded_col = out.conf.get(1).select(1, idx(8, 7, 1));
+    assert!(padded_col.abs().max().double_value(&[]) < 1e-12);
+
+    let b = Tensor::from_slice(&[0i64, 1, 1]);
+    let i = Tensor::from_slice(&[idx(8, 3, 2), idx(8, 2, 2), idx(8, 4, 3)]);
+    let j = Tensor::from_slice(&[idx(8, 4, 3), idx(8, 3, 2), idx(8, 1, 1)]);
+    let s1 = out.fine_stage1(&b, &i, &j, cfg.fine.subpixel_channels);
+    assert_eq!(s1.conf.size(), vec![3, 64, 64]);
+    assert_eq!(s1.subpixel_sim.size(), vec![3, 64, 100]);
+    let (il, ir) = argmax_pairs(&s1.conf.detach());
+    let expec = subpixel_expectation(&s1.subpixel_sim, &il, &ir, cfg.fine.subpixel_temperature);
+    let coarse_p = out.conf.index(&[Some(&b), Some(&i), Some(&j)]);
+    let rows = Tensor::arange(3, (Kind::Int64, Device::Cpu));
+    let fine_p = s1.conf.index(&[Some(&rows), Some(&il), Some(&ir)]);
+    let loss = -(coarse_p + 1e-6).log().sum(Kind::Float) - (fine_p + 1e-6).log().sum(Kind::Float)
+        + expec.square().sum(Kind::Float);
+    loss.backward();
+    for prefix in [
+        "cipm.",
+        "coarse.proj.",
+        "coarse.layers.",
+        "fine.encoder.",
+        "fine.fusion.",
+    ] {
+        let grad: f64 = heads
+            .var_store()
+            .variables()
+            .iter()
+            .filter(|(n, v)| n.starts_with(prefix) && v.requires_grad())
+            .map(|(_, v)| {
+                let g = v.grad();
+                if g.defined() {
+                    g.abs().sum(Kind::Double).double_value(&[])
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        assert!(grad > 0.0 && grad.is_finite(), "{prefix}: gradient {grad}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! [`confidence_matrix`] is differentiable (training takes `P` from it); [`extract_matches`]
 //! is not. Zero matches is a normal result: all tensors then have length 0.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::transformer::MATCH_KIND;
 use super::{CoarseGrid, ValidRegion};
@@ -70,9 +70,10 @@ pub fn confidence_matrix(
     temperature: f64,
 ) -> Tensor {
     let c = f0.size()[2] as f64;
-    let f0 = f0.to_kind(MATCH_KIND) / c.sqrt();
+    // EL divides each side by √C and the product by τ; folding τ into one side saves a pass.
+    let f0 = f0.to_kind(MATCH_KIND) / (c.sqrt() * temperature);
     let f1 = f1.to_kind(MATCH_KIND) / c.sqrt();
-    let mut sim = f0.matmul(&f1.transpose(1, 2)) / temperature;
+    let mut sim = f0.matmul(&f1.transpose(1, 2));
     if let (Some(m0), Some(m1)) = (mask0, mask1) {
         let valid = m0.unsqueeze(2).logical_and(&m1.unsqueeze(1));
         sim = sim.masked_fill(&valid.logical_not(), PADDING_FILL);
@@ -82,6 +83,13 @@ pub fn confidence_matrix(
 
 /// Steps 3–5 on `P [B, L, S]`: threshold, border (measured from each item's valid region),
 /// mutual nearest neighbour, one match per row. Runs without gradients.
+///
+/// Computed from the row maxima (value and column), the column maxima and O(L) gathers
+/// instead of EL's chain of full `[B, L, S]` boolean masks: a row matches its maximising
+/// column `j*` when `P[i, j*] > θ`, `P[i, j*]` is also its column's maximum, and both cells
+/// are inside the border. This selects exactly EL's matches except when a row's maximum is
+/// attained by two columns with bit-identical probabilities (EL then takes the first one
+/// that passes the border test, this the first one).
 pub fn extract_matches(
     conf: &Tensor,
     grid0: CoarseGrid,
@@ -92,27 +100,20 @@ pub fn extract_matches(
 ) -> CoarseMatches {
     let _guard = tch::no_grad_guard();
     let device = conf.device();
-    let keep0 = grid0
-        .region_mask(valid0, params.border, device)
-        .unsqueeze(2);
-    let keep1 = grid1
-        .region_mask(valid1, params.border, device)
-        .unsqueeze(1);
-    let row_max = conf.amax(2, true);
-    let col_max = conf.amax(1, true);
-    let mask = conf
-        .gt(params.threshold)
+    let keep0 = grid0.region_mask(valid0, params.border, device); // [B, L]
+    let keep1 = grid1.region_mask(valid1, params.border, device); // [B, S]
+    let (row_max, j_star) = conf.max_dim(2, false); // [B, L]
+    let col_max = conf.amax(1, false); // [B, S]
+    let mutual = row_max.eq_tensor(&col_max.gather(1, &j_star, false));
+    let ok = mutual
+        .logical_and(&row_max.gt(params.threshold))
         .logical_and(&keep0)
-        .logical_and(&keep1)
-        .logical_and(&conf.eq_tensor(&row_max))
-        .logical_and(&conf.eq_tensor(&col_max));
-    // At most one true per row except for exact ties; like EL, take the first.
-    let (row_has, all_j) = mask.to_kind(Kind::Uint8).max_dim(2, false);
-    let nz = row_has.nonzero();
+        .logical_and(&keep1.gather(1, &j_star, false));
+    let nz = ok.nonzero();
     let b_ids = nz.select(1, 0);
     let i_ids = nz.select(1, 1);
-    let j_ids = all_j.index(&[Some(&b_ids), Some(&i_ids)]);
-    let confidence = conf.index(&[Some(&b_ids), Some(&i_ids), Some(&j_ids)]);
+    let j_ids = j_star.index(&[Some(&b_ids), Some(&i_ids)]);
+    let confidence = row_max.index(&[Some(&b_ids), Some(&i_ids)]);
     CoarseMatches {
         b_ids,
         i_ids,
@@ -124,7 +125,7 @@ pub fn extract_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     #[test]
     fn dual_softmax_matches_the_formula() {
@@ -141,5 +142,108 @@ mod tests {
             .max()
             .double_value(&[]);
         assert!(max_row <= 1.0 + 1e-6);
+    }
+
+    /// EL's formulation, written out: full boolean masks, border rows/columns cleared at the
+    /// valid-region edges, mutual-max masks, first true column per row.
+    fn reference(
+        conf: &Tensor,
+        grid0: CoarseGrid,
+        grid1: CoarseGrid,
+        valid0: &[ValidRegion],
+        valid1: &[ValidRegion],
+        params: CoarseMatchParams,
+    ) -> Vec<(i64, i64, i64)> {
+        let (b, l, s) = conf.size3().unwrap();
+        let mut mask = conf.gt(params.threshold).view([
+            b,
+            grid0.height,
+            grid0.width,
+            grid1.height,
+            grid1.width,
+        ]);
+        let bd = params.border;
+        for k in 0..b as usize {
+            let kk = k as i64;
+            let (v0, v1) = (valid0[k], valid1[k]);
+            let m = mask.get(kk);
+            let _ = m.narrow(0, 0, bd).fill_(0);
+            let _ = m.narrow(1, 0, bd).fill_(0);
+            let _ = m.narrow(2, 0, bd).fill_(0);
+            let _ = m.narrow(3, 0, bd).fill_(0);
+            let _ = m
+                .narrow(0, v0.height - bd, grid0.height - v0.height + bd)
+                .fill_(0);
+            let _ = m
+                .narrow(1, v0.width - bd, grid0.width - v0.width + bd)
+                .fill_(0);
+            let _ = m
+                .narrow(2, v1.height - bd, grid1.height - v1.height + bd)
+                .fill_(0);
+            let _ = m
+                .narrow(3, v1.width - bd, grid1.width - v1.width + bd)
+                .fill_(0);
+        }
+        mask = mask
+            .view([b, l, s])
+            .logical_and(&conf.eq_tensor(&conf.amax(2, true)))
+            .logical_and(&conf.eq_tensor(&conf.amax(1, true)));
+        let (has, j) = mask.to_kind(Kind::Uint8).max_dim(2, false);
+        let mut out = vec![];
+        for bb in 0..b {
+            for i in 0..l {
+                if has.int64_value(&[bb, i]) != 0 {
+                    out.push((bb, i, j.int64_value(&[bb, i])));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn extraction_equals_the_mask_formulation() {
+        tch::manual_seed(4);
+        let (g0, g1) = (CoarseGrid::new(7, 9), CoarseGrid::new(7, 9));
+        // Correlated features so that many pairs pass the threshold.
+        let base = Tensor::randn([2, 63, 32], (Kind::Float, Device::Cpu));
+        let f0 = &base + Tensor::randn([2, 63, 32], (Kind::Float, Device::Cpu)) * 0.3;
+        let perm = Tensor::randperm(63, (Kind::Int64, Device::Cpu));
+        let f1 = base.index_select(1, &perm)
+            + Tensor::randn([2, 63, 32], (Kind::Float, Device::Cpu)) * 0.3;
+        let valid0 = [
+            g0.full(),
+            ValidRegion {
+                height: 6,
+                width: 7,
+            },
+        ];
+        let valid1 = [
+            ValidRegion {
+                height: 5,
+                width: 9,
+            },
+            g1.full(),
+        ];
+        let m0 = g0.padding_mask(&valid0, Device::Cpu);
+        let m1 = g1.padding_mask(&valid1, Device::Cpu);
+        let conf = confidence_matrix(&f0, &f1, Some(&m0), Some(&m1), 0.1);
+        for (threshold, border) in [(0.2, 2), (0.05, 1), (0.0, 0), (0.5, 3)] {
+            let params = CoarseMatchParams { threshold, border };
+            let got = extract_matches(&conf, g0, g1, &valid0, &valid1, params);
+            let b: Vec<i64> = Vec::try_from(&got.b_ids).unwrap();
+            let i: Vec<i64> = Vec::try_from(&got.i_ids).unwrap();
+            let j: Vec<i64> = Vec::try_from(&got.j_ids).unwrap();
+            let got: Vec<_> = b
+                .into_iter()
+                .zip(i)
+                .zip(j)
+                .map(|((b, i), j)| (b, i, j))
+                .collect();
+            let want = reference(&conf, g0, g1, &valid0, &valid1, params);
+            assert_eq!(got, want, "θ {threshold}, border {border}");
+            if threshold <= 0.05 {
+                assert!(got.len() > 10, "too few matches to compare: {}", got.len());
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ pub mod transformer;
 
 pub use matching::{CoarseMatchParams, CoarseMatches};
 pub use position::sine_position_encoding;
-pub use transformer::{CoarseModule, CoarseTransformer};
+pub use transformer::{CoarseFeatures, CoarseModule, CoarseTransformer};
 
 use tch::{Device, Kind, Tensor};
 

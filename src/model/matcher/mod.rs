@@ -31,7 +31,7 @@ pub mod heads;
 pub mod preprocess;
 pub mod source;
 
-pub use heads::{HeadDims, ImdHeads, HEADS_FILE};
+pub use heads::{HeadDims, ImdHeads, PairBatch, PairForward, HEADS_FILE};
 pub use preprocess::ImageGeometry;
 pub use source::{ClipFeatures, FeatureSource};
 
