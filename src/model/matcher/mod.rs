@@ -35,7 +35,7 @@ pub use heads::{HeadDims, ImdHeads, PairBatch, PairForward, HEADS_FILE};
 pub use preprocess::ImageGeometry;
 pub use source::{ClipFeatures, FeatureSource};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use image::RgbImage;
@@ -377,7 +377,9 @@ impl ImdMatcher {
         let clip = self.source.clip_features(&pixels.to_kind(kind))?;
         t.clip_ms += clock.lap();
         let embeddings: Vec<Vec<f32>> = match &clip {
-            Some(c) => (0..b).map(|i| l2_normalised(&c.embedding.get(i))).collect(),
+            Some(c) => (0..b)
+                .map(|i| l2_normalised(&c.embedding.get(i)))
+                .collect::<Result<_, _>>()?,
             None => vec![Vec::new(); b as usize],
         };
         let contents: Vec<Prepared> = match (&self.heads, &self.empty_prompt) {
@@ -430,7 +432,7 @@ impl ImdMatcher {
         match (&a.content, &b.content) {
             (Prepared::Full { .. }, Prepared::Full { .. }) => self.match_full(a, b),
             (Prepared::ZeroShot { features: fa }, Prepared::ZeroShot { features: fb }) => {
-                Ok(self.match_zero_shot(a, b, fa, fb))
+                self.match_zero_shot(a, b, fa, fb)
             }
             _ => Err(ModelError::InvalidInput {
                 what: "prepared images".into(),
@@ -589,9 +591,9 @@ impl ImdMatcher {
         t.fine_ms = clock.lap();
 
         // 7. Original-image pixels.
-        let p0 = to_vec2(&fine.points0);
-        let p1 = to_vec2(&fine.points1);
-        let conf = to_f32(&matches.confidence);
+        let p0 = to_vec2(&fine.points0)?;
+        let p1 = to_vec2(&fine.points1)?;
+        let conf = to_f32(&matches.confidence)?;
         let out = p0
             .into_iter()
             .zip(p1)
@@ -615,7 +617,7 @@ impl ImdMatcher {
         b: &PreparedImage,
         fa: &Tensor,
         fb: &Tensor,
-    ) -> MatchOutput {
+    ) -> Result<MatchOutput, ModelError> {
         let mut clock = Stopwatch::new(self.source.device());
         let params = ZeroShotParams {
             border: self.opts.border as i64,
@@ -623,9 +625,9 @@ impl ImdMatcher {
         };
         let m = zero_shot::match_features(fa, fb, params);
         let (g0, g1) = (a.geometry.coarse_grid(), b.geometry.coarse_grid());
-        let i = Vec::<i64>::try_from(&m.i_ids).unwrap_or_default();
-        let j = Vec::<i64>::try_from(&m.j_ids).unwrap_or_default();
-        let conf = to_f32(&m.confidence);
+        let i = to_i64(&m.i_ids)?;
+        let j = to_i64(&m.j_ids)?;
+        let conf = to_f32(&m.confidence)?;
         let out = i
             .into_iter()
             .zip(j)
@@ -641,14 +643,14 @@ impl ImdMatcher {
             })
             .collect();
         let coarse_ms = clock.lap();
-        MatchOutput {
+        Ok(MatchOutput {
             matches: self.finish(out),
             timings: StageTimings {
                 coarse_ms,
                 total_ms: clock.total(),
                 ..Default::default()
             },
-        }
+        })
     }
 
     /// Sort by confidence (stable, so equal confidences keep cell order) and truncate.
@@ -687,29 +689,30 @@ fn pad_pair(a: &Tensor, b: &Tensor) -> (Tensor, ValidRegion, ValidRegion) {
     (Tensor::cat(&[pad(a, va), pad(b, vb)], 0), va, vb)
 }
 
-fn to_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(&t.to_kind(Kind::Float).to_device(Device::Cpu)).unwrap_or_default()
+fn to_f32(t: &Tensor) -> Result<Vec<f32>, ModelError> {
+    let flat = t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().view([-1]);
+    Vec::<f32>::try_from(&flat).map_err(ModelError::torch("reading results"))
 }
 
-fn to_vec2(t: &Tensor) -> Vec<(f64, f64)> {
-    let v = Vec::<f64>::try_from(
-        &t.to_kind(Kind::Double)
-            .to_device(Device::Cpu)
-            .contiguous()
-            .view([-1]),
-    )
-    .unwrap_or_default();
-    v.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+fn to_i64(t: &Tensor) -> Result<Vec<i64>, ModelError> {
+    let flat = t.to_kind(Kind::Int64).to_device(Device::Cpu).contiguous().view([-1]);
+    Vec::<i64>::try_from(&flat).map_err(ModelError::torch("reading results"))
 }
 
-fn l2_normalised(v: &Tensor) -> Vec<f32> {
-    let v = to_f32(&v.flatten(0, -1));
+fn to_vec2(t: &Tensor) -> Result<Vec<(f64, f64)>, ModelError> {
+    let flat = t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1]);
+    let v = Vec::<f64>::try_from(&flat).map_err(ModelError::torch("reading results"))?;
+    Ok(v.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+}
+
+fn l2_normalised(v: &Tensor) -> Result<Vec<f32>, ModelError> {
+    let v = to_f32(v)?;
     let n = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    if n > 0.0 {
+    Ok(if n > 0.0 {
         v.iter().map(|x| (*x as f64 / n) as f32).collect()
     } else {
         v
-    }
+    })
 }
 
 /// Wall-clock laps that wait for queued CUDA work first, so each stage gets its own time.
@@ -749,17 +752,4 @@ impl Stopwatch {
         self.sync();
         self.start.elapsed().as_secs_f64() * 1e3
     }
-}
-
-/// The weights folder of a matcher (for messages).
-pub fn describe_folder(dir: &Path) -> String {
-    let has = |p: &str| if dir.join(p).exists() { "yes" } else { "no" };
-    format!(
-        "{}: heads.safetensors {}, imd.yaml {}, image_encoder/ {}, empty_prompt.safetensors {}",
-        dir.display(),
-        has(HEADS_FILE),
-        has(ImdModelConfig::FILE_NAME),
-        has("image_encoder"),
-        has(zero_shot::EMPTY_PROMPT_FILE)
-    )
 }
