@@ -950,6 +950,38 @@ fn cli_errors_are_messages_with_exit_code_1() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("coarse_threshold"), "{err}");
+
+    // Trained heads without their imd.yaml: the missing file is named.
+    let model = dir.path().join("model");
+    copy_dir(&util::fixture("matching/random_model"), &model);
+    std::fs::remove_file(model.join("imd.yaml")).unwrap();
+    let out = Command::new(util::imd_bin())
+        .args(["match"])
+        .arg(&a)
+        .arg(&a)
+        .args(["--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("imd.yaml") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -982,4 +1014,35 @@ fn cli_matches_with_the_random_model_in_both_modes() {
             assert!(m.p0.x > -8.0 && m.p0.x < 136.0 && m.p1.y > -8.0 && m.p1.y < 104.0);
         }
     }
+
+    // A heads file whose tensor does not fit imd.yaml: the tensor and both shapes are named.
+    let model = dir.path().join("model");
+    copy_dir(&util::fixture("matching/random_model"), &model);
+    let heads = model.join(HEADS_FILE);
+    rewrite(
+        &util::fixture("matching/random_model").join(HEADS_FILE),
+        &heads,
+        &|n, s, v| {
+            Some(if n == "coarse.proj.bias" {
+                (vec![4, 4], v)
+            } else {
+                (s, v)
+            })
+        },
+        &[],
+    );
+    let out = Command::new(util::imd_bin())
+        .args(["match"])
+        .arg(&a)
+        .arg(&b)
+        .args(["--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("coarse.proj.bias") && err.contains("[4, 4]") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -690,17 +690,29 @@ fn pad_pair(a: &Tensor, b: &Tensor) -> (Tensor, ValidRegion, ValidRegion) {
 }
 
 fn to_f32(t: &Tensor) -> Result<Vec<f32>, ModelError> {
-    let flat = t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().view([-1]);
+    let flat = t
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu)
+        .contiguous()
+        .view([-1]);
     Vec::<f32>::try_from(&flat).map_err(ModelError::torch("reading results"))
 }
 
 fn to_i64(t: &Tensor) -> Result<Vec<i64>, ModelError> {
-    let flat = t.to_kind(Kind::Int64).to_device(Device::Cpu).contiguous().view([-1]);
+    let flat = t
+        .to_kind(Kind::Int64)
+        .to_device(Device::Cpu)
+        .contiguous()
+        .view([-1]);
     Vec::<i64>::try_from(&flat).map_err(ModelError::torch("reading results"))
 }
 
 fn to_vec2(t: &Tensor) -> Result<Vec<(f64, f64)>, ModelError> {
-    let flat = t.to_kind(Kind::Double).to_device(Device::Cpu).contiguous().view([-1]);
+    let flat = t
+        .to_kind(Kind::Double)
+        .to_device(Device::Cpu)
+        .contiguous()
+        .view([-1]);
     let v = Vec::<f64>::try_from(&flat).map_err(ModelError::torch("reading results"))?;
     Ok(v.chunks_exact(2).map(|c| (c[0], c[1])).collect())
 }
