@@ -5,6 +5,7 @@
 mod features;
 mod imim;
 mod info;
+mod match_cmd;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     Features(features::Args),
     /// Build the IMIM multi-instance benchmark from BURST annotations.
     Imim(imim::Args),
+    /// Match two images; writes x0,y0,x1,y1,confidence in original pixels.
+    Match(match_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Features(args) => features::run(args),
         Command::Imim(args) => imim::run(args),
+        Command::Match(args) => match_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,127 @@
+//! `imd match IMG0 IMG1 --model DIR [--out M.csv] [--viz OUT.png] [--device D] [--dtype T]
+//! [--resize LONG_SIDE] [--threshold θ] [--mode MODE] [--max-matches N]`.
+//!
+//! Writes `x0,y0,x1,y1,confidence` in original-image pixels to `--out` (or stdout) and a
+//! summary (mode, match count, stage timings) to stderr.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use imd::model::{ComputeDevice, ComputeDtype, ImdMatcher, ModeOption, ModelOptions};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// First image (png or jpeg).
+    image0: PathBuf,
+    /// Second image.
+    image1: PathBuf,
+    /// Weights folder (unet/, vae/, image_encoder/, imd.yaml, heads.safetensors, …).
+    #[arg(long)]
+    model: PathBuf,
+    /// Match CSV to write (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Side-by-side visualization PNG to write.
+    #[arg(long)]
+    viz: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: ComputeDevice,
+    /// f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: ComputeDtype,
+    /// Long side in pixels for the network (0 = keep the image size).
+    #[arg(long, value_name = "LONG_SIDE")]
+    resize: Option<u32>,
+    /// Coarse confidence threshold θ (default 0.2).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// auto (full when heads.safetensors exists), full or zero_shot.
+    #[arg(long, default_value = "auto", value_parser = parse_mode)]
+    mode: ModeOption,
+    /// Keep at most N matches, most confident first (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_matches: u32,
+}
+
+fn parse_mode(s: &str) -> Result<ModeOption, String> {
+    match s {
+        "auto" => Ok(ModeOption::Auto),
+        "full" => Ok(ModeOption::Full),
+        "zero_shot" | "zero-shot" => Ok(ModeOption::ZeroShot),
+        other => Err(format!("`{other}` is not one of auto, full, zero_shot")),
+    }
+}
+
+fn load_image(path: &Path) -> Result<image::RgbImage> {
+    Ok(image::open(path)
+        .with_context(|| format!("reading image {}", path.display()))?
+        .to_rgb8())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let img0 = load_image(&args.image0)?;
+    let img1 = load_image(&args.image1)?;
+    let defaults = ModelOptions::default();
+    let opts = ModelOptions {
+        model_dir: args.model.display().to_string(),
+        mode: args.mode,
+        device: args.device,
+        dtype: args.dtype,
+        resize_long_side: args.resize.unwrap_or(defaults.resize_long_side),
+        coarse_threshold: args.threshold.unwrap_or(defaults.coarse_threshold),
+        max_matches: args.max_matches,
+        ..defaults
+    };
+    let matcher = ImdMatcher::load(&opts)
+        .with_context(|| format!("loading the matcher from {}", args.model.display()))?;
+    let out = matcher.match_images(&img0, &img1).with_context(|| {
+        format!(
+            "matching {} and {}",
+            args.image0.display(),
+            args.image1.display()
+        )
+    })?;
+
+    match &args.out {
+        Some(path) => imd::io::matches::write_matches_csv(path, &out.matches)
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{}", imd::io::matches::format_matches_csv(&out.matches)),
+    }
+    if let Some(path) = &args.viz {
+        write_viz(path, &img0, &img1, &out.matches)?;
+    }
+    let t = &out.timings;
+    eprintln!(
+        "{} matches ({:?} mode, {} {}) in {:.0} ms: vae {:.0}, clip {:.0}, fine encoder {:.0}, \
+         cipm {:.0}, unet {:.0}, coarse {:.0}, fine {:.0}",
+        out.matches.len(),
+        matcher.mode(),
+        opts.device,
+        opts.dtype,
+        t.total_ms,
+        t.vae_ms,
+        t.clip_ms,
+        t.fine_encoder_ms,
+        t.cipm_ms,
+        t.unet_ms,
+        t.coarse_ms,
+        t.fine_ms
+    );
+    Ok(())
+}
+
+/// MERGE(io): replace the body with
+/// `imd::io::viz::draw_matches(img0, img1, matches, None).save(path)` (+ context) once
+/// `io::viz` is merged.
+fn write_viz(
+    path: &Path,
+    _img0: &image::RgbImage,
+    _img1: &image::RgbImage,
+    _matches: &[imd::geometry::PixelMatch],
+) -> Result<()> {
+    anyhow::bail!(
+        "--viz {}: match visualization (io::viz) is not in this build yet",
+        path.display()
+    )
+}
