@@ -248,6 +248,20 @@ impl Backbone {
         &self.unet
     }
 
+    /// The parameter stores of the loaded parts, named by their weights-folder subfolder:
+    /// `vae`, `unet` and, when loaded, `image_encoder`. Each store's variable names are the
+    /// checkpoint names, so saving one gives a file the loaders read back.
+    pub fn var_stores(&self) -> Vec<(&'static str, &tch::nn::VarStore)> {
+        let mut out = vec![
+            ("vae", self.vae.var_store()),
+            ("unet", self.unet.var_store()),
+        ];
+        if let Some(clip) = &self.clip {
+            out.push(("image_encoder", clip.var_store()));
+        }
+        out
+    }
+
     /// The timestep the UNet runs at.
     pub fn timestep(&self) -> f64 {
         self.time.timestep()

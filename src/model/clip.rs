@@ -348,6 +348,12 @@ impl ClipVision {
         &self.config
     }
 
+    /// The parameters under their checkpoint names (frozen; the demo trainer unfreezes and
+    /// saves them).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self._vs
+    }
+
     /// Token width (`hidden_size`; 1280 for ViT-H/14).
     pub fn hidden_size(&self) -> i64 {
         self.config.hidden_size

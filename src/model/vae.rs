@@ -235,6 +235,12 @@ impl VaeEncoder {
     pub fn config(&self) -> &VaeConfig {
         &self.config
     }
+
+    /// The parameters under their checkpoint names (frozen; the demo trainer unfreezes and
+    /// saves them).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self._vs
+    }
 }
 
 impl EncoderLayers {

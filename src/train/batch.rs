@@ -63,12 +63,12 @@ impl TrainBatch {
             }
         }
         for (w, h) in [s0, s1] {
-            if w % grid.stride != 0 || h % grid.stride != 0 {
+            if w % grid.stride() != 0 || h % grid.stride() != 0 {
                 return Err(TrainError::input(
                     "batch",
                     format!(
                         "image size {w}×{h} is not a multiple of the stride {}",
-                        grid.stride
+                        grid.stride()
                     ),
                 ));
             }
@@ -89,18 +89,18 @@ impl TrainBatch {
         let (mask0, mask1) = if padded {
             (
                 Some(stack(&|s| {
-                    padding_mask(s.image0.content_size, s0, grid.stride)
+                    padding_mask(s.image0.content_size, s0, grid.stride())
                 })),
                 Some(stack(&|s| {
-                    padding_mask(s.image1.content_size, s1, grid.stride)
+                    padding_mask(s.image1.content_size, s1, grid.stride())
                 })),
             )
         } else {
             (None, None)
         };
         let layout = CoarseLayout {
-            hw0: (s0.1 / grid.stride, s0.0 / grid.stride),
-            hw1: (s1.1 / grid.stride, s1.0 / grid.stride),
+            hw0: (s0.1 / grid.stride(), s0.0 / grid.stride()),
+            hw1: (s1.1 / grid.stride(), s1.0 / grid.stride()),
             scale0: scale(&|s| s.image0.scale),
             scale1: scale(&|s| s.image1.scale),
             mask0,

@@ -18,6 +18,7 @@ use tch::{Kind, Tensor};
 
 use super::supervision::{CoarseGt, FineGrid, FineGt};
 use super::{check_shape, TrainError};
+use crate::model::fine::refine::subpixel_from_rows;
 
 /// Loss weights and focal parameters (serde: the `loss:` section of the training config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,7 +188,8 @@ pub fn fine_loss(conf: &Tensor, gt: &FineGt, config: &LossConfig) -> Result<Tens
 
 /// Stage-2 prediction at the GT stage-1 pixels: softmax(scores/T) over the 3×3 neighbourhood
 /// ([`FineGrid::stage2_neighbourhood`]) and its spatial expectation on {−1, 0, 1}², `[K, 2]`
-/// `(x, y)` in fine pixels. `scores` is `[M, W², (W+2)²]`.
+/// `(x, y)` in fine pixels. `scores` is `[M, W², (W+2)²]`. The same function as inference
+/// ([`subpixel_from_rows`]).
 pub fn subpixel_expectation(
     scores: &Tensor,
     gt: &FineGt,
@@ -210,10 +212,11 @@ pub fn subpixel_expectation(
     let m = gt.m_ids.to_device(device);
     let i = gt.i_ids.to_device(device);
     let rows = scores.index(&[Some(&m), Some(&i)]); // [K, (W+2)²]
-    let nb = grid.stage2_neighbourhood(&gt.j_ids.to_device(device)); // [K, 9]
-    let patch = rows.gather(1, &nb, false);
-    let heat = (patch / temperature).softmax(-1, Kind::Float);
-    Ok(heat.matmul(&grid.stage2_offsets(device)))
+    Ok(subpixel_from_rows(
+        &rows,
+        &gt.j_ids.to_device(device),
+        temperature,
+    ))
 }
 
 /// `mean ‖gt − pred‖²` over GT with `‖gt‖∞ < correct_thr`; `pred`, `gt` are `[K, 2]`.

@@ -1,16 +1,25 @@
-//! Training the IMD heads: supervision (ground truth from depth + pose or a homography),
-//! losses, and the batch layout the trainer feeds them.
+//! Training IMD: supervision (ground truth from depth + pose or a homography), losses, the
+//! batch layout, and the trainer (`imd train --config train.yaml`).
 //!
-//! Everything here is tensor-in / tensor-out on any device, so the losses work with whatever
-//! the model returns and the trainer stays thin.
+//! - [`supervision`], [`loss`], [`batch`]: tensor-in / tensor-out on any device;
+//! - [`config`]: `train.yaml` ([`TrainConfig`]);
+//! - [`optim`]: AdamW with checkpointable state, warm-up + multi-step schedule;
+//! - [`checkpoint`]: safetensors checkpoints (model, optimiser state, step, seed);
+//! - [`trainer`]: the loop ([`Trainer`]) and the exported weights folder.
 
 pub mod batch;
+pub mod checkpoint;
+pub mod config;
 pub mod loss;
+pub mod optim;
 pub mod supervision;
+pub mod trainer;
 
 pub use batch::TrainBatch;
+pub use config::TrainConfig;
 pub use loss::{LossConfig, LossTerms};
 pub use supervision::{CoarseGt, CoarseLayout, FineGrid, FineGt, WarpSource};
+pub use trainer::{StepReport, Trainer};
 
 /// Errors of training.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +37,28 @@ pub enum TrainError {
         #[source]
         source: tch::TchError,
     },
+    /// A checkpoint could not be written or read, or does not belong to this run.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// A file or folder of the run could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The loss became NaN or infinite.
+    #[error("training diverged at step {step}: loss {loss}")]
+    Diverged { step: u64, loss: f64 },
+    /// Loading or running the model failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// Reading the training data failed.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 }
 
 impl TrainError {

@@ -6,6 +6,7 @@ mod features;
 mod imim;
 mod info;
 mod match_cmd;
+mod train;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,8 @@ enum Command {
     Imim(imim::Args),
     /// Match two images; writes x0,y0,x1,y1,confidence in original pixels.
     Match(match_cmd::Args),
+    /// Train IMD from a YAML config; writes a weights folder `imd match` loads.
+    Train(train::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Features(args) => features::run(args),
         Command::Imim(args) => imim::run(args),
         Command::Match(args) => match_cmd::run(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,7 +16,9 @@
 
 use tch::Tensor;
 
-use super::grid::{window_offsets, SUBPIXEL_RADIUS, WINDOW, WINDOW_PADDED};
+use super::grid::{
+    stage2_neighbourhood, stage2_offsets, window_offsets, SUBPIXEL_RADIUS, WINDOW, WINDOW_PADDED,
+};
 use crate::model::coarse::transformer::MATCH_KIND;
 use crate::model::coarse::COARSE_STRIDE;
 
@@ -114,7 +116,6 @@ pub fn subpixel_expectation(
     temperature: f64,
 ) -> Tensor {
     let m = subpixel_sim.size()[0];
-    let device = subpixel_sim.device();
     let rows = subpixel_sim
         .gather(
             1,
@@ -124,19 +125,19 @@ pub fn subpixel_expectation(
             false,
         )
         .view([m, WINDOW_PADDED * WINDOW_PADDED]);
-    // Inner-window (rx, ry) is padded-window (rx + 1, ry + 1); its 3×3 neighbourhood spans
-    // padded rows ry … ry + 2 and columns rx … rx + 2.
-    let rx = idx_r.remainder(WINDOW).view([m, 1]);
-    let ry = idx_r.floor_divide_scalar(WINDOW).view([m, 1]);
-    let d = Tensor::from_slice(&[-1i64, 0, 1]).to_device(device);
-    let du = d.repeat([3]).view([1, 9]); // x offset, fastest
-    let dv = d.repeat_interleave_self_int(3, 0, None).view([1, 9]); // y offset
-    let flat = (ry + 1 + &dv) * WINDOW_PADDED + (rx + 1 + &du);
-    let logits = rows.gather(1, &flat, false);
-    let heat = (logits / temperature).softmax(1, MATCH_KIND);
-    let ex = (&heat * du.to_kind(MATCH_KIND)).sum_dim_intlist(1, false, MATCH_KIND);
-    let ey = (&heat * dv.to_kind(MATCH_KIND)).sum_dim_intlist(1, false, MATCH_KIND);
-    Tensor::stack(&[ex, ey], 1)
+    subpixel_from_rows(&rows, idx_r, temperature)
+}
+
+/// Stage 2 on K rows of stage-2 scores `rows [K, 100]` (one image-0 pixel against image 1's
+/// padded window each) and their inner-window indices `idx_r [K]`: `softmax(·/T)` over the
+/// 3×3 neighbourhood centred on `idx_r` ([`stage2_neighbourhood`]) and its spatial
+/// expectation ([`stage2_offsets`]) → `[K, 2]` (x, y) in `[−1, 1]`. Inference
+/// ([`subpixel_expectation`]) and the training loss both go through this function.
+pub fn subpixel_from_rows(rows: &Tensor, idx_r: &Tensor, temperature: f64) -> Tensor {
+    let device = rows.device();
+    let logits = rows.gather(1, &stage2_neighbourhood(idx_r), false);
+    let heat = (logits.to_kind(MATCH_KIND) / temperature).softmax(1, MATCH_KIND);
+    heat.matmul(&stage2_offsets(device))
 }
 
 /// Refined matches of M coarse matches, in network pixels (conventions in [`super::grid`]).
@@ -169,6 +170,14 @@ pub fn refine(
     let w0 = windows0(feat0, &cells.b, &cells.x0, &cells.y0);
     let w1 = windows1(feat1, &cells.b, &cells.x1, &cells.y1);
     let s1 = stage1(&w0, &w1, subpixel_channels);
+    refine_stage1(&s1, cells, temperature)
+}
+
+/// The part of [`refine`] after the window similarities: one argmax per match on
+/// `s1.conf`, the sub-pixel expectation around it, and the points
+/// `8·cell + window_offsets[idx]` (+ the sub-pixel offset in image 1), in network pixels.
+pub fn refine_stage1(s1: &FineStage1, cells: &WindowCells, temperature: f64) -> FineMatches {
+    let device = s1.conf.device();
     let (idx_l, idx_r) = argmax_pairs(&s1.conf);
     let offset = subpixel_expectation(&s1.subpixel_sim, &idx_l, &idx_r, temperature)
         * SUBPIXEL_RADIUS as f64;

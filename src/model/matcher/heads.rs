@@ -127,7 +127,11 @@ impl ImdHeads {
 /// and the CIPM keeps libtorch's defaults.
 fn init_parameters(vs: &VarStore) {
     let _guard = tch::no_grad_guard();
-    for (name, var) in vs.variables() {
+    // Name order, not the HashMap's: the random draws must land on the same variables in
+    // every process for a seeded initialisation to be reproducible.
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, var) in vars {
         let size = var.size();
         if size.len() < 2 || !name.ends_with(".weight") {
             continue;

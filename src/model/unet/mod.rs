@@ -197,6 +197,12 @@ impl UNet2DConditionModel {
         ))
     }
 
+    /// The parameters under their checkpoint names (frozen; the demo trainer unfreezes and
+    /// saves them).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self._vs
+    }
+
     /// Channels of the returned features (`block_out_channels` reversed, at `up_to`).
     pub fn feature_channels(&self) -> i64 {
         self.plan.up[self.up_to].out_channels

@@ -3,8 +3,8 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::grid::FineGrid;
 use super::warp::WarpSource;
+use super::FineGrid;
 use crate::train::{check_shape, TrainError};
 
 /// Layout of a batch at the coarse level, and how network-input pixels map to original pixels.
@@ -183,16 +183,16 @@ pub fn coarse_gt(
 ) -> Result<CoarseGt, TrainError> {
     let n = warp.batch_size()?;
     layout.check(n)?;
-    let stride = grid.stride as f64;
+    let stride = grid.stride() as f64;
     let pt0 = coarse_grid_points(
         layout.hw0,
-        grid.stride,
+        grid.stride(),
         &layout.scale0,
         layout.mask0.as_ref(),
     );
     let pt1 = coarse_grid_points(
         layout.hw1,
-        grid.stride,
+        grid.stride(),
         &layout.scale1,
         layout.mask1.as_ref(),
     );

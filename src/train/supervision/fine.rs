@@ -5,8 +5,8 @@
 use tch::{Device, Kind, Tensor};
 
 use super::coarse::CoarseLayout;
-use super::grid::FineGrid;
 use super::warp::WarpSource;
+use super::FineGrid;
 use crate::train::{check_shape, TrainError};
 
 /// Pixel-level ground truth for `M` coarse matches.
@@ -111,7 +111,7 @@ pub fn fine_gt(
         ));
     }
 
-    let stride = grid.stride as f64;
+    let stride = grid.stride() as f64;
     let (_, w0) = layout.hw0;
     let (_, w1) = layout.hw1;
     let scale0 = layout.scale0.to_kind(Kind::Double).index_select(0, b_ids); // [M, 2]
@@ -161,7 +161,7 @@ pub fn fine_gt(
     let rounded = delta.round();
     let rx = rounded.select(2, 0);
     let ry = rounded.select(2, 1);
-    let wf = grid.window as f64;
+    let wf = grid.window() as f64;
     let in_window = rx
         .ge(0.0)
         .logical_and(&rx.lt(wf))
@@ -176,7 +176,7 @@ pub fn fine_gt(
     let r = rounded.index(&[Some(&m_ids), Some(&k_ids)]); // [K, 2]
     let d = delta.index(&[Some(&m_ids), Some(&k_ids)]);
     let j_fine =
-        r.select(1, 0).to_kind(Kind::Int64) + r.select(1, 1).to_kind(Kind::Int64) * grid.window;
+        r.select(1, 0).to_kind(Kind::Int64) + r.select(1, 1).to_kind(Kind::Int64) * grid.window();
     let residual = &d - &r;
     let overlap_weight = (residual.abs() * (-2.0) + 1.0)
         .prod_dim_int(1, false, Kind::Double)

@@ -2,7 +2,8 @@
 //! following Efficient LoFTR's `supervision.py` / `geometry.py` (notes §2), batched, on any
 //! device.
 //!
-//! - [`grid`]: the coarse/fine coordinate convention ([`FineGrid`]) shared with inference;
+//! - [`FineGrid`]: the coarse/fine coordinate convention, defined once in
+//!   [`crate::model::fine::grid`] and shared with inference;
 //! - [`warp`]: warping points between the images ([`WarpSource`]: depth or homography);
 //! - [`coarse`]: coarse GT `(b, i, j)` with loop-back check and overlap weights;
 //! - [`fine`]: stage-1 window index and stage-2 sub-pixel target for given coarse matches;
@@ -10,13 +11,12 @@
 
 pub mod coarse;
 pub mod fine;
-pub mod grid;
 pub mod padding;
 pub mod warp;
 
+pub use crate::model::fine::grid::FineGrid;
 pub use coarse::{coarse_grid_points, coarse_gt, CoarseGt, CoarseLayout};
 pub use fine::{fine_gt, FineGt};
-pub use grid::FineGrid;
 pub use padding::{
     max_candidates, pad_with_gt, GtPaddingConfig, PredictedCoarseMatches, TrainCoarseMatches,
 };
