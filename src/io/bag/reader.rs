@@ -313,6 +313,19 @@ pub struct BagMessages {
     done: bool,
 }
 
+impl std::fmt::Debug for BagMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut topics: Vec<&str> = self.kinds.values().map(|(t, _)| &**t).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        f.debug_struct("BagMessages")
+            .field("path", &self.path)
+            .field("topics", &topics)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BagMessages {
     fn fatal(&mut self, reason: String) -> Option<Result<BagMessage, BagError>> {
         self.done = true;

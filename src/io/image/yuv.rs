@@ -2,12 +2,14 @@
 //! centred on 128), the convention of camera drivers and OpenCV's `COLOR_YUV2RGB_UYVY`:
 //!
 //! ```text
-//! R = 1.164383·(Y−16)                 + 1.596027·(V−128)
-//! G = 1.164383·(Y−16) − 0.391762·(U−128) − 0.812968·(V−128)
-//! B = 1.164383·(Y−16) + 2.017232·(U−128)
+//! Y' = max(Y − 16, 0)
+//! R = 1.164383·Y'                 + 1.596027·(V−128)
+//! G = 1.164383·Y' − 0.391762·(U−128) − 0.812968·(V−128)
+//! B = 1.164383·Y' + 2.017232·(U−128)
 //! ```
 //! evaluated in 16.16 fixed point (coefficients rounded to 1/65536, result rounded half up and
-//! clamped to 0..255). Both pixels of a pair share the pair's U and V.
+//! clamped to 0..255). Both pixels of a pair share the pair's U and V. Y below 16 counts as
+//! black (16), as OpenCV (and so cv_bridge) does, so our colours match the ROS tools'.
 
 use super::raw::Rows;
 
@@ -29,8 +31,8 @@ fn pair(y0: u8, y1: u8, u: u8, v: u8, out: &mut [u8]) {
     let d = u as i32 - 128;
     let e = v as i32 - 128;
     let (rv, g, bu) = (CVR * e, -CUG * d - CVG * e, CUB * d);
-    let c0 = (y0 as i32 - 16) * CY + HALF;
-    let c1 = (y1 as i32 - 16) * CY + HALF;
+    let c0 = (y0 as i32 - 16).max(0) * CY + HALF;
+    let c1 = (y1 as i32 - 16).max(0) * CY + HALF;
     if let [r0, g0, b0, r1, g1, b1] = out {
         *r0 = clamp8(c0 + rv);
         *g0 = clamp8(c0 + g);
@@ -69,7 +71,11 @@ mod tests {
 
     /// The float formula of the module doc, unrounded.
     fn reference(y: u8, u: u8, v: u8) -> [f64; 3] {
-        let (c, d, e) = (y as f64 - 16.0, u as f64 - 128.0, v as f64 - 128.0);
+        let (c, d, e) = (
+            (y as f64 - 16.0).max(0.0),
+            u as f64 - 128.0,
+            v as f64 - 128.0,
+        );
         [
             1.164383 * c + 1.596027 * e,
             1.164383 * c - 0.391762 * d - 0.812968 * e,
