@@ -96,6 +96,9 @@ pub trait FrameProcessor: Send {
     fn process(&mut self, frame: CameraFrame) -> Result<FrameOutputs, crate::Error>;
     /// Handle a control request; returns status lines for `/diagnostics`.
     fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus>;
+    /// The configuration changed at run time (a ROS parameter was set). Processors apply
+    /// what they can live; the default ignores it.
+    fn reconfigure(&mut self, _config: &crate::config::ImdConfig) {}
 }
 
 /// Check that a camera_info describes an image of `width × height`. Returns a reason when it

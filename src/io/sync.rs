@@ -33,7 +33,8 @@ pub struct PairStats {
 ///
 /// An image pairs at once with the nearest stored camera_info within tolerance; otherwise it
 /// waits (only the newest waiting image is kept; a replaced one counts as unmatched) until a
-/// camera_info within tolerance arrives. The last [`StampPairer::INFO_HISTORY`] camera_infos
+/// camera_info within tolerance arrives. A newer image that pairs at once also supersedes
+/// an older waiting one (counted as unmatched), so pairs never go back in time. The last [`StampPairer::INFO_HISTORY`] camera_infos
 /// are kept, so an image can pair with one that came before or after it.
 #[derive(Debug)]
 pub struct StampPairer<I, C> {
@@ -47,19 +48,28 @@ impl<I, C: Clone> StampPairer<I, C> {
     /// camera_infos kept for pairing.
     pub const INFO_HISTORY: usize = 8;
 
-    /// A pairer accepting `|stamp(image) − stamp(info)| ≤ tolerance_s`.
+    /// A pairer accepting `|stamp(image) − stamp(info)| ≤ tolerance_s` (negative or
+    /// non-finite tolerances count as 0: exact stamps only).
     pub fn new(tolerance_s: f64) -> Self {
-        let tolerance_ns = if tolerance_s.is_finite() && tolerance_s > 0.0 {
-            (tolerance_s * 1e9).round() as i64
-        } else {
-            0
-        };
         StampPairer {
-            tolerance_ns,
+            tolerance_ns: Self::to_ns(tolerance_s),
             pending: None,
             infos: VecDeque::with_capacity(Self::INFO_HISTORY),
             stats: PairStats::default(),
         }
+    }
+
+    fn to_ns(tolerance_s: f64) -> i64 {
+        if tolerance_s.is_finite() && tolerance_s > 0.0 {
+            (tolerance_s * 1e9).round() as i64
+        } else {
+            0
+        }
+    }
+
+    /// Change the tolerance; waiting images and stored camera_infos are kept.
+    pub fn set_tolerance(&mut self, tolerance_s: f64) {
+        self.tolerance_ns = Self::to_ns(tolerance_s);
     }
 
     /// Counters so far.
@@ -73,6 +83,11 @@ impl<I, C: Clone> StampPairer<I, C> {
         if let Some(i) = nearest_within(stamp, &stamps, self.tolerance_ns) {
             let info = self.infos[i].1.clone();
             self.stats.paired += 1;
+            // A newer frame went through: an older waiting image is superseded.
+            if self.pending.as_ref().is_some_and(|(t, _)| *t <= stamp) {
+                self.pending = None;
+                self.stats.images_unmatched += 1;
+            }
             return Some((image, info));
         }
         if self.pending.replace((stamp, image)).is_some() {
@@ -164,6 +179,11 @@ impl<T> LatestSlots<T> {
             .unwrap_or(0)
     }
 
+    /// Wake the consumer without a new value (control requests, shutdown).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
     /// Wait until a value is put (returns at once if one was put since the last wait).
     pub async fn notified(&self) {
         self.notify.notified().await;
@@ -222,9 +242,12 @@ mod tests {
         for k in 0..20 {
             p.push_info(t(k), k);
         }
-        // Only the last 8 (12..19) are kept: exact stamps 5 and 12 → miss and hit.
+        // Only the last 8 (12..19) are kept: exact stamps 5 and 12 → miss and hit; the hit
+        // supersedes the waiting older image.
         assert_eq!(p.push_image(t(5), 0), None);
         assert_eq!(p.push_image(t(12), 1), Some((1, 12)));
+        assert_eq!(p.stats().images_unmatched, 1);
+        assert_eq!(p.push_info(t(5), 5), None); // the stamp-5 image is gone
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct TopicInfo {
 }
 
 /// The message types [`BagReader::messages`] decodes.
+// CameraInfo's fixed arrays make it ~300 bytes on the stack; each message is moved a couple of
+// times per iteration, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum BagPayload {
     /// `sensor_msgs/msg/Image`.

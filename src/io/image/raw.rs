@@ -156,7 +156,7 @@ impl<'a> RawImage<'a> {
         }
         let enc = Encoding::parse(self.encoding)?;
         match enc {
-            Encoding::Uyvy | Encoding::Yuyv if self.width % 2 != 0 => {
+            Encoding::Uyvy | Encoding::Yuyv if !self.width.is_multiple_of(2) => {
                 return Err(ImageError::OddWidth {
                     encoding: self.encoding.to_string(),
                     width: self.width,
