@@ -287,7 +287,24 @@ impl ImdParams {
                     .join(", "),
             });
         }
-        let config = build_config(&specs, &values)?;
+        let config = build_config(&specs, &values).map_err(|e| {
+            // serde's message lacks the parameter name: find an override that fails alone.
+            let defaults: Vec<ParameterValue> = specs.iter().map(|s| s.default.clone()).collect();
+            let culprit = (0..specs.len())
+                .filter(|&i| values[i] != defaults[i])
+                .find(|&i| {
+                    let mut one = defaults.clone();
+                    one[i] = values[i].clone();
+                    build_config(&specs, &one).is_err()
+                });
+            match culprit {
+                Some(i) => ParamError::Config(ConfigError::Invalid {
+                    field: specs[i].name.clone(),
+                    reason: format!("{:?}: {e}", values[i]),
+                }),
+                None => ParamError::Config(e),
+            }
+        })?;
         Ok(ImdParams {
             specs,
             index,
@@ -327,7 +344,7 @@ impl ImdParams {
         let stored = to_param(&json, kind).unwrap_or_else(|| value.clone());
         let mut values = self.values.clone();
         values[i] = stored.clone();
-        let config = build_config(&self.specs, &values).map_err(|e| e.to_string())?;
+        let config = build_config(&self.specs, &values).map_err(|e| format!("{value:?}: {e}"))?;
         Ok((i, stored, config))
     }
 
@@ -514,10 +531,11 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("cameras.camera_info_topics"), "{e}");
+        // Errors serde reports without a path still name the parameter.
         let e = params(&[("node.qos", ParameterValue::String("fast".into()))])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("fast"), "{e}");
+        assert!(e.contains("node.qos") && e.contains("fast"), "{e}");
     }
 
     #[test]

@@ -5,15 +5,19 @@
 //! - [`BagReader`]: topics, then decoded `Image` / `CompressedImage` / `CameraInfo` messages
 //!   of selected topics in log-time order, streamed chunk by chunk; a message that fails to
 //!   decode is reported (topic, index, reason) and skipped.
+//! - [`BagFrames`]: a bag's camera topics as [`crate::io::frames::CameraFrame`]s, paired like
+//!   the ROS node pairs live messages (for `imd replay`).
 //! - [`BagWriter`]: rosbag2-compatible output (profile `ros2`, `ros2msg` schemas, `cdr`).
 
 pub mod cdr;
 mod codec;
+mod frames;
 mod reader;
 pub mod schema;
 mod writer;
 
 pub use cdr::{from_cdr, to_cdr, CdrError, CdrMessage};
+pub use frames::BagFrames;
 pub use reader::{BagMessage, BagMessages, BagPayload, BagReader, TopicInfo};
 pub use writer::BagWriter;
 

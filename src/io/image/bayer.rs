@@ -48,31 +48,51 @@ pub(crate) fn demosaic_bilinear(rows: &Rows, pattern: BayerPattern) -> Vec<u8> {
 #[inline(always)]
 fn row<const RED_ROW: bool>(up: &[u8], mid: &[u8], down: &[u8], dst: &mut [u8], own_col: usize) {
     let w = dst.len() / 3;
-    // Equal lengths let the compiler drop bounds checks in the loop.
+    // Equal lengths let the compiler drop bounds checks in the loops.
     let (up, mid, down) = (&up[..w + 2], &mid[..w + 2], &down[..w + 2]);
-    for x in 0..w {
-        let i = x + 1;
-        let c = mid[i] as u16;
-        let px = &mut dst[3 * x..3 * x + 3];
-        if x & 1 == own_col {
-            let cross = up[i] as u16 + down[i] as u16 + mid[i - 1] as u16 + mid[i + 1] as u16;
-            let diag =
-                up[i - 1] as u16 + up[i + 1] as u16 + down[i - 1] as u16 + down[i + 1] as u16;
-            let g = ((cross + 2) >> 2) as u8;
-            let other = ((diag + 2) >> 2) as u8;
-            if RED_ROW {
-                px.copy_from_slice(&[c as u8, g, other]);
-            } else {
-                px.copy_from_slice(&[other, g, c as u8]);
-            }
-        } else {
-            let horiz = ((mid[i - 1] as u16 + mid[i + 1] as u16 + 1) >> 1) as u8;
-            let vert = ((up[i] as u16 + down[i] as u16 + 1) >> 1) as u8;
-            if RED_ROW {
-                px.copy_from_slice(&[horiz, c as u8, vert]);
-            } else {
-                px.copy_from_slice(&[vert, c as u8, horiz]);
-            }
-        }
+    let (px, _) = dst.as_chunks_mut::<3>();
+    let px = &mut px[..w];
+    // Sites alternate own, green, own, … from column `own_col`: walk them in pairs so the
+    // loop has no per-pixel branch on the column parity.
+    let first_green = own_col == 1;
+    let mut x = 0;
+    if first_green {
+        px[0] = green::<RED_ROW>(up, mid, down, 1);
+        x = 1;
+    }
+    while x + 1 < w {
+        px[x] = own::<RED_ROW>(up, mid, down, x + 1);
+        px[x + 1] = green::<RED_ROW>(up, mid, down, x + 2);
+        x += 2;
+    }
+    if x < w {
+        px[x] = own::<RED_ROW>(up, mid, down, x + 1);
+    }
+}
+
+/// A red (`RED_ROW`) or blue site at padded column `i`.
+#[inline(always)]
+fn own<const RED_ROW: bool>(up: &[u8], mid: &[u8], down: &[u8], i: usize) -> [u8; 3] {
+    let c = mid[i];
+    let cross = up[i] as u16 + down[i] as u16 + mid[i - 1] as u16 + mid[i + 1] as u16;
+    let diag = up[i - 1] as u16 + up[i + 1] as u16 + down[i - 1] as u16 + down[i + 1] as u16;
+    let g = ((cross + 2) >> 2) as u8;
+    let other = ((diag + 2) >> 2) as u8;
+    if RED_ROW {
+        [c, g, other]
+    } else {
+        [other, g, c]
+    }
+}
+
+/// A green site at padded column `i` of a red (`RED_ROW`) or blue row.
+#[inline(always)]
+fn green<const RED_ROW: bool>(up: &[u8], mid: &[u8], down: &[u8], i: usize) -> [u8; 3] {
+    let horiz = ((mid[i - 1] as u16 + mid[i + 1] as u16 + 1) >> 1) as u8;
+    let vert = ((up[i] as u16 + down[i] as u16 + 1) >> 1) as u8;
+    if RED_ROW {
+        [horiz, mid[i], vert]
+    } else {
+        [vert, mid[i], horiz]
     }
 }

@@ -163,9 +163,22 @@ pub fn mono16_to_mono8(img: &Gray16Image, mapping: Mono16Mapping) -> GrayImage {
             if hi <= lo {
                 vec![0; src.len()]
             } else {
+                // round(d · 255 / range) for every d in 0..=range, tabulated without a
+                // division per entry: the numerator d·255 + range/2 grows by 255 per step and
+                // the quotient catches up by subtracting `range`.
                 let range = (hi - lo) as u32;
+                let mut lut = Vec::with_capacity(range as usize + 1);
+                let (mut q, mut rem) = (0u32, range / 2);
+                for _ in 0..=range {
+                    while rem >= range {
+                        rem -= range;
+                        q += 1;
+                    }
+                    lut.push(q.min(255) as u8);
+                    rem += 255;
+                }
                 src.iter()
-                    .map(|&v| (((v - lo) as u32 * 255 + range / 2) / range) as u8)
+                    .map(|&v| lut.get((v - lo) as usize).copied().unwrap_or(255))
                     .collect()
             }
         }
@@ -176,9 +189,10 @@ pub fn mono16_to_mono8(img: &Gray16Image, mapping: Mono16Mapping) -> GrayImage {
 
 fn grey_to_rgb(img: &GrayImage) -> RgbImage {
     let (w, h) = img.dimensions();
-    let mut out = Vec::with_capacity(img.as_raw().len() * 3);
-    for &v in img.as_raw() {
-        out.extend_from_slice(&[v, v, v]);
+    let mut out = vec![0u8; img.as_raw().len() * 3];
+    let (px, _) = out.as_chunks_mut::<3>();
+    for (d, &v) in px.iter_mut().zip(img.as_raw()) {
+        *d = [v, v, v];
     }
     RgbImage::from_raw(w, h, out).unwrap_or_else(|| RgbImage::new(w, h))
 }
@@ -235,6 +249,35 @@ mod tests {
         );
         let rgb = DecodedImage::Mono16(img).to_rgb8();
         assert_eq!(rgb.get_pixel(1, 0).0, [128, 128, 128]);
+    }
+
+    #[test]
+    fn mono16_stretch_table_is_exact_for_every_range() {
+        // The incremental table must equal round-half-up(d · 255 / range) everywhere,
+        // including ranges below 255 (several steps per value) and the full 16 bits.
+        for (lo, hi) in [
+            (0u16, 1u16),
+            (5, 8),
+            (100, 200),
+            (0, 255),
+            (7, 263),
+            (0, 4095),
+            (0, 65535),
+        ] {
+            let vals: Vec<u16> = (lo..=hi).collect();
+            let n = vals.len() as u32;
+            let img = Gray16Image::from_raw(n, 1, vals.clone()).unwrap();
+            let got = mono16_to_mono8(&img, Mono16Mapping::MinMax);
+            let range = (hi - lo) as u32;
+            for (v, g) in vals.iter().zip(got.as_raw()) {
+                let d = (v - lo) as u32;
+                assert_eq!(
+                    *g as u32,
+                    (d * 255 + range / 2) / range,
+                    "range {lo}..{hi}, v {v}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -293,11 +293,10 @@ impl<'a> Rows<'a> {
         let row_out = self.width * OUT;
         let mut out = vec![0u8; row_out * self.height];
         for (src, dst) in self.iter().zip(out.chunks_exact_mut(row_out)) {
-            for (s, d) in src.chunks_exact(IN).zip(dst.chunks_exact_mut(OUT)) {
-                // chunks_exact yields exactly IN / OUT bytes, so both conversions succeed.
-                if let (Ok(s), Ok(d)) = (<&[u8; IN]>::try_from(s), <&mut [u8; OUT]>::try_from(d)) {
-                    f(s, d);
-                }
+            let (src, _) = src.as_chunks::<IN>();
+            let (dst, _) = dst.as_chunks_mut::<OUT>();
+            for (s, d) in src.iter().zip(dst.iter_mut()) {
+                f(s, d);
             }
         }
         out

@@ -333,3 +333,52 @@ fn missing_and_non_mcap_files_are_named() {
         .to_string();
     assert!(e.contains("manifest.json"), "{e}");
 }
+
+#[test]
+fn bag_frames_pair_images_with_camera_info_like_the_node() {
+    use imd::config::CameraConfig;
+    use imd::io::bag::BagFrames;
+    let cam = |name: &str, image: &str, info: &str| CameraConfig {
+        name: name.into(),
+        image_topic: image.into(),
+        camera_info_topic: info.into(),
+        optical_frame: None,
+    };
+    let r = BagReader::open(&fixture("bags/cameras.mcap")).unwrap();
+    let cameras = [
+        cam("cam0", "/cam0/image_raw", "/cam0/camera_info"),
+        // Compressed frames are stamped 1 ms after cam1's camera_info.
+        cam("cam1c", "/cam1/image_raw/compressed", "/cam1/camera_info"),
+    ];
+    let mut frames = BagFrames::new(&r, &cameras, 0.002).unwrap();
+    let mut per_camera = [0usize; 2];
+    for f in frames.by_ref() {
+        let f = f.unwrap();
+        per_camera[f.camera] += 1;
+        let dt = f.image.header().stamp.as_nanos() - f.info.header.stamp.as_nanos();
+        assert!(
+            dt.abs() <= 2_000_000,
+            "{} paired {dt} ns apart",
+            f.camera_name
+        );
+        assert_eq!(f.camera_name, cameras[f.camera].name);
+    }
+    assert_eq!(per_camera, [6, 3]);
+    assert_eq!(frames.stats()[0].paired, 6);
+    // With a 0.5 ms tolerance the 1 ms offset never pairs: those images are counted unmatched
+    // (each replaced by the next), none is emitted.
+    let frames: Vec<_> = BagFrames::new(&r, &cameras[1..], 0.0005).unwrap().collect();
+    assert!(frames.is_empty());
+    // A camera whose topics carry the wrong types is refused up front.
+    let e = BagFrames::new(
+        &r,
+        &[cam("x", "/cam0/camera_info", "/cam0/image_raw")],
+        0.01,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("/cam0/camera_info") && e.contains("carries sensor_msgs/msg/CameraInfo"),
+        "{e}"
+    );
+}
