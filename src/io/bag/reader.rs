@@ -311,7 +311,8 @@ enum Source {
 pub struct BagMessages {
     path: String,
     kinds: HashMap<u16, (Arc<str>, Kind)>,
-    counters: HashMap<u16, u64>,
+    /// Next index per topic (a topic may span several channels).
+    counters: HashMap<Arc<str>, u64>,
     source: Source,
     done: bool,
 }
@@ -337,34 +338,36 @@ impl BagMessages {
             reason,
         }))
     }
+}
 
-    fn decode(
-        &mut self,
-        channel_id: u16,
-        log_time_ns: u64,
-        publish_time_ns: u64,
-        data: &[u8],
-    ) -> Option<Result<BagMessage, BagError>> {
-        let (topic, kind) = self.kinds.get(&channel_id)?.clone();
-        let counter = self.counters.entry(channel_id).or_default();
-        let index = *counter;
-        *counter += 1;
-        Some(match kind.decode(data) {
-            Ok(payload) => Ok(BagMessage {
-                topic,
-                index,
-                log_time_ns,
-                publish_time_ns,
-                payload,
-            }),
-            Err(e) => Err(BagError::Message {
-                topic: topic.to_string(),
-                index,
-                log_time_ns,
-                reason: e.to_string(),
-            }),
-        })
-    }
+/// Decode one message of a selected channel (`None` for channels not selected).
+fn decode(
+    kinds: &HashMap<u16, (Arc<str>, Kind)>,
+    counters: &mut HashMap<Arc<str>, u64>,
+    channel_id: u16,
+    log_time_ns: u64,
+    publish_time_ns: u64,
+    data: &[u8],
+) -> Option<Result<BagMessage, BagError>> {
+    let (topic, kind) = kinds.get(&channel_id)?;
+    let counter = counters.entry(topic.clone()).or_default();
+    let index = *counter;
+    *counter += 1;
+    Some(match kind.decode(data) {
+        Ok(payload) => Ok(BagMessage {
+            topic: topic.clone(),
+            index,
+            log_time_ns,
+            publish_time_ns,
+            payload,
+        }),
+        Err(e) => Err(BagError::Message {
+            topic: topic.to_string(),
+            index,
+            log_time_ns,
+            reason: e.to_string(),
+        }),
+    })
 }
 
 impl Iterator for BagMessages {
@@ -372,17 +375,14 @@ impl Iterator for BagMessages {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            // Channels not selected (linear mode) are skipped by `decode` returning None.
-            let (channel, log, publish, data): (u16, u64, u64, Vec<u8>) = match &mut self.source {
+            // Messages of channels not selected (linear mode) decode to None and are skipped.
+            let item = match &mut self.source {
                 Source::Indexed {
                     file,
                     reader,
                     chunk,
                 } => match reader.next_event() {
-                    None => {
-                        self.done = true;
-                        return None;
-                    }
+                    None => None,
                     Some(Err(e)) => return self.fatal(format!("reading messages: {e}")),
                     Some(Ok(IndexedReadEvent::ReadChunkRequest { offset, length })) => {
                         let read = file.seek(std::io::SeekFrom::Start(offset)).and_then(|_| {
@@ -397,41 +397,40 @@ impl Iterator for BagMessages {
                         }
                         continue;
                     }
-                    Some(Ok(IndexedReadEvent::Message { header, data })) => {
-                        // Decoding borrows `self` mutably, so the payload is copied out of
-                        // the chunk buffer first (one message at a time).
-                        (
-                            header.channel_id,
-                            header.log_time,
-                            header.publish_time,
-                            data.to_vec(),
-                        )
-                    }
+                    // Decoded straight from the chunk buffer.
+                    Some(Ok(IndexedReadEvent::Message { header, data })) => Some(decode(
+                        &self.kinds,
+                        &mut self.counters,
+                        header.channel_id,
+                        header.log_time,
+                        header.publish_time,
+                        data,
+                    )),
                 },
                 Source::Linear(reader) => match reader.next() {
-                    None => {
-                        self.done = true;
-                        return None;
-                    }
+                    None => None,
                     Some(Err(mcap::McapError::UnexpectedEof)) => {
                         log::warn!(
                             "{}: file ends mid-record (interrupted recording?)",
                             self.path
                         );
-                        self.done = true;
-                        return None;
+                        None
                     }
                     Some(Err(e)) => return self.fatal(format!("reading messages: {e}")),
-                    Some(Ok(m)) => (
+                    Some(Ok(m)) => Some(decode(
+                        &self.kinds,
+                        &mut self.counters,
                         m.channel.id,
                         m.log_time,
                         m.publish_time,
-                        m.data.into_owned(),
-                    ),
+                        &m.data,
+                    )),
                 },
             };
-            if let Some(item) = self.decode(channel, log, publish, &data) {
-                return Some(item);
+            match item {
+                None => self.done = true,
+                Some(None) => continue,
+                Some(Some(result)) => return Some(result),
             }
         }
         None
