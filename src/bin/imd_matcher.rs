@@ -1,5 +1,25 @@
 //! `imd_matcher`: the ROS 2 node (feature `ros`). All logic lives in `imd::ros`.
-fn main() -> std::process::ExitCode {
+//!
+//! Usage: `ros2 run imd imd_matcher --ros-args --params-file config/matcher.yaml`
+//! (or `-p cameras.image_topics:=[/cam/image_raw] -p cameras.camera_info_topics:=[/cam/camera_info]`).
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    std::process::ExitCode::SUCCESS
+    match imd::ros::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // Print the whole cause chain: r2r errors wrap rcl's reasons.
+            eprintln!(
+                "imd_matcher: error: {}",
+                anyhow::Error::new(err)
+                    .chain()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            );
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,5 +1,10 @@
-//! Inputs and outputs: sensor image encodings, rosbag2 MCAP, match files and visualizations.
+//! Inputs and outputs: sensor image encodings, ROS message model, rosbag2 MCAP, camera stream
+//! synchronization, match files and visualizations.
 
 pub mod bag;
+pub mod frames;
 pub mod image;
 pub mod matches;
+pub mod msgs;
+pub mod sync;
+pub mod viz;

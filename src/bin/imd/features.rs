@@ -94,10 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// RGB image → [1, 3, H, W] in [-1, 1], float32; both sides must be multiples of 8.
 fn load_image(path: &Path) -> anyhow::Result<Tensor> {
-    // TODO(lead): switch to `io::image` when it lands.
-    let rgb = image::open(path)
-        .with_context(|| format!("reading image {}", path.display()))?
-        .to_rgb8();
+    let rgb = imd::io::image::load_image_file(path)?.into_rgb8();
     let (w, h) = rgb.dimensions();
     if w % 8 != 0 || h % 8 != 0 || w == 0 || h == 0 {
         bail!(

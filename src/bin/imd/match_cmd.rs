@@ -54,9 +54,7 @@ fn parse_mode(s: &str) -> Result<ModeOption, String> {
 }
 
 fn load_image(path: &Path) -> Result<image::RgbImage> {
-    Ok(image::open(path)
-        .with_context(|| format!("reading image {}", path.display()))?
-        .to_rgb8())
+    Ok(imd::io::image::load_image_file(path)?.into_rgb8())
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -116,12 +114,11 @@ pub fn run(args: Args) -> Result<()> {
 /// `io::viz` is merged.
 fn write_viz(
     path: &Path,
-    _img0: &image::RgbImage,
-    _img1: &image::RgbImage,
-    _matches: &[imd::geometry::PixelMatch],
+    img0: &image::RgbImage,
+    img1: &image::RgbImage,
+    matches: &[imd::geometry::PixelMatch],
 ) -> Result<()> {
-    anyhow::bail!(
-        "--viz {}: match visualization (io::viz) is not in this build yet",
-        path.display()
-    )
+    imd::io::viz::draw_matches(img0, img1, matches, None)
+        .save(path)
+        .with_context(|| format!("writing visualization {}", path.display()))
 }

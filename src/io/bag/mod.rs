@@ -1,8 +1,55 @@
 //! rosbag2 MCAP files: reading camera topics and writing outputs as CDR ROS 2 messages.
+//!
+//! - [`cdr`]: the CDR wire format, [`CdrMessage`] for every type of [`crate::io::msgs`].
+//! - [`schema`]: the `ros2msg` message definitions rosbag2 stores with each topic.
+//! - [`BagReader`]: topics, then decoded `Image` / `CompressedImage` / `CameraInfo` messages
+//!   of selected topics in log-time order, streamed chunk by chunk; a message that fails to
+//!   decode is reported (topic, index, reason) and skipped.
+//! - [`BagFrames`]: a bag's camera topics as [`crate::io::frames::CameraFrame`]s, paired like
+//!   the ROS node pairs live messages (for `imd replay`).
+//! - [`BagWriter`]: rosbag2-compatible output (profile `ros2`, `ros2msg` schemas, `cdr`).
+
+pub mod cdr;
+mod codec;
+mod frames;
+mod reader;
+pub mod schema;
+mod writer;
+
+pub use cdr::{from_cdr, to_cdr, CdrError, CdrMessage};
+pub use frames::BagFrames;
+pub use reader::{BagMessage, BagMessages, BagPayload, BagReader, TopicInfo};
+pub use writer::BagWriter;
 
 /// Errors reading or writing bags.
 #[derive(Debug, thiserror::Error)]
 pub enum BagError {
+    /// The file cannot be opened or its structure read.
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    /// A requested topic is missing or not readable.
+    #[error("{path}: topic {topic}: {reason}")]
+    Topic {
+        path: String,
+        topic: String,
+        reason: String,
+    },
+    /// One message failed to decode; reading goes on with the next.
+    #[error("topic {topic}, message #{index} (log time {log_time_ns} ns): {reason}")]
+    Message {
+        topic: String,
+        index: u64,
+        log_time_ns: u64,
+        reason: String,
+    },
+    /// Writing failed.
+    #[error("writing {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+impl BagError {
+    /// True for a per-message error after which iteration continues.
+    pub fn is_message_error(&self) -> bool {
+        matches!(self, BagError::Message { .. })
+    }
 }

@@ -1,0 +1,65 @@
+//! `sensor_msgs/CompressedImage` payloads (jpeg, png).
+
+use image::ImageFormat;
+
+use super::{from_dynamic, DecodedImage, ImageError};
+
+/// Decode a `CompressedImage` payload.
+///
+/// `format` is what image_transport writes: `jpeg`, `png`, or `ORIG_PIXFMT; CODEC compressed
+/// [PIXFMT]` (e.g. `rgb8; jpeg compressed bgr8`). The codec comes from the data's signature
+/// (JPEG `FF D8 FF`, PNG `89 50 4E 47`) and, when the data has neither, from `format`. The
+/// pixel-format words need no action: jpeg/png store colours in standard order whatever the
+/// encoder's input buffer was. `compressedDepth`, tiff and other codecs are reported as
+/// unsupported. Grey images decode to `Mono8`/`Mono16`, colour to `Rgb8` (alpha dropped,
+/// 16-bit colour scaled to 8 bits).
+pub fn decode_compressed(format: &str, data: &[u8]) -> Result<DecodedImage, ImageError> {
+    let err = |reason: String| ImageError::Compressed {
+        format: format.to_string(),
+        reason,
+    };
+    let lower = format.to_ascii_lowercase();
+    if lower.contains("compresseddepth") {
+        return Err(err(
+            "compressedDepth images are not supported; expected a jpeg or png colour/grey image"
+                .into(),
+        ));
+    }
+    if data.is_empty() {
+        return Err(err("data is empty; expected jpeg or png bytes".into()));
+    }
+    let named = lower
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .find_map(|tok| match tok {
+            "jpeg" | "jpg" => Some(Ok(ImageFormat::Jpeg)),
+            "png" => Some(Ok(ImageFormat::Png)),
+            "tiff" | "tif" | "rvl" | "bmp" | "webp" => Some(Err(tok.to_string())),
+            _ => None,
+        });
+    let sniffed = if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageFormat::Jpeg)
+    } else if data.starts_with(&[0x89, b'P', b'N', b'G']) {
+        Some(ImageFormat::Png)
+    } else {
+        None
+    };
+    let codec = match (sniffed, named) {
+        (Some(f), _) => f,
+        (None, Some(Ok(f))) => f,
+        (None, Some(Err(name))) => {
+            return Err(err(format!(
+                "codec `{name}` is not supported; expected jpeg or png"
+            )))
+        }
+        (None, None) => {
+            return Err(err(format!(
+                "no jpeg/png codec named and the data starts with {:02X?}, neither the JPEG \
+                 (FF D8 FF) nor the PNG (89 50 4E 47) signature",
+                &data[..data.len().min(4)]
+            )))
+        }
+    };
+    let img = image::load_from_memory_with_format(data, codec)
+        .map_err(|e| err(format!("{codec:?} decoding failed: {e}")))?;
+    Ok(from_dynamic(img))
+}

@@ -1,0 +1,265 @@
+//! Camera stream bookkeeping without ROS: pairing images with camera_info by approximate
+//! stamp, and "newest frame wins" slots that count what they drop.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::io::msgs::builtin_interfaces::Time;
+
+/// Index of the candidate stamp nearest `stamp` with `|Δ| ≤ tolerance_ns` (ties: the later
+/// candidate in the list, i.e. the newer one), or `None`.
+pub fn nearest_within(stamp: Time, candidates: &[Time], tolerance_ns: i64) -> Option<usize> {
+    let t = stamp.as_nanos();
+    candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, (c.as_nanos() - t).unsigned_abs()))
+        .filter(|&(_, d)| d <= tolerance_ns.max(0) as u64)
+        .min_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+}
+
+/// Counters of a [`StampPairer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairStats {
+    /// Pairs emitted.
+    pub paired: u64,
+    /// Images replaced by a newer image before any camera_info matched them.
+    pub images_unmatched: u64,
+}
+
+/// Pairs images with camera_info messages whose stamps differ by at most a tolerance.
+///
+/// An image pairs at once with the nearest stored camera_info within tolerance; otherwise it
+/// waits (only the newest waiting image is kept; a replaced one counts as unmatched) until a
+/// camera_info within tolerance arrives. A newer image that pairs at once also supersedes
+/// an older waiting one (counted as unmatched), so pairs never go back in time. The last [`StampPairer::INFO_HISTORY`] camera_infos
+/// are kept, so an image can pair with one that came before or after it.
+#[derive(Debug)]
+pub struct StampPairer<I, C> {
+    tolerance_ns: i64,
+    pending: Option<(Time, I)>,
+    infos: VecDeque<(Time, C)>,
+    stats: PairStats,
+}
+
+impl<I, C: Clone> StampPairer<I, C> {
+    /// camera_infos kept for pairing.
+    pub const INFO_HISTORY: usize = 8;
+
+    /// A pairer accepting `|stamp(image) − stamp(info)| ≤ tolerance_s` (negative or
+    /// non-finite tolerances count as 0: exact stamps only).
+    pub fn new(tolerance_s: f64) -> Self {
+        StampPairer {
+            tolerance_ns: Self::to_ns(tolerance_s),
+            pending: None,
+            infos: VecDeque::with_capacity(Self::INFO_HISTORY),
+            stats: PairStats::default(),
+        }
+    }
+
+    fn to_ns(tolerance_s: f64) -> i64 {
+        if tolerance_s.is_finite() && tolerance_s > 0.0 {
+            (tolerance_s * 1e9).round() as i64
+        } else {
+            0
+        }
+    }
+
+    /// Change the tolerance; waiting images and stored camera_infos are kept.
+    pub fn set_tolerance(&mut self, tolerance_s: f64) {
+        self.tolerance_ns = Self::to_ns(tolerance_s);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PairStats {
+        self.stats
+    }
+
+    /// Offer an image; returns the pair if a stored camera_info matches.
+    pub fn push_image(&mut self, stamp: Time, image: I) -> Option<(I, C)> {
+        let stamps: Vec<Time> = self.infos.iter().map(|(t, _)| *t).collect();
+        if let Some(i) = nearest_within(stamp, &stamps, self.tolerance_ns) {
+            let info = self.infos[i].1.clone();
+            self.stats.paired += 1;
+            // A newer frame went through: an older waiting image is superseded.
+            if self.pending.as_ref().is_some_and(|(t, _)| *t <= stamp) {
+                self.pending = None;
+                self.stats.images_unmatched += 1;
+            }
+            return Some((image, info));
+        }
+        if self.pending.replace((stamp, image)).is_some() {
+            self.stats.images_unmatched += 1;
+        }
+        None
+    }
+
+    /// Offer a camera_info; returns the waiting image paired with it if it matches.
+    pub fn push_info(&mut self, stamp: Time, info: C) -> Option<(I, C)> {
+        if self.infos.len() == Self::INFO_HISTORY {
+            self.infos.pop_front();
+        }
+        self.infos.push_back((stamp, info.clone()));
+        let (pending_stamp, _) = self.pending.as_ref()?;
+        nearest_within(*pending_stamp, &[stamp], self.tolerance_ns)?;
+        let (_, image) = self.pending.take()?;
+        self.stats.paired += 1;
+        Some((image, info))
+    }
+}
+
+/// One "newest wins" slot per camera, with a drop counter each, and a notification for the
+/// consumer. Producers never block and memory stays bounded: a frame not yet taken when a
+/// newer one arrives is dropped and counted.
+#[derive(Debug)]
+pub struct LatestSlots<T> {
+    slots: Vec<Mutex<Option<T>>>,
+    dropped: Vec<AtomicU64>,
+    notify: tokio::sync::Notify,
+}
+
+impl<T> LatestSlots<T> {
+    /// `n` empty slots.
+    pub fn new(n: usize) -> Self {
+        LatestSlots {
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            dropped: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when there are no slots.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Store `value` in slot `i` (ignored if `i` is out of range); returns true if it replaced
+    /// an untaken value (counted as dropped).
+    pub fn put(&self, i: usize, value: T) -> bool {
+        let Some(slot) = self.slots.get(i) else {
+            return false;
+        };
+        // A poisoned lock only means a panic elsewhere; the Option inside is still valid.
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let replaced = guard.replace(value).is_some();
+        drop(guard);
+        if replaced {
+            self.dropped[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.notify.notify_one();
+        replaced
+    }
+
+    /// Take the value of slot `i`, if any.
+    pub fn take(&self, i: usize) -> Option<T> {
+        let slot = self.slots.get(i)?;
+        slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Take the first non-empty slot at or after `start` (wrapping), for round-robin service.
+    pub fn take_next(&self, start: usize) -> Option<(usize, T)> {
+        let n = self.slots.len();
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find_map(|i| self.take(i).map(|v| (i, v)))
+    }
+
+    /// Frames dropped in slot `i` so far.
+    pub fn dropped(&self, i: usize) -> u64 {
+        self.dropped
+            .get(i)
+            .map(|d| d.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
+    /// Wake the consumer without a new value (control requests, shutdown).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Wait until a value is put (returns at once if one was put since the last wait).
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> Time {
+        Time::from_nanos(ms * 1_000_000)
+    }
+
+    #[test]
+    fn nearest_within_picks_the_closest_inside_tolerance() {
+        let c = [t(100), t(133), t(166)];
+        assert_eq!(nearest_within(t(130), &c, 20_000_000), Some(1));
+        assert_eq!(nearest_within(t(160), &c, 20_000_000), Some(2));
+        assert_eq!(nearest_within(t(200), &c, 20_000_000), None); // 34 ms from the nearest
+        assert_eq!(nearest_within(t(200), &c, 34_000_000), Some(2)); // bound is inclusive
+                                                                     // Equal distance: the newer (later in the list) wins.
+        assert_eq!(
+            nearest_within(t(150), &[t(140), t(160)], 20_000_000),
+            Some(1)
+        );
+        assert_eq!(nearest_within(t(1), &[], 1), None);
+    }
+
+    #[test]
+    fn pairs_info_before_or_after_the_image_and_counts_unmatched() {
+        let mut p: StampPairer<&str, u32> = StampPairer::new(0.005);
+        // Info first, image 3 ms later: pairs at once.
+        assert_eq!(p.push_info(t(1000), 1), None);
+        assert_eq!(p.push_image(t(1003), "a"), Some(("a", 1)));
+        // Image first (no info within 5 ms): waits; its info arrives: pairs.
+        assert_eq!(p.push_image(t(1100), "b"), None);
+        assert_eq!(p.push_info(t(1100), 2), Some(("b", 2)));
+        // An image nobody matches is replaced by the next one: counted.
+        assert_eq!(p.push_image(t(1200), "c"), None);
+        assert_eq!(p.push_image(t(1233), "d"), None);
+        assert_eq!(p.push_info(t(1210), 3), None); // 23 ms from "d": no
+        assert_eq!(p.push_info(t(1236), 4), Some(("d", 4)));
+        assert_eq!(
+            p.stats(),
+            PairStats {
+                paired: 3,
+                images_unmatched: 1
+            }
+        );
+    }
+
+    #[test]
+    fn info_history_is_bounded() {
+        let mut p: StampPairer<u8, i64> = StampPairer::new(0.0);
+        for k in 0..20 {
+            p.push_info(t(k), k);
+        }
+        // Only the last 8 (12..19) are kept: exact stamps 5 and 12 → miss and hit; the hit
+        // supersedes the waiting older image.
+        assert_eq!(p.push_image(t(5), 0), None);
+        assert_eq!(p.push_image(t(12), 1), Some((1, 12)));
+        assert_eq!(p.stats().images_unmatched, 1);
+        assert_eq!(p.push_info(t(5), 5), None); // the stamp-5 image is gone
+    }
+
+    #[test]
+    fn latest_slots_keep_the_newest_and_count_drops() {
+        let s = LatestSlots::new(2);
+        assert!(!s.put(0, 1));
+        assert!(s.put(0, 2)); // 1 dropped
+        assert!(!s.put(1, 10));
+        assert_eq!(s.take_next(1), Some((1, 10)));
+        assert_eq!(s.take_next(1), Some((0, 2)));
+        assert_eq!(s.take_next(0), None);
+        assert_eq!((s.dropped(0), s.dropped(1)), (1, 0));
+        assert!(!s.put(5, 1)); // out of range: ignored
+    }
+}

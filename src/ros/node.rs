@@ -1,0 +1,783 @@
+//! The `imd_matcher` node: parameters, camera subscriptions, stamp pairing, newest-frame
+//! scheduling, the processing worker and the publishers.
+//!
+//! Data flow:
+//! ```text
+//! image / camera_info subscriptions (one task each) ─▶ CameraInput (StampPairer)
+//!     ─▶ LatestSlots (one slot per camera, newest wins, drops counted)
+//!     ─▶ worker thread: FrameProcessor::process ─▶ publishers
+//! ~/relocalize, ~/reset (std_msgs/String) ─▶ worker: FrameProcessor::control
+//! 1 Hz: /diagnostics = input statistics + the processor's latest statuses
+//! ```
+//! r2r spins on its own blocking task; processing runs on a dedicated thread so inference
+//! never blocks the async executor. A message that cannot be converted or decoded is logged
+//! with its topic and reason and skipped; the node goes on.
+//!
+//! Topics (remap with `--ros-args -r`): outputs `~/correspondences` (PointCloud2),
+//! `~/odometry` (Odometry), `/tf`, `~/debug_image` (Image), `/diagnostics`; control inputs
+//! `~/relocalize` and `~/reset` (std_msgs/String; std_srvs is not available to r2r's
+//! pre-generated bindings).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use r2r::QosProfile;
+
+use crate::config::{CameraConfig, ConfigError, ImdConfig, NodeConfig, QosPreset};
+use crate::io::frames::{
+    CameraFrame, CameraImage, ControlCommand, DecodeOnlyProcessor, FrameOutputs, FrameProcessor,
+};
+use crate::io::msgs::builtin_interfaces::Time;
+use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
+use crate::io::msgs::sensor_msgs::CameraInfo;
+use crate::io::msgs::std_msgs::Header;
+use crate::io::sync::{LatestSlots, StampPairer};
+use crate::ros::params::{ImdParams, ParamError};
+
+/// The node name.
+pub const NODE_NAME: &str = "imd_matcher";
+
+/// An image or camera_info silent for longer than this makes the camera STALE.
+const STALE_AFTER: Duration = Duration::from_secs(2);
+
+/// Errors starting or running the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// An r2r / rcl call failed.
+    #[error("{what}: {source}")]
+    Ros {
+        what: String,
+        #[source]
+        source: r2r::Error,
+    },
+    /// Parameters do not form a valid configuration.
+    #[error("parameters: {0}")]
+    Params(#[from] ParamError),
+    /// The configuration is unusable for the node.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The frame processor could not be created.
+    #[error("creating the frame processor: {0}")]
+    Processor(#[source] crate::Error),
+    /// The async runtime could not start.
+    #[error("tokio runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+fn ros<T>(what: impl Into<String>, r: r2r::Result<T>) -> Result<T, NodeError> {
+    r.map_err(|source| NodeError::Ros {
+        what: what.into(),
+        source,
+    })
+}
+
+/// Counters and state of one camera's inputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraStats {
+    /// Images received.
+    pub images: u64,
+    /// camera_info messages received.
+    pub infos: u64,
+    /// Image + camera_info pairs handed to the worker.
+    pub paired: u64,
+    /// Images replaced before a camera_info matched them.
+    pub unmatched: u64,
+    /// Messages that could not be converted (wrong array lengths, …).
+    pub bad_messages: u64,
+    /// Frames the worker failed to process (decode errors, processor errors).
+    pub process_errors: u64,
+    /// Frames processed.
+    pub processed: u64,
+    /// Frames skipped to honour `node.max_rate_hz`.
+    pub rate_skipped: u64,
+    /// Most recent error, for diagnostics.
+    pub last_error: String,
+    /// When the last image arrived.
+    pub last_image: Option<Instant>,
+    /// When the last camera_info arrived.
+    pub last_info: Option<Instant>,
+}
+
+/// One camera's input side: pairs images with camera_info and counts everything. ROS-free so
+/// it can be tested without a ROS installation.
+#[derive(Debug)]
+pub struct CameraInput {
+    /// Index in the configuration.
+    pub index: usize,
+    /// Configuration of the camera.
+    pub camera: CameraConfig,
+    pairer: StampPairer<(Instant, CameraImage), CameraInfo>,
+    /// Counters.
+    pub stats: CameraStats,
+}
+
+impl CameraInput {
+    /// Input for camera `index` pairing within `tolerance_s`.
+    pub fn new(index: usize, camera: CameraConfig, tolerance_s: f64) -> Self {
+        CameraInput {
+            index,
+            camera,
+            pairer: StampPairer::new(tolerance_s),
+            stats: CameraStats::default(),
+        }
+    }
+
+    /// Change the pairing tolerance (parameter update).
+    pub fn set_tolerance(&mut self, tolerance_s: f64) {
+        self.pairer.set_tolerance(tolerance_s);
+    }
+
+    fn frame(&mut self, pair: Option<((Instant, CameraImage), CameraInfo)>) -> Option<CameraFrame> {
+        let ((received, image), info) = pair?;
+        let s = self.pairer.stats();
+        self.stats.paired = s.paired;
+        self.stats.unmatched = s.images_unmatched;
+        Some(CameraFrame {
+            camera: self.index,
+            camera_name: self.camera.name.clone(),
+            image,
+            info,
+            received,
+        })
+    }
+
+    /// An image arrived; returns the frame if it pairs now.
+    pub fn on_image(&mut self, image: CameraImage) -> Option<CameraFrame> {
+        let now = Instant::now();
+        self.stats.images += 1;
+        self.stats.last_image = Some(now);
+        let stamp = image.header().stamp;
+        let pair = self.pairer.push_image(stamp, (now, image));
+        self.stats.unmatched = self.pairer.stats().images_unmatched;
+        self.frame(pair)
+    }
+
+    /// A camera_info arrived; returns the frame if a waiting image pairs with it.
+    pub fn on_info(&mut self, info: CameraInfo) -> Option<CameraFrame> {
+        self.stats.infos += 1;
+        self.stats.last_info = Some(Instant::now());
+        let stamp = info.header.stamp;
+        let pair = self.pairer.push_info(stamp, info);
+        self.frame(pair)
+    }
+
+    /// Record a bad message on `topic`.
+    pub fn bad_message(&mut self, topic: &str, reason: &str) {
+        self.stats.bad_messages += 1;
+        self.stats.last_error = format!("{topic}: {reason}");
+        log::error!("{topic}: dropping message: {reason}");
+    }
+}
+
+/// The node's own diagnostics for one camera, from its counters at time `now`.
+pub fn camera_status(
+    input: &CameraInput,
+    dropped: u64,
+    tolerance_s: f64,
+    now: Instant,
+) -> DiagnosticStatus {
+    let s = &input.stats;
+    let c = &input.camera;
+    let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
+    let (level, message) = match (age(s.last_image), age(s.last_info)) {
+        (None, _) => (
+            DiagnosticStatus::STALE,
+            format!("no image received on {}", c.image_topic),
+        ),
+        (Some(a), _) if a > STALE_AFTER => (
+            DiagnosticStatus::STALE,
+            format!("no image on {} for {:.1} s", c.image_topic, a.as_secs_f64()),
+        ),
+        (_, None) => (
+            DiagnosticStatus::WARN,
+            format!("no camera_info received on {}", c.camera_info_topic),
+        ),
+        (_, Some(a)) if a > STALE_AFTER => (
+            DiagnosticStatus::WARN,
+            format!(
+                "no camera_info on {} for {:.1} s",
+                c.camera_info_topic,
+                a.as_secs_f64()
+            ),
+        ),
+        _ if s.paired == 0 => (
+            DiagnosticStatus::WARN,
+            format!(
+                "images and camera_info arrive but no stamps agree within \
+                 node.sync_tolerance_s = {tolerance_s} s"
+            ),
+        ),
+        _ if s.process_errors > 0 && s.processed == 0 => (
+            DiagnosticStatus::ERROR,
+            format!("every frame failed: {}", s.last_error),
+        ),
+        _ => (DiagnosticStatus::OK, "receiving and pairing frames".into()),
+    };
+    DiagnosticStatus {
+        level,
+        name: format!("{NODE_NAME}: input {}", c.name),
+        message,
+        hardware_id: c.name.clone(),
+        values: vec![
+            KeyValue::new("image_topic", &c.image_topic),
+            KeyValue::new("camera_info_topic", &c.camera_info_topic),
+            KeyValue::new("images_received", s.images),
+            KeyValue::new("camera_infos_received", s.infos),
+            KeyValue::new("pairs", s.paired),
+            KeyValue::new("images_unmatched", s.unmatched),
+            KeyValue::new("frames_dropped_newest_wins", dropped),
+            KeyValue::new("frames_skipped_max_rate", s.rate_skipped),
+            KeyValue::new("frames_processed", s.processed),
+            KeyValue::new("processing_errors", s.process_errors),
+            KeyValue::new("bad_messages", s.bad_messages),
+            KeyValue::new("last_error", &s.last_error),
+        ],
+    }
+}
+
+fn qos(preset: QosPreset) -> QosProfile {
+    match preset {
+        QosPreset::SensorData => QosProfile::sensor_data(),
+        QosPreset::Reliable => QosProfile::default(),
+    }
+}
+
+fn now_time(clock: &Arc<Mutex<r2r::Clock>>) -> Time {
+    let d = clock
+        .lock()
+        .ok()
+        .and_then(|mut c| c.get_now().ok())
+        .unwrap_or_default();
+    Time::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+/// Publishers of every output; publishing errors are logged, never fatal. r2r publishers are
+/// `Send` but not `Sync`: each task gets its own clone.
+#[derive(Clone)]
+struct Publishers {
+    correspondences: r2r::Publisher<r2r::sensor_msgs::msg::PointCloud2>,
+    odometry: r2r::Publisher<r2r::nav_msgs::msg::Odometry>,
+    tf: r2r::Publisher<r2r::tf2_msgs::msg::TFMessage>,
+    debug_image: r2r::Publisher<r2r::sensor_msgs::msg::Image>,
+    diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
+}
+
+impl Publishers {
+    fn create(node: &mut r2r::Node) -> Result<Self, NodeError> {
+        let q = QosProfile::default();
+        Ok(Publishers {
+            correspondences: ros(
+                "publisher ~/correspondences",
+                node.create_publisher("~/correspondences", q.clone()),
+            )?,
+            odometry: ros(
+                "publisher ~/odometry",
+                node.create_publisher("~/odometry", q.clone()),
+            )?,
+            tf: ros("publisher /tf", node.create_publisher("/tf", q.clone()))?,
+            debug_image: ros(
+                "publisher ~/debug_image",
+                node.create_publisher("~/debug_image", q.clone()),
+            )?,
+            diagnostics: ros(
+                "publisher /diagnostics",
+                node.create_publisher("/diagnostics", q),
+            )?,
+        })
+    }
+
+    fn publish_outputs(&self, out: FrameOutputs, node: &NodeConfig) {
+        let log_err = |topic: &str, r: r2r::Result<()>| {
+            if let Err(e) = r {
+                log::error!("publishing on {topic}: {e}");
+            }
+        };
+        if let Some(m) = out.correspondences {
+            log_err("~/correspondences", self.correspondences.publish(&m.into()));
+        }
+        if let Some(m) = out.odometry {
+            log_err("~/odometry", self.odometry.publish(&m.into()));
+        }
+        if let (Some(m), true) = (out.tf, node.publish_tf) {
+            log_err("/tf", self.tf.publish(&m.into()));
+        }
+        if let (Some(m), true) = (out.debug_image, node.publish_debug_image) {
+            log_err("~/debug_image", self.debug_image.publish(&m.into()));
+        }
+    }
+
+    fn publish_diagnostics(&self, stamp: Time, status: Vec<DiagnosticStatus>) {
+        let msg = DiagnosticArray {
+            header: Header {
+                stamp,
+                frame_id: String::new(),
+            },
+            status,
+        };
+        if let Err(e) = self.diagnostics.publish(&msg.into()) {
+            log::error!("publishing on /diagnostics: {e}");
+        }
+    }
+}
+
+/// Shared between the subscription tasks, the worker and the diagnostics timer.
+struct Shared {
+    inputs: Vec<Mutex<CameraInput>>,
+    slots: LatestSlots<CameraFrame>,
+    /// Latest status per name from the processor.
+    processor_status: Mutex<BTreeMap<String, DiagnosticStatus>>,
+    config: Mutex<ImdConfig>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn input(&self, i: usize) -> std::sync::MutexGuard<'_, CameraInput> {
+        // A poisoned lock means a panic in another task; the counters are still usable.
+        self.inputs[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn config(&self) -> ImdConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Run the node with the placeholder [`DecodeOnlyProcessor`] until SIGINT.
+pub fn run() -> Result<(), NodeError> {
+    run_with(|_| Ok(Box::new(DecodeOnlyProcessor::default())))
+}
+
+/// Run the node until SIGINT, processing frames with what `make_processor` builds from the
+/// configuration (the seam where the tracker plugs in).
+pub fn run_with<F>(make_processor: F) -> Result<(), NodeError>
+where
+    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, crate::Error>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(make_processor))
+}
+
+async fn run_async<F>(make_processor: F) -> Result<(), NodeError>
+where
+    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, crate::Error>,
+{
+    let ctx = ros("creating the ROS context", r2r::Context::create())?;
+    let mut node = ros(
+        format!("creating node {NODE_NAME}"),
+        r2r::Node::create(ctx, NODE_NAME, ""),
+    )?;
+
+    // 1. Parameters: declare all, apply --params-file / -p overrides, serve the services.
+    let params = {
+        let loaded = node.params.lock().unwrap_or_else(|p| p.into_inner());
+        let overrides: Vec<(String, r2r::ParameterValue)> = loaded
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        drop(loaded);
+        ImdParams::new(
+            &ImdConfig::default(),
+            overrides.iter().map(|(k, v)| (k.as_str(), v)),
+        )?
+    };
+    let config = params.config().clone();
+    let params = Arc::new(Mutex::new(params));
+    let (param_server, mut param_events) = ros(
+        "parameter services",
+        node.make_derived_parameter_handler(params.clone()),
+    )?;
+    tokio::spawn(param_server);
+
+    let cameras = config.cameras.resolve()?;
+    if cameras.is_empty() {
+        return Err(ConfigError::Invalid {
+            field: "cameras.image_topics".into(),
+            reason: "is empty; expected at least one camera (and as many \
+                     cameras.camera_info_topics)"
+                .into(),
+        }
+        .into());
+    }
+    let processor = make_processor(&config).map_err(NodeError::Processor)?;
+
+    // 2. Inputs.
+    let shared = Arc::new(Shared {
+        inputs: cameras
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Mutex::new(CameraInput::new(i, c.clone(), config.node.sync_tolerance_s)))
+            .collect(),
+        slots: LatestSlots::new(cameras.len()),
+        processor_status: Mutex::new(BTreeMap::new()),
+        config: Mutex::new(config.clone()),
+        stop: AtomicBool::new(false),
+    });
+    let sub_qos = qos(config.node.qos);
+    for (i, cam) in cameras.iter().enumerate() {
+        subscribe_camera(&mut node, &shared, i, cam, sub_qos.clone())?;
+        log::info!(
+            "camera {} ({i}): image {} + camera_info {}",
+            cam.name,
+            cam.image_topic,
+            cam.camera_info_topic
+        );
+    }
+
+    // 3. Control inputs.
+    let (control_tx, control_rx) = mpsc::channel::<ControlCommand>();
+    for (topic, make) in [
+        (
+            "~/relocalize",
+            ControlCommand::Relocalize as fn(String) -> ControlCommand,
+        ),
+        (
+            "~/reset",
+            ControlCommand::Reset as fn(String) -> ControlCommand,
+        ),
+    ] {
+        let mut sub = ros(
+            format!("subscribing to {topic}"),
+            node.subscribe::<r2r::std_msgs::msg::String>(topic, QosProfile::default()),
+        )?;
+        let tx = control_tx.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                log::info!("{topic}: {:?}", msg.data);
+                if tx.send(make(msg.data)).is_err() {
+                    break;
+                }
+                shared.slots.wake();
+            }
+        });
+    }
+
+    // 4. Outputs and the worker.
+    let publishers = Publishers::create(&mut node)?;
+    let clock = node.get_ros_clock();
+    let worker = {
+        let shared = shared.clone();
+        let publishers = publishers.clone();
+        let handle = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("imd-worker".into())
+            .spawn(move || worker_loop(processor, shared, publishers, control_rx, handle))?
+    };
+
+    // 5. Parameter updates: the live config follows every accepted `ros2 param set`.
+    {
+        let shared = shared.clone();
+        let params = params.clone();
+        tokio::spawn(async move {
+            while let Some((name, value)) = param_events.next().await {
+                let config = params
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .config()
+                    .clone();
+                log::info!("parameter {name} = {value:?}");
+                if name == "node.sync_tolerance_s" {
+                    for i in 0..shared.inputs.len() {
+                        shared.input(i).set_tolerance(config.node.sync_tolerance_s);
+                    }
+                }
+                if name.starts_with("cameras.") || name == "node.qos" {
+                    log::warn!("{name} takes effect when the node restarts");
+                }
+                *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+                shared.slots.wake();
+            }
+        });
+    }
+
+    // 6. Diagnostics at 1 Hz.
+    {
+        let shared = shared.clone();
+        let publishers = publishers.clone();
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if shared.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let tolerance = shared.config().node.sync_tolerance_s;
+                let now = Instant::now();
+                let mut status: Vec<DiagnosticStatus> = (0..shared.inputs.len())
+                    .map(|i| {
+                        camera_status(&shared.input(i), shared.slots.dropped(i), tolerance, now)
+                    })
+                    .collect();
+                status.extend(
+                    shared
+                        .processor_status
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .values()
+                        .cloned(),
+                );
+                publishers.publish_diagnostics(now_time(&clock), status);
+            }
+        });
+    }
+
+    // 7. Spin r2r on its own blocking task until SIGINT.
+    let spin = {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            while !shared.stop.load(Ordering::Relaxed) {
+                node.spin_once(Duration::from_millis(20));
+            }
+        })
+    };
+    log::info!("{NODE_NAME} running with {} camera(s)", cameras.len());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        log::error!("waiting for SIGINT: {e}");
+    }
+    log::info!("shutting down");
+    shared.stop.store(true, Ordering::Relaxed);
+    shared.slots.wake();
+    let _ = spin.await;
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    Ok(())
+}
+
+/// Subscribe to one camera's image (raw or `/compressed`) and camera_info topics.
+fn subscribe_camera(
+    node: &mut r2r::Node,
+    shared: &Arc<Shared>,
+    i: usize,
+    cam: &CameraConfig,
+    qos: QosProfile,
+) -> Result<(), NodeError> {
+    let image_topic = cam.image_topic.clone();
+    if image_topic.ends_with("/compressed") {
+        let mut sub = ros(
+            format!("subscribing to {image_topic}"),
+            node.subscribe::<r2r::sensor_msgs::msg::CompressedImage>(&image_topic, qos.clone()),
+        )?;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                let frame = shared
+                    .input(i)
+                    .on_image(CameraImage::Compressed(msg.into()));
+                if let Some(frame) = frame {
+                    shared.slots.put(i, frame);
+                }
+            }
+        });
+    } else {
+        let mut sub = ros(
+            format!("subscribing to {image_topic}"),
+            node.subscribe::<r2r::sensor_msgs::msg::Image>(&image_topic, qos.clone()),
+        )?;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                let frame = shared.input(i).on_image(CameraImage::Raw(msg.into()));
+                if let Some(frame) = frame {
+                    shared.slots.put(i, frame);
+                }
+            }
+        });
+    }
+    let info_topic = cam.camera_info_topic.clone();
+    let mut sub = ros(
+        format!("subscribing to {info_topic}"),
+        node.subscribe::<r2r::sensor_msgs::msg::CameraInfo>(&info_topic, qos),
+    )?;
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let mut input = shared.input(i);
+            match CameraInfo::try_from(msg) {
+                Ok(info) => {
+                    if let Some(frame) = input.on_info(info) {
+                        drop(input);
+                        shared.slots.put(i, frame);
+                    }
+                }
+                Err(e) => input.bad_message(&info_topic, &e.to_string()),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The processing thread: newest frame per camera, round robin, at most `node.max_rate_hz`
+/// per camera; control commands between frames.
+fn worker_loop(
+    mut processor: Box<dyn FrameProcessor>,
+    shared: Arc<Shared>,
+    publishers: Publishers,
+    control: mpsc::Receiver<ControlCommand>,
+    runtime: tokio::runtime::Handle,
+) {
+    let n = shared.inputs.len();
+    let mut last_done: Vec<Option<Instant>> = vec![None; n];
+    let mut next = 0usize;
+    let mut config = shared.config();
+    let record_status = |statuses: Vec<DiagnosticStatus>| {
+        let mut map = shared
+            .processor_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for s in statuses {
+            map.insert(s.name.clone(), s);
+        }
+    };
+    while !shared.stop.load(Ordering::Relaxed) {
+        while let Ok(cmd) = control.try_recv() {
+            record_status(processor.control(cmd));
+        }
+        let latest = shared.config();
+        if latest != config {
+            processor.reconfigure(&latest);
+            config = latest;
+        }
+        let Some((i, frame)) = shared.slots.take_next(next) else {
+            runtime.block_on(shared.slots.notified());
+            continue;
+        };
+        next = (i + 1) % n.max(1);
+        let min_interval = if config.node.max_rate_hz > 0.0 {
+            Duration::from_secs_f64(1.0 / config.node.max_rate_hz)
+        } else {
+            Duration::ZERO
+        };
+        if last_done[i].is_some_and(|t| t.elapsed() < min_interval) {
+            shared.input(i).stats.rate_skipped += 1;
+            continue;
+        }
+        last_done[i] = Some(Instant::now());
+        let topic = shared.input(i).camera.image_topic.clone();
+        match processor.process(frame) {
+            Ok(mut out) => {
+                shared.input(i).stats.processed += 1;
+                record_status(std::mem::take(&mut out.diagnostics));
+                publishers.publish_outputs(out, &config.node);
+            }
+            Err(e) => {
+                log::error!("{topic}: frame skipped: {e}");
+                let mut input = shared.input(i);
+                input.stats.process_errors += 1;
+                input.stats.last_error = format!("{topic}: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::msgs::sensor_msgs::Image;
+
+    fn camera() -> CameraConfig {
+        CameraConfig {
+            name: "front".into(),
+            image_topic: "/front/image_raw".into(),
+            camera_info_topic: "/front/camera_info".into(),
+            optical_frame: None,
+        }
+    }
+
+    fn image(ms: i64) -> CameraImage {
+        CameraImage::Raw(Image {
+            header: Header {
+                stamp: Time::from_nanos(ms * 1_000_000),
+                frame_id: "front_optical".into(),
+            },
+            width: 1,
+            height: 1,
+            encoding: "mono8".into(),
+            step: 1,
+            data: vec![7],
+            ..Default::default()
+        })
+    }
+
+    fn info(ms: i64) -> CameraInfo {
+        CameraInfo {
+            header: Header {
+                stamp: Time::from_nanos(ms * 1_000_000),
+                frame_id: "front_optical".into(),
+            },
+            width: 1,
+            height: 1,
+            k: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn camera_input_pairs_and_reports() {
+        let mut input = CameraInput::new(2, camera(), 0.01);
+        let t0 = Instant::now();
+        let s = camera_status(&input, 0, 0.01, t0);
+        assert_eq!(s.level, DiagnosticStatus::STALE);
+        assert!(s.message.contains("/front/image_raw"), "{}", s.message);
+
+        assert!(input.on_image(image(1000)).is_none());
+        let s = camera_status(&input, 0, 0.01, Instant::now());
+        assert_eq!(s.level, DiagnosticStatus::WARN);
+        assert!(s.message.contains("/front/camera_info"), "{}", s.message);
+
+        // Stamps 50 ms apart never pair with a 10 ms tolerance.
+        assert!(input.on_info(info(1050)).is_none());
+        let s = camera_status(&input, 0, 0.01, Instant::now());
+        assert!(
+            s.message.contains("sync_tolerance_s = 0.01"),
+            "{}",
+            s.message
+        );
+
+        let f = input
+            .on_image(image(1052))
+            .expect("pairs with the 1050 ms info");
+        assert_eq!((f.camera, f.camera_name.as_str()), (2, "front"));
+        assert_eq!(f.info.header.stamp, Time::from_nanos(1_050_000_000));
+        assert_eq!(input.stats.paired, 1);
+        assert_eq!(input.stats.unmatched, 1); // the 1000 ms image was replaced
+        let s = camera_status(&input, 3, 0.01, Instant::now());
+        assert_eq!(s.level, DiagnosticStatus::OK, "{}", s.message);
+        let value = |k: &str| {
+            s.values
+                .iter()
+                .find(|kv| kv.key == k)
+                .unwrap()
+                .value
+                .clone()
+        };
+        assert_eq!(value("frames_dropped_newest_wins"), "3");
+        assert_eq!(value("images_received"), "2");
+
+        // Silence for more than 2 s makes the input stale.
+        let later = Instant::now() + Duration::from_secs(3);
+        assert_eq!(
+            camera_status(&input, 0, 0.01, later).level,
+            DiagnosticStatus::STALE
+        );
+
+        input.bad_message("/front/camera_info", "k: 8 elements, expected 9");
+        assert_eq!(input.stats.bad_messages, 1);
+        assert!(input.stats.last_error.contains("k: 8 elements"));
+    }
+
+    #[test]
+    fn qos_presets_map_to_r2r_profiles() {
+        let s = qos(QosPreset::SensorData);
+        assert_eq!(s.depth, 5);
+        assert_eq!(s.reliability, r2r::qos::ReliabilityPolicy::BestEffort);
+        let r = qos(QosPreset::Reliable);
+        assert_eq!(r.reliability, r2r::qos::ReliabilityPolicy::Reliable);
+    }
+}

@@ -1,0 +1,6 @@
+//! io: rosbag2 MCAP reading/writing against an independent Python writer/reader, and image
+//! files. Fixtures: `tests/fixtures/bags/` made by `scripts/make_bag_fixtures.py`; the writer
+//! oracle is `scripts/check_mcap.py` (PyPI `mcap` + `mcap-ros2-support` in `.venv`).
+
+mod bag;
+mod writer;
