@@ -2,4 +2,5 @@
 //! `tests/fixtures/<area>/` and are made by the committed scripts in `scripts/` named in each
 //! module's doc.
 
+mod geometry;
 mod util;

@@ -2,7 +2,9 @@
 //!
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
+mod homography;
 mod info;
+mod pose;
 
 use std::process::ExitCode;
 
@@ -19,6 +21,10 @@ struct Cli {
 enum Command {
     /// Print versions, libtorch and CUDA availability.
     Info(info::Args),
+    /// Relative pose (essential / homography / rotation) from pixel matches.
+    Pose(pose::Args),
+    /// Homography from pixel matches.
+    Homography(homography::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +32,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info::run(args),
+        Command::Pose(args) => pose::run(args),
+        Command::Homography(args) => homography::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
