@@ -5,9 +5,11 @@ Builds the standard synthetic grid (f = 500 px, 640x480, depth U[2, 8], rotation
 a random axis, baseline 0.5 in a random direction, Gaussian noise sigma on both images, outliers
 uniform in both images, matches shuffled) for N in {200, 1000, 5000} and outlier ratios
 {0, 25, 50, 75 %}, plus a planar scene (plane through (0, 0, 5) tilted up to 60 deg) and a
-pure-rotation scene. Every method gets identical arrays; all run single-threaded:
+pure-rotation scene. Every method gets identical arrays, problem by problem back to back (so
+load changes on a shared machine hit every method alike); all run single-threaded:
 
-* imd:     `imd pose --batch` (the estimator's own `elapsed_us`, parsing excluded)
+* imd:     `imd pose --batch -` fed one problem at a time (the estimator's own `elapsed_us`,
+           parsing excluded)
 * poselib: `poselib.estimate_relative_pose` with its defaults (1 px threshold)
 * opencv:  `cv2.findEssentialMat(method=USAC_MAGSAC, prob=0.9999, threshold=1)` + `recoverPose`
 
@@ -25,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -133,65 +134,73 @@ def error_auc(errors, thresholds):
     return aucs
 
 
-def run_imd(binary, problems):
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-        # The first problem once more as a warm-up (id -1, dropped), like the peers' warm-up.
-        for i, (x0, x1, _, _) in [(-1, problems[0])] + list(enumerate(problems)):
-            f.write(json.dumps({"id": i, "k0": [F, F, W / 2, H / 2], "k1": [F, F, W / 2, H / 2],
-                                "matches": np.column_stack([x0, x1]).tolist()}) + "\n")
-        path = f.name
-    try:
-        out = subprocess.run([binary, "pose", "--batch", path], check=True, capture_output=True, text=True,
-                             env={**os.environ, "RUST_LOG": "warn"})
-    finally:
-        os.unlink(path)
-    results = [None] * len(problems)
-    for line in out.stdout.splitlines():
-        rec = json.loads(line)
-        if rec["id"] >= 0:
-            results[rec["id"]] = rec
-    res = []
-    for rec in results:
+class Imd:
+    """A long-running `imd pose --batch -`: one JSON line in, one result line out."""
+
+    def __init__(self, binary, extra_args=()):
+        self.proc = subprocess.Popen([binary, "pose", "--batch", "-", *extra_args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     env={**os.environ, "RUST_LOG": "warn"})
+
+    def __call__(self, x0, x1):
+        line = json.dumps({"id": 0, "k0": [F, F, W / 2, H / 2], "k1": [F, F, W / 2, H / 2],
+                           "matches": np.column_stack([x0, x1]).tolist()})
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        rec = json.loads(self.proc.stdout.readline())
         ms = rec["elapsed_us"] / 1000.0
         if "error" in rec:
-            res.append((None, None, ms, "failed"))
-        else:
-            res.append((np.array(rec["R"]), np.array(rec["t"]), ms, rec["model"]))
-    return res
+            return None, None, ms, "failed"
+        return np.array(rec["R"]), np.array(rec["t"]), ms, rec["model"]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
-def run_poselib(problems):
+def poselib_runner():
     cam = {"model": "PINHOLE", "width": W, "height": H, "params": [F, F, W / 2, H / 2]}
-    x0, x1, _, _ = problems[0]
-    poselib.estimate_relative_pose(x0, x1, cam, cam, {}, {})  # warm-up
-    res = []
-    for x0, x1, _, _ in problems:
+
+    def run(x0, x1):
         t0 = time.perf_counter()
         pose, info = poselib.estimate_relative_pose(x0, x1, cam, cam, {}, {})
         ms = (time.perf_counter() - t0) * 1000
-        ok = info.get("num_inliers", 0) >= 5
-        res.append((np.array(pose.R), np.array(pose.t), ms, "essential") if ok else (None, None, ms, "failed"))
-    return res
+        if info.get("num_inliers", 0) < 5:
+            return None, None, ms, "failed"
+        return np.array(pose.R), np.array(pose.t), ms, "essential"
+
+    return run
 
 
-def run_opencv(problems):
+def opencv_runner():
     cv2.setNumThreads(1)
 
-    def once(x0, x1):
-        E, mask = cv2.findEssentialMat(x0, x1, K, method=cv2.USAC_MAGSAC, prob=0.9999, threshold=1.0)
-        if E is None or E.shape[0] < 3:
-            return None, None
-        _, R, t, _ = cv2.recoverPose(E[:3], x0, x1, K, mask=mask)
-        return R, t.ravel()
-
-    once(*problems[0][:2])  # warm-up
-    res = []
-    for x0, x1, _, _ in problems:
+    def run(x0, x1):
         t0 = time.perf_counter()
-        R, t = once(x0, x1)
+        E, mask = cv2.findEssentialMat(x0, x1, K, method=cv2.USAC_MAGSAC, prob=0.9999, threshold=1.0)
+        R = t = None
+        if E is not None and E.shape[0] >= 3:
+            _, R, t, _ = cv2.recoverPose(E[:3], x0, x1, K, mask=mask)
         ms = (time.perf_counter() - t0) * 1000
-        res.append((R, t, ms, "essential") if R is not None else (None, None, ms, "failed"))
-    return res
+        if R is None:
+            return None, None, ms, "failed"
+        return R, t.ravel(), ms, "essential"
+
+    return run
+
+
+def run_interleaved(runners, problems):
+    """Each problem goes to every method back to back (order rotating), so load changes on a
+    shared machine hit all methods alike; the first problem runs once more as a warm-up."""
+    names = list(runners)
+    for name in names:
+        runners[name](*problems[0][:2])
+    results = {name: [] for name in names}
+    for k, (x0, x1, _, _) in enumerate(problems):
+        order = names[k % len(names):] + names[:k % len(names)]
+        for name in order:
+            results[name].append(runners[name](x0, x1))
+    return results
 
 
 def summarize(problems, results):
@@ -254,12 +263,19 @@ def main():
              f"{'medR':>7} {'medT':>7} {'fail%':>6} {'ms':>8} {'imd/PL':>7}  models"
     print(header)
     print("-" * len(header))
+    runners = {}
+    if "imd" in methods:
+        runners["imd"] = Imd(args.imd)
+    if "poselib" in methods:
+        runners["poselib"] = poselib_runner()
+    if "opencv" in methods:
+        runners["opencv"] = opencv_runner()
     report = []
     for scene, n, outl, trials in cells:
         rng = np.random.default_rng([args.seed, n, int(outl * 100), ["general", "planar", "rotation"].index(scene)])
         problems = [make_problem(rng, scene, n, outl, args.noise) for _ in range(trials)]
-        runners = {"imd": lambda p: run_imd(args.imd, p), "poselib": run_poselib, "opencv": run_opencv}
-        stats = {m: summarize(problems, runners[m](problems)) for m in methods}
+        results = run_interleaved({m: runners[m] for m in methods}, problems)
+        stats = {m: summarize(problems, results[m]) for m in methods}
         ratio = stats["imd"]["med_ms"] / stats["poselib"]["med_ms"] if {"imd", "poselib"} <= set(stats) else float("nan")
         for m in methods:
             s = stats[m]
@@ -269,6 +285,8 @@ def main():
                   f"{s['auc5_folded']:6.1f} {s['med_r']:7.3f} {s['med_t']:7.3f} {s['fail']:6.1f} {s['med_ms']:8.2f} {r:>7}  {models}")
         sys.stdout.flush()
         report.append({"scene": scene, "n": n, "outliers": outl, "trials": trials, "ratio_imd_poselib": ratio, **{m: stats[m] for m in methods}})
+    if "imd" in runners:
+        runners["imd"].close()
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as f:

@@ -127,6 +127,13 @@ pub fn homography_corner_error(
     }
 }
 
+/// HPatches homography AUC@3/5/10 px of corner errors ([`homography_corner_error`], failures
+/// as ∞): [`pose_auc`] at those thresholds, as DKM's benchmark reports them.
+pub fn homography_auc(corner_errors: &[f64]) -> [f64; 3] {
+    let a = pose_auc(corner_errors, &[3.0, 5.0, 10.0]);
+    [a[0], a[1], a[2]]
+}
+
 /// LoFTR's symmetric epipolar distance on the normalized planes, *squared*:
 /// `(x1ᵀEx0)²·(1/((Ex0)₁² + (Ex0)₂²) + 1/((Eᵀx1)₁² + (Eᵀx1)₂²))`. Compare with LoFTR's
 /// thresholds (5e-4 ScanNet, 1e-4 MegaDepth).

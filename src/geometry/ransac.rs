@@ -84,6 +84,10 @@ pub fn ransac<E: Estimator>(
     let mut sample = vec![0usize; E::SAMPLE_SIZE];
     let mut models: Vec<E::Model> = Vec::with_capacity(10);
     let mut best: Option<(E::Model, Score)> = None;
+    // LO runs when a minimal model beats every earlier *minimal* model (as PoseLib does), not
+    // only when it beats the optimised best: a refined model sets a bar noisy minimal models
+    // rarely clear, and a first LO that lands in a slightly worse basin would never be revisited.
+    let mut best_minimal_cost = f64::INFINITY;
     let mut required = f64::INFINITY;
     let mut iterations = 0;
     let mut local_optimizations = 0;
@@ -96,13 +100,14 @@ pub fn ransac<E: Estimator>(
         models.clear();
         est.minimal_models(&sample, &mut models);
         for model in models.drain(..) {
-            let bound = best.as_ref().map_or(f64::INFINITY, |(_, s)| s.cost);
-            let Some(score) = est.score(&model, bound) else {
+            // The best cost is ≤ the best minimal cost, so this bound loses no candidate.
+            let Some(score) = est.score(&model, best_minimal_cost) else {
                 continue;
             };
-            if score.cost >= bound {
+            if score.cost >= best_minimal_cost {
                 continue;
             }
+            best_minimal_cost = score.cost;
             let (mut model, mut score) = (model, score);
             if settings.local_optimization {
                 local_optimizations += 1;
@@ -114,12 +119,11 @@ pub fn ransac<E: Estimator>(
                     }
                 }
             }
-            required = required_iterations(
-                score.inliers as f64 / n as f64,
-                E::SAMPLE_SIZE,
-                settings.confidence,
-            );
-            best = Some((model, score));
+            let best_cost = best.as_ref().map_or(f64::INFINITY, |(_, s)| s.cost);
+            if score.cost < best_cost {
+                required = required_iterations(score.inliers as f64 / n as f64, E::SAMPLE_SIZE, settings.confidence);
+                best = Some((model, score));
+            }
         }
     }
     best.map(|(model, score)| RansacOutcome {

@@ -551,6 +551,32 @@ fn symmetric_epipolar_distance_reproduces_loftr() {
 }
 
 #[test]
+fn pose_options_live_in_the_config_and_ros_parameters() {
+    let yaml = "pose:\n  threshold_px: 0.75\n  seed: 4\n  refinement:\n    loss: huber\n  model_selection:\n    planar_inlier_ratio: 0.7\n";
+    let config = imd::config::ImdConfig::from_yaml_str(yaml).unwrap();
+    let pose = &config.pose;
+    assert_eq!(pose.threshold_px, 0.75);
+    assert_eq!(pose.seed, 4);
+    assert_eq!(pose.refinement.loss, imd::geometry::RobustLoss::Huber);
+    assert_eq!(pose.model_selection.planar_inlier_ratio, 0.7);
+    // Untouched fields keep their defaults.
+    assert_eq!(pose.confidence, PoseOptions::default().confidence);
+    // Flat ROS parameter names round-trip, the loss as a plain string.
+    let flat = config.to_flat();
+    let loss = flat.iter().find(|(k, _)| k == "pose.refinement.loss").unwrap();
+    assert_eq!(loss.1, "huber");
+    assert_eq!(imd::config::ImdConfig::from_flat(flat).unwrap(), config);
+    assert!(imd::config::ImdConfig::from_yaml_str("pose:\n  treshold_px: 1\n").is_err());
+}
+
+#[test]
+fn homography_auc_uses_the_hpatches_thresholds() {
+    let a = imd::geometry::metrics::homography_auc(&[1.0, 2.0, f64::INFINITY]);
+    let b = pose_auc(&[1.0, 2.0, f64::INFINITY], &[3.0, 5.0, 10.0]);
+    assert_eq!(a.to_vec(), b);
+}
+
+#[test]
 fn translation_metrics_follow_loftr_and_posebench() {
     let t = Vector3::new(0.0, 0.6, 0.8);
     let flipped = -t;

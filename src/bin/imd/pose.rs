@@ -29,7 +29,8 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// JSON-lines problems: `{"id", "k0": [fx,fy,cx,cy], "k1": [..], "matches": [[x0,y0,x1,y1], ..],
-    /// "threshold"?: px, "seed"?: n}`; one result per line on stdout.
+    /// "threshold"?: px, "seed"?: n}`; one result per line on stdout. `-` reads stdin and
+    /// answers each line as it arrives (for driving imd from another process).
     #[arg(long)]
     batch: Option<PathBuf>,
     /// imd YAML config whose `pose:` section gives the estimator options.
@@ -123,6 +124,7 @@ fn estimate_json(e: &PoseEstimate, elapsed_us: f64, inlier_mask: bool) -> Value 
         "covariance": matrix_rows(&e.covariance),
         "iterations": e.iterations,
         "rms_residual_px": e.rms_residual_px,
+        "noise_sigma_px": e.noise_sigma_px,
         "elapsed_us": elapsed_us,
     });
     if let Some(alt) = &e.alternative {
@@ -211,10 +213,16 @@ fn parse_problem(line: &str) -> anyhow::Result<Problem> {
 }
 
 fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Result<()> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let interactive = path == Path::new("-");
+    let reader: Box<dyn BufRead> = if interactive {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         if line.trim().is_empty() {
             continue;
@@ -238,6 +246,9 @@ fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Resu
         };
         record["id"] = problem.id;
         writeln!(out, "{record}")?;
+        if interactive {
+            out.flush()?;
+        }
     }
     out.flush()?;
     Ok(())
