@@ -121,7 +121,11 @@ pub fn ransac<E: Estimator>(
             }
             let best_cost = best.as_ref().map_or(f64::INFINITY, |(_, s)| s.cost);
             if score.cost < best_cost {
-                required = required_iterations(score.inliers as f64 / n as f64, E::SAMPLE_SIZE, settings.confidence);
+                required = required_iterations(
+                    score.inliers as f64 / n as f64,
+                    E::SAMPLE_SIZE,
+                    settings.confidence,
+                );
                 best = Some((model, score));
             }
         }

@@ -563,7 +563,10 @@ fn pose_options_live_in_the_config_and_ros_parameters() {
     assert_eq!(pose.confidence, PoseOptions::default().confidence);
     // Flat ROS parameter names round-trip, the loss as a plain string.
     let flat = config.to_flat();
-    let loss = flat.iter().find(|(k, _)| k == "pose.refinement.loss").unwrap();
+    let loss = flat
+        .iter()
+        .find(|(k, _)| k == "pose.refinement.loss")
+        .unwrap();
     assert_eq!(loss.1, "huber");
     assert_eq!(imd::config::ImdConfig::from_flat(flat).unwrap(), config);
     assert!(imd::config::ImdConfig::from_yaml_str("pose:\n  treshold_px: 1\n").is_err());

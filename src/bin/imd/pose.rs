@@ -217,7 +217,8 @@ fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Resu
     let reader: Box<dyn BufRead> = if interactive {
         Box::new(std::io::stdin().lock())
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
     let stdout = std::io::stdout();
