@@ -4,8 +4,9 @@
 Builds the standard synthetic grid (f = 500 px, 640x480, depth U[2, 8], rotation 5-20 deg about
 a random axis, baseline 0.5 in a random direction, Gaussian noise sigma on both images, outliers
 uniform in both images, matches shuffled) for N in {200, 1000, 5000} and outlier ratios
-{0, 25, 50, 75 %}, plus a planar scene (plane through (0, 0, 5) tilted up to 60 deg) and a
-pure-rotation scene. Every method gets identical arrays, problem by problem back to back (so
+{0, 25, 50, 75 %}, plus a planar scene (plane through (0, 0, 5) tilted up to 60 deg), a
+pure-rotation scene and a ground-plane scene (camera 1.5 m above the ground, driving 0.5 m
+forward, yaw up to 5 deg). Every method gets identical arrays, problem by problem back to back (so
 load changes on a shared machine hit every method alike); all run single-threaded:
 
 * imd:     `imd pose --batch -` fed one problem at a time (the estimator's own `elapsed_us`,
@@ -65,7 +66,13 @@ def unit(rng):
 def make_problem(rng, kind, n, outlier_ratio, noise):
     """One synthetic pair: (x0, x1, R, t_unit) with x1 ~ R x0 + t."""
     R = rodrigues(unit(rng) * np.deg2rad(rng.uniform(5, 20)))
-    if kind == "rotation":
+    if kind == "ground":
+        # A camera 1.5 m above flat ground, looking along it, driving 0.5 m forward with a
+        # little sideways drift and yaw: the robot's commonest planar scene.
+        R = rodrigues(np.array([rng.uniform(-1, 1), rng.uniform(-5, 5), rng.uniform(-1, 1)]) * np.pi / 180)
+        c = np.array([rng.uniform(-0.05, 0.05), 0.0, 0.5])
+        t = -R @ c
+    elif kind == "rotation":
         t = np.zeros(3)
     elif kind == "forward":
         t = np.array([rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), 1.0])
@@ -73,6 +80,8 @@ def make_problem(rng, kind, n, outlier_ratio, noise):
     else:
         t = unit(rng) * 0.5
     plane = None
+    if kind == "ground":
+        plane = (np.array([0.0, 1.0, 0.0]), 1.5)
     if kind == "planar":
         tilt, phi = np.deg2rad(rng.uniform(0, 60)), rng.uniform(0, 2 * np.pi)
         normal = rodrigues(np.array([np.cos(phi), np.sin(phi), 0.0]) * tilt) @ np.array([0, 0, 1.0])
@@ -236,12 +245,12 @@ def main():
     ap.add_argument("--imd", default="target/release/imd")
     ap.add_argument("--trials", type=int, default=20, help="problems per grid cell")
     ap.add_argument("--special-trials", type=int, default=100,
-                    help="problems for the planar and rotation cells (failure rates need more)")
+                    help="problems for the planar, rotation and ground cells (failure rates need more)")
     ap.add_argument("--sizes", default="200,1000,5000")
     ap.add_argument("--outliers", default="0,0.25,0.5,0.75")
     ap.add_argument("--noise", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-special", action="store_true", help="skip the planar and rotation cells")
+    ap.add_argument("--scenes", default="general,planar,rotation,ground", help="which cells to run")
     ap.add_argument("--methods", default="imd,poselib,opencv")
     ap.add_argument("--json", default="", help="also write all numbers here")
     args = ap.parse_args()
@@ -253,9 +262,11 @@ def main():
     if "opencv" in methods and cv2 is None:
         sys.exit("opencv is not installed (scripts/requirements.txt)")
 
-    cells = [("general", int(n), float(o), args.trials) for n in args.sizes.split(",") for o in args.outliers.split(",")]
-    if not args.no_special:
-        cells += [("planar", 1000, 0.25, args.special_trials), ("rotation", 1000, 0.25, args.special_trials)]
+    scenes = args.scenes.split(",")
+    cells = []
+    if "general" in scenes:
+        cells += [("general", int(n), float(o), args.trials) for n in args.sizes.split(",") for o in args.outliers.split(",")]
+    cells += [(s, 1000, 0.25, args.special_trials) for s in ("planar", "rotation", "ground") if s in scenes]
     versions = {"poselib": getattr(poselib, "__version__", "?"), "opencv": getattr(cv2, "__version__", "?")}
     print(f"imd vs poselib {versions['poselib']} vs opencv {versions['opencv']} USAC_MAGSAC; sigma {args.noise} px; "
           f"AUC of max(eR, eT unfolded) x100; times in ms (median), single-threaded")
@@ -272,7 +283,7 @@ def main():
         runners["opencv"] = opencv_runner()
     report = []
     for scene, n, outl, trials in cells:
-        rng = np.random.default_rng([args.seed, n, int(outl * 100), ["general", "planar", "rotation"].index(scene)])
+        rng = np.random.default_rng([args.seed, n, int(outl * 100), ["general", "planar", "rotation", "ground"].index(scene)])
         problems = [make_problem(rng, scene, n, outl, args.noise) for _ in range(trials)]
         results = run_interleaved({m: runners[m] for m in methods}, problems)
         stats = {m: summarize(problems, results[m]) for m in methods}

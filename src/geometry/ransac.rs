@@ -1,6 +1,6 @@
 //! One generic LO-MSAC loop. An [`Estimator`] supplies minimal models, a truncated-quadratic
-//! (MSAC) score and a local optimisation; the loop samples, keeps the best model, optimises
-//! each new best one and stops adaptively.
+//! (MSAC) score and a local optimisation; the loop samples, optimises every minimal model that
+//! beats all earlier minimal models, keeps the best result and stops adaptively.
 //!
 //! Stopping rule: after at least `min_iterations`, stop once `k ≥ log(1−p)/log(1−wˢ)`, with w
 //! the inlier ratio of the best model, s the sample size and p the confidence.
@@ -41,7 +41,7 @@ pub struct RansacSettings {
     pub min_iterations: usize,
     /// Hard cap on iterations.
     pub max_iterations: usize,
-    /// Run [`Estimator::local_optimize`] on every new best model.
+    /// Run [`Estimator::local_optimize`] on every minimal model that beats all earlier ones.
     pub local_optimization: bool,
 }
 

@@ -21,6 +21,9 @@ pub enum SceneKind {
     Planar,
     /// No translation.
     Rotation,
+    /// A camera 1.5 m above flat ground looking along it, driving `baseline` forward with a
+    /// little sideways drift, yaw ±5° and pitch/roll ±1°; points on the ground only.
+    Ground,
 }
 
 /// Parameters of a synthetic problem.
@@ -108,13 +111,18 @@ pub fn generate(spec: &SceneSpec, rng: &mut Rng) -> SyntheticPair {
         }
         _ => rng.unit_vector3() * spec.baseline,
     };
-    let plane = (spec.kind == SceneKind::Planar).then(|| {
-        let tilt = rng.uniform_in(0.0, spec.max_tilt_deg).to_radians();
-        let phi = rng.uniform_in(0.0, std::f64::consts::TAU);
-        let axis = Vector3::new(phi.cos(), phi.sin(), 0.0);
-        let normal = Rotation3::from_scaled_axis(axis * tilt) * Vector3::z();
-        (normal, normal.z * spec.plane_distance)
-    });
+    let plane = match spec.kind {
+        SceneKind::Planar => {
+            let tilt = rng.uniform_in(0.0, spec.max_tilt_deg).to_radians();
+            let phi = rng.uniform_in(0.0, std::f64::consts::TAU);
+            let axis = Vector3::new(phi.cos(), phi.sin(), 0.0);
+            let normal = Rotation3::from_scaled_axis(axis * tilt) * Vector3::z();
+            Some((normal, normal.z * spec.plane_distance))
+        }
+        // y points down in camera frames: the ground is y = 1.5.
+        SceneKind::Ground => Some((Vector3::y(), 1.5)),
+        _ => None,
+    };
     let (w, h) = (spec.width as f64, spec.height as f64);
     let k = camera.intrinsics;
     let num_outliers = (spec.outlier_ratio * spec.num_matches as f64).round() as usize;

@@ -302,14 +302,13 @@ fn high_outlier_ratio_still_converges() {
     }
 }
 
-#[test]
-fn planar_scenes_are_detected_and_mostly_resolved() {
-    let mut rng = Rng::new(21);
-    let trials = 30;
-    let mut homography = 0;
-    let mut good = 0;
+/// Failure (> 2°) count, count of failures whose reported alternative is right, and count of
+/// homography-model results over `trials` planar scenes of `kind`.
+fn planar_trials(kind: SceneKind, seed: u64, trials: usize) -> (usize, usize, usize) {
+    let mut rng = Rng::new(seed);
+    let (mut wrong, mut alt_right, mut homography) = (0, 0, 0);
     for _ in 0..trials {
-        let pair = generate(&spec(SceneKind::Planar, 800, 0.25), &mut rng);
+        let pair = generate(&spec(kind, 800, 0.25), &mut rng);
         let est = estimate_relative_pose(
             &pair.matches,
             &pair.camera,
@@ -317,30 +316,43 @@ fn planar_scenes_are_detected_and_mostly_resolved() {
             &PoseOptions::default(),
         )
         .unwrap();
-        homography += (est.model == PoseModel::Homography) as usize;
-        assert!(est.homography.is_some() || est.model == PoseModel::Essential);
-        let err = rotation_error_deg(&est.pose.rotation, &pair.gt.rotation).max(
-            translation_error_unfolded_deg(&est.pose.translation, &pair.gt.translation),
-        );
-        let alt_ok = est.alternative.is_some_and(|alt| {
-            rotation_error_deg(&alt.rotation, &pair.gt.rotation).max(
-                translation_error_unfolded_deg(&alt.translation, &pair.gt.translation),
-            ) < 2.0
-        });
-        // Either the pose is right, or the scene was ambiguous and the other decomposition is.
-        assert!(
-            err < 2.0 || alt_ok,
-            "error {err}° and no correct alternative"
-        );
-        good += (err < 2.0) as usize;
+        assert!(est.translation_observable);
+        if est.model == PoseModel::Homography {
+            homography += 1;
+            assert!(est.homography.is_some());
+        }
+        let err_of = |p: &RelativePose| {
+            rotation_error_deg(&p.rotation, &pair.gt.rotation).max(translation_error_unfolded_deg(
+                &p.translation,
+                &pair.gt.translation,
+            ))
+        };
+        if err_of(&est.pose) > 2.0 {
+            wrong += 1;
+            alt_right += est.alternative.is_some_and(|alt| err_of(&alt) < 2.0) as usize;
+        }
     }
+    (wrong, alt_right, homography)
+}
+
+#[test]
+fn planar_scenes_are_detected_and_mostly_resolved() {
+    // Tilted planes facing the camera: about half the scenes are two-fold ambiguous (both
+    // decompositions keep every point in front); the smaller-rotation prior resolves roughly two
+    // thirds of those, so ~20 % fail (PoseLib: ~23 %, see scripts/bench_geometry.py). Nearly
+    // every failure must come with the right answer as the reported alternative.
+    let (wrong, alt_right, homography) = planar_trials(SceneKind::Planar, 21, 40);
+    assert!(homography >= 36, "homography model in {homography}/40");
+    assert!(wrong <= 14, "{wrong}/40 wrong");
     assert!(
-        homography >= trials * 9 / 10,
-        "homography model chosen {homography}/{trials}"
+        alt_right + 2 >= wrong,
+        "{alt_right} of {wrong} failures have the right alternative"
     );
-    // About half the scenes are two-fold ambiguous (both decompositions keep every point in
-    // front); the smaller-rotation prior picks the right one in about two thirds of those.
-    assert!(good >= trials * 2 / 3, "{good}/{trials} correct");
+    // Driving over the ground: the wrong decomposition puts its epipole far from the points and
+    // would win if low-parallax points counted (PoseLib fails ~95 % of these).
+    let (wrong, _, homography) = planar_trials(SceneKind::Ground, 22, 20);
+    assert!(homography >= 18, "homography model in {homography}/20");
+    assert!(wrong <= 2, "{wrong}/20 ground scenes wrong");
 }
 
 #[test]
