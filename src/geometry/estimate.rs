@@ -491,21 +491,34 @@ fn select_homography_model(
     };
     let mut est = HomographyEstimator::new(&cs0, &cs1, thr_c, 1.0, 0);
     let out = ransac(&mut est, &settings, rng)?;
-    // One truncated least-squares polish before counting: a noisy 4-point H misses inliers.
-    let hc = {
-        let flags = homography_inliers(&out.model, &cs0, &cs1, thr_c * thr_c);
-        let (a, b) = select2(&cs0, &cs1, &flags);
-        if a.len() >= 5 {
-            refine_homography(&a, &b, &out.model, RobustLoss::Truncated, thr_c, 10).params
-        } else {
-            out.model
-        }
+    // Truncated least-squares polish before counting: a noisy 4-point H misses inliers. A
+    // second and third round (points within 2× the threshold re-selected) only when the count
+    // is short of the ratio but not hopeless: a plane seen at a grazing angle (the ground) needs
+    // them, a general scene does not pay for them.
+    let count = |h: &Matrix3<f64>| {
+        homography_inliers(h, &cs0, &cs1, thr_c * thr_c)
+            .iter()
+            .filter(|b| **b)
+            .count()
     };
-    let h_count = homography_inliers(&hc, &cs0, &cs1, thr_c * thr_c)
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if (h_count as f64) < ms.planar_inlier_ratio * s0.len() as f64 {
+    let needed_count = ms.planar_inlier_ratio * s0.len() as f64;
+    let mut hc = out.model;
+    let mut h_count = out.score.inliers;
+    for round in 0..3 {
+        if round > 0 && ((h_count as f64) >= needed_count || (h_count as f64) < 0.5 * needed_count)
+        {
+            break;
+        }
+        let window = if round == 0 { thr_c } else { 2.0 * thr_c };
+        let flags = homography_inliers(&hc, &cs0, &cs1, window * window);
+        let (a, b) = select2(&cs0, &cs1, &flags);
+        if a.len() < 5 {
+            break;
+        }
+        hc = refine_homography(&a, &b, &hc, RobustLoss::Truncated, thr_c, 10).params;
+        h_count = count(&hc);
+    }
+    if (h_count as f64) < needed_count {
         return None;
     }
 
