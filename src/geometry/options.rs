@@ -29,7 +29,7 @@ pub struct PoseOptions {
     /// hypotheses: on uniformly random matches the best of 20 000 reaches about
     /// `5 + λ + 4√λ`. 0 disables the test.
     pub chance_sigmas: f64,
-    /// Local optimisation of each new best model inside RANSAC.
+    /// Local optimisation inside RANSAC (of every minimal model that beats all earlier ones).
     pub local_optimization: LocalOptimizationOptions,
     /// Final refinement on the inliers.
     pub refinement: RefinementOptions,
@@ -54,8 +54,8 @@ impl Default for PoseOptions {
     }
 }
 
-/// Local optimisation (LO-RANSAC): a few robust least-squares steps on the points near a new
-/// best model, with the truncated (MSAC) loss at the inlier threshold.
+/// Local optimisation (LO-RANSAC): a few robust least-squares steps on the points near a
+/// promising minimal model, with the truncated (MSAC) loss at the inlier threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocalOptimizationOptions {
