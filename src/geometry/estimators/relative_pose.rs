@@ -190,6 +190,9 @@ impl NormalizedCorrespondences {
     }
 }
 
+/// Most points a local optimisation works on.
+const LO_MAX_POINTS: usize = 256;
+
 /// RANSAC adapter for relative pose.
 pub struct RelativePoseEstimator<'a> {
     data: &'a NormalizedCorrespondences,
@@ -257,6 +260,20 @@ impl Estimator for RelativePoseEstimator<'_> {
         });
         if self.lo_x0.len() < 6 {
             return *model;
+        }
+        // LO only has to find the right basin; the final refinement uses every inlier. An even
+        // subsample (every k-th point, deterministic) caps its cost on large, clean sets.
+        if self.lo_x0.len() > LO_MAX_POINTS {
+            let stride = self.lo_x0.len().div_ceil(LO_MAX_POINTS);
+            let keep = |v: &mut Vec<Vector3<f64>>| {
+                let mut k = 0;
+                v.retain(|_| {
+                    k += 1;
+                    (k - 1) % stride == 0
+                });
+            };
+            keep(&mut self.lo_x0);
+            keep(&mut self.lo_x1);
         }
         refine_relative_pose(
             &self.lo_x0,
