@@ -783,39 +783,3 @@ fn cli_rejects_malformed_input_with_clear_errors() {
         "{err}"
     );
 }
-
-#[test]
-#[ignore = "calibration experiment, prints numbers"]
-fn random_match_inlier_counts() {
-    let cam = CameraModel::pinhole(500.0, 500.0, 320.0, 240.0, 640, 480);
-    let opts = PoseOptions {
-        chance_sigmas: 0.0,
-        min_inliers: 0,
-        max_iterations: 20000,
-        model_selection: imd::geometry::ModelSelectionOptions {
-            enabled: false,
-            ..Default::default()
-        },
-        ..PoseOptions::default()
-    };
-    for n in [50usize, 100, 200, 500, 1000, 2000, 5000] {
-        let mut counts = Vec::new();
-        for seed in 0..8 {
-            let mut rng = Rng::new(seed);
-            let random: Vec<PixelMatch> = (0..n)
-                .map(|_| PixelMatch {
-                    p0: PixelPoint::new(rng.uniform_in(0.0, 640.0), rng.uniform_in(0.0, 480.0)),
-                    p1: PixelPoint::new(rng.uniform_in(0.0, 640.0), rng.uniform_in(0.0, 480.0)),
-                    confidence: 1.0,
-                })
-                .collect();
-            counts.push(
-                estimate_relative_pose(&random, &cam, &cam, &opts)
-                    .map(|e| e.num_inliers)
-                    .unwrap_or(0),
-            );
-        }
-        let lambda = n as f64 * 2.0 * 800.0 / (640.0 * 480.0);
-        eprintln!("N {n}: lambda {lambda:.1} counts {counts:?}");
-    }
-}
