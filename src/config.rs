@@ -199,6 +199,10 @@ impl ImdConfig {
     /// Cross-field checks serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.cameras.resolve()?;
+        self.pose.validate().map_err(|e| ConfigError::Invalid {
+            field: "pose".into(),
+            reason: e.to_string(),
+        })?;
         if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
             return Err(ConfigError::Invalid {
                 field: "node.sync_tolerance_s".into(),

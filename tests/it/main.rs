@@ -3,6 +3,7 @@
 //! module's doc.
 
 mod data;
+mod geometry;
 mod io;
 mod matching;
 mod parity;
