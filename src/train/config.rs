@@ -392,7 +392,7 @@ impl TrainConfig {
                         return bad(field, "is empty".into());
                     }
                 }
-                if m.long_side == 0 || m.long_side % 8 != 0 {
+                if m.long_side == 0 || !m.long_side.is_multiple_of(8) {
                     return bad(
                         "data.megadepth.long_side",
                         format!("{} must be a positive multiple of 8", m.long_side),

@@ -3,6 +3,7 @@
 //! module's doc.
 
 mod data;
+mod eval;
 mod geometry;
 mod io;
 mod matching;

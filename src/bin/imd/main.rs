@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
+mod eval;
 mod features;
 mod homography;
 mod imim;
@@ -37,6 +38,8 @@ enum Command {
     Homography(homography::Args),
     /// Train IMD from a YAML config; writes a weights folder `imd match` loads.
     Train(train::Args),
+    /// Evaluate a weights folder on a benchmark (pose, homography, IMIM, synthetic).
+    Eval(eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Pose(args) => pose::run(args),
         Command::Homography(args) => homography::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

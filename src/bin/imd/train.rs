@@ -1,5 +1,5 @@
 //! `imd train --config train.yaml [--resume CHECKPOINT | --resume-last] [--steps N]
-//! [--no-progress]`.
+//! [--output-dir DIR] [--no-progress]`.
 //!
 //! Trains per the YAML (see `imd::train::config`), logging every step to
 //! `<output_dir>/train_log.csv`, checkpointing to `<output_dir>/checkpoints/`, and writes the
@@ -25,6 +25,10 @@ pub struct Args {
     /// Override `train.steps` (total steps, counting those of a resumed checkpoint).
     #[arg(long)]
     steps: Option<u64>,
+    /// Override `output_dir` (e.g. to export a weights folder from a checkpoint with
+    /// `--resume CKPT --steps 0 --output-dir DIR`).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
     /// No progress bar (the CSV log is still written).
     #[arg(long)]
     no_progress: bool,
@@ -35,6 +39,9 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", args.config.display()))?;
     if let Some(steps) = args.steps {
         config.train.steps = steps;
+    }
+    if let Some(dir) = &args.output_dir {
+        config.output_dir = dir.display().to_string();
     }
     let last = config.checkpoint_dir().join(LAST_CHECKPOINT);
     let resume = match (&args.resume, args.resume_last) {
