@@ -340,6 +340,18 @@ impl Trainer {
         let grid = FineGrid::EFFICIENT_LOFTR;
         let batch = TrainBatch::collate(&samples, &grid, self.device)?;
         drop(samples);
+        // The heads batch both images of a pair through the fine encoder together.
+        if batch.image0.size() != batch.image1.size() {
+            return Err(TrainError::input(
+                "batch",
+                format!(
+                    "image 0 is {:?} but image 1 is {:?}: training needs both images of a pair \
+                     at one size (pad them, as MegaDepth's square padding does)",
+                    batch.image0.size(),
+                    batch.image1.size()
+                ),
+            ));
+        }
         let data_seconds = start.elapsed().as_secs_f64();
 
         self.optim.zero_grad();
