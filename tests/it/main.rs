@@ -7,4 +7,5 @@ mod io;
 mod matching;
 mod parity;
 mod train;
+mod geometry;
 mod util;

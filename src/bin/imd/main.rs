@@ -3,9 +3,11 @@
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
 mod features;
+mod homography;
 mod imim;
 mod info;
 mod match_cmd;
+mod pose;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,10 @@ enum Command {
     Imim(imim::Args),
     /// Match two images; writes x0,y0,x1,y1,confidence in original pixels.
     Match(match_cmd::Args),
+    /// Relative pose (essential / homography / rotation) from pixel matches.
+    Pose(pose::Args),
+    /// Homography from pixel matches.
+    Homography(homography::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
         Command::Features(args) => features::run(args),
         Command::Imim(args) => imim::run(args),
         Command::Match(args) => match_cmd::run(args),
+        Command::Pose(args) => pose::run(args),
+        Command::Homography(args) => homography::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

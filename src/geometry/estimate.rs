@@ -1,0 +1,630 @@
+//! [`estimate_relative_pose`]: normalize the matches, run LO-MSAC on the essential matrix,
+//! select the model (essential / homography / rotation), refine on the inliers and attach a
+//! covariance.
+
+use nalgebra::{Matrix3, Matrix6, Rotation3, Vector2, Vector3, SVD};
+
+use super::camera::CameraModel;
+use super::decompose::{decompose_homography, normalize_homography};
+use super::essential::{depth_numerators, orthonormalize};
+use super::estimators::homography::{homography_inliers, Conditioning, HomographyEstimator};
+use super::estimators::relative_pose::{NormalizedCorrespondences, RelativePoseEstimator};
+use super::homography::refine_homography_robust;
+use super::options::PoseOptions;
+use super::points::PixelMatch;
+use super::pose::{PoseEstimate, PoseModel, RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
+use super::ransac::{ransac, required_iterations, RansacSettings};
+use super::refine::homography::refine_homography;
+use super::refine::noise::{sigma_truncated_1d, sigma_truncated_2d};
+use super::refine::relative_pose::{refine_relative_pose, relative_pose_covariance};
+use super::refine::rotation::{refine_rotation, rotation_covariance, rotation_error_sq};
+use super::refine::RobustLoss;
+use super::rng::Rng;
+use super::GeometryError;
+
+/// Estimate the relative pose of camera 1 with respect to camera 0 from pixel matches.
+///
+/// Convention `x1 ~ R·x0 + t`, `|t| = 1` (or `t = 0` with `translation_observable = false`
+/// under pure rotation). Fails with [`GeometryError::TooFewMatches`] below five matches, with
+/// [`GeometryError::NoModel`] when no model explains clearly more matches than chance, and with
+/// an input error for non-finite points or points outside a camera's distortion model.
+pub fn estimate_relative_pose(
+    matches: &[PixelMatch],
+    cam0: &CameraModel,
+    cam1: &CameraModel,
+    opts: &PoseOptions,
+) -> Result<PoseEstimate, GeometryError> {
+    opts.validate()?;
+    let n = matches.len();
+    if n < 5 {
+        return Err(GeometryError::TooFewMatches { got: n, needed: 5 });
+    }
+    let data = normalize_matches(matches, cam0, cam1)?;
+    let (f0, f1) = (cam0.intrinsics.focal(), cam1.intrinsics.focal());
+    let threshold = opts.threshold_px * 0.5 * (1.0 / f0 + 1.0 / f1);
+    // Converts a normalized residual back to pixels consistently with the threshold.
+    let px_per_unit = opts.threshold_px / threshold;
+    let mut rng = Rng::new(opts.seed);
+    let lo = &opts.local_optimization;
+    let settings = RansacSettings {
+        confidence: opts.confidence,
+        min_iterations: opts.min_iterations,
+        max_iterations: opts.max_iterations,
+        local_optimization: lo.enabled,
+    };
+    let mut estimator =
+        RelativePoseEstimator::new(&data, threshold, lo.threshold_multiplier, lo.max_iterations);
+    let outcome =
+        ransac(&mut estimator, &settings, &mut rng).ok_or_else(|| GeometryError::NoModel {
+            reason: format!("no 5-point sample among {n} matches gave a valid essential matrix"),
+        })?;
+
+    let (e_inliers, _) = data.classify(&outcome.model, threshold * threshold);
+    let selected = if opts.model_selection.enabled {
+        select_homography_model(&data, &e_inliers, opts, threshold, f1, &mut rng)
+    } else {
+        None
+    };
+    let finished = match selected {
+        Some(Selected::Rotation {
+            rotation,
+            homography,
+        }) => finish_rotation(
+            &data,
+            &rotation,
+            homography,
+            opts,
+            transfer_threshold(opts, f1),
+        ),
+        Some(Selected::Planar {
+            pose,
+            alternative,
+            homography,
+        }) => {
+            let mut f = finish_essential(&data, &pose, opts, threshold);
+            f.model = PoseModel::Homography;
+            f.homography = Some(homography);
+            f.alternative = alternative;
+            f
+        }
+        None => finish_essential(&data, &outcome.model, opts, threshold),
+    };
+
+    let num_inliers = finished.inliers.iter().filter(|b| **b).count();
+    check_support(num_inliers, matches, cam1, opts)?;
+    Ok(PoseEstimate {
+        pose: finished.pose,
+        model: finished.model,
+        translation_observable: finished.model != PoseModel::Rotation,
+        num_inliers,
+        num_matches: n,
+        inliers: finished.inliers,
+        covariance: finished.covariance,
+        homography: finished.homography,
+        alternative: finished.alternative,
+        iterations: outcome.iterations,
+        local_optimizations: outcome.local_optimizations,
+        refinement_iterations: finished.refinement_iterations,
+        rms_residual_px: finished.rms_normalized * px_per_unit,
+        noise_sigma_px: finished.sigma_normalized * px_per_unit,
+    })
+}
+
+/// Undistort and normalize every match; errors name the match.
+pub(crate) fn normalize_matches(
+    matches: &[PixelMatch],
+    cam0: &CameraModel,
+    cam1: &CameraModel,
+) -> Result<NormalizedCorrespondences, GeometryError> {
+    let mut pairs = Vec::with_capacity(matches.len());
+    for (i, m) in matches.iter().enumerate() {
+        let wrap = |image: usize, e: GeometryError| GeometryError::InvalidInput {
+            what: format!("match {i} (image {image})"),
+            reason: e.to_string(),
+        };
+        let a = cam0.normalize(&m.p0).map_err(|e| wrap(0, e))?;
+        let b = cam1.normalize(&m.p1).map_err(|e| wrap(1, e))?;
+        pairs.push(([a.x, a.y], [b.x, b.y]));
+    }
+    Ok(NormalizedCorrespondences::new(pairs))
+}
+
+/// Reject models that random matches would explain as well (see
+/// [`PoseOptions::chance_sigmas`]).
+fn check_support(
+    num_inliers: usize,
+    matches: &[PixelMatch],
+    cam1: &CameraModel,
+    opts: &PoseOptions,
+) -> Result<(), GeometryError> {
+    let n = matches.len();
+    if num_inliers < opts.min_inliers.max(5) {
+        return Err(GeometryError::NoModel {
+            reason: format!(
+                "best model has {num_inliers} inliers among {n} matches, fewer than min_inliers = {}",
+                opts.min_inliers.max(5)
+            ),
+        });
+    }
+    if opts.chance_sigmas <= 0.0 {
+        return Ok(());
+    }
+    // Image 1's extent: the camera's size, or the matches' bounding box when unknown.
+    let (w, h) = if cam1.width > 0 && cam1.height > 0 {
+        (cam1.width as f64, cam1.height as f64)
+    } else {
+        let (mut lo, mut hi) = (
+            Vector2::repeat(f64::INFINITY),
+            Vector2::repeat(f64::NEG_INFINITY),
+        );
+        for m in matches {
+            lo = lo.inf(&m.p1.vector());
+            hi = hi.sup(&m.p1.vector());
+        }
+        ((hi.x - lo.x).max(1.0), (hi.y - lo.y).max(1.0))
+    };
+    // A uniformly random point lies within thr of a line crossing the image with probability
+    // at most 2·thr·diagonal / area.
+    let p = (2.0 * opts.threshold_px * w.hypot(h) / (w * h)).min(1.0);
+    let lambda = n as f64 * p;
+    let needed = 5.0 + lambda + opts.chance_sigmas * (1.0 + lambda.sqrt());
+    if (num_inliers as f64) < needed {
+        return Err(GeometryError::NoModel {
+            reason: format!(
+                "best model has {num_inliers} inliers among {n} matches; random matches would give about {lambda:.1} (need ≥ {needed:.1})"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What the final stage produced.
+struct Finished {
+    pose: RelativePose,
+    model: PoseModel,
+    inliers: Vec<bool>,
+    covariance: Matrix6<f64>,
+    homography: Option<Matrix3<f64>>,
+    alternative: Option<RelativePose>,
+    refinement_iterations: usize,
+    rms_normalized: f64,
+    sigma_normalized: f64,
+}
+
+fn gather(
+    data: &NormalizedCorrespondences,
+    inliers: &[bool],
+) -> (Vec<Vector3<f64>>, Vec<Vector3<f64>>) {
+    let mut x0 = Vec::new();
+    let mut x1 = Vec::new();
+    for (i, &f) in inliers.iter().enumerate() {
+        if f {
+            x0.push(data.x0[i]);
+            x1.push(data.x1[i]);
+        }
+    }
+    (x0, x1)
+}
+
+/// A pose after the final refinement.
+struct RefinedPose {
+    pose: RelativePose,
+    /// Inliers at the user's threshold.
+    inliers: Vec<bool>,
+    /// Squared Sampson errors (∞ behind a camera).
+    errors: Vec<f64>,
+    iterations: usize,
+    /// Noise σ̂ of the inliers (normalized units).
+    sigma: f64,
+}
+
+/// σ̂ of 1-D residuals from the inliers' squared errors, cut at `threshold`.
+fn noise_1d(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
+    let (sum, count) = inliers
+        .iter()
+        .zip(errors)
+        .filter(|(f, _)| **f)
+        .fold((0.0, 0usize), |(s, c), (_, e)| (s + e, c + 1));
+    if count < 2 {
+        return 0.5 * threshold;
+    }
+    sigma_truncated_1d(sum / count as f64, threshold)
+}
+
+/// Refine on the matches within the noise-adapted window (see [`RefinementOptions`]), then
+/// re-select the inliers; repeated (at most three times) while the inlier set changes.
+///
+/// [`RefinementOptions`]: super::options::RefinementOptions
+fn refine_pose_on_inliers(
+    data: &NormalizedCorrespondences,
+    pose: &RelativePose,
+    opts: &PoseOptions,
+    threshold: f64,
+) -> RefinedPose {
+    let thr2 = threshold * threshold;
+    let refinement = &opts.refinement;
+    let mut pose = *pose;
+    let (mut inliers, mut errors) = data.classify(&pose, thr2);
+    let mut sigma = noise_1d(&inliers, &errors, threshold);
+    let mut iterations = 0;
+    if refinement.enabled {
+        for _ in 0..3 {
+            let window = refinement.window(sigma, threshold);
+            let (set, _) = data.classify(&pose, window * window);
+            let (x0, x1) = gather(data, &set);
+            if x0.len() < 6 {
+                break;
+            }
+            let out = refine_relative_pose(
+                &x0,
+                &x1,
+                &pose,
+                refinement.loss,
+                refinement.loss_scale * sigma,
+                refinement.max_iterations,
+            );
+            iterations += out.iterations;
+            pose = out.params;
+            let (next, next_errors) = data.classify(&pose, thr2);
+            let changed = next != inliers;
+            inliers = next;
+            errors = next_errors;
+            sigma = noise_1d(&inliers, &errors, threshold);
+            if !changed {
+                break;
+            }
+        }
+    }
+    RefinedPose {
+        pose,
+        inliers,
+        errors,
+        iterations,
+        sigma,
+    }
+}
+
+fn finish_essential(
+    data: &NormalizedCorrespondences,
+    pose: &RelativePose,
+    opts: &PoseOptions,
+    threshold: f64,
+) -> Finished {
+    let refined = refine_pose_on_inliers(data, pose, opts, threshold);
+    let refinement = &opts.refinement;
+    // The covariance describes the estimator that produced the pose: same window, same loss.
+    let (set, loss, scale) = if refinement.enabled {
+        let window = refinement.window(refined.sigma, threshold);
+        (
+            data.classify(&refined.pose, window * window).0,
+            refinement.loss,
+            refinement.loss_scale * refined.sigma,
+        )
+    } else {
+        (refined.inliers.clone(), RobustLoss::Squared, 1.0)
+    };
+    let (x0, x1) = gather(data, &set);
+    let covariance = relative_pose_covariance(&x0, &x1, &refined.pose, loss, scale * scale);
+    let count = refined.inliers.iter().filter(|b| **b).count().max(1);
+    let sum: f64 = refined
+        .inliers
+        .iter()
+        .zip(&refined.errors)
+        .filter(|(f, _)| **f)
+        .map(|(_, e)| e)
+        .sum();
+    Finished {
+        pose: refined.pose,
+        model: PoseModel::Essential,
+        inliers: refined.inliers,
+        covariance,
+        homography: None,
+        alternative: None,
+        refinement_iterations: refined.iterations,
+        rms_normalized: (sum / count as f64).sqrt(),
+        sigma_normalized: refined.sigma,
+    }
+}
+
+fn finish_rotation(
+    data: &NormalizedCorrespondences,
+    rotation: &Matrix3<f64>,
+    homography: Matrix3<f64>,
+    opts: &PoseOptions,
+    threshold1: f64,
+) -> Finished {
+    let (x0, x1) = planar_points(data);
+    let thr2 = threshold1 * threshold1;
+    let refinement = &opts.refinement;
+    let errors_of = |r: &Matrix3<f64>| -> Vec<f64> {
+        x0.iter()
+            .zip(&x1)
+            .map(|(a, b)| rotation_error_sq(r, a, b))
+            .collect()
+    };
+    let flags = |errors: &[f64], t2: f64| -> Vec<bool> { errors.iter().map(|e| *e < t2).collect() };
+    let noise = |errors: &[f64]| {
+        let inl: Vec<f64> = errors.iter().copied().filter(|e| *e < thr2).collect();
+        if inl.len() < 2 {
+            0.5 * threshold1
+        } else {
+            sigma_truncated_2d(inl.iter().sum::<f64>() / inl.len() as f64, threshold1)
+        }
+    };
+    let mut r = *rotation;
+    let mut errors = errors_of(&r);
+    let mut sigma = noise(&errors);
+    let mut refinement_iterations = 0;
+    if refinement.enabled {
+        for _ in 0..2 {
+            let window = refinement.window(sigma, threshold1);
+            let (a, b) = select2(&x0, &x1, &flags(&errors, window * window));
+            if a.len() < 3 {
+                break;
+            }
+            let out = refine_rotation(
+                &a,
+                &b,
+                &r,
+                refinement.loss,
+                refinement.loss_scale * sigma,
+                refinement.max_iterations,
+            );
+            refinement_iterations += out.iterations;
+            r = out.params;
+            errors = errors_of(&r);
+            sigma = noise(&errors);
+        }
+    }
+    let inliers = flags(&errors, thr2);
+    let (set, loss, scale) = if refinement.enabled {
+        let window = refinement.window(sigma, threshold1);
+        (
+            flags(&errors, window * window),
+            refinement.loss,
+            refinement.loss_scale * sigma,
+        )
+    } else {
+        (inliers.clone(), RobustLoss::Squared, 1.0)
+    };
+    let (a, b) = select2(&x0, &x1, &set);
+    let cov_r = rotation_covariance(&a, &b, &r, loss, scale * scale);
+    let mut covariance = Matrix6::zeros();
+    for i in 0..3 {
+        covariance[(i, i)] = UNOBSERVABLE_TRANSLATION_VARIANCE;
+        for j in 0..3 {
+            covariance[(3 + i, 3 + j)] = cov_r[(i, j)];
+        }
+    }
+    let (sum, count) = errors
+        .iter()
+        .filter(|e| **e < thr2)
+        .fold((0.0, 0usize), |(s, c), e| (s + e, c + 1));
+    Finished {
+        pose: RelativePose::new(Rotation3::from_matrix_unchecked(r), Vector3::zeros()),
+        model: PoseModel::Rotation,
+        inliers,
+        covariance,
+        homography: Some(homography),
+        alternative: None,
+        refinement_iterations,
+        // Per-coordinate RMS of the 2-D transfer residual, comparable to a Sampson error.
+        rms_normalized: (sum / (2 * count.max(1)) as f64).sqrt(),
+        sigma_normalized: sigma,
+    }
+}
+
+fn planar_points(data: &NormalizedCorrespondences) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
+    (
+        data.x0.iter().map(|p| p.xy()).collect(),
+        data.x1.iter().map(|p| p.xy()).collect(),
+    )
+}
+
+fn select2(
+    x0: &[Vector2<f64>],
+    x1: &[Vector2<f64>],
+    flags: &[bool],
+) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for (i, &f) in flags.iter().enumerate() {
+        if f {
+            a.push(x0[i]);
+            b.push(x1[i]);
+        }
+    }
+    (a, b)
+}
+
+/// Inlier threshold for the 2-D transfer errors of the homography and rotation models, on
+/// camera 1's normalized plane. With pixel noise σ on both images, the 1-D Sampson error has
+/// variance ≈ σ² while the transfer error has ≈ 2σ² per coordinate in two coordinates; the
+/// same 95 % acceptance (|r| < 2σ for Sampson) needs |r|² < 12σ², i.e. √3 × the threshold.
+fn transfer_threshold(opts: &PoseOptions, f1: f64) -> f64 {
+    3f64.sqrt() * opts.threshold_px / f1
+}
+
+/// Outcome of the homography test.
+enum Selected {
+    Rotation {
+        rotation: Matrix3<f64>,
+        homography: Matrix3<f64>,
+    },
+    Planar {
+        pose: RelativePose,
+        alternative: Option<RelativePose>,
+        homography: Matrix3<f64>,
+    },
+}
+
+/// COLMAP's rule: if one homography explains ≥ `planar_inlier_ratio` of the essential inliers,
+/// the scene is planar or the motion a pure rotation. Returns `None` for the essential model.
+fn select_homography_model(
+    data: &NormalizedCorrespondences,
+    e_inliers: &[bool],
+    opts: &PoseOptions,
+    threshold: f64,
+    f1: f64,
+    rng: &mut Rng,
+) -> Option<Selected> {
+    let ms = &opts.model_selection;
+    let (x0, x1) = planar_points(data);
+    let (s0, s1) = select2(&x0, &x1, e_inliers);
+    if s0.len() < 8 {
+        return None;
+    }
+    let threshold1 = transfer_threshold(opts, f1);
+    let c0 = Conditioning::of(&s0);
+    let c1 = Conditioning::of(&s1);
+    let cs0: Vec<Vector2<f64>> = s0.iter().map(|p| c0.apply(p)).collect();
+    let cs1: Vec<Vector2<f64>> = s1.iter().map(|p| c1.apply(p)).collect();
+    let thr_c = threshold1 * c1.scale;
+    // Enough samples to find a homography holding `planar_inlier_ratio` of these points.
+    let needed = required_iterations(ms.planar_inlier_ratio, 4, opts.confidence)
+        .min(opts.max_iterations as f64) as usize;
+    let settings = RansacSettings {
+        confidence: opts.confidence,
+        min_iterations: needed,
+        max_iterations: needed.max(1),
+        local_optimization: false,
+    };
+    let mut est = HomographyEstimator::new(&cs0, &cs1, thr_c, 1.0, 0);
+    let out = ransac(&mut est, &settings, rng)?;
+    // One truncated least-squares polish before counting: a noisy 4-point H misses inliers.
+    let hc = {
+        let flags = homography_inliers(&out.model, &cs0, &cs1, thr_c * thr_c);
+        let (a, b) = select2(&cs0, &cs1, &flags);
+        if a.len() >= 5 {
+            refine_homography(&a, &b, &out.model, RobustLoss::Truncated, thr_c, 10).params
+        } else {
+            out.model
+        }
+    };
+    let h_count = homography_inliers(&hc, &cs0, &cs1, thr_c * thr_c)
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if (h_count as f64) < ms.planar_inlier_ratio * s0.len() as f64 {
+        return None;
+    }
+
+    // Planar or rotational: the homography on all matches, refined on its inliers.
+    let thr2 = threshold1 * threshold1;
+    let h0 = c1.inverse_matrix() * hc * c0.matrix();
+    let (h, h_inliers, _) = refine_homography_robust(&x0, &x1, &h0, threshold1, &opts.refinement);
+    let mut hn = normalize_homography(&h)?;
+    // Positive depths: x1ᵀ·H·x0 > 0 for the inliers.
+    let positive: i64 = h_inliers
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| **f)
+        .map(|(i, _)| {
+            if data.x1[i].dot(&(hn * data.x0[i])) > 0.0 {
+                1
+            } else {
+                -1
+            }
+        })
+        .sum();
+    if positive < 0 {
+        hn = -hn;
+    }
+    let n_h = h_inliers.iter().filter(|b| **b).count();
+
+    // Pure rotation: the closest rotation to H explains (nearly) all of its inliers.
+    let svd = SVD::new(hn, true, true);
+    if let (Some(u), Some(vt)) = (svd.u, svd.v_t) {
+        let mut d = Matrix3::identity();
+        d[(2, 2)] = (u * vt).determinant().signum();
+        let r0 = u * d * vt;
+        let (a, b) = select2(&x0, &x1, &h_inliers);
+        let r = refine_rotation(&a, &b, &r0, RobustLoss::Cauchy, 0.5 * threshold1, 20).params;
+        let n_r = a
+            .iter()
+            .zip(&b)
+            .filter(|(p, q)| rotation_error_sq(&r, p, q) < thr2)
+            .count();
+        if (n_r as f64) >= ms.rotation_inlier_ratio * n_h as f64 {
+            return Some(Selected::Rotation {
+                rotation: r,
+                homography: hn,
+            });
+        }
+    }
+
+    // Planar: the decompositions that put the inliers in front of both cameras.
+    let inlier_idx: Vec<usize> = (0..h_inliers.len()).filter(|&i| h_inliers[i]).collect();
+    let mut candidates: Vec<(RelativePose, usize)> = Vec::new();
+    for sol in decompose_homography(&hn) {
+        let tn = sol.t_over_d.norm();
+        if tn.is_nan() || tn <= 1e-12 {
+            continue;
+        }
+        let r = orthonormalize(&sol.rotation);
+        let t = sol.t_over_d / tn;
+        let front = inlier_idx
+            .iter()
+            .filter(|&&i| {
+                let (l0, l1) = depth_numerators(&r, &t, &data.x0[i], &data.x1[i]);
+                l0 > 0.0 && l1 > 0.0
+            })
+            .count();
+        candidates.push((
+            RelativePose::new(Rotation3::from_matrix_unchecked(r), t),
+            front,
+        ));
+    }
+    let best_front = candidates.iter().map(|c| c.1).max()?;
+    if (best_front as f64) < 0.5 * n_h as f64 {
+        return None;
+    }
+    candidates.retain(|c| c.1 as f64 >= 0.95 * best_front as f64);
+
+    // Refine each survivor on the epipolar constraint and count its support off the plane:
+    // only points off the plane can tell the two decompositions apart.
+    let mut refined: Vec<(RelativePose, usize)> = candidates
+        .iter()
+        .map(|(pose, _)| {
+            let refined = refine_pose_on_inliers(data, pose, opts, threshold);
+            let off_plane = refined
+                .inliers
+                .iter()
+                .zip(&h_inliers)
+                .filter(|(e, h)| **e && !**h)
+                .count();
+            (refined.pose, off_plane)
+        })
+        .collect();
+    if refined.len() == 1 {
+        let (pose, _) = refined.remove(0);
+        return Some(Selected::Planar {
+            pose,
+            alternative: None,
+            homography: hn,
+        });
+    }
+    refined.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let (a, b) = (refined[0], refined[1]);
+    // Off-plane counts are Poisson-like; a difference within 3σ (plus one) is no evidence.
+    let decisive = (a.1 - b.1) as f64 > 3.0 * ((a.1 + b.1) as f64).sqrt() + 1.0;
+    if decisive {
+        return Some(Selected::Planar {
+            pose: a.0,
+            alternative: None,
+            homography: hn,
+        });
+    }
+    // Intrinsic two-fold ambiguity: prefer the smaller rotation (motion continuity, as between
+    // consecutive video frames) and report the other.
+    let (pose, alternative) = if a.0.rotation.angle() <= b.0.rotation.angle() {
+        (a.0, b.0)
+    } else {
+        (b.0, a.0)
+    };
+    Some(Selected::Planar {
+        pose,
+        alternative: Some(alternative),
+        homography: hn,
+    })
+}

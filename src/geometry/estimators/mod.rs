@@ -1,0 +1,5 @@
+//! RANSAC adapters ([`super::ransac::Estimator`]) for the minimal solvers: sampling data,
+//! MSAC scoring with early exit, and local optimisation.
+
+pub mod homography;
+pub mod relative_pose;
