@@ -199,6 +199,15 @@ impl ImdConfig {
     /// Cross-field checks serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.cameras.resolve()?;
+        self.tracker.validate().map_err(|e| match e {
+            crate::pipeline::PipelineError::InvalidConfig { field, reason } => {
+                ConfigError::Invalid { field, reason }
+            }
+            other => ConfigError::Invalid {
+                field: "tracker".into(),
+                reason: other.to_string(),
+            },
+        })?;
         if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
             return Err(ConfigError::Invalid {
                 field: "node.sync_tolerance_s".into(),

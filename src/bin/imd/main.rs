@@ -8,6 +8,7 @@ mod imim;
 mod info;
 mod match_cmd;
 mod pose;
+mod replay;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ enum Command {
     Pose(pose::Args),
     /// Homography from pixel matches.
     Homography(homography::Args),
+    /// Run the matcher node's pipeline on a rosbag2 MCAP file; write its outputs to MCAP.
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Match(args) => match_cmd::run(args),
         Command::Pose(args) => pose::run(args),
         Command::Homography(args) => homography::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
