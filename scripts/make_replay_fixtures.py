@@ -13,15 +13,15 @@ points, and compute the true overlap of any two frames.
 Outputs (under tests/fixtures/replay/, all written with PyPI's `mcap` + `mcap-ros2-support`,
 independently of imd):
 
-  sequence.mcap   two cameras at 10 Hz (cam1 20 ms after cam0), jpeg CompressedImage +
-                  CameraInfo: /cam0/image_raw/compressed + /cam0/camera_info (40 frames, pinhole
-                  f = 100), /cam1/image_raw/compressed + /cam1/camera_info (30 frames, f = 90,
-                  plumb_bob). cam0 pans right while translating; cam1 looks at the right side
+  sequence.mcap   two cameras at 10 Hz (cam1 20 ms after cam0), 320x240 jpeg CompressedImage
+                  + CameraInfo: /cam0/image_raw/compressed + /cam0/camera_info (40 frames,
+                  pinhole f = 250), /cam1/image_raw/compressed + /cam1/camera_info (30 frames,
+                  f = 225, plumb_bob). cam0 pans right while translating; cam1 looks at the right side
                   for 15 frames, then jumps to where cam0 started (no overlap with anything cam1
                   saw before: tracking is lost and must relocalize against cam0's keyframes).
   sequence.json   ground truth: cameras (K, D, size, topics, optical frame), room planes, and per
                   frame camera, stamp and world->camera pose (X_cam = R_cw X_world + t_cw).
-  encodings.mcap  the first frames of the same cameras in odd encodings for `imd replay` with a
+  encodings.mcap  the first frames of the same cameras at 160x120 in odd encodings for `imd replay` with a
                   real (random-weight) model: /cam0/image_raw (Image): rgb8 with padded rows,
                   bgr8, mono8 padded, rgb8 with data one row short (decodes to an error),
                   yuv422 (UYVY), bayer_rggb8, mono16 big-endian padded; /cam1/image_raw/compressed
@@ -55,19 +55,22 @@ from make_bag_fixtures import BagWriter  # noqa: E402  (same rosbag2 writer as t
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "replay")
-W, H = 128, 96
+W, H = 320, 240  # sequence.mcap; encodings.mcap and the long bag use half this size
 T0 = 1_700_000_000 * 10**9
 PERIOD = 100_000_000  # 10 Hz
 CAM1_OFFSET = 20_000_000
+SMALL = (W // 2, H // 2)  # encodings.mcap and the long benchmark bag
 
+# Focal lengths for W x H; a camera rendered at another size scales them with the width.
 CAMERAS = {
-    "cam0": {"f": 100.0, "d": [0.0, 0.0, 0.0, 0.0, 0.0], "frame_id": "cam0_optical"},
-    "cam1": {"f": 90.0, "d": [-0.08, 0.01, 0.0005, -0.0003, 0.0], "frame_id": "cam1_optical"},
+    "cam0": {"f": 250.0, "d": [0.0, 0.0, 0.0, 0.0, 0.0], "frame_id": "cam0_optical"},
+    "cam1": {"f": 225.0, "d": [-0.08, 0.01, 0.0005, -0.0003, 0.0], "frame_id": "cam1_optical"},
 }
 
 
-def k_matrix(f):
-    return np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]], dtype=np.float64)
+def k_matrix(f, w=W, h=H):
+    f = f * w / W
+    return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]], dtype=np.float64)
 
 
 def textures():
@@ -142,21 +145,21 @@ def long_pose(k):
     return pose([-1.0 + 1.5 * s, -0.3, 0.5], 10.0 * s, 8.0, 0.0)
 
 
-def rays(cam):
-    """Unit-free ray directions (x, y, 1) of 4 sub-pixel samples per pixel: (4, H, W, 3)."""
-    k = k_matrix(cam["f"])
+def rays(cam, w=W, h=H):
+    """Unit-free ray directions (x, y, 1) of 4 sub-pixel samples per pixel: (4, h, w, 3)."""
+    k = k_matrix(cam["f"], w, h)
     d = np.asarray(cam["d"], dtype=np.float64)
     out = []
     for dy in (-0.25, 0.25):
         for dx in (-0.25, 0.25):
-            xs, ys = np.meshgrid(np.arange(W) + dx, np.arange(H) + dy)
+            xs, ys = np.meshgrid(np.arange(w) + dx, np.arange(h) + dy)
             pts = np.stack([xs, ys], axis=-1).reshape(-1, 1, 2)
             if np.any(d != 0):
                 und = cv2.undistortPoints(pts, k, d, criteria=(
-                    cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)).reshape(H, W, 2)
+                    cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)).reshape(h, w, 2)
             else:
                 und = np.stack([(xs - k[0, 2]) / k[0, 0], (ys - k[1, 2]) / k[1, 1]], axis=-1)
-            out.append(np.concatenate([und, np.ones((H, W, 1))], axis=-1))
+            out.append(np.concatenate([und, np.ones((h, w, 1))], axis=-1))
     return np.stack(out)
 
 
@@ -197,12 +200,12 @@ def stamp(t_ns):
     return {"sec": t_ns // 10**9, "nanosec": t_ns % 10**9}
 
 
-def camera_info_msg(t_ns, name):
+def camera_info_msg(t_ns, name, w=W, h=H):
     cam = CAMERAS[name]
-    k = k_matrix(cam["f"])
+    k = k_matrix(cam["f"], w, h)
     return {
         "header": {"stamp": stamp(t_ns), "frame_id": cam["frame_id"]},
-        "height": H, "width": W,
+        "height": h, "width": w,
         "distortion_model": "plumb_bob",
         "d": list(cam["d"]),
         "k": [float(x) for x in k.reshape(-1)],
@@ -214,8 +217,9 @@ def camera_info_msg(t_ns, name):
 
 
 def image_msg(t_ns, name, encoding, step, payload, is_bigendian=0):
+    h, w = SMALL[1], SMALL[0]
     return {"header": {"stamp": stamp(t_ns), "frame_id": CAMERAS[name]["frame_id"]},
-            "height": H, "width": W, "encoding": encoding, "is_bigendian": is_bigendian,
+            "height": h, "width": w, "encoding": encoding, "is_bigendian": is_bigendian,
             "step": step, "data": payload}
 
 
@@ -237,6 +241,7 @@ def pad_rows(rows, step):
 
 def raw_image(kind, rgb):
     """(encoding, step, payload, is_bigendian) for the odd encodings of encodings.mcap."""
+    W, H = SMALL  # noqa: N806 (raw images are written at the small size)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if kind == "rgb8_padded":
         return "rgb8", W * 3 + 4, pad_rows(rgb.reshape(H, -1), W * 3 + 4), 0
@@ -330,7 +335,7 @@ def write_encodings(tex, counts_out):
     cam0_plan = ["rgb8_padded", "bgr8", "mono8_padded", "rgb8_short", "yuv422", "bayer_rggb8",
                  "mono16_be_padded"]
     cam1_plan = ["jpeg", "png", "CORRUPT_CDR", "rgb8; jpeg compressed bgr8", "png", "jpeg"]
-    ray_cache = {name: rays(CAMERAS[name]) for name in CAMERAS}
+    ray_cache = {name: rays(CAMERAS[name], *SMALL) for name in CAMERAS}
     events = []
     for k, kind in enumerate(cam0_plan):
         events.append(("cam0", k, T0 + k * PERIOD, kind, cam0_pose(k)))
@@ -342,7 +347,7 @@ def write_encodings(tex, counts_out):
     for name, k, t, kind, (r_cw, t_cw) in events:
         rgb = render(ray_cache[name], r_cw, t_cw, tex)
         bag.write(f"/{name}/camera_info", "sensor_msgs/msg/CameraInfo", t,
-                  camera_info_msg(t, name))
+                  camera_info_msg(t, name, *SMALL))
         if name == "cam0":
             topic = "/cam0/image_raw"
             enc, step, payload, big = raw_image(kind, rgb)
@@ -378,17 +383,17 @@ def write_encodings(tex, counts_out):
 
 def write_long(path, n):
     tex = textures()
-    cam_rays = rays(CAMERAS["cam0"])
+    cam_rays = rays(CAMERAS["cam0"], *SMALL)
     bag = BagWriter(path, compression=CompressionType.ZSTD, chunk_size=4 * 1024 * 1024)
     # The sweep repeats every 200 frames: render one period, replay it with fresh stamps.
     period = [render(cam_rays, *long_pose(k), tex) for k in range(min(n, 200))]
     for k in range(n):
         t = T0 + k * PERIOD
         bag.write("/cam0/camera_info", "sensor_msgs/msg/CameraInfo", t,
-                  camera_info_msg(t, "cam0"))
+                  camera_info_msg(t, "cam0", *SMALL))
         rgb = period[k % len(period)]
         bag.write("/cam0/image_raw", "sensor_msgs/msg/Image", t,
-                  image_msg(t, "cam0", "rgb8", W * 3, rgb.tobytes()))
+                  image_msg(t, "cam0", "rgb8", SMALL[0] * 3, rgb.tobytes()))
     bag.close()
     print(f"{path}: {n} frames, {os.path.getsize(path)} bytes", file=sys.stderr)
 
@@ -403,8 +408,7 @@ def main():
         return
     os.makedirs(OUT, exist_ok=True)
     tex = textures()
-    manifest = {"generator": "scripts/make_replay_fixtures.py", "width": W, "height": H,
-                "bags": {}}
+    manifest = {"generator": "scripts/make_replay_fixtures.py", "bags": {}}
     write_sequence(tex, manifest["bags"])
     write_encodings(tex, manifest["bags"])
     with open(os.path.join(OUT, "manifest.json"), "w") as f:

@@ -6,6 +6,7 @@ mod data;
 mod io;
 mod matching;
 mod parity;
+mod pipeline;
 mod train;
 mod geometry;
 mod util;
