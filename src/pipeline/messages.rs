@@ -439,3 +439,209 @@ pub fn report(out: &TrackOutput, ctx: &MessageContext) -> FrameReport {
         stage_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use nalgebra::{Rotation3, Vector6};
+
+    use super::*;
+    use crate::geometry::{PixelMatch, PixelPoint, PoseModel};
+    use crate::io::msgs::builtin_interfaces::Time;
+    use crate::pipeline::{CameraId, Correspondence, TrackQuality, TrackTimings, TrackedPose};
+
+    fn pose() -> RelativePose {
+        RelativePose::new(
+            Rotation3::from_euler_angles(0.1, -0.3, 0.2),
+            Vector3::new(0.3, -0.2, 0.9).normalize(),
+        )
+    }
+
+    fn kf(camera: &str, sec: i32) -> KeyframeId {
+        KeyframeId {
+            camera: camera.into(),
+            stamp: Time { sec, nanosec: 5 },
+        }
+    }
+
+    fn output(state: TrackState, keyframe: Option<KeyframeId>, with_pose: bool) -> TrackOutput {
+        TrackOutput {
+            camera: CameraId {
+                index: 1,
+                name: "cam1".into(),
+            },
+            stamp: Time { sec: 7, nanosec: 9 },
+            frame_id: "cam1_optical".into(),
+            state,
+            promoted: (state != TrackState::Tracking).then(|| kf("cam1", 7)),
+            keyframe_frame_id: "cam0_optical".into(),
+            keyframe_image: keyframe
+                .is_some()
+                .then(|| Arc::new(RgbImage::new(30, 20))),
+            keyframe,
+            correspondences: vec![
+                Correspondence {
+                    pixels: PixelMatch {
+                        p0: PixelPoint::new(1.5, 2.0),
+                        p1: PixelPoint::new(3.25, 4.0),
+                        confidence: 0.75,
+                    },
+                    inlier: true,
+                },
+                Correspondence {
+                    pixels: PixelMatch {
+                        p0: PixelPoint::new(10.0, 11.0),
+                        p1: PixelPoint::new(12.0, 13.0),
+                        confidence: 0.25,
+                    },
+                    inlier: false,
+                },
+            ],
+            pose: with_pose.then(|| TrackedPose {
+                pose: pose(),
+                covariance: Matrix6::identity() * 1e-4,
+                model: PoseModel::Essential,
+                translation_observable: true,
+                noise_sigma_px: 0.4,
+            }),
+            quality: TrackQuality::default(),
+            reason: String::new(),
+            relocalization: Vec::new(),
+            keyframes_stored: 3,
+            image: Arc::new(RgbImage::new(40, 20)),
+            timings: TrackTimings::default(),
+        }
+    }
+
+    /// Published (position, orientation) after perturbing the geometry's pose by
+    /// `(δt, δθ)` with the geometry's conventions.
+    fn published(p: &RelativePose, d: &Vector6<f64>) -> (Vector3<f64>, Matrix3<f64>) {
+        let dt = Vector3::new(d[0], d[1], d[2]);
+        let dth = Vector3::new(d[3], d[4], d[5]);
+        let r = Rotation3::new(dth) * p.rotation;
+        let (rot, pos) = pose_in_keyframe(&RelativePose::new(r, p.translation + dt));
+        (pos, rot)
+    }
+
+    #[test]
+    fn covariance_maps_through_the_pose_inverse_in_ros_order() {
+        // Finite differences of the published pose against the analytic Jacobian: for a
+        // covariance concentrated on one perturbation direction v, the published covariance
+        // must be (J·v)(J·v)ᵀ plus the unknown-scale term along the position.
+        let p = pose();
+        let (p0, r0) = published(&p, &Vector6::zeros());
+        let scale = {
+            let d = p0.normalize();
+            d * d.transpose() * UNKNOWN_VARIANCE
+        };
+        for k in 0..6 {
+            let mut v = Vector6::zeros();
+            v[k] = 1.0;
+            // Central differences; the small rotation's vector from the skew part of
+            // R₁·R₀ᵀ (sin θ·axis, exact to θ²/6), which acos-based logs lose near θ = 0.
+            let h = 1e-5;
+            let (pp, rp) = published(&p, &(v * h));
+            let (pm, rm) = published(&p, &(-v * h));
+            let dp = (pp - pm) / (2.0 * h);
+            let vee = |m: Matrix3<f64>| {
+                let s = (m - m.transpose()) * 0.5;
+                Vector3::new(s[(2, 1)], s[(0, 2)], s[(1, 0)])
+            };
+            let phi = (vee(rp * r0.transpose()) - vee(rm * r0.transpose())) / (2.0 * h);
+            let jv = Vector6::new(dp.x, dp.y, dp.z, phi.x, phi.y, phi.z);
+            let mut expected = jv * jv.transpose();
+            let mut block = expected.fixed_view_mut::<3, 3>(0, 0);
+            block += scale;
+            let got = ros_pose_covariance(&p, &(v * v.transpose()));
+            assert!(
+                (got - expected).abs().max() < 1e-6,
+                "direction {k}: {}", got - expected
+            );
+        }
+    }
+
+    #[test]
+    fn odometry_names_both_frames_and_is_honest_about_what_is_unknown() {
+        let tracked = output(TrackState::Tracking, Some(kf("cam0", 3)), true);
+        let o = odometry(&tracked);
+        assert_eq!(o.header.frame_id, "cam0/keyframe/3.000000005");
+        assert_eq!(o.header.stamp, Time { sec: 7, nanosec: 9 });
+        assert_eq!(o.child_frame_id, "cam1_optical");
+        let (_, position) = pose_in_keyframe(&pose());
+        assert!((o.pose.pose.position.x - position.x).abs() < 1e-12);
+        assert!((position.norm() - 1.0).abs() < 1e-12);
+        let q = o.pose.pose.orientation;
+        let r = UnitQuaternion::from_quaternion(nalgebra::Quaternion::new(q.w, q.x, q.y, q.z));
+        let want = pose().rotation.inverse();
+        assert!(r.to_rotation_matrix().angle_to(&want) < 1e-12);
+        // Rotation block: the geometry's 1e-4 rad² (the inverse only rotates the axes).
+        let trace: f64 = (3..6).map(|i| o.pose.covariance[i * 7]).sum();
+        assert!((trace - 3e-4).abs() < 1e-12);
+        assert_eq!(o.twist.covariance[0], UNKNOWN_VARIANCE);
+
+        // The camera's first frame: its own keyframe, exact.
+        let first = output(TrackState::NewKeyframe, None, false);
+        let o = odometry(&first);
+        assert_eq!(o.header.frame_id, "cam1/keyframe/7.000000005");
+        assert!(o.pose.covariance.iter().all(|c| *c == 0.0));
+        assert_eq!(o.pose.pose.orientation.w, 1.0);
+        // Lost: relative to the keyframe it failed against, everything unknown.
+        let lost = output(TrackState::Lost, Some(kf("cam1", 2)), false);
+        let o = odometry(&lost);
+        assert_eq!(o.header.frame_id, "cam1/keyframe/2.000000005");
+        assert_eq!(o.pose.covariance[0], UNKNOWN_VARIANCE);
+        assert_eq!(o.pose.covariance[35], UNKNOWN_VARIANCE);
+        // TF: with a pose, keyframe → <camera>/current; lost, the frame's own new keyframe.
+        let t = &transform(&tracked).transforms[0];
+        assert_eq!(
+            (t.header.frame_id.as_str(), t.child_frame_id.as_str()),
+            ("cam0/keyframe/3.000000005", "cam1/current")
+        );
+        let t = &transform(&lost).transforms[0];
+        assert_eq!(t.header.frame_id, "cam1/keyframe/7.000000005");
+        assert_eq!(t.transform.rotation.w, 1.0);
+    }
+
+    #[test]
+    fn correspondences_debug_image_and_status() {
+        let out = output(TrackState::Tracking, Some(kf("cam0", 3)), true);
+        let cloud = correspondences_cloud(&out).unwrap();
+        assert_eq!((cloud.width, cloud.height, cloud.row_step), (2, 1, 48));
+        assert_eq!(cloud.header.frame_id, "cam1_optical");
+        let f32_at = |point: usize, offset: usize| {
+            let i = point * 24 + offset;
+            f32::from_le_bytes(cloud.data[i..i + 4].try_into().unwrap())
+        };
+        assert_eq!(
+            [f32_at(0, 0), f32_at(0, 4), f32_at(0, 8), f32_at(0, 12), f32_at(0, 16)],
+            [1.5, 2.0, 3.25, 4.0, 0.75]
+        );
+        assert_eq!((cloud.data[20], cloud.data[44]), (1, 0));
+        assert!(correspondences_cloud(&output(TrackState::NewKeyframe, None, false)).is_none());
+
+        let img = debug_image(&out).unwrap();
+        assert_eq!((img.width, img.height, img.step), (70, 20, 210));
+        assert_eq!(img.data.len(), 70 * 20 * 3);
+
+        let ctx = MessageContext {
+            latency_ms: 12.5,
+            dropped_frames: 4,
+            ..Default::default()
+        };
+        let s = tracker_status(&out, &ctx);
+        assert_eq!(s.level, DiagnosticStatus::OK);
+        let v = |k: &str| s.values.iter().find(|kv| kv.key == k).unwrap().value.clone();
+        assert_eq!(v("state"), "tracking");
+        assert_eq!(v("keyframe"), "cam0/keyframe/3.000000005");
+        assert_eq!(v("frames_dropped"), "4");
+        assert_eq!(v("latency_ms"), "12.5");
+        let lost = tracker_status(&output(TrackState::Lost, Some(kf("cam1", 2)), false), &ctx);
+        assert_eq!(lost.level, DiagnosticStatus::WARN);
+        // Everything together, honouring the publish flags.
+        let all = track_messages(&out, &ctx);
+        assert!(all.tf.is_none() && all.debug_image.is_none());
+        assert!(all.correspondences.is_some() && all.odometry.is_some());
+        assert_eq!(all.report.unwrap().state, "tracking");
+    }
+}

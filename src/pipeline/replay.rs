@@ -336,6 +336,25 @@ where
         });
     }
     let reader = BagReader::open(bag)?;
+    for c in &cameras {
+        for topic in [&c.image_topic, &c.camera_info_topic] {
+            if !reader.topics().iter().any(|t| &t.name == topic) {
+                return Err(PipelineError::InvalidConfig {
+                    field: format!("cameras (camera {})", c.name),
+                    reason: format!(
+                        "topic {topic} is not in {}; it has {}",
+                        bag.display(),
+                        reader
+                            .topics()
+                            .iter()
+                            .map(|t| format!("{} ({})", t.name, t.message_type))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
     let images_total: u64 = cameras
         .iter()
         .filter_map(|c| reader.topics().iter().find(|t| t.name == c.image_topic))

@@ -348,3 +348,190 @@ fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::io::frames::CameraImage;
+    use crate::io::msgs::diagnostic_msgs::KeyValue;
+    use crate::io::msgs::sensor_msgs::{CameraInfo, Image};
+    use crate::io::msgs::std_msgs::Header;
+
+    fn frame(camera: usize, ms: i64) -> CameraFrame {
+        CameraFrame {
+            camera,
+            camera_name: format!("cam{camera}"),
+            image: CameraImage::Raw(Image {
+                header: Header {
+                    stamp: Time::from_nanos(ms * 1_000_000),
+                    frame_id: String::new(),
+                },
+                ..Default::default()
+            }),
+            info: CameraInfo::default(),
+            received: Instant::now(),
+        }
+    }
+
+    /// Records (camera, stamp ms, dropped so far); waits for a token per frame when gated;
+    /// fails frames stamped 13 ms.
+    struct Recorder {
+        seen: Arc<Mutex<Vec<(usize, i64, u64)>>>,
+        gate: Option<mpsc::Receiver<()>>,
+    }
+
+    impl FrameProcessor for Recorder {
+        fn process(
+            &mut self,
+            frame: CameraFrame,
+            schedule: &ScheduleInfo,
+        ) -> Result<FrameOutputs, crate::Error> {
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
+            let ms = frame.image.header().stamp.as_nanos() / 1_000_000;
+            if ms == 13 {
+                return Err(crate::pipeline::PipelineError::Matcher {
+                    reason: "unlucky".into(),
+                }
+                .into());
+            }
+            self.seen
+                .lock()
+                .unwrap()
+                .push((frame.camera, ms, schedule.dropped));
+            Ok(FrameOutputs::default())
+        }
+        fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus> {
+            vec![DiagnosticStatus {
+                message: format!("{command:?}"),
+                values: vec![KeyValue::new("n", 1)],
+                ..Default::default()
+            }]
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect {
+        outputs: Arc<Mutex<Vec<usize>>>,
+        failures: Arc<Mutex<Vec<String>>>,
+        control: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl FrameSink for Collect {
+        fn outputs(&mut self, camera: usize, _out: FrameOutputs, _stats: &WorkerCameraStats) {
+            self.outputs.lock().unwrap().push(camera);
+        }
+        fn failure(&mut self, camera: usize, stamp: Time, error: &crate::Error) {
+            self.failures
+                .lock()
+                .unwrap()
+                .push(format!("{camera} {} {error}", stamp.as_nanos() / 1_000_000));
+        }
+        fn control(&mut self, statuses: Vec<DiagnosticStatus>) {
+            self.control
+                .lock()
+                .unwrap()
+                .extend(statuses.into_iter().map(|s| s.message));
+        }
+    }
+
+    fn options(n: usize, max_rate_hz: f64) -> WorkerOptions {
+        WorkerOptions {
+            labels: (0..n).map(|i| format!("/cam{i}/image")).collect(),
+            max_rate_hz,
+        }
+    }
+
+    #[test]
+    fn lossless_submission_processes_every_frame_in_order() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collect::default();
+        let (failures, control) = (sink.failures.clone(), sink.control.clone());
+        let worker = FrameWorker::spawn(
+            Box::new(Recorder {
+                seen: seen.clone(),
+                gate: None,
+            }),
+            Box::new(sink),
+            options(2, 0.0),
+        )
+        .unwrap();
+        for k in 0..20 {
+            worker.submit_lossless(frame(k % 2, k as i64));
+        }
+        worker.control(ControlCommand::Reset("cam1".into()));
+        let stats = worker.finish();
+        let seen = seen.lock().unwrap().clone();
+        // Frame 13 failed; the other 19 were processed per camera in stamp order.
+        assert_eq!(seen.len(), 19);
+        for cam in 0..2 {
+            let stamps: Vec<i64> = seen.iter().filter(|s| s.0 == cam).map(|s| s.1).collect();
+            assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+        }
+        assert!(seen.iter().all(|s| s.2 == 0));
+        assert_eq!(stats[0].processed + stats[1].processed, 19);
+        assert_eq!((stats[1].failed, stats[0].dropped, stats[1].dropped), (1, 0, 0));
+        assert!(stats[1].last_error.contains("/cam1/image: matcher: unlucky"));
+        assert_eq!(failures.lock().unwrap().as_slice(), ["1 13 matcher: unlucky"]);
+        assert_eq!(control.lock().unwrap().as_slice(), ["Reset(\"cam1\")"]);
+    }
+
+    #[test]
+    fn the_newest_frame_wins_and_drops_are_counted() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (tokens, gate) = mpsc::channel();
+        let worker = FrameWorker::spawn(
+            Box::new(Recorder {
+                seen: seen.clone(),
+                gate: Some(gate),
+            }),
+            Box::new(Collect::default()),
+            options(2, 0.0),
+        )
+        .unwrap();
+        // Frame 0 is taken at once and blocks on the gate; 1, 2, 3 queue in one slot, so 1
+        // and 2 are replaced unprocessed. Camera 1's frame 50 has its own slot.
+        assert!(!worker.submit(frame(0, 0)));
+        while worker.shared.lock().slots[0].is_some() {
+            std::thread::yield_now();
+        }
+        assert!(!worker.submit(frame(0, 1)));
+        assert!(worker.submit(frame(0, 2)));
+        assert!(worker.submit(frame(0, 3)));
+        assert!(!worker.submit(frame(1, 50)));
+        assert!(!worker.submit(frame(7, 0))); // unknown camera: ignored
+        for _ in 0..3 {
+            tokens.send(()).unwrap();
+        }
+        let stats = worker.finish();
+        let seen = seen.lock().unwrap().clone();
+        // Round robin after frame 0: camera 1 next, then camera 0's newest frame, which
+        // carries the drop count.
+        assert_eq!(seen, [(0, 0, 0), (1, 50, 0), (0, 3, 2)]);
+        assert_eq!((stats[0].dropped, stats[1].dropped), (2, 0));
+    }
+
+    #[test]
+    fn the_rate_limit_skips_frames_that_come_too_soon() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let worker = FrameWorker::spawn(
+            Box::new(Recorder {
+                seen: seen.clone(),
+                gate: None,
+            }),
+            Box::new(Collect::default()),
+            options(1, 0.5), // at most one frame per 2 s
+        )
+        .unwrap();
+        for k in 0..4 {
+            worker.submit_lossless(frame(0, k));
+            worker.wait_idle();
+        }
+        let stats = worker.finish();
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!((stats[0].processed, stats[0].rate_skipped), (1, 3));
+    }
+}

@@ -7,6 +7,7 @@ mod io;
 mod matching;
 mod parity;
 mod pipeline;
+mod replay;
 mod train;
 mod geometry;
 mod util;

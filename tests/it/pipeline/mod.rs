@@ -391,3 +391,42 @@ fn the_keyframe_store_stays_bounded() {
         }
     }
 }
+
+#[test]
+fn config_matcher_yaml_declares_every_parameter() {
+    // The shipped parameter file is complete (every parameter the node declares appears, so
+    // the file documents them all), parses, and states the tracker defaults.
+    let path = crate::util::root().join("config/matcher.yaml");
+    let config = ImdConfig::from_file(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let body = &yaml["imd_matcher"]["ros__parameters"];
+    fn leaves(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<String>) {
+        match v.as_mapping() {
+            Some(m) => {
+                for (k, v) in m {
+                    let k = k.as_str().unwrap();
+                    let name = if prefix.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&name, v, out);
+                }
+            }
+            None => out.push(prefix.to_string()),
+        }
+    }
+    let mut in_file = Vec::new();
+    leaves("", body, &mut in_file);
+    in_file.sort();
+    let mut declared: Vec<String> = ImdConfig::default()
+        .to_flat()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    declared.sort();
+    assert_eq!(in_file, declared);
+    assert_eq!(config.tracker, TrackerConfig::default());
+    assert_eq!(config.cameras.resolve().unwrap().len(), 1);
+}
