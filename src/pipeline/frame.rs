@@ -114,12 +114,7 @@ pub fn camera_model_for(
         (0.0, 0.0)
     };
     let k = full.intrinsics;
-    let intrinsics = Intrinsics::new(
-        k.fx / bx,
-        k.fy / by,
-        (k.cx - ox) / bx,
-        (k.cy - oy) / by,
-    )?;
+    let intrinsics = Intrinsics::new(k.fx / bx, k.fy / by, (k.cx - ox) / bx, (k.cy - oy) / by)?;
     Ok(CameraModel {
         intrinsics,
         distortion: full.distortion,

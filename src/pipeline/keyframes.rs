@@ -111,7 +111,11 @@ impl<P> KeyframeStore<P> {
 
     /// Add a keyframe (replacing one with the same id), evicting as the type doc says; returns
     /// the evicted ids.
-    pub fn insert(&mut self, mut keyframe: Keyframe<P>, protected: &[KeyframeId]) -> Vec<KeyframeId> {
+    pub fn insert(
+        &mut self,
+        mut keyframe: Keyframe<P>,
+        protected: &[KeyframeId],
+    ) -> Vec<KeyframeId> {
         self.entries.retain(|k| k.id != keyframe.id);
         let mut evicted = Vec::new();
         while self.entries.len() >= self.capacity {
@@ -126,7 +130,11 @@ impl<P> KeyframeStore<P> {
         evicted
     }
 
-    fn evict_one(&mut self, protected: &[KeyframeId], keep: Option<&KeyframeId>) -> Option<KeyframeId> {
+    fn evict_one(
+        &mut self,
+        protected: &[KeyframeId],
+        keep: Option<&KeyframeId>,
+    ) -> Option<KeyframeId> {
         let candidates = || {
             self.entries
                 .iter()
@@ -137,7 +145,8 @@ impl<P> KeyframeStore<P> {
             .filter(|(_, k)| !protected.contains(&k.id))
             .min_by_key(|(_, k)| (k.tracked > 0, k.sequence))
             .map(|(i, _)| i);
-        let victim = unprotected.or_else(|| candidates().min_by_key(|(_, k)| k.sequence).map(|(i, _)| i))?;
+        let victim =
+            unprotected.or_else(|| candidates().min_by_key(|(_, k)| k.sequence).map(|(i, _)| i))?;
         Some(self.entries.remove(victim).id)
     }
 
@@ -157,7 +166,10 @@ impl<P> KeyframeStore<P> {
     }
 
     /// Remove the keyframes `remove` says so; returns their ids.
-    pub fn remove_where(&mut self, mut remove: impl FnMut(&Keyframe<P>) -> bool) -> Vec<KeyframeId> {
+    pub fn remove_where(
+        &mut self,
+        mut remove: impl FnMut(&Keyframe<P>) -> bool,
+    ) -> Vec<KeyframeId> {
         let mut removed = Vec::new();
         self.entries.retain(|k| {
             if remove(k) {
@@ -194,7 +206,9 @@ mod tests {
     }
 
     fn ids<P>(s: &KeyframeStore<P>) -> Vec<(String, i32)> {
-        s.iter().map(|k| (k.id.camera.clone(), k.id.stamp.sec)).collect()
+        s.iter()
+            .map(|k| (k.id.camera.clone(), k.id.stamp.sec))
+            .collect()
     }
 
     #[test]

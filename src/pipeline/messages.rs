@@ -310,7 +310,8 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
     };
     let q = &out.quality;
     let t = &out.timings;
-    let stamp = |s: &crate::io::msgs::builtin_interfaces::Time| format!("{}.{:09}", s.sec, s.nanosec);
+    let stamp =
+        |s: &crate::io::msgs::builtin_interfaces::Time| format!("{}.{:09}", s.sec, s.nanosec);
     let mut values = vec![
         KeyValue::new("state", out.state.as_str()),
         KeyValue::new("camera", &out.camera.name),
@@ -357,9 +358,7 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         ),
         KeyValue::new(
             "translation_observable",
-            out.pose
-                .as_ref()
-                .is_some_and(|p| p.translation_observable),
+            out.pose.as_ref().is_some_and(|p| p.translation_observable),
         ),
         KeyValue::new(
             "noise_sigma_px",
@@ -385,7 +384,12 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
             "relocalization_candidates",
             out.relocalization
                 .iter()
-                .map(|c| format!("{} (similarity {:.3}, {} inliers)", c.keyframe, c.similarity, c.inliers))
+                .map(|c| {
+                    format!(
+                        "{} (similarity {:.3}, {} inliers)",
+                        c.keyframe, c.similarity, c.inliers
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
@@ -476,9 +480,7 @@ mod tests {
             state,
             promoted: (state != TrackState::Tracking).then(|| kf("cam1", 7)),
             keyframe_frame_id: "cam0_optical".into(),
-            keyframe_image: keyframe
-                .is_some()
-                .then(|| Arc::new(RgbImage::new(30, 20))),
+            keyframe_image: keyframe.is_some().then(|| Arc::new(RgbImage::new(30, 20))),
             keyframe,
             correspondences: vec![
                 Correspondence {
@@ -556,7 +558,8 @@ mod tests {
             let got = ros_pose_covariance(&p, &(v * v.transpose()));
             assert!(
                 (got - expected).abs().max() < 1e-6,
-                "direction {k}: {}", got - expected
+                "direction {k}: {}",
+                got - expected
             );
         }
     }
@@ -614,7 +617,13 @@ mod tests {
             f32::from_le_bytes(cloud.data[i..i + 4].try_into().unwrap())
         };
         assert_eq!(
-            [f32_at(0, 0), f32_at(0, 4), f32_at(0, 8), f32_at(0, 12), f32_at(0, 16)],
+            [
+                f32_at(0, 0),
+                f32_at(0, 4),
+                f32_at(0, 8),
+                f32_at(0, 12),
+                f32_at(0, 16)
+            ],
             [1.5, 2.0, 3.25, 4.0, 0.75]
         );
         assert_eq!((cloud.data[20], cloud.data[44]), (1, 0));
@@ -631,7 +640,14 @@ mod tests {
         };
         let s = tracker_status(&out, &ctx);
         assert_eq!(s.level, DiagnosticStatus::OK);
-        let v = |k: &str| s.values.iter().find(|kv| kv.key == k).unwrap().value.clone();
+        let v = |k: &str| {
+            s.values
+                .iter()
+                .find(|kv| kv.key == k)
+                .unwrap()
+                .value
+                .clone()
+        };
         assert_eq!(v("state"), "tracking");
         assert_eq!(v("keyframe"), "cam0/keyframe/3.000000005");
         assert_eq!(v("frames_dropped"), "4");

@@ -75,8 +75,7 @@ pub fn promotion_reason(q: &TrackQuality, cfg: &TrackerConfig) -> Option<String>
             q.coverage, cfg.keyframe_min_coverage
         ));
     }
-    if cfg.keyframe_max_median_flow_px > 0.0 && q.median_flow_px > cfg.keyframe_max_median_flow_px
-    {
+    if cfg.keyframe_max_median_flow_px > 0.0 && q.median_flow_px > cfg.keyframe_max_median_flow_px {
         return Some(format!(
             "median flow {:.1} px > tracker.keyframe_max_median_flow_px {}",
             q.median_flow_px, cfg.keyframe_max_median_flow_px
@@ -162,12 +161,48 @@ mod tests {
         };
         assert_eq!(promotion_reason(&q, &off), None);
         let cases = [
-            (TrackerConfig { keyframe_min_inliers: 41, ..off.clone() }, "keyframe_min_inliers"),
-            (TrackerConfig { keyframe_min_inlier_ratio: 0.5, ..off.clone() }, "inlier_ratio"),
-            (TrackerConfig { keyframe_min_coverage: 0.31, ..off.clone() }, "coverage"),
-            (TrackerConfig { keyframe_max_median_flow_px: 29.0, ..off.clone() }, "median_flow"),
-            (TrackerConfig { keyframe_max_age_s: 2.0, ..off.clone() }, "max_age_s"),
-            (TrackerConfig { keyframe_max_age_frames: 20, ..off.clone() }, "max_age_frames"),
+            (
+                TrackerConfig {
+                    keyframe_min_inliers: 41,
+                    ..off.clone()
+                },
+                "keyframe_min_inliers",
+            ),
+            (
+                TrackerConfig {
+                    keyframe_min_inlier_ratio: 0.5,
+                    ..off.clone()
+                },
+                "inlier_ratio",
+            ),
+            (
+                TrackerConfig {
+                    keyframe_min_coverage: 0.31,
+                    ..off.clone()
+                },
+                "coverage",
+            ),
+            (
+                TrackerConfig {
+                    keyframe_max_median_flow_px: 29.0,
+                    ..off.clone()
+                },
+                "median_flow",
+            ),
+            (
+                TrackerConfig {
+                    keyframe_max_age_s: 2.0,
+                    ..off.clone()
+                },
+                "max_age_s",
+            ),
+            (
+                TrackerConfig {
+                    keyframe_max_age_frames: 20,
+                    ..off.clone()
+                },
+                "max_age_frames",
+            ),
         ];
         for (cfg, field) in cases {
             let r = promotion_reason(&q, &cfg).unwrap_or_default();

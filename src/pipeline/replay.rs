@@ -257,7 +257,7 @@ impl FrameSink for ReplaySink {
                 c.stages.entry(k).or_default().push(v);
             }
         }
-        if c.memory_every > 0 && c.processed % c.memory_every == 0 {
+        if c.memory_every > 0 && c.processed.is_multiple_of(c.memory_every) {
             if let Some(mib) = resident_mib() {
                 let n = c.processed;
                 c.memory.push((n, mib));
@@ -455,7 +455,11 @@ where
     }
     if !c.write_error.is_empty() {
         return Err(PipelineError::Bag(BagError::Write {
-            path: out.map(PathBuf::from).unwrap_or_default().display().to_string(),
+            path: out
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .display()
+                .to_string(),
             reason: c.write_error,
         }));
     }

@@ -28,8 +28,8 @@ use super::keyframes::{Keyframe, KeyframeStore};
 use super::matcher::{cosine_similarity, PairMatcher};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
 use super::{
-    Correspondence, Frame, KeyframeId, PipelineError, RelocalizationCandidate,
-    TrackOutput, TrackQuality, TrackState, TrackTimings, TrackedPose, TrackerConfig,
+    Correspondence, Frame, KeyframeId, PipelineError, RelocalizationCandidate, TrackOutput,
+    TrackQuality, TrackState, TrackTimings, TrackedPose, TrackerConfig,
 };
 use crate::geometry::{estimate_relative_pose, CameraModel, PixelMatch, PoseEstimate, PoseOptions};
 
@@ -96,7 +96,11 @@ pub struct Tracker<M: PairMatcher> {
 
 impl<M: PairMatcher> Tracker<M> {
     /// A tracker with no keyframes.
-    pub fn new(matcher: M, config: TrackerConfig, pose: PoseOptions) -> Result<Self, PipelineError> {
+    pub fn new(
+        matcher: M,
+        config: TrackerConfig,
+        pose: PoseOptions,
+    ) -> Result<Self, PipelineError> {
         config.validate()?;
         pose.validate()?;
         Ok(Tracker {
@@ -191,7 +195,11 @@ impl<M: PairMatcher> Tracker<M> {
     /// Drop references to removed keyframes.
     fn forget(&mut self, removed: &[KeyframeId]) {
         for track in self.cameras.values_mut() {
-            if track.reference.as_ref().is_some_and(|r| removed.contains(r)) {
+            if track
+                .reference
+                .as_ref()
+                .is_some_and(|r| removed.contains(r))
+            {
                 track.reference = None;
                 track.frames_on_reference = 0;
             }
@@ -249,7 +257,13 @@ impl<M: PairMatcher> Tracker<M> {
             .get(&camera)
             .map_or(0, |t| t.frames_on_reference)
             + 1;
-        let attempt = self.attempt(&reference, &frame, &prepared, frames_on_reference, &mut clock)?;
+        let attempt = self.attempt(
+            &reference,
+            &frame,
+            &prepared,
+            frames_on_reference,
+            &mut clock,
+        )?;
         if self.verified(&attempt, self.config.min_inliers as usize) {
             let reason = promotion_reason(&attempt.quality, &self.config);
             if let Some(kf) = self.store.get_mut(&reference) {
@@ -392,19 +406,25 @@ impl<M: PairMatcher> Tracker<M> {
             .filter(|(_, u)| **u)
             .map(|(m, _)| *m)
             .collect();
-        let (estimate, failure) = match estimate_relative_pose(&kept, &kf.model, &frame.model, &self.pose) {
-            Ok(e) if e.num_inliers >= self.config.min_inliers as usize => (Some(e), String::new()),
-            Ok(e) => {
-                let reason = format!(
-                    "{} inliers of {} matches < tracker.min_inliers {}",
-                    e.num_inliers,
-                    pair.matches.len(),
-                    self.config.min_inliers
-                );
-                (Some(e), reason)
-            }
-            Err(e) => (None, format!("no pose from {} matches: {e}", pair.matches.len())),
-        };
+        let (estimate, failure) =
+            match estimate_relative_pose(&kept, &kf.model, &frame.model, &self.pose) {
+                Ok(e) if e.num_inliers >= self.config.min_inliers as usize => {
+                    (Some(e), String::new())
+                }
+                Ok(e) => {
+                    let reason = format!(
+                        "{} inliers of {} matches < tracker.min_inliers {}",
+                        e.num_inliers,
+                        pair.matches.len(),
+                        self.config.min_inliers
+                    );
+                    (Some(e), reason)
+                }
+                Err(e) => (
+                    None,
+                    format!("no pose from {} matches: {e}", pair.matches.len()),
+                ),
+            };
         clock.timings.pose_ms += ms(t);
 
         // Inlier flags back onto the full match list (unusable matches are outliers).
@@ -415,7 +435,12 @@ impl<M: PairMatcher> Tracker<M> {
             .zip(&usable)
             .map(|(m, &u)| Correspondence {
                 pixels: *m,
-                inlier: u && flags.as_mut().and_then(|f| f.next()).copied().unwrap_or(false),
+                inlier: u
+                    && flags
+                        .as_mut()
+                        .and_then(|f| f.next())
+                        .copied()
+                        .unwrap_or(false),
             })
             .collect();
         let inliers = estimate.as_ref().map_or(0, |e| e.num_inliers);
@@ -488,7 +513,9 @@ impl<M: PairMatcher> Tracker<M> {
                 inliers: attempt.inliers(),
             });
             if self.verified(&attempt, min_inliers)
-                && best.as_ref().is_none_or(|b| attempt.inliers() > b.inliers())
+                && best
+                    .as_ref()
+                    .is_none_or(|b| attempt.inliers() > b.inliers())
             {
                 best = Some(attempt);
             }
@@ -543,7 +570,6 @@ impl<M: PairMatcher> Tracker<M> {
         mut clock: Clock,
         start: Instant,
     ) -> TrackOutput {
-
         // A pose only counts when verified; a lost frame reports its matches without one.
         let pose = match state {
             TrackState::Lost => None,

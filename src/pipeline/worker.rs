@@ -473,9 +473,17 @@ mod tests {
         }
         assert!(seen.iter().all(|s| s.2 == 0));
         assert_eq!(stats[0].processed + stats[1].processed, 19);
-        assert_eq!((stats[1].failed, stats[0].dropped, stats[1].dropped), (1, 0, 0));
-        assert!(stats[1].last_error.contains("/cam1/image: matcher: unlucky"));
-        assert_eq!(failures.lock().unwrap().as_slice(), ["1 13 matcher: unlucky"]);
+        assert_eq!(
+            (stats[1].failed, stats[0].dropped, stats[1].dropped),
+            (1, 0, 0)
+        );
+        assert!(stats[1]
+            .last_error
+            .contains("/cam1/image: matcher: unlucky"));
+        assert_eq!(
+            failures.lock().unwrap().as_slice(),
+            ["1 13 matcher: unlucky"]
+        );
         assert_eq!(control.lock().unwrap().as_slice(), ["Reset(\"cam1\")"]);
     }
 

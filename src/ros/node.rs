@@ -719,7 +719,15 @@ mod tests {
         assert_eq!(f.info.header.stamp, Time::from_nanos(1_050_000_000));
         assert_eq!(input.stats.paired, 1);
         assert_eq!(input.stats.unmatched, 1); // the 1000 ms image was replaced
-        let s = camera_status(&input, &WorkerCameraStats { dropped: 3, ..Default::default() }, 0.01, Instant::now());
+        let s = camera_status(
+            &input,
+            &WorkerCameraStats {
+                dropped: 3,
+                ..Default::default()
+            },
+            0.01,
+            Instant::now(),
+        );
         assert_eq!(s.level, DiagnosticStatus::OK, "{}", s.message);
         let value = |k: &str| {
             s.values

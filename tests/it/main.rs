@@ -3,11 +3,11 @@
 //! module's doc.
 
 mod data;
+mod geometry;
 mod io;
 mod matching;
 mod parity;
 mod pipeline;
 mod replay;
 mod train;
-mod geometry;
 mod util;

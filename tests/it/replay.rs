@@ -34,7 +34,11 @@ fn manifest(bag: &str) -> Value {
 /// The output bag decoded by the independent Python reader.
 fn read_back(path: &std::path::Path) -> Value {
     let python = venv_python();
-    assert!(python.exists(), "{} missing (scripts/bootstrap.sh)", python.display());
+    assert!(
+        python.exists(),
+        "{} missing (scripts/bootstrap.sh)",
+        python.display()
+    );
     let out = Command::new(&python)
         .arg(root().join("scripts/check_mcap.py"))
         .arg(path)
@@ -51,7 +55,8 @@ fn read_back(path: &std::path::Path) -> Value {
 fn counts(decoded: &Value) -> std::collections::BTreeMap<String, u64> {
     let mut c = std::collections::BTreeMap::new();
     for m in decoded["messages"].as_array().unwrap() {
-        *c.entry(m["topic"].as_str().unwrap().to_string()).or_default() += 1;
+        *c.entry(m["topic"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     c
 }
@@ -146,7 +151,9 @@ fn replay_with_the_oracle_writes_what_a_consumer_can_check_against_ground_truth(
         let kf = KeyframeId::parse_frame_name(msg["header"]["frame_id"].as_str().unwrap())
             .expect("header.frame_id names a keyframe");
         let current = scene.frame(&camera, stamp).expect("stamp of a real frame");
-        let keyframe = scene.frame(&kf.camera, kf.stamp).expect("keyframe of a real frame");
+        let keyframe = scene
+            .frame(&kf.camera, kf.stamp)
+            .expect("keyframe of a real frame");
         let cov: Vec<f64> = msg["pose"]["covariance"]
             .as_array()
             .unwrap()
@@ -338,7 +345,10 @@ fn cli_replays_odd_encodings_with_the_real_matcher_and_skips_what_is_broken() {
     let processed: u64 = per_camera.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(summary["frames_processed"], processed);
     assert_eq!(summary["frames_failed"], 1);
-    assert!(stderr.contains(&format!("replayed {}", fixture("replay/encodings.mcap").display())));
+    assert!(stderr.contains(&format!(
+        "replayed {}",
+        fixture("replay/encodings.mcap").display()
+    )));
 
     // Outputs per topic, read back by the independent reader.
     let decoded = read_back(&out);

@@ -206,7 +206,10 @@ fn print_summary(s: &ReplaySummary) {
         );
     }
     for m in &s.malformed {
-        eprintln!("skipped malformed message: {} #{}: {}", m.topic, m.index, m.reason);
+        eprintln!(
+            "skipped malformed message: {} #{}: {}",
+            m.topic, m.index, m.reason
+        );
     }
     for f in &s.failed {
         eprintln!("skipped frame: {} stamp {}: {}", f.topic, f.stamp, f.reason);

@@ -1,5 +1,5 @@
 //! The tracker on a synthetic sequence with ground truth: `tests/fixtures/replay/sequence.mcap`
-//! + `sequence.json`, written by `scripts/make_replay_fixtures.py` (a textured room rendered
+//! and `sequence.json`, written by `scripts/make_replay_fixtures.py` (a textured room rendered
 //! at 320×240 from known poses; cam0 pans right while moving, cam1 looks at the right side and
 //! then, at its frame 15, jumps to where cam0 started). The matcher is [`oracle::Oracle`]:
 //! ground-truth correspondences with σ = 0.25 px noise (0.5 px at 640×480) plus 20 % uniformly
@@ -27,7 +27,11 @@ pub fn sequence_config(scene: &Scene, tracker: TrackerConfig) -> ImdConfig {
         tracker,
         cameras: CamerasConfig {
             names: scene.cameras.iter().map(|c| c.name.clone()).collect(),
-            image_topics: scene.cameras.iter().map(|c| c.image_topic.clone()).collect(),
+            image_topics: scene
+                .cameras
+                .iter()
+                .map(|c| c.image_topic.clone())
+                .collect(),
             camera_info_topics: scene
                 .cameras
                 .iter()
@@ -138,7 +142,10 @@ fn tracker_poses_keyframes_and_relocalization_follow_the_ground_truth() {
     // matched once per frame plus once per relocalization candidate.
     let candidates: usize = outputs.iter().map(|o| o.relocalization.len()).sum();
     let with_keyframe = outputs.iter().filter(|o| o.keyframe.is_some()).count();
-    assert_eq!(calls.prepared.load(std::sync::atomic::Ordering::Relaxed), 70);
+    assert_eq!(
+        calls.prepared.load(std::sync::atomic::Ordering::Relaxed),
+        70
+    );
     let matched = calls.matched.load(std::sync::atomic::Ordering::Relaxed) as usize;
     // A relocalization after a failed reference adds its candidates to the frame's one match.
     assert_eq!(matched, with_keyframe + candidates);
@@ -192,7 +199,11 @@ fn tracker_poses_keyframes_and_relocalization_follow_the_ground_truth() {
             TrackState::NewKeyframe => {
                 assert!(out.quality.coverage < COVERAGE, "{}", out.reason);
                 assert!(ov < COVERAGE, "promoted at true overlap {ov:.2}");
-                assert!(out.reason.contains("keyframe_min_coverage"), "{}", out.reason);
+                assert!(
+                    out.reason.contains("keyframe_min_coverage"),
+                    "{}",
+                    out.reason
+                );
                 promotions.push((out.camera.name.clone(), index_of(&scene, out), ov));
             }
             TrackState::Tracking => {
@@ -212,7 +223,10 @@ fn tracker_poses_keyframes_and_relocalization_follow_the_ground_truth() {
     assert!((2..=4).contains(&cam0.len()), "{cam0:?}");
     // The promoted frame is the new reference: the next frame of that camera tracks against
     // it with a near-complete overlap.
-    for out in outputs.iter().filter(|o| o.state == TrackState::NewKeyframe) {
+    for out in outputs
+        .iter()
+        .filter(|o| o.state == TrackState::NewKeyframe)
+    {
         let promoted = out.promoted.clone().unwrap();
         let next = outputs
             .iter()
@@ -234,14 +248,18 @@ fn tracker_poses_keyframes_and_relocalization_follow_the_ground_truth() {
     let kf = jump.keyframe.as_ref().unwrap();
     assert_eq!(kf.camera, "cam0");
     assert!(overlap(&scene, jump).unwrap() > 0.8);
-    let previous_kf = scene.frame("cam1", outputs
-        .iter()
-        .filter(|o| o.camera.name == "cam1" && o.stamp < jump.stamp)
-        .filter_map(|o| o.promoted.as_ref())
-        .last()
-        .unwrap()
-        .stamp)
-    .unwrap();
+    let previous_kf = scene
+        .frame(
+            "cam1",
+            outputs
+                .iter()
+                .filter(|o| o.camera.name == "cam1" && o.stamp < jump.stamp)
+                .filter_map(|o| o.promoted.as_ref())
+                .next_back()
+                .unwrap()
+                .stamp,
+        )
+        .unwrap();
     let jump_gt = scene.frame("cam1", jump.stamp).unwrap();
     assert!(scene.overlap(previous_kf, jump_gt, 32) < 0.05);
     assert!(!jump.relocalization.is_empty());
@@ -271,17 +289,33 @@ fn lost_tracking_without_relocalization_restarts_from_the_frame() {
         .collect();
     assert_eq!(lost.len(), 1);
     let jump = lost[0];
-    assert_eq!((jump.camera.name.as_str(), index_of(&scene, jump)), ("cam1", 15));
+    assert_eq!(
+        (jump.camera.name.as_str(), index_of(&scene, jump)),
+        ("cam1", 15)
+    );
     assert!(jump.pose.is_none());
     assert!(jump.correspondences.iter().all(|c| !c.inlier));
-    assert!(jump.reason.contains("min_inliers") || jump.reason.contains("no pose"), "{}", jump.reason);
+    assert!(
+        jump.reason.contains("min_inliers") || jump.reason.contains("no pose"),
+        "{}",
+        jump.reason
+    );
     // Honest outputs: the lost frame's odometry has unknown covariance, relative to the
     // keyframe it failed against.
     let msgs = imd::pipeline::track_messages(jump, &Default::default());
     let odom = msgs.odometry.unwrap();
-    assert_eq!(odom.header.frame_id, jump.keyframe.as_ref().unwrap().frame_name());
-    assert_eq!(odom.pose.covariance[0], imd::pipeline::messages::UNKNOWN_VARIANCE);
-    assert_eq!(odom.pose.covariance[35], imd::pipeline::messages::UNKNOWN_VARIANCE);
+    assert_eq!(
+        odom.header.frame_id,
+        jump.keyframe.as_ref().unwrap().frame_name()
+    );
+    assert_eq!(
+        odom.pose.covariance[0],
+        imd::pipeline::messages::UNKNOWN_VARIANCE
+    );
+    assert_eq!(
+        odom.pose.covariance[35],
+        imd::pipeline::messages::UNKNOWN_VARIANCE
+    );
     // The frame became cam1's keyframe: the next frame tracks against it.
     let promoted = jump.promoted.clone().unwrap();
     assert_eq!(promoted.stamp, jump.stamp);
@@ -318,11 +352,19 @@ fn relocalization_on_request_reset_and_age_promotion() {
             20 => {
                 let s = p.control(ControlCommand::Relocalize("nope".into()));
                 assert_eq!(s[0].level, 1);
-                assert!(s[0].message.contains("no camera named `nope`"), "{}", s[0].message);
+                assert!(
+                    s[0].message.contains("no camera named `nope`"),
+                    "{}",
+                    s[0].message
+                );
             }
             22 => {
                 let s = p.control(ControlCommand::Reset(String::new()));
-                assert!(s[0].message.contains("keyframe(s) forgotten"), "{}", s[0].message);
+                assert!(
+                    s[0].message.contains("keyframe(s) forgotten"),
+                    "{}",
+                    s[0].message
+                );
             }
             25 => {
                 let s = p.control(ControlCommand::Relocalize("cam0".into()));
@@ -342,7 +384,10 @@ fn relocalization_on_request_reset_and_age_promotion() {
         .map(|o| index_of(&scene, o))
         .collect();
     assert_eq!(&promoted[..3], &[6, 12, 18], "{promoted:?}");
-    for o in cam0.iter().filter(|o| o.state == TrackState::NewKeyframe && o.keyframe.is_some()) {
+    for o in cam0
+        .iter()
+        .filter(|o| o.state == TrackState::NewKeyframe && o.keyframe.is_some())
+    {
         assert!(o.reason.contains("keyframe_max_age_frames"), "{}", o.reason);
     }
     // The reset (all cameras) makes the next frame of each camera a first frame.

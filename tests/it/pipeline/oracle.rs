@@ -77,12 +77,11 @@ impl PairMatcher for Oracle {
             .iter()
             .map(|f| {
                 self.calls.prepared.fetch_add(1, Ordering::Relaxed);
-                let gt = self
-                    .scene
-                    .frame(&f.camera.name, f.stamp)
-                    .ok_or_else(|| PipelineError::Matcher {
+                let gt = self.scene.frame(&f.camera.name, f.stamp).ok_or_else(|| {
+                    PipelineError::Matcher {
                         reason: format!("no ground truth for {} at {:?}", f.camera.name, f.stamp),
-                    })?;
+                    }
+                })?;
                 Ok(OraclePrepared {
                     frame: gt.clone(),
                     model: f.model,

@@ -179,7 +179,12 @@ impl Scene {
 
     /// Pixel of world point `x` in `frame` (camera `model`), when in front and inside the
     /// image. The room is convex and cameras are inside it, so nothing else can occlude.
-    pub fn project(&self, model: &CameraModel, frame: &GtFrame, x: &Vector3<f64>) -> Option<PixelPoint> {
+    pub fn project(
+        &self,
+        model: &CameraModel,
+        frame: &GtFrame,
+        x: &Vector3<f64>,
+    ) -> Option<PixelPoint> {
         let c = frame.r_cw * x + frame.t_cw;
         if c.z < 0.05 {
             return None;
@@ -193,7 +198,12 @@ impl Scene {
     }
 
     /// World point seen at pixel `p` of `frame`.
-    pub fn backproject(&self, model: &CameraModel, frame: &GtFrame, p: &PixelPoint) -> Option<Vector3<f64>> {
+    pub fn backproject(
+        &self,
+        model: &CameraModel,
+        frame: &GtFrame,
+        p: &PixelPoint,
+    ) -> Option<Vector3<f64>> {
         let n = model.normalize(p).ok()?;
         let dir = frame.r_cw.transpose() * Vector3::new(n.x, n.y, 1.0);
         self.hit(&frame.center(), &dir)
