@@ -17,8 +17,6 @@ pub struct TrackerProcessor<M: PairMatcher> {
     tracker: Tracker<M>,
     cameras: Vec<CameraConfig>,
     node: NodeConfig,
-    last: Option<TrackOutput>,
-    keep_last: bool,
 }
 
 impl TrackerProcessor<ImdMatcher> {
@@ -43,20 +41,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             tracker: Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?,
             cameras,
             node: config.node.clone(),
-            last: None,
-            keep_last: false,
         })
-    }
-
-    /// Keep the last [`TrackOutput`] for [`TrackerProcessor::take_last`] (tests, tools).
-    pub fn keep_last_output(mut self, keep: bool) -> Self {
-        self.keep_last = keep;
-        self
-    }
-
-    /// The last output, when [`TrackerProcessor::keep_last_output`] is on.
-    pub fn take_last(&mut self) -> Option<TrackOutput> {
-        self.last.take()
     }
 
     /// The tracker.
@@ -100,10 +85,7 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
         frame: CameraFrame,
         schedule: &ScheduleInfo,
     ) -> Result<FrameOutputs, crate::Error> {
-        let (out, messages) = self.track_frame(&frame, schedule)?;
-        if self.keep_last {
-            self.last = Some(out);
-        }
+        let (_, messages) = self.track_frame(&frame, schedule)?;
         Ok(messages)
     }
 

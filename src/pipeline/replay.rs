@@ -4,9 +4,9 @@
 //! subscriptions do, a [`FrameWorker`] runs the [`TrackerProcessor`] on its own thread, and
 //! the same [`super::messages`] become CDR messages on the topics the node publishes
 //! ([`output_topic`]). Scheduling:
-//! - default (lossless): the reader waits for the worker, so every paired frame is processed
-//!   in log-time order and results do not depend on machine speed; latency is measured from
-//!   when the worker's slot accepted the frame; `node.max_rate_hz` is not applied;
+//! - default (lossless): the reader hands a frame over only when the worker is idle, so every
+//!   paired frame is processed, in log-time order, and results do not depend on machine speed;
+//!   latency is then the frame's own processing time; `node.max_rate_hz` is not applied;
 //! - realtime: frames are handed over at their stamps' pace (scaled by `rate`) without
 //!   waiting, so a worker slower than the bag drops frames (newest wins) exactly like the node,
 //!   and `node.max_rate_hz` applies.
@@ -433,6 +433,9 @@ where
             frame.received = Instant::now();
             worker.submit(frame);
         } else {
+            // One frame at a time: latency is then the frame's own processing time, and the
+            // order (log time across cameras) is the bag's.
+            worker.wait_idle();
             worker.submit_lossless(frame);
         }
         progress(ReplayProgress {

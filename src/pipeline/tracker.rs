@@ -220,7 +220,6 @@ impl<M: PairMatcher> Tracker<M> {
             })?
         };
         clock.timings.model += self.matcher.prepare_timings(&prepared);
-        self.counters.frames += 1;
 
         let camera = frame.camera.index;
         let track = self.cameras.entry(camera).or_insert_with(|| CameraTrack {
@@ -231,23 +230,45 @@ impl<M: PairMatcher> Tracker<M> {
         });
         track.name = frame.camera.name.clone();
         let requested = std::mem::take(&mut track.relocalize_requested);
-        let reference = track
-            .reference
-            .clone()
+        let result = self.track_prepared(frame, prepared, requested, &mut clock, start);
+        match &result {
+            Ok(_) => self.counters.frames += 1,
+            // The frame is skipped; a pending request waits for the next one.
+            Err(_) => {
+                if let Some(t) = self.cameras.get_mut(&camera) {
+                    t.relocalize_requested |= requested;
+                }
+            }
+        }
+        result
+    }
+
+    fn track_prepared(
+        &mut self,
+        frame: Frame,
+        prepared: M::Prepared,
+        requested: bool,
+        clock: &mut Clock,
+        start: Instant,
+    ) -> Result<TrackOutput, PipelineError> {
+        let camera = frame.camera.index;
+        let reference = self
+            .cameras
+            .get(&camera)
+            .and_then(|t| t.reference.clone())
             .filter(|r| self.store.get(r).is_some());
 
         let Some(reference) = reference else {
-            let out = self.promote_first(frame, prepared, &mut clock, start);
-            return Ok(out);
+            return Ok(self.promote_first(frame, prepared, clock, start));
         };
 
         // 3. Requested relocalization: every stored keyframe is a candidate.
         let mut tried = Vec::new();
         if requested {
-            let (best, candidates) = self.relocalize(&frame, &prepared, None, &mut clock)?;
+            let (best, candidates) = self.relocalize(&frame, &prepared, None, clock)?;
             tried = candidates;
             if let Some(best) = best {
-                return Ok(self.finish_relocalized(frame, best, tried, &mut clock, start));
+                return Ok(self.finish_relocalized(frame, best, tried, clock, start));
             }
         }
 
@@ -262,7 +283,7 @@ impl<M: PairMatcher> Tracker<M> {
             &frame,
             &prepared,
             frames_on_reference,
-            &mut clock,
+            clock,
         )?;
         if self.verified(&attempt, self.config.min_inliers as usize) {
             let reason = promotion_reason(&attempt.quality, &self.config);
@@ -297,10 +318,10 @@ impl<M: PairMatcher> Tracker<M> {
         let lost_reason = attempt.failure.clone();
         if self.config.relocalize_when_lost {
             let (best, candidates) =
-                self.relocalize(&frame, &prepared, Some(&reference), &mut clock)?;
+                self.relocalize(&frame, &prepared, Some(&reference), clock)?;
             tried.extend(candidates);
             if let Some(best) = best {
-                return Ok(self.finish_relocalized(frame, best, tried, &mut clock, start));
+                return Ok(self.finish_relocalized(frame, best, tried, clock, start));
             }
         }
         self.counters.lost += 1;
@@ -545,7 +566,6 @@ impl<M: PairMatcher> Tracker<M> {
             best.keyframe,
             best.inliers()
         );
-        let timings = std::mem::take(&mut clock.timings);
         self.output(
             &frame,
             TrackState::Relocalized,
@@ -553,7 +573,7 @@ impl<M: PairMatcher> Tracker<M> {
             None,
             reason,
             tried,
-            Clock { timings },
+            clock,
             start,
         )
     }
@@ -567,7 +587,7 @@ impl<M: PairMatcher> Tracker<M> {
         promoted: Option<KeyframeId>,
         reason: String,
         relocalization: Vec<RelocalizationCandidate>,
-        mut clock: Clock,
+        clock: &mut Clock,
         start: Instant,
     ) -> TrackOutput {
         // A pose only counts when verified; a lost frame reports its matches without one.
