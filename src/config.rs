@@ -203,6 +203,15 @@ impl ImdConfig {
             field: "pose".into(),
             reason: e.to_string(),
         })?;
+        self.tracker.validate().map_err(|e| match e {
+            crate::pipeline::PipelineError::InvalidConfig { field, reason } => {
+                ConfigError::Invalid { field, reason }
+            }
+            other => ConfigError::Invalid {
+                field: "tracker".into(),
+                reason: other.to_string(),
+            },
+        })?;
         if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
             return Err(ConfigError::Invalid {
                 field: "node.sync_tolerance_s".into(),

@@ -1,14 +1,14 @@
 //! The seam between camera inputs (ROS node, bag replay) and frame processing (the tracker).
 //!
 //! Inputs deliver synchronized [`CameraFrame`]s; a [`FrameProcessor`] turns each into
-//! [`FrameOutputs`] (ROS-free messages the adapters publish or write). Until the tracker
-//! lands, [`DecodeOnlyProcessor`] decodes and checks frames and reports on them through
-//! diagnostics only: it never invents matches or poses.
+//! [`FrameOutputs`] (ROS-free messages the adapters publish or write). The processor is
+//! `crate::pipeline::TrackerProcessor`; `crate::pipeline::FrameWorker` runs it on a dedicated
+//! thread for both the ROS node and `imd replay`.
 
 use std::time::Instant;
 
 use crate::io::image::{decode_compressed, DecodedImage, ImageError, RawImage};
-use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
+use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
 use crate::io::msgs::nav_msgs::Odometry;
 use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image, PointCloud2};
 use crate::io::msgs::std_msgs::Header;
@@ -86,6 +86,34 @@ pub struct FrameOutputs {
     pub debug_image: Option<Image>,
     /// Status reports for `/diagnostics`.
     pub diagnostics: Vec<DiagnosticStatus>,
+    /// Typed summary of what happened, for adapters that aggregate statistics (not published).
+    pub report: Option<FrameReport>,
+}
+
+/// A processed frame in numbers (what `imd replay` sums up).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameReport {
+    /// Tracking state (`tracking`, `new_keyframe`, `lost`, `relocalized`).
+    pub state: String,
+    /// The frame became a keyframe.
+    pub new_keyframe: bool,
+    /// Matches against the keyframe.
+    pub matches: usize,
+    /// Pose inliers.
+    pub inliers: usize,
+    /// Time from receiving the image to the end of processing, ms.
+    pub latency_ms: f64,
+    /// Milliseconds per named stage.
+    pub stage_ms: Vec<(String, f64)>,
+}
+
+/// What the scheduler knows about a frame's camera when it hands the frame over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleInfo {
+    /// Frames of this camera dropped so far because a newer one replaced them unprocessed.
+    pub dropped: u64,
+    /// Frames of this camera skipped so far to honour `node.max_rate_hz`.
+    pub rate_skipped: u64,
 }
 
 /// Turns frames into outputs. Runs on a worker thread, one frame at a time, always the newest
@@ -93,7 +121,11 @@ pub struct FrameOutputs {
 pub trait FrameProcessor: Send {
     /// Process one frame. An `Err` is logged with the camera and topic by the adapter, which
     /// then goes on with the next frame.
-    fn process(&mut self, frame: CameraFrame) -> Result<FrameOutputs, crate::Error>;
+    fn process(
+        &mut self,
+        frame: CameraFrame,
+        schedule: &ScheduleInfo,
+    ) -> Result<FrameOutputs, crate::Error>;
     /// Handle a control request; returns status lines for `/diagnostics`.
     fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus>;
     /// The configuration changed at run time (a ROS parameter was set). Processors apply
@@ -129,69 +161,6 @@ pub fn camera_info_mismatch(info: &CameraInfo, width: u32, height: u32) -> Optio
     None
 }
 
-/// The placeholder processor: decodes and checks every frame, reports through diagnostics
-/// (never fake matches or poses).
-#[derive(Debug, Default)]
-pub struct DecodeOnlyProcessor {
-    frames: u64,
-}
-
-impl FrameProcessor for DecodeOnlyProcessor {
-    fn process(&mut self, frame: CameraFrame) -> Result<FrameOutputs, crate::Error> {
-        let start = Instant::now();
-        let decoded = frame.image.decode()?;
-        let decode_ms = start.elapsed().as_secs_f64() * 1e3;
-        self.frames += 1;
-        let (w, h) = (decoded.width(), decoded.height());
-        let mut values = vec![
-            KeyValue::new(
-                "stamp",
-                format!("{:.6}", frame.image.header().stamp.as_secs_f64()),
-            ),
-            KeyValue::new("frame_id", &frame.image.header().frame_id),
-            KeyValue::new("size", format!("{w}x{h}")),
-            KeyValue::new("encoding", frame.image.encoding()),
-            KeyValue::new("decode_ms", format!("{decode_ms:.3}")),
-            KeyValue::new(
-                "latency_ms",
-                format!("{:.3}", frame.received.elapsed().as_secs_f64() * 1e3),
-            ),
-            KeyValue::new("frames_decoded", self.frames),
-        ];
-        let (level, message) = match camera_info_mismatch(&frame.info, w, h) {
-            Some(reason) => {
-                values.push(KeyValue::new("camera_info", &reason));
-                (DiagnosticStatus::WARN, reason)
-            }
-            None => (
-                DiagnosticStatus::WARN,
-                "frames decoded; no tracker attached, so no matches or poses are published"
-                    .to_string(),
-            ),
-        };
-        Ok(FrameOutputs {
-            diagnostics: vec![DiagnosticStatus {
-                level,
-                name: format!("imd_matcher: camera {}", frame.camera_name),
-                message,
-                hardware_id: frame.camera_name.clone(),
-                values,
-            }],
-            ..Default::default()
-        })
-    }
-
-    fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus> {
-        vec![DiagnosticStatus {
-            level: DiagnosticStatus::WARN,
-            name: "imd_matcher: control".into(),
-            message: format!("{command:?} ignored: no tracker attached"),
-            hardware_id: String::new(),
-            values: Vec::new(),
-        }]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,42 +192,5 @@ mod tests {
         assert!(camera_info_mismatch(&uncal, 640, 480)
             .unwrap()
             .contains("uncalibrated"));
-    }
-
-    #[test]
-    fn decode_only_reports_and_propagates_decode_errors() {
-        let image = Image {
-            width: 2,
-            height: 1,
-            encoding: "mono8".into(),
-            step: 2,
-            data: vec![1, 2],
-            ..Default::default()
-        };
-        let mut p = DecodeOnlyProcessor::default();
-        let frame = CameraFrame {
-            camera: 0,
-            camera_name: "front".into(),
-            image: CameraImage::Raw(image.clone()),
-            info: info(2, 1),
-            received: Instant::now(),
-        };
-        let out = p.process(frame.clone()).unwrap();
-        assert!(out.correspondences.is_none() && out.odometry.is_none());
-        let status = &out.diagnostics[0];
-        assert!(status.name.contains("front"));
-        assert!(status
-            .values
-            .iter()
-            .any(|kv| kv.key == "size" && kv.value == "2x1"));
-        let bad = CameraFrame {
-            image: CameraImage::Raw(Image {
-                data: vec![1],
-                ..image
-            }),
-            ..frame
-        };
-        let e = p.process(bad).unwrap_err().to_string();
-        assert!(e.contains("data: 1 bytes"), "{e}");
     }
 }

@@ -1,15 +1,65 @@
-//! Frames → keyframe tracking → matches + relative poses. No ROS types.
+//! Frames → keyframe tracking → matches + relative poses → messages. No ROS types.
+//!
+//! - [`Frame`]: decoded pixels + camera model (from CameraInfo) + stamp + camera identity.
+//! - [`PairMatcher`]: the matcher seam (IMD's [`crate::model::ImdMatcher`], or a test oracle),
+//!   split into per-image `prepare` (cached for keyframes) and per-pair `match_pair`.
+//! - [`Tracker`]: per-camera reference keyframes, pose estimation with model selection,
+//!   keyframe promotion ([`policy`]), a bounded keyframe store shared by all cameras
+//!   ([`keyframes`]), relocalization by embedding retrieval + verification.
+//! - [`TrackOutput`]: correspondences, pose + covariance + model, state, keyframe identity,
+//!   timings; [`messages`] turns it into the ROS 2 messages the node and the replay publish.
+//! - [`TrackerProcessor`] (decode + track + messages) behind [`crate::io::frames::FrameProcessor`],
+//!   scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera wins).
+//! - [`replay`]: `imd replay`'s engine on rosbag2 MCAP files.
 
-use serde::{Deserialize, Serialize};
+pub mod config;
+pub mod frame;
+pub mod keyframes;
+pub mod matcher;
+pub mod messages;
+pub mod output;
+pub mod policy;
+pub mod processor;
+pub mod replay;
+pub mod tracker;
+pub mod worker;
+
+pub use config::TrackerConfig;
+pub use frame::{camera_model_for, CameraId, Frame};
+pub use keyframes::{Keyframe, KeyframeStore};
+pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
+pub use messages::{track_messages, MessageContext};
+pub use output::{
+    Correspondence, KeyframeId, RelocalizationCandidate, TrackOutput, TrackQuality, TrackState,
+    TrackTimings, TrackedPose,
+};
+pub use processor::TrackerProcessor;
+pub use replay::{replay, ReplayOptions, ReplaySummary};
+pub use tracker::{Tracker, TrackerCounters};
+pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 
 /// Errors of the tracking pipeline.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("{0}")]
-    Other(String),
+    /// A configuration value out of range, named as in the configuration.
+    #[error("config: {field}: {reason}")]
+    InvalidConfig { field: String, reason: String },
+    /// The frame's camera_info does not describe its image.
+    #[error("camera_info: {reason}")]
+    CameraInfo { reason: String },
+    /// The image could not be decoded.
+    #[error(transparent)]
+    Image(#[from] crate::io::image::ImageError),
+    /// Invalid camera model or geometry input.
+    #[error(transparent)]
+    Geometry(#[from] crate::geometry::GeometryError),
+    /// The network failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// Reading or writing a bag failed.
+    #[error(transparent)]
+    Bag(#[from] crate::io::bag::BagError),
+    /// A matcher broke its contract.
+    #[error("matcher: {reason}")]
+    Matcher { reason: String },
 }
-
-/// Tracker configuration (placeholder until the pipeline module lands).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrackerConfig {}

@@ -1,44 +1,45 @@
-//! The `imd_matcher` node: parameters, camera subscriptions, stamp pairing, newest-frame
-//! scheduling, the processing worker and the publishers.
+//! The `imd_matcher` node: parameters, camera subscriptions, stamp pairing, the processing
+//! worker and the publishers. Topics, types, fields and frames: README.md, section ROS 2.
 //!
 //! Data flow:
 //! ```text
 //! image / camera_info subscriptions (one task each) ─▶ CameraInput (StampPairer)
-//!     ─▶ LatestSlots (one slot per camera, newest wins, drops counted)
-//!     ─▶ worker thread: FrameProcessor::process ─▶ publishers
-//! ~/relocalize, ~/reset (std_msgs/String) ─▶ worker: FrameProcessor::control
-//! 1 Hz: /diagnostics = input statistics + the processor's latest statuses
+//!     ─▶ FrameWorker (one slot per camera, newest wins, drops counted; dedicated thread)
+//!     ─▶ TrackerProcessor: decode, track, messages ─▶ publishers
+//! ~/relocalize, ~/reset (std_msgs/String) ─▶ FrameWorker::control
+//! 1 Hz: /diagnostics = input + scheduling statistics per camera + the tracker's latest statuses
 //! ```
-//! r2r spins on its own blocking task; processing runs on a dedicated thread so inference
-//! never blocks the async executor. A message that cannot be converted or decoded is logged
-//! with its topic and reason and skipped; the node goes on.
+//! r2r spins on its own blocking task; inference runs on the worker's thread so it never
+//! blocks the async executor. `imd replay` schedules through the same [`FrameWorker`] and
+//! processor. A message that cannot be converted or a frame that fails is logged with its
+//! topic and reason and skipped; the node goes on.
 //!
 //! Topics (remap with `--ros-args -r`): outputs `~/correspondences` (PointCloud2),
 //! `~/odometry` (Odometry), `/tf`, `~/debug_image` (Image), `/diagnostics`; control inputs
-//! `~/relocalize` and `~/reset` (std_msgs/String; std_srvs is not available to r2r's
-//! pre-generated bindings).
+//! `~/relocalize` and `~/reset` (std_msgs/String with a camera name, or empty for all cameras;
+//! std_srvs is not among r2r's pre-generated bindings, so topics stand in for services).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use r2r::QosProfile;
 
-use crate::config::{CameraConfig, ConfigError, ImdConfig, NodeConfig, QosPreset};
-use crate::io::frames::{
-    CameraFrame, CameraImage, ControlCommand, DecodeOnlyProcessor, FrameOutputs, FrameProcessor,
-};
+use crate::config::{CameraConfig, ConfigError, ImdConfig, QosPreset};
+use crate::io::frames::{CameraFrame, CameraImage, ControlCommand, FrameOutputs, FrameProcessor};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::msgs::std_msgs::Header;
-use crate::io::sync::{LatestSlots, StampPairer};
+use crate::io::sync::StampPairer;
+use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
+use crate::pipeline::TrackerProcessor;
 use crate::ros::params::{ImdParams, ParamError};
 
 /// The node name.
-pub const NODE_NAME: &str = "imd_matcher";
+pub use crate::pipeline::messages::NODE_NAME;
 
 /// An image or camera_info silent for longer than this makes the camera STALE.
 const STALE_AFTER: Duration = Duration::from_secs(2);
@@ -74,7 +75,7 @@ fn ros<T>(what: impl Into<String>, r: r2r::Result<T>) -> Result<T, NodeError> {
     })
 }
 
-/// Counters and state of one camera's inputs.
+/// Counters and state of one camera's inputs (processing counters live in the worker).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CameraStats {
     /// Images received.
@@ -87,13 +88,7 @@ pub struct CameraStats {
     pub unmatched: u64,
     /// Messages that could not be converted (wrong array lengths, …).
     pub bad_messages: u64,
-    /// Frames the worker failed to process (decode errors, processor errors).
-    pub process_errors: u64,
-    /// Frames processed.
-    pub processed: u64,
-    /// Frames skipped to honour `node.max_rate_hz`.
-    pub rate_skipped: u64,
-    /// Most recent error, for diagnostics.
+    /// Most recent input error, for diagnostics.
     pub last_error: String,
     /// When the last image arrived.
     pub last_image: Option<Instant>,
@@ -172,10 +167,11 @@ impl CameraInput {
     }
 }
 
-/// The node's own diagnostics for one camera, from its counters at time `now`.
+/// The node's own diagnostics for one camera, from its input and scheduling counters at
+/// time `now`.
 pub fn camera_status(
     input: &CameraInput,
-    dropped: u64,
+    work: &WorkerCameraStats,
     tolerance_s: f64,
     now: Instant,
 ) -> DiagnosticStatus {
@@ -210,11 +206,16 @@ pub fn camera_status(
                  node.sync_tolerance_s = {tolerance_s} s"
             ),
         ),
-        _ if s.process_errors > 0 && s.processed == 0 => (
+        _ if work.failed > 0 && work.processed == 0 => (
             DiagnosticStatus::ERROR,
-            format!("every frame failed: {}", s.last_error),
+            format!("every frame failed: {}", work.last_error),
         ),
         _ => (DiagnosticStatus::OK, "receiving and pairing frames".into()),
+    };
+    let last_error = if work.last_error.is_empty() {
+        &s.last_error
+    } else {
+        &work.last_error
     };
     DiagnosticStatus {
         level,
@@ -228,12 +229,12 @@ pub fn camera_status(
             KeyValue::new("camera_infos_received", s.infos),
             KeyValue::new("pairs", s.paired),
             KeyValue::new("images_unmatched", s.unmatched),
-            KeyValue::new("frames_dropped_newest_wins", dropped),
-            KeyValue::new("frames_skipped_max_rate", s.rate_skipped),
-            KeyValue::new("frames_processed", s.processed),
-            KeyValue::new("processing_errors", s.process_errors),
+            KeyValue::new("frames_dropped_newest_wins", work.dropped),
+            KeyValue::new("frames_skipped_max_rate", work.rate_skipped),
+            KeyValue::new("frames_processed", work.processed),
+            KeyValue::new("processing_errors", work.failed),
             KeyValue::new("bad_messages", s.bad_messages),
-            KeyValue::new("last_error", &s.last_error),
+            KeyValue::new("last_error", last_error),
         ],
     }
 }
@@ -289,7 +290,9 @@ impl Publishers {
         })
     }
 
-    fn publish_outputs(&self, out: FrameOutputs, node: &NodeConfig) {
+    /// Publish what the processor produced (it honours `node.publish_tf` and
+    /// `node.publish_debug_image` itself).
+    fn publish_outputs(&self, out: FrameOutputs) {
         let log_err = |topic: &str, r: r2r::Result<()>| {
             if let Err(e) = r {
                 log::error!("publishing on {topic}: {e}");
@@ -301,10 +304,10 @@ impl Publishers {
         if let Some(m) = out.odometry {
             log_err("~/odometry", self.odometry.publish(&m.into()));
         }
-        if let (Some(m), true) = (out.tf, node.publish_tf) {
+        if let Some(m) = out.tf {
             log_err("/tf", self.tf.publish(&m.into()));
         }
-        if let (Some(m), true) = (out.debug_image, node.publish_debug_image) {
+        if let Some(m) = out.debug_image {
             log_err("~/debug_image", self.debug_image.publish(&m.into()));
         }
     }
@@ -323,12 +326,39 @@ impl Publishers {
     }
 }
 
-/// Shared between the subscription tasks, the worker and the diagnostics timer.
+/// The worker's sink: publishes each frame's messages and keeps the latest status per name
+/// for the 1 Hz `/diagnostics`.
+struct NodeSink {
+    publishers: Publishers,
+    status: Arc<Mutex<BTreeMap<String, DiagnosticStatus>>>,
+}
+
+impl NodeSink {
+    fn record(&self, statuses: Vec<DiagnosticStatus>) {
+        let mut map = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        for s in statuses {
+            map.insert(s.name.clone(), s);
+        }
+    }
+}
+
+impl FrameSink for NodeSink {
+    fn outputs(&mut self, _camera: usize, mut out: FrameOutputs, _stats: &WorkerCameraStats) {
+        self.record(std::mem::take(&mut out.diagnostics));
+        self.publishers.publish_outputs(out);
+    }
+
+    fn control(&mut self, statuses: Vec<DiagnosticStatus>) {
+        self.record(statuses);
+    }
+}
+
+/// Shared between the subscription tasks, the parameter task and the diagnostics timer.
 struct Shared {
     inputs: Vec<Mutex<CameraInput>>,
-    slots: LatestSlots<CameraFrame>,
+    worker: FrameWorker,
     /// Latest status per name from the processor.
-    processor_status: Mutex<BTreeMap<String, DiagnosticStatus>>,
+    processor_status: Arc<Mutex<BTreeMap<String, DiagnosticStatus>>>,
     config: Mutex<ImdConfig>,
     stop: AtomicBool,
 }
@@ -346,9 +376,10 @@ impl Shared {
     }
 }
 
-/// Run the node with the placeholder [`DecodeOnlyProcessor`] until SIGINT.
+/// Run the node with the IMD tracker ([`TrackerProcessor`] loading `model.model_dir`) until
+/// SIGINT.
 pub fn run() -> Result<(), NodeError> {
-    run_with(|_| Ok(Box::new(DecodeOnlyProcessor::default())))
+    run_with(|config| Ok(Box::new(TrackerProcessor::load(config)?)))
 }
 
 /// Run the node until SIGINT, processing frames with what `make_processor` builds from the
@@ -405,17 +436,34 @@ where
         }
         .into());
     }
+    log::info!("loading the matcher from {:?}", config.model.model_dir);
     let processor = make_processor(&config).map_err(NodeError::Processor)?;
 
-    // 2. Inputs.
+    // 2. Outputs and the worker (inference on its own thread).
+    let publishers = Publishers::create(&mut node)?;
+    let clock = node.get_ros_clock();
+    let processor_status = Arc::new(Mutex::new(BTreeMap::new()));
+    let worker = FrameWorker::spawn(
+        processor,
+        Box::new(NodeSink {
+            publishers: publishers.clone(),
+            status: processor_status.clone(),
+        }),
+        WorkerOptions {
+            labels: cameras.iter().map(|c| c.image_topic.clone()).collect(),
+            max_rate_hz: config.node.max_rate_hz,
+        },
+    )?;
+
+    // 3. Inputs.
     let shared = Arc::new(Shared {
         inputs: cameras
             .iter()
             .enumerate()
             .map(|(i, c)| Mutex::new(CameraInput::new(i, c.clone(), config.node.sync_tolerance_s)))
             .collect(),
-        slots: LatestSlots::new(cameras.len()),
-        processor_status: Mutex::new(BTreeMap::new()),
+        worker,
+        processor_status,
         config: Mutex::new(config.clone()),
         stop: AtomicBool::new(false),
     });
@@ -430,8 +478,7 @@ where
         );
     }
 
-    // 3. Control inputs.
-    let (control_tx, control_rx) = mpsc::channel::<ControlCommand>();
+    // 4. Control inputs.
     for (topic, make) in [
         (
             "~/relocalize",
@@ -446,30 +493,14 @@ where
             format!("subscribing to {topic}"),
             node.subscribe::<r2r::std_msgs::msg::String>(topic, QosProfile::default()),
         )?;
-        let tx = control_tx.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 log::info!("{topic}: {:?}", msg.data);
-                if tx.send(make(msg.data)).is_err() {
-                    break;
-                }
-                shared.slots.wake();
+                shared.worker.control(make(msg.data));
             }
         });
     }
-
-    // 4. Outputs and the worker.
-    let publishers = Publishers::create(&mut node)?;
-    let clock = node.get_ros_clock();
-    let worker = {
-        let shared = shared.clone();
-        let publishers = publishers.clone();
-        let handle = tokio::runtime::Handle::current();
-        std::thread::Builder::new()
-            .name("imd-worker".into())
-            .spawn(move || worker_loop(processor, shared, publishers, control_rx, handle))?
-    };
 
     // 5. Parameter updates: the live config follows every accepted `ros2 param set`.
     {
@@ -488,11 +519,12 @@ where
                         shared.input(i).set_tolerance(config.node.sync_tolerance_s);
                     }
                 }
-                if name.starts_with("cameras.") || name == "node.qos" {
+                if name.starts_with("cameras.") || name == "node.qos" || name.starts_with("model.")
+                {
                     log::warn!("{name} takes effect when the node restarts");
                 }
-                *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
-                shared.slots.wake();
+                *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+                shared.worker.reconfigure(config);
             }
         });
     }
@@ -511,9 +543,11 @@ where
                 }
                 let tolerance = shared.config().node.sync_tolerance_s;
                 let now = Instant::now();
+                let work = shared.worker.stats();
                 let mut status: Vec<DiagnosticStatus> = (0..shared.inputs.len())
                     .map(|i| {
-                        camera_status(&shared.input(i), shared.slots.dropped(i), tolerance, now)
+                        let w = work.get(i).cloned().unwrap_or_default();
+                        camera_status(&shared.input(i), &w, tolerance, now)
                     })
                     .collect();
                 status.extend(
@@ -544,9 +578,10 @@ where
     }
     log::info!("shutting down");
     shared.stop.store(true, Ordering::Relaxed);
-    shared.slots.wake();
     let _ = spin.await;
-    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    // The worker finishes its current frame and stops; its thread is joined when the last
+    // handle (held by tasks the runtime drops on return) goes.
+    shared.worker.request_stop();
     Ok(())
 }
 
@@ -571,7 +606,7 @@ fn subscribe_camera(
                     .input(i)
                     .on_image(CameraImage::Compressed(msg.into()));
                 if let Some(frame) = frame {
-                    shared.slots.put(i, frame);
+                    shared.worker.submit(frame);
                 }
             }
         });
@@ -585,7 +620,7 @@ fn subscribe_camera(
             while let Some(msg) = sub.next().await {
                 let frame = shared.input(i).on_image(CameraImage::Raw(msg.into()));
                 if let Some(frame) = frame {
-                    shared.slots.put(i, frame);
+                    shared.worker.submit(frame);
                 }
             }
         });
@@ -603,7 +638,7 @@ fn subscribe_camera(
                 Ok(info) => {
                     if let Some(frame) = input.on_info(info) {
                         drop(input);
-                        shared.slots.put(i, frame);
+                        shared.worker.submit(frame);
                     }
                 }
                 Err(e) => input.bad_message(&info_topic, &e.to_string()),
@@ -611,69 +646,6 @@ fn subscribe_camera(
         }
     });
     Ok(())
-}
-
-/// The processing thread: newest frame per camera, round robin, at most `node.max_rate_hz`
-/// per camera; control commands between frames.
-fn worker_loop(
-    mut processor: Box<dyn FrameProcessor>,
-    shared: Arc<Shared>,
-    publishers: Publishers,
-    control: mpsc::Receiver<ControlCommand>,
-    runtime: tokio::runtime::Handle,
-) {
-    let n = shared.inputs.len();
-    let mut last_done: Vec<Option<Instant>> = vec![None; n];
-    let mut next = 0usize;
-    let mut config = shared.config();
-    let record_status = |statuses: Vec<DiagnosticStatus>| {
-        let mut map = shared
-            .processor_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for s in statuses {
-            map.insert(s.name.clone(), s);
-        }
-    };
-    while !shared.stop.load(Ordering::Relaxed) {
-        while let Ok(cmd) = control.try_recv() {
-            record_status(processor.control(cmd));
-        }
-        let latest = shared.config();
-        if latest != config {
-            processor.reconfigure(&latest);
-            config = latest;
-        }
-        let Some((i, frame)) = shared.slots.take_next(next) else {
-            runtime.block_on(shared.slots.notified());
-            continue;
-        };
-        next = (i + 1) % n.max(1);
-        let min_interval = if config.node.max_rate_hz > 0.0 {
-            Duration::from_secs_f64(1.0 / config.node.max_rate_hz)
-        } else {
-            Duration::ZERO
-        };
-        if last_done[i].is_some_and(|t| t.elapsed() < min_interval) {
-            shared.input(i).stats.rate_skipped += 1;
-            continue;
-        }
-        last_done[i] = Some(Instant::now());
-        let topic = shared.input(i).camera.image_topic.clone();
-        match processor.process(frame) {
-            Ok(mut out) => {
-                shared.input(i).stats.processed += 1;
-                record_status(std::mem::take(&mut out.diagnostics));
-                publishers.publish_outputs(out, &config.node);
-            }
-            Err(e) => {
-                log::error!("{topic}: frame skipped: {e}");
-                let mut input = shared.input(i);
-                input.stats.process_errors += 1;
-                input.stats.last_error = format!("{topic}: {e}");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -722,18 +694,18 @@ mod tests {
     fn camera_input_pairs_and_reports() {
         let mut input = CameraInput::new(2, camera(), 0.01);
         let t0 = Instant::now();
-        let s = camera_status(&input, 0, 0.01, t0);
+        let s = camera_status(&input, &WorkerCameraStats::default(), 0.01, t0);
         assert_eq!(s.level, DiagnosticStatus::STALE);
         assert!(s.message.contains("/front/image_raw"), "{}", s.message);
 
         assert!(input.on_image(image(1000)).is_none());
-        let s = camera_status(&input, 0, 0.01, Instant::now());
+        let s = camera_status(&input, &WorkerCameraStats::default(), 0.01, Instant::now());
         assert_eq!(s.level, DiagnosticStatus::WARN);
         assert!(s.message.contains("/front/camera_info"), "{}", s.message);
 
         // Stamps 50 ms apart never pair with a 10 ms tolerance.
         assert!(input.on_info(info(1050)).is_none());
-        let s = camera_status(&input, 0, 0.01, Instant::now());
+        let s = camera_status(&input, &WorkerCameraStats::default(), 0.01, Instant::now());
         assert!(
             s.message.contains("sync_tolerance_s = 0.01"),
             "{}",
@@ -747,7 +719,15 @@ mod tests {
         assert_eq!(f.info.header.stamp, Time::from_nanos(1_050_000_000));
         assert_eq!(input.stats.paired, 1);
         assert_eq!(input.stats.unmatched, 1); // the 1000 ms image was replaced
-        let s = camera_status(&input, 3, 0.01, Instant::now());
+        let s = camera_status(
+            &input,
+            &WorkerCameraStats {
+                dropped: 3,
+                ..Default::default()
+            },
+            0.01,
+            Instant::now(),
+        );
         assert_eq!(s.level, DiagnosticStatus::OK, "{}", s.message);
         let value = |k: &str| {
             s.values
@@ -763,7 +743,7 @@ mod tests {
         // Silence for more than 2 s makes the input stale.
         let later = Instant::now() + Duration::from_secs(3);
         assert_eq!(
-            camera_status(&input, 0, 0.01, later).level,
+            camera_status(&input, &WorkerCameraStats::default(), 0.01, later).level,
             DiagnosticStatus::STALE
         );
 

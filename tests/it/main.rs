@@ -8,5 +8,7 @@ mod geometry;
 mod io;
 mod matching;
 mod parity;
+mod pipeline;
+mod replay;
 mod train;
 mod util;

@@ -9,6 +9,7 @@ mod imim;
 mod info;
 mod match_cmd;
 mod pose;
+mod replay;
 mod train;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Train(train::Args),
     /// Evaluate a weights folder on a benchmark (pose, homography, IMIM, synthetic).
     Eval(eval::Args),
+    /// Run the matcher node's pipeline on a rosbag2 MCAP file; write its outputs to MCAP.
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Homography(args) => homography::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

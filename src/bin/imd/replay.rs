@@ -1,0 +1,245 @@
+//! `imd replay BAG.mcap --config config/matcher.yaml --model DIR [--out OUT.mcap]
+//! [--camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC]]... [--realtime [--rate R]] [--max-frames N]
+//! [--device D] [--summary-json FILE]`.
+//!
+//! Runs the node's pipeline (`imd::pipeline::replay`) on a rosbag2 MCAP file, writes every
+//! output as ROS 2 messages to `--out`, shows a progress bar, prints a summary. A malformed
+//! message or a frame that fails is reported and skipped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use imd::config::{CamerasConfig, ImdConfig};
+use imd::model::{ComputeDevice, ImdMatcher};
+use imd::pipeline::replay::{replay, ReplayOptions, ReplayProgress, ReplaySummary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// rosbag2 MCAP file with sensor_msgs/Image or CompressedImage + CameraInfo topics.
+    bag: PathBuf,
+    /// ROS 2 parameter file (or bare YAML mapping) with the node's configuration
+    /// (default: built-in defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Weights folder; overrides model.model_dir.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Output MCAP with the node's topics (correspondences, odometry, tf, debug_image,
+    /// diagnostics).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A camera as IMAGE_TOPIC[,CAMERA_INFO_TOPIC]; repeat for more. Replaces the config's
+    /// cameras. Without CAMERA_INFO_TOPIC: the image topic's namespace + /camera_info
+    /// (/cam0/image_raw and /cam0/image_raw/compressed → /cam0/camera_info). Camera names
+    /// are the namespace's last part (cam0), else camN.
+    #[arg(long = "camera", value_name = "IMAGE_TOPIC[,CAMERA_INFO_TOPIC]")]
+    cameras: Vec<String>,
+    /// Hand frames to the worker at the recorded pace without waiting, dropping frames like the
+    /// live node when it cannot keep up (default: every frame, in order).
+    #[arg(long)]
+    realtime: bool,
+    /// Playback speed factor for --realtime.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Stop after N frames (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_frames: u64,
+    /// cpu, cuda or cuda:N; overrides model.device.
+    #[arg(long)]
+    device: Option<ComputeDevice>,
+    /// Write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+}
+
+/// `/ns/cam0/image_raw[/compressed]` → (`cam0`, `/ns/cam0/camera_info`).
+pub fn camera_from_topic(image_topic: &str, index: usize) -> (String, String) {
+    let base = image_topic
+        .strip_suffix("/compressed")
+        .unwrap_or(image_topic);
+    let namespace = base.rsplit_once('/').map(|(ns, _)| ns).unwrap_or("");
+    let name = namespace
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("cam{index}"));
+    (name, format!("{namespace}/camera_info"))
+}
+
+fn cameras_from_flags(flags: &[String]) -> Result<CamerasConfig> {
+    let mut cameras = CamerasConfig::default();
+    for (i, flag) in flags.iter().enumerate() {
+        let mut parts = flag.split(',').map(str::trim);
+        let image = parts.next().filter(|s| !s.is_empty());
+        let Some(image) = image else {
+            bail!("--camera {flag:?}: expected IMAGE_TOPIC[,CAMERA_INFO_TOPIC]");
+        };
+        let (name, default_info) = camera_from_topic(image, i);
+        let info = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or(default_info);
+        if parts.next().is_some() {
+            bail!("--camera {flag:?}: expected at most two comma-separated topics");
+        }
+        cameras.names.push(name);
+        cameras.image_topics.push(image.to_string());
+        cameras.camera_info_topics.push(info);
+        cameras.optical_frames.push(String::new());
+    }
+    Ok(cameras)
+}
+
+fn load_config(args: &Args) -> Result<ImdConfig> {
+    let mut config = match &args.config {
+        Some(path) => ImdConfig::from_file(path)?,
+        None => ImdConfig::default(),
+    };
+    if let Some(model) = &args.model {
+        config.model.model_dir = model.display().to_string();
+    }
+    if let Some(device) = args.device {
+        config.model.device = device;
+    }
+    if !args.cameras.is_empty() {
+        config.cameras = cameras_from_flags(&args.cameras)?;
+    }
+    config.validate().context("configuration")?;
+    if config.cameras.image_topics.is_empty() {
+        bail!("no cameras: give --camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC] or cameras in --config");
+    }
+    Ok(config)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let config = load_config(&args)?;
+    let matcher = ImdMatcher::load(&config.model)
+        .with_context(|| format!("loading the matcher from {:?}", config.model.model_dir))?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} images ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let options = ReplayOptions {
+        realtime: args.realtime,
+        rate: args.rate,
+        max_frames: args.max_frames,
+        ..Default::default()
+    };
+    let summary = replay(
+        &args.bag,
+        args.out.as_deref(),
+        &config,
+        matcher,
+        &options,
+        |p: ReplayProgress| {
+            if bar.length() != Some(p.images_total) {
+                bar.set_length(p.images_total);
+            }
+            bar.set_position(p.images_read);
+        },
+    )
+    .with_context(|| format!("replaying {}", args.bag.display()))?;
+    bar.finish_and_clear();
+    print_summary(&summary);
+    if let Some(path) = &args.summary_json {
+        write_json(path, &summary)?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, summary: &ReplaySummary) -> Result<()> {
+    let text = serde_json::to_string_pretty(summary).context("serializing the summary")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+fn print_summary(s: &ReplaySummary) {
+    let state = |k: &str| s.states.get(k).copied().unwrap_or(0);
+    eprintln!(
+        "replayed {}: {} frames ({} read, {} failed), {} keyframes, {} lost, {} relocalized, \
+         {} dropped; latency median {:.1} ms (p90 {:.1}, max {:.1}); {:.2} frames/s over {:.1} s",
+        s.bag,
+        s.frames_processed,
+        s.frames_read,
+        s.frames_failed,
+        s.keyframes,
+        state("lost"),
+        state("relocalized"),
+        s.dropped,
+        s.latency_ms.median,
+        s.latency_ms.p90,
+        s.latency_ms.max,
+        s.frames_per_s,
+        s.wall_s
+    );
+    let join = |items: Vec<String>| items.join(", ");
+    eprintln!(
+        "states: {}",
+        join(s.states.iter().map(|(k, v)| format!("{k} {v}")).collect())
+    );
+    eprintln!(
+        "median stage ms: {}",
+        join(
+            s.stage_median_ms
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(k, v)| format!("{} {v:.1}", k.trim_end_matches("_ms")))
+                .collect()
+        )
+    );
+    if !s.output.is_empty() {
+        eprintln!(
+            "wrote {}: {}",
+            s.output,
+            join(s.outputs.iter().map(|(k, v)| format!("{k} {v}")).collect())
+        );
+    }
+    if s.images_unpaired > 0 {
+        eprintln!(
+            "{} image(s) found no camera_info within node.sync_tolerance_s",
+            s.images_unpaired
+        );
+    }
+    for m in &s.malformed {
+        eprintln!(
+            "skipped malformed message: {} #{}: {}",
+            m.topic, m.index, m.reason
+        );
+    }
+    for f in &s.failed {
+        eprintln!("skipped frame: {} stamp {}: {}", f.topic, f.stamp, f.reason);
+    }
+    if !s.read_error.is_empty() {
+        eprintln!("reading stopped early: {}", s.read_error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_names_and_info_topics_come_from_the_namespace() {
+        assert_eq!(
+            camera_from_topic("/cam0/image_raw", 0),
+            ("cam0".into(), "/cam0/camera_info".into())
+        );
+        assert_eq!(
+            camera_from_topic("/rig/left/image_rect/compressed", 1),
+            ("left".into(), "/rig/left/camera_info".into())
+        );
+        assert_eq!(
+            camera_from_topic("/image_raw", 2),
+            ("cam2".into(), "/camera_info".into())
+        );
+        let c = cameras_from_flags(&["/a/image,/a/info".into(), "/b/image_raw".into()]).unwrap();
+        assert_eq!(c.camera_info_topics, ["/a/info", "/b/camera_info"]);
+        assert_eq!(c.names, ["a", "b"]);
+        assert!(cameras_from_flags(&[",/x".into()]).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! [`TrackerProcessor`]: the [`FrameProcessor`] the node and `imd replay` run — decode, track,
+//! build messages.
+
+use std::time::Instant;
+
+use super::matcher::PairMatcher;
+use super::messages::{track_messages, MessageContext};
+use super::{Frame, PipelineError, TrackOutput, Tracker};
+use crate::config::{CameraConfig, ImdConfig, NodeConfig};
+use crate::io::frames::{CameraFrame, ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
+use crate::model::ImdMatcher;
+
+/// Decodes each [`CameraFrame`], tracks it and turns the [`TrackOutput`] into messages.
+#[derive(Debug)]
+pub struct TrackerProcessor<M: PairMatcher> {
+    tracker: Tracker<M>,
+    cameras: Vec<CameraConfig>,
+    node: NodeConfig,
+}
+
+impl TrackerProcessor<ImdMatcher> {
+    /// Load the IMD matcher from `config.model` and build the processor.
+    pub fn load(config: &ImdConfig) -> Result<Self, crate::Error> {
+        let matcher = ImdMatcher::load(&config.model)?;
+        Ok(Self::new(matcher, config)?)
+    }
+}
+
+impl<M: PairMatcher> TrackerProcessor<M> {
+    /// A processor tracking with `matcher` under `config` (tracker, pose, cameras, node).
+    pub fn new(matcher: M, config: &ImdConfig) -> Result<Self, PipelineError> {
+        let cameras = config
+            .cameras
+            .resolve()
+            .map_err(|e| PipelineError::InvalidConfig {
+                field: "cameras".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(TrackerProcessor {
+            tracker: Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?,
+            cameras,
+            node: config.node.clone(),
+        })
+    }
+
+    /// The tracker.
+    pub fn tracker(&self) -> &Tracker<M> {
+        &self.tracker
+    }
+
+    /// The tracker, mutably.
+    pub fn tracker_mut(&mut self) -> &mut Tracker<M> {
+        &mut self.tracker
+    }
+
+    /// Decode and track one frame; returns the tracker output and the messages.
+    pub fn track_frame(
+        &mut self,
+        frame: &CameraFrame,
+        schedule: &ScheduleInfo,
+    ) -> Result<(TrackOutput, FrameOutputs), PipelineError> {
+        let optical = self
+            .cameras
+            .get(frame.camera)
+            .and_then(|c| c.optical_frame.as_deref());
+        let decoded = Frame::from_camera_frame(frame, optical)?;
+        let out = self.tracker.track(decoded)?;
+        let ctx = MessageContext {
+            publish_tf: self.node.publish_tf,
+            publish_debug_image: self.node.publish_debug_image,
+            latency_ms: frame.received.elapsed().as_secs_f64() * 1e3,
+            dropped_frames: schedule.dropped,
+            rate_skipped: schedule.rate_skipped,
+            counters: self.tracker.counters(),
+        };
+        let messages = track_messages(&out, &ctx);
+        Ok((out, messages))
+    }
+}
+
+impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
+    fn process(
+        &mut self,
+        frame: CameraFrame,
+        schedule: &ScheduleInfo,
+    ) -> Result<FrameOutputs, crate::Error> {
+        let (_, messages) = self.track_frame(&frame, schedule)?;
+        Ok(messages)
+    }
+
+    fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus> {
+        let start = Instant::now();
+        let (what, payload) = match &command {
+            ControlCommand::Relocalize(p) => ("relocalize", p.trim()),
+            ControlCommand::Reset(p) => ("reset", p.trim()),
+        };
+        let camera = (!payload.is_empty()).then_some(payload);
+        let known = camera.is_none_or(|c| self.cameras.iter().any(|k| k.name == c));
+        let (level, message) = if !known {
+            (
+                DiagnosticStatus::WARN,
+                format!(
+                    "{what}: no camera named `{payload}`; expected one of [{}] or an empty \
+                     string for all cameras",
+                    self.cameras
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        } else {
+            match command {
+                ControlCommand::Relocalize(_) => {
+                    let n = self.tracker.request_relocalization(camera);
+                    (
+                        DiagnosticStatus::OK,
+                        format!("relocalize: requested for {n} camera(s) on their next frame"),
+                    )
+                }
+                ControlCommand::Reset(_) => {
+                    let n = self.tracker.reset(camera);
+                    (
+                        DiagnosticStatus::OK,
+                        format!("reset: {n} keyframe(s) forgotten"),
+                    )
+                }
+            }
+        };
+        if level == DiagnosticStatus::OK {
+            log::info!("{message}");
+        } else {
+            log::warn!("{message}");
+        }
+        vec![DiagnosticStatus {
+            level,
+            name: "imd_matcher: control".into(),
+            message,
+            hardware_id: String::new(),
+            values: vec![
+                KeyValue::new("request", what),
+                KeyValue::new("camera", payload),
+                KeyValue::new(
+                    "handled_ms",
+                    format!("{:.3}", start.elapsed().as_secs_f64() * 1e3),
+                ),
+            ],
+        }]
+    }
+
+    fn reconfigure(&mut self, config: &ImdConfig) {
+        if let Err(e) = self
+            .tracker
+            .set_config(config.tracker.clone(), config.pose.clone())
+        {
+            log::error!("new tracker/pose parameters rejected: {e}");
+        }
+        self.node = config.node.clone();
+    }
+}

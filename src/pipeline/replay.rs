@@ -1,0 +1,505 @@
+//! `imd replay`'s engine: a rosbag2 MCAP through the node's own pipeline into an output MCAP.
+//!
+//! The path is the node's: [`BagFrames`] pairs images with camera_info exactly as the node's
+//! subscriptions do, a [`FrameWorker`] runs the [`TrackerProcessor`] on its own thread, and
+//! the same [`super::messages`] become CDR messages on the topics the node publishes
+//! ([`output_topic`]). Scheduling:
+//! - default (lossless): the reader hands a frame over only when the worker is idle, so every
+//!   paired frame is processed, in log-time order, and results do not depend on machine speed;
+//!   latency is then the frame's own processing time; `node.max_rate_hz` is not applied;
+//! - realtime: frames are handed over at their stamps' pace (scaled by `rate`) without
+//!   waiting, so a worker slower than the bag drops frames (newest wins) exactly like the node,
+//!   and `node.max_rate_hz` applies.
+//!
+//! Malformed messages are reported (topic, per-topic index, reason) and skipped; frames that
+//! fail to process (undecodable pixels, a camera_info that does not fit) are reported (topic,
+//! stamp, reason), get an ERROR diagnostics entry, and the replay goes on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::matcher::PairMatcher;
+use super::messages::NODE_NAME;
+use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
+use super::{PipelineError, TrackerProcessor};
+use crate::config::{CameraConfig, ImdConfig};
+use crate::io::bag::{BagError, BagFrames, BagReader, BagWriter};
+use crate::io::frames::FrameOutputs;
+use crate::io::msgs::builtin_interfaces::Time;
+use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
+use crate::io::msgs::std_msgs::Header;
+
+/// The topic the node publishes output `name` on (`correspondences`, `odometry`,
+/// `debug_image` under the node's name; `/tf` and `/diagnostics` are global).
+pub fn output_topic(name: &str) -> String {
+    match name {
+        "tf" | "diagnostics" => format!("/{name}"),
+        other => format!("/{NODE_NAME}/{other}"),
+    }
+}
+
+/// How to replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayOptions {
+    /// Hand frames over at the bag's pace without waiting (drops like the live node).
+    pub realtime: bool,
+    /// Playback speed factor for `realtime` (1 = as recorded).
+    pub rate: f64,
+    /// Stop after this many paired frames (0 = the whole bag).
+    pub max_frames: u64,
+    /// Sample the process's resident memory every this many processed frames (0 = never).
+    pub memory_every: u64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            realtime: false,
+            rate: 1.0,
+            max_frames: 0,
+            memory_every: 100,
+        }
+    }
+}
+
+/// Progress after each frame read from the bag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayProgress {
+    /// Image messages read on the camera topics (paired or not).
+    pub images_read: u64,
+    /// Image messages on the camera topics in the bag (0 when the bag has no statistics).
+    pub images_total: u64,
+}
+
+/// A message that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MalformedMessage {
+    /// Its topic.
+    pub topic: String,
+    /// 0-based index among the topic's messages.
+    pub index: u64,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// A frame that failed to process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedFrame {
+    /// The camera's image topic.
+    pub topic: String,
+    /// The image stamp, `sec.nanosec`.
+    pub stamp: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// Median, 90th percentile and maximum of a series (0 when empty).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median.
+    pub median: f64,
+    /// 90th percentile (nearest rank).
+    pub p90: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`.
+    pub fn of(values: &[f64]) -> Spread {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Spread::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        };
+        Spread {
+            median,
+            p90: rank(0.9),
+            max: v[n - 1],
+        }
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReplaySummary {
+    /// The input bag.
+    pub bag: String,
+    /// The output bag (empty when none was written).
+    pub output: String,
+    /// Image + camera_info pairs read from the bag.
+    pub frames_read: u64,
+    /// Frames tracked.
+    pub frames_processed: u64,
+    /// Frames that failed to process.
+    pub frames_failed: u64,
+    /// Frames per tracking state.
+    pub states: BTreeMap<String, u64>,
+    /// Frames that became keyframes.
+    pub keyframes: u64,
+    /// Frames dropped by the newest-frame-wins slots (realtime only).
+    pub dropped: u64,
+    /// Frames skipped for `node.max_rate_hz` (realtime only).
+    pub rate_skipped: u64,
+    /// Images that never found a camera_info within `node.sync_tolerance_s`.
+    pub images_unpaired: u64,
+    /// Messages skipped because they did not decode.
+    pub malformed: Vec<MalformedMessage>,
+    /// Frames that failed to process.
+    pub failed: Vec<FailedFrame>,
+    /// Reading stopped early on this error (empty when the bag was read to its end).
+    pub read_error: String,
+    /// Messages written per output topic.
+    pub outputs: BTreeMap<String, u64>,
+    /// Latency per frame (receive → messages ready), ms.
+    pub latency_ms: Spread,
+    /// Median milliseconds per stage.
+    pub stage_median_ms: BTreeMap<String, f64>,
+    /// Wall time of the replay, s.
+    pub wall_s: f64,
+    /// Processed frames per second of wall time.
+    pub frames_per_s: f64,
+    /// (processed frames, resident memory MiB) samples.
+    pub memory_mib: Vec<(u64, f64)>,
+}
+
+/// Results the sink collects on the worker thread.
+#[derive(Default)]
+struct Collected {
+    writer: Option<BagWriter>,
+    write_error: String,
+    outputs: BTreeMap<String, u64>,
+    states: BTreeMap<String, u64>,
+    keyframes: u64,
+    latency: Vec<f64>,
+    stages: BTreeMap<String, Vec<f64>>,
+    failed: Vec<FailedFrame>,
+    processed: u64,
+    memory: Vec<(u64, f64)>,
+    memory_every: u64,
+}
+
+impl Collected {
+    fn write<M: crate::io::bag::CdrMessage>(&mut self, name: &str, stamp: Time, msg: &M) {
+        let topic = output_topic(name);
+        *self.outputs.entry(topic.clone()).or_default() += 1;
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
+        let t = stamp.as_nanos().max(0) as u64;
+        if let Err(e) = writer.write(&topic, t, msg) {
+            if self.write_error.is_empty() {
+                log::error!("{e}");
+                self.write_error = e.to_string();
+            }
+        }
+    }
+
+    fn diagnostics(&mut self, stamp: Time, status: Vec<DiagnosticStatus>) {
+        let msg = DiagnosticArray {
+            header: Header {
+                stamp,
+                frame_id: String::new(),
+            },
+            status,
+        };
+        self.write("diagnostics", stamp, &msg);
+    }
+}
+
+struct ReplaySink {
+    collected: Arc<Mutex<Collected>>,
+    cameras: Vec<CameraConfig>,
+}
+
+impl ReplaySink {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
+        self.collected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl FrameSink for ReplaySink {
+    fn outputs(&mut self, _camera: usize, out: FrameOutputs, _stats: &WorkerCameraStats) {
+        let mut c = self.lock();
+        let Some(stamp) = out.odometry.as_ref().map(|o| o.header.stamp) else {
+            return;
+        };
+        if let Some(m) = &out.correspondences {
+            c.write("correspondences", stamp, m);
+        }
+        if let Some(m) = &out.odometry {
+            c.write("odometry", stamp, m);
+        }
+        if let Some(m) = &out.tf {
+            c.write("tf", stamp, m);
+        }
+        if let Some(m) = &out.debug_image {
+            c.write("debug_image", stamp, m);
+        }
+        c.diagnostics(stamp, out.diagnostics);
+        c.processed += 1;
+        if let Some(r) = out.report {
+            *c.states.entry(r.state).or_default() += 1;
+            c.keyframes += r.new_keyframe as u64;
+            c.latency.push(r.latency_ms);
+            for (k, v) in r.stage_ms {
+                c.stages.entry(k).or_default().push(v);
+            }
+        }
+        if c.memory_every > 0 && c.processed.is_multiple_of(c.memory_every) {
+            if let Some(mib) = resident_mib() {
+                let n = c.processed;
+                c.memory.push((n, mib));
+            }
+        }
+    }
+
+    fn failure(&mut self, camera: usize, stamp: Time, error: &crate::Error) {
+        let cam = self.cameras.get(camera);
+        let topic = cam.map(|c| c.image_topic.clone()).unwrap_or_default();
+        let name = cam.map(|c| c.name.clone()).unwrap_or_default();
+        let stamp_text = format!("{}.{:09}", stamp.sec, stamp.nanosec);
+        let status = DiagnosticStatus {
+            level: DiagnosticStatus::ERROR,
+            name: format!("{NODE_NAME}: tracker {name}"),
+            message: format!("frame skipped: {error}"),
+            hardware_id: name,
+            values: vec![
+                KeyValue::new("state", "failed"),
+                KeyValue::new("image_topic", &topic),
+                KeyValue::new("frame_stamp", &stamp_text),
+                KeyValue::new("error", error),
+            ],
+        };
+        let mut c = self.lock();
+        c.failed.push(FailedFrame {
+            topic,
+            stamp: stamp_text,
+            reason: error.to_string(),
+        });
+        c.diagnostics(stamp, vec![status]);
+    }
+}
+
+/// Resident memory of this process in MiB (Linux `/proc/self/status`; `None` elsewhere).
+pub fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Replay `bag` through the pipeline with `matcher`, writing the outputs to `out` (when
+/// given). `config.cameras` selects the camera topics; `progress` is called after every image
+/// read. See the module doc for scheduling and error handling.
+pub fn replay<M>(
+    bag: &Path,
+    out: Option<&Path>,
+    config: &ImdConfig,
+    matcher: M,
+    options: &ReplayOptions,
+    mut progress: impl FnMut(ReplayProgress),
+) -> Result<ReplaySummary, PipelineError>
+where
+    M: PairMatcher + 'static,
+    M::Prepared: 'static,
+{
+    let start = Instant::now();
+    let cameras = config
+        .cameras
+        .resolve()
+        .map_err(|e| PipelineError::InvalidConfig {
+            field: "cameras".into(),
+            reason: e.to_string(),
+        })?;
+    if cameras.is_empty() {
+        return Err(PipelineError::InvalidConfig {
+            field: "cameras.image_topics".into(),
+            reason: "is empty; name at least one camera (config or --camera)".into(),
+        });
+    }
+    if !(options.rate > 0.0 && options.rate.is_finite()) {
+        return Err(PipelineError::InvalidConfig {
+            field: "rate".into(),
+            reason: format!("{} is not a positive number", options.rate),
+        });
+    }
+    let reader = BagReader::open(bag)?;
+    for c in &cameras {
+        for topic in [&c.image_topic, &c.camera_info_topic] {
+            if !reader.topics().iter().any(|t| &t.name == topic) {
+                return Err(PipelineError::InvalidConfig {
+                    field: format!("cameras (camera {})", c.name),
+                    reason: format!(
+                        "topic {topic} is not in {}; it has {}",
+                        bag.display(),
+                        reader
+                            .topics()
+                            .iter()
+                            .map(|t| format!("{} ({})", t.name, t.message_type))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    let images_total: u64 = cameras
+        .iter()
+        .filter_map(|c| reader.topics().iter().find(|t| t.name == c.image_topic))
+        .map(|t| t.message_count)
+        .sum();
+    let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
+    let processor = TrackerProcessor::new(matcher, config)?;
+    let writer = out.map(BagWriter::create).transpose()?;
+    let collected = Arc::new(Mutex::new(Collected {
+        writer,
+        memory_every: options.memory_every,
+        ..Default::default()
+    }));
+    let sink = ReplaySink {
+        collected: collected.clone(),
+        cameras: cameras.clone(),
+    };
+    let worker = FrameWorker::spawn(
+        Box::new(processor),
+        Box::new(sink),
+        WorkerOptions {
+            labels: cameras.iter().map(|c| c.image_topic.clone()).collect(),
+            max_rate_hz: if options.realtime {
+                config.node.max_rate_hz
+            } else {
+                0.0
+            },
+        },
+    )
+    .map_err(|e| PipelineError::Matcher {
+        reason: format!("starting the processing thread: {e}"),
+    })?;
+
+    let mut summary = ReplaySummary {
+        bag: bag.display().to_string(),
+        output: out.map(|p| p.display().to_string()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let image_topics: Vec<&str> = cameras.iter().map(|c| c.image_topic.as_str()).collect();
+    let mut malformed_images = 0u64;
+    let mut clock: Option<(Instant, i64)> = None;
+    for item in frames.by_ref() {
+        let mut frame = match item {
+            Ok(frame) => frame,
+            Err(BagError::Message {
+                topic,
+                index,
+                reason,
+                ..
+            }) => {
+                log::warn!("{topic}: message #{index} skipped: {reason}");
+                if image_topics.contains(&topic.as_str()) {
+                    malformed_images += 1;
+                }
+                summary.malformed.push(MalformedMessage {
+                    topic,
+                    index,
+                    reason,
+                });
+                continue;
+            }
+            Err(e) => {
+                log::error!("reading stopped: {e}");
+                summary.read_error = e.to_string();
+                break;
+            }
+        };
+        summary.frames_read += 1;
+        if options.realtime {
+            let stamp = frame.image.header().stamp.as_nanos();
+            let (t0, s0) = *clock.get_or_insert((Instant::now(), stamp));
+            let due = Duration::from_secs_f64((stamp - s0).max(0) as f64 * 1e-9 / options.rate);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            frame.received = Instant::now();
+            worker.submit(frame);
+        } else {
+            // One frame at a time: latency is then the frame's own processing time, and the
+            // order (log time across cameras) is the bag's.
+            worker.wait_idle();
+            worker.submit_lossless(frame);
+        }
+        progress(ReplayProgress {
+            images_read: summary.frames_read + malformed_images,
+            images_total,
+        });
+        if options.max_frames > 0 && summary.frames_read >= options.max_frames {
+            break;
+        }
+    }
+    let stats = worker.finish();
+    summary.images_unpaired = frames.stats().iter().map(|s| s.images_unmatched).sum();
+    summary.dropped = stats.iter().map(|s| s.dropped).sum();
+    summary.rate_skipped = stats.iter().map(|s| s.rate_skipped).sum();
+    summary.frames_failed = stats.iter().map(|s| s.failed).sum();
+
+    let mut c = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(writer) = c.writer.take() {
+        writer.finish()?;
+    }
+    if !c.write_error.is_empty() {
+        return Err(PipelineError::Bag(BagError::Write {
+            path: out
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .display()
+                .to_string(),
+            reason: c.write_error,
+        }));
+    }
+    summary.frames_processed = c.processed;
+    summary.states = c.states;
+    summary.keyframes = c.keyframes;
+    summary.failed = c.failed;
+    summary.outputs = c.outputs;
+    summary.latency_ms = Spread::of(&c.latency);
+    summary.stage_median_ms = c
+        .stages
+        .iter()
+        .map(|(k, v)| (k.clone(), Spread::of(v).median))
+        .collect();
+    summary.memory_mib = c.memory;
+    summary.wall_s = start.elapsed().as_secs_f64();
+    summary.frames_per_s = if summary.wall_s > 0.0 {
+        summary.frames_processed as f64 / summary.wall_s
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_median_p90_max() {
+        let s = Spread::of(&[5.0, 1.0, 3.0, 2.0, 4.0, f64::NAN]);
+        assert_eq!((s.median, s.max), (3.0, 5.0));
+        assert_eq!(s.p90, 5.0); // nearest rank: ceil(0.9·5) = 5th value
+        let s = Spread::of(&(1..=10).map(f64::from).collect::<Vec<_>>());
+        assert_eq!((s.median, s.p90), (5.5, 9.0));
+        assert_eq!(Spread::of(&[]), Spread::default());
+        assert_eq!(output_topic("odometry"), "/imd_matcher/odometry");
+        assert_eq!(output_topic("tf"), "/tf");
+    }
+}

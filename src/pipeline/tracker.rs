@@ -1,0 +1,696 @@
+//! [`Tracker`]: per camera, match each frame against a reference keyframe, estimate the
+//! relative pose, promote keyframes, relocalize when lost.
+//!
+//! Per frame ([`Tracker::track`]):
+//! 1. prepare the frame once (the matcher's per-image features; kept if it becomes a
+//!    keyframe, so no image is ever encoded twice);
+//! 2. the camera's first frame (or the first after a reset, or after its keyframe was evicted)
+//!    becomes its keyframe: [`TrackState::NewKeyframe`];
+//! 3. a pending relocalization request runs first (every stored keyframe is a candidate); if
+//!    it verifies nothing, tracking goes on as below;
+//! 4. match against the reference keyframe, estimate the pose (essential / homography /
+//!    rotation model selection) and call it verified when it has at least
+//!    `tracker.min_inliers` inliers: then [`TrackState::Tracking`], or
+//!    [`TrackState::NewKeyframe`] when [`promotion_reason`] says the views drifted apart;
+//! 5. unverified: relocalize (rank every stored keyframe of every camera except the failed
+//!    one by embedding similarity, match the top k, keep the verified pose with the most
+//!    inliers): [`TrackState::Relocalized`] with that keyframe as the camera's new reference,
+//!    or else [`TrackState::Lost`] and the frame becomes the camera's keyframe, so tracking
+//!    restarts from it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use image::RgbImage;
+
+use super::keyframes::{Keyframe, KeyframeStore};
+use super::matcher::{cosine_similarity, PairMatcher};
+use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
+use super::{
+    Correspondence, Frame, KeyframeId, PipelineError, RelocalizationCandidate, TrackOutput,
+    TrackQuality, TrackState, TrackTimings, TrackedPose, TrackerConfig,
+};
+use crate::geometry::{estimate_relative_pose, CameraModel, PixelMatch, PoseEstimate, PoseOptions};
+
+/// Per-camera tracking state.
+#[derive(Debug, Clone)]
+struct CameraTrack {
+    name: String,
+    /// The keyframe this camera matches against.
+    reference: Option<KeyframeId>,
+    /// Frames matched against `reference` so far.
+    frames_on_reference: u32,
+    /// Relocalize on the next frame.
+    relocalize_requested: bool,
+}
+
+/// Counters over a tracker's lifetime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrackerCounters {
+    /// Frames tracked.
+    pub frames: u64,
+    /// Frames that became keyframes (all reasons).
+    pub keyframes: u64,
+    /// Frames in state `lost`.
+    pub lost: u64,
+    /// Frames in state `relocalized`.
+    pub relocalized: u64,
+    /// Keyframes evicted from the store.
+    pub evicted: u64,
+}
+
+/// One matching + pose attempt of the current frame against one keyframe.
+struct Attempt {
+    keyframe: KeyframeId,
+    keyframe_frame_id: String,
+    keyframe_image: Arc<RgbImage>,
+    correspondences: Vec<Correspondence>,
+    estimate: Option<PoseEstimate>,
+    failure: String,
+    quality: TrackQuality,
+}
+
+impl Attempt {
+    fn inliers(&self) -> usize {
+        self.estimate.as_ref().map_or(0, |e| e.num_inliers)
+    }
+}
+
+/// Time accumulated while tracking one frame.
+#[derive(Default)]
+struct Clock {
+    timings: TrackTimings,
+}
+
+/// The multi-camera keyframe tracker; see the module doc.
+#[derive(Debug)]
+pub struct Tracker<M: PairMatcher> {
+    matcher: M,
+    config: TrackerConfig,
+    pose: PoseOptions,
+    store: KeyframeStore<M::Prepared>,
+    cameras: BTreeMap<usize, CameraTrack>,
+    counters: TrackerCounters,
+}
+
+impl<M: PairMatcher> Tracker<M> {
+    /// A tracker with no keyframes.
+    pub fn new(
+        matcher: M,
+        config: TrackerConfig,
+        pose: PoseOptions,
+    ) -> Result<Self, PipelineError> {
+        config.validate()?;
+        pose.validate()?;
+        Ok(Tracker {
+            store: KeyframeStore::new(config.max_keyframes as usize),
+            matcher,
+            config,
+            pose,
+            cameras: BTreeMap::new(),
+            counters: TrackerCounters::default(),
+        })
+    }
+
+    /// The matcher.
+    pub fn matcher(&self) -> &M {
+        &self.matcher
+    }
+
+    /// The tracker configuration in use.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> TrackerCounters {
+        self.counters
+    }
+
+    /// Stored keyframes, oldest first.
+    pub fn keyframes(&self) -> impl Iterator<Item = &Keyframe<M::Prepared>> {
+        self.store.iter()
+    }
+
+    /// The keyframe camera `index` tracks against.
+    pub fn reference(&self, camera: usize) -> Option<&KeyframeId> {
+        self.cameras.get(&camera)?.reference.as_ref()
+    }
+
+    /// Apply a new configuration live (a smaller store evicts at once).
+    pub fn set_config(
+        &mut self,
+        config: TrackerConfig,
+        pose: PoseOptions,
+    ) -> Result<(), PipelineError> {
+        config.validate()?;
+        pose.validate()?;
+        let refs = self.references();
+        let evicted = self
+            .store
+            .set_capacity(config.max_keyframes as usize, &refs);
+        self.forget(&evicted);
+        self.config = config;
+        self.pose = pose;
+        Ok(())
+    }
+
+    /// Relocalize on the next frame of the camera named `camera`, or of every camera when
+    /// `None`. Returns the number of cameras flagged (a camera is known once it sent a frame).
+    pub fn request_relocalization(&mut self, camera: Option<&str>) -> usize {
+        let mut n = 0;
+        for track in self.cameras.values_mut() {
+            if camera.is_none_or(|c| c == track.name) {
+                track.relocalize_requested = true;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Forget the keyframes taken by the camera named `camera` (all keyframes when `None`);
+    /// every camera that tracked against one of them starts over with its next frame.
+    /// Returns the number of keyframes removed.
+    pub fn reset(&mut self, camera: Option<&str>) -> usize {
+        let removed = self
+            .store
+            .remove_where(|k| camera.is_none_or(|c| c == k.camera.name));
+        self.forget(&removed);
+        for track in self.cameras.values_mut() {
+            if camera.is_none_or(|c| c == track.name) {
+                track.relocalize_requested = false;
+            }
+        }
+        removed.len()
+    }
+
+    fn references(&self) -> Vec<KeyframeId> {
+        self.cameras
+            .values()
+            .filter_map(|t| t.reference.clone())
+            .collect()
+    }
+
+    /// Drop references to removed keyframes.
+    fn forget(&mut self, removed: &[KeyframeId]) {
+        for track in self.cameras.values_mut() {
+            if track
+                .reference
+                .as_ref()
+                .is_some_and(|r| removed.contains(r))
+            {
+                track.reference = None;
+                track.frames_on_reference = 0;
+            }
+        }
+    }
+
+    /// Track one frame; see the module doc. Errors come from the matcher (the frame is then
+    /// skipped and the tracker state is unchanged).
+    pub fn track(&mut self, frame: Frame) -> Result<TrackOutput, PipelineError> {
+        let start = Instant::now();
+        let mut clock = Clock::default();
+        let prepared = {
+            let t = Instant::now();
+            let mut p = self.matcher.prepare(&[&frame])?;
+            clock.timings.prepare_ms = ms(t);
+            p.pop().ok_or_else(|| PipelineError::Matcher {
+                reason: "prepare returned no features for the frame".into(),
+            })?
+        };
+        clock.timings.model += self.matcher.prepare_timings(&prepared);
+
+        let camera = frame.camera.index;
+        let track = self.cameras.entry(camera).or_insert_with(|| CameraTrack {
+            name: frame.camera.name.clone(),
+            reference: None,
+            frames_on_reference: 0,
+            relocalize_requested: false,
+        });
+        track.name = frame.camera.name.clone();
+        let requested = std::mem::take(&mut track.relocalize_requested);
+        let result = self.track_prepared(frame, prepared, requested, &mut clock, start);
+        match &result {
+            Ok(_) => self.counters.frames += 1,
+            // The frame is skipped; a pending request waits for the next one.
+            Err(_) => {
+                if let Some(t) = self.cameras.get_mut(&camera) {
+                    t.relocalize_requested |= requested;
+                }
+            }
+        }
+        result
+    }
+
+    fn track_prepared(
+        &mut self,
+        frame: Frame,
+        prepared: M::Prepared,
+        requested: bool,
+        clock: &mut Clock,
+        start: Instant,
+    ) -> Result<TrackOutput, PipelineError> {
+        let camera = frame.camera.index;
+        let reference = self
+            .cameras
+            .get(&camera)
+            .and_then(|t| t.reference.clone())
+            .filter(|r| self.store.get(r).is_some());
+
+        let Some(reference) = reference else {
+            return Ok(self.promote_first(frame, prepared, clock, start));
+        };
+
+        // 3. Requested relocalization: every stored keyframe is a candidate.
+        let mut tried = Vec::new();
+        if requested {
+            let (best, candidates) = self.relocalize(&frame, &prepared, None, clock)?;
+            tried = candidates;
+            if let Some(best) = best {
+                return Ok(self.finish_relocalized(frame, best, tried, clock, start));
+            }
+        }
+
+        // 4. Track against the reference.
+        let frames_on_reference = self
+            .cameras
+            .get(&camera)
+            .map_or(0, |t| t.frames_on_reference)
+            + 1;
+        let attempt = self.attempt(&reference, &frame, &prepared, frames_on_reference, clock)?;
+        if self.verified(&attempt, self.config.min_inliers as usize) {
+            let reason = promotion_reason(&attempt.quality, &self.config);
+            if let Some(kf) = self.store.get_mut(&reference) {
+                kf.tracked += 1;
+            }
+            let (state, promoted) = match &reason {
+                Some(_) => (
+                    TrackState::NewKeyframe,
+                    Some(self.promote(&frame, prepared)),
+                ),
+                None => {
+                    if let Some(t) = self.cameras.get_mut(&camera) {
+                        t.frames_on_reference = frames_on_reference;
+                    }
+                    (TrackState::Tracking, None)
+                }
+            };
+            return Ok(self.output(
+                &frame,
+                state,
+                attempt,
+                promoted,
+                reason.unwrap_or_default(),
+                tried,
+                clock,
+                start,
+            ));
+        }
+
+        // 5. Lost against the reference: relocalize over the other keyframes.
+        let lost_reason = attempt.failure.clone();
+        if self.config.relocalize_when_lost {
+            let (best, candidates) = self.relocalize(&frame, &prepared, Some(&reference), clock)?;
+            tried.extend(candidates);
+            if let Some(best) = best {
+                return Ok(self.finish_relocalized(frame, best, tried, clock, start));
+            }
+        }
+        self.counters.lost += 1;
+        let promoted = Some(self.promote(&frame, prepared));
+        Ok(self.output(
+            &frame,
+            TrackState::Lost,
+            attempt,
+            promoted,
+            lost_reason,
+            tried,
+            clock,
+            start,
+        ))
+    }
+
+    fn verified(&self, attempt: &Attempt, min_inliers: usize) -> bool {
+        attempt.estimate.is_some() && attempt.inliers() >= min_inliers.max(1)
+    }
+
+    /// The camera's first frame (or first after a reset) becomes its keyframe.
+    fn promote_first(
+        &mut self,
+        frame: Frame,
+        prepared: M::Prepared,
+        clock: &mut Clock,
+        start: Instant,
+    ) -> TrackOutput {
+        let id = self.promote(&frame, prepared);
+        clock.timings.total_ms = ms(start);
+        TrackOutput {
+            camera: frame.camera.clone(),
+            stamp: frame.stamp,
+            frame_id: frame.frame_id.clone(),
+            state: TrackState::NewKeyframe,
+            keyframe: None,
+            keyframe_frame_id: frame.frame_id.clone(),
+            promoted: Some(id),
+            correspondences: Vec::new(),
+            pose: None,
+            quality: TrackQuality::default(),
+            reason: "no keyframe for this camera yet".into(),
+            relocalization: Vec::new(),
+            keyframes_stored: self.store.len(),
+            image: frame.image.clone(),
+            keyframe_image: None,
+            timings: clock.timings,
+        }
+    }
+
+    /// Store the frame as a keyframe and make it its camera's reference.
+    fn promote(&mut self, frame: &Frame, prepared: M::Prepared) -> KeyframeId {
+        let id = KeyframeId {
+            camera: frame.camera.name.clone(),
+            stamp: frame.stamp,
+        };
+        if let Some(track) = self.cameras.get_mut(&frame.camera.index) {
+            track.reference = Some(id.clone());
+            track.frames_on_reference = 0;
+        }
+        let refs = self.references();
+        let keyframe = Keyframe::new(
+            id.clone(),
+            frame.camera.clone(),
+            frame.frame_id.clone(),
+            frame.model,
+            frame.image.clone(),
+            prepared,
+        );
+        let evicted = self.store.insert(keyframe, &refs);
+        self.counters.evicted += evicted.len() as u64;
+        self.forget(&evicted);
+        self.counters.keyframes += 1;
+        id
+    }
+
+    /// Match the frame against one keyframe and estimate the pose.
+    fn attempt(
+        &mut self,
+        keyframe: &KeyframeId,
+        frame: &Frame,
+        prepared: &M::Prepared,
+        frames_on_reference: u32,
+        clock: &mut Clock,
+    ) -> Result<Attempt, PipelineError> {
+        let kf = self
+            .store
+            .get(keyframe)
+            .ok_or_else(|| PipelineError::Matcher {
+                reason: format!("keyframe {keyframe} is not stored"),
+            })?;
+        let t = Instant::now();
+        let pair = self.matcher.match_pair(&kf.prepared, prepared)?;
+        clock.timings.match_ms += ms(t);
+        clock.timings.model += pair.timings;
+
+        let t = Instant::now();
+        let usable = usable_matches(&pair.matches, &kf.model, &frame.model);
+        let kept: Vec<PixelMatch> = pair
+            .matches
+            .iter()
+            .zip(&usable)
+            .filter(|(_, u)| **u)
+            .map(|(m, _)| *m)
+            .collect();
+        let (estimate, failure) =
+            match estimate_relative_pose(&kept, &kf.model, &frame.model, &self.pose) {
+                Ok(e) if e.num_inliers >= self.config.min_inliers as usize => {
+                    (Some(e), String::new())
+                }
+                Ok(e) => {
+                    let reason = format!(
+                        "{} inliers of {} matches < tracker.min_inliers {}",
+                        e.num_inliers,
+                        pair.matches.len(),
+                        self.config.min_inliers
+                    );
+                    (Some(e), reason)
+                }
+                Err(e) => (
+                    None,
+                    format!("no pose from {} matches: {e}", pair.matches.len()),
+                ),
+            };
+        clock.timings.pose_ms += ms(t);
+
+        // Inlier flags back onto the full match list (unusable matches are outliers).
+        let mut flags = estimate.as_ref().map(|e| e.inliers.iter());
+        let correspondences: Vec<Correspondence> = pair
+            .matches
+            .iter()
+            .zip(&usable)
+            .map(|(m, &u)| Correspondence {
+                pixels: *m,
+                inlier: u
+                    && flags
+                        .as_mut()
+                        .and_then(|f| f.next())
+                        .copied()
+                        .unwrap_or(false),
+            })
+            .collect();
+        let inliers = estimate.as_ref().map_or(0, |e| e.num_inliers);
+        let quality = TrackQuality {
+            matches: correspondences.len(),
+            inliers,
+            inlier_ratio: if correspondences.is_empty() {
+                0.0
+            } else {
+                inliers as f64 / correspondences.len() as f64
+            },
+            coverage: inlier_coverage(
+                &correspondences,
+                kf.image.width(),
+                kf.image.height(),
+                self.config.coverage_grid,
+            ),
+            median_flow_px: median_inlier_flow(&correspondences),
+            keyframe_age_s: (frame.stamp.as_nanos() - kf.id.stamp.as_nanos()) as f64 * 1e-9,
+            keyframe_age_frames: frames_on_reference,
+        };
+        Ok(Attempt {
+            keyframe: keyframe.clone(),
+            keyframe_frame_id: kf.frame_id.clone(),
+            keyframe_image: kf.image.clone(),
+            correspondences,
+            estimate,
+            failure,
+            quality,
+        })
+    }
+
+    /// Rank keyframes (all but `exclude`) by embedding similarity, match the top k and return
+    /// the verified attempt with the most inliers, plus every candidate tried.
+    fn relocalize(
+        &mut self,
+        frame: &Frame,
+        prepared: &M::Prepared,
+        exclude: Option<&KeyframeId>,
+        clock: &mut Clock,
+    ) -> Result<(Option<Attempt>, Vec<RelocalizationCandidate>), PipelineError> {
+        let t = Instant::now();
+        let query = self.matcher.embedding(prepared);
+        let scored: Vec<(KeyframeId, f64, u64)> = self
+            .store
+            .iter()
+            .filter(|k| Some(&k.id) != exclude)
+            .map(|k| {
+                let s = cosine_similarity(query, self.matcher.embedding(&k.prepared))
+                    .unwrap_or(f64::NAN);
+                (k.id.clone(), s, k.sequence())
+            })
+            .collect();
+        let ranked = rank_candidates(
+            scored,
+            self.config.relocalization_min_similarity,
+            self.config.relocalization_top_k as usize,
+        );
+        let min_inliers = self
+            .config
+            .relocalization_min_inliers
+            .max(self.config.min_inliers) as usize;
+        let mut best: Option<Attempt> = None;
+        let mut tried = Vec::new();
+        for (id, similarity) in ranked {
+            let attempt = self.attempt(&id, frame, prepared, 1, clock)?;
+            tried.push(RelocalizationCandidate {
+                keyframe: id.frame_name(),
+                similarity,
+                inliers: attempt.inliers(),
+            });
+            if self.verified(&attempt, min_inliers)
+                && best
+                    .as_ref()
+                    .is_none_or(|b| attempt.inliers() > b.inliers())
+            {
+                best = Some(attempt);
+            }
+        }
+        clock.timings.relocalization_ms += ms(t);
+        Ok((best, tried))
+    }
+
+    fn finish_relocalized(
+        &mut self,
+        frame: Frame,
+        best: Attempt,
+        tried: Vec<RelocalizationCandidate>,
+        clock: &mut Clock,
+        start: Instant,
+    ) -> TrackOutput {
+        self.counters.relocalized += 1;
+        if let Some(kf) = self.store.get_mut(&best.keyframe) {
+            kf.tracked += 1;
+        }
+        if let Some(track) = self.cameras.get_mut(&frame.camera.index) {
+            track.reference = Some(best.keyframe.clone());
+            track.frames_on_reference = 1;
+        }
+        let reason = format!(
+            "verified against {} with {} inliers",
+            best.keyframe,
+            best.inliers()
+        );
+        self.output(
+            &frame,
+            TrackState::Relocalized,
+            best,
+            None,
+            reason,
+            tried,
+            clock,
+            start,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn output(
+        &self,
+        frame: &Frame,
+        state: TrackState,
+        attempt: Attempt,
+        promoted: Option<KeyframeId>,
+        reason: String,
+        relocalization: Vec<RelocalizationCandidate>,
+        clock: &mut Clock,
+        start: Instant,
+    ) -> TrackOutput {
+        // A pose only counts when verified; a lost frame reports its matches without one.
+        let pose = match state {
+            TrackState::Lost => None,
+            _ => attempt.estimate.map(|e| TrackedPose {
+                pose: e.pose,
+                covariance: e.covariance,
+                model: e.model,
+                translation_observable: e.translation_observable,
+                noise_sigma_px: e.noise_sigma_px,
+            }),
+        };
+        let mut correspondences = attempt.correspondences;
+        if pose.is_none() {
+            for c in &mut correspondences {
+                c.inlier = false;
+            }
+        }
+        clock.timings.total_ms = ms(start);
+        TrackOutput {
+            camera: frame.camera.clone(),
+            stamp: frame.stamp,
+            frame_id: frame.frame_id.clone(),
+            state,
+            keyframe: Some(attempt.keyframe),
+            keyframe_frame_id: attempt.keyframe_frame_id,
+            promoted,
+            correspondences,
+            pose,
+            quality: attempt.quality,
+            reason,
+            relocalization,
+            keyframes_stored: self.store.len(),
+            image: frame.image.clone(),
+            keyframe_image: Some(attempt.keyframe_image),
+            timings: clock.timings,
+        }
+    }
+}
+
+/// Matches whose points both cameras can undistort (a matcher may return points in image
+/// corners a strong distortion model does not cover); the pose uses only these.
+fn usable_matches(matches: &[PixelMatch], cam0: &CameraModel, cam1: &CameraModel) -> Vec<bool> {
+    matches
+        .iter()
+        .map(|m| {
+            m.p0.is_finite()
+                && m.p1.is_finite()
+                && (cam0.is_pinhole() || cam0.normalize(&m.p0).is_ok())
+                && (cam1.is_pinhole() || cam1.normalize(&m.p1).is_ok())
+        })
+        .collect()
+}
+
+/// Relocalization candidates in matching order: those with a similarity below
+/// `min_similarity` dropped, the rest by similarity, highest first; candidates without an
+/// embedding (NaN similarity) keep their place after all scored ones, newest first. At most
+/// `top_k`. Input: (id, similarity, insertion sequence).
+pub fn rank_candidates(
+    mut scored: Vec<(KeyframeId, f64, u64)>,
+    min_similarity: f64,
+    top_k: usize,
+) -> Vec<(KeyframeId, f64)> {
+    scored.retain(|(_, s, _)| s.is_nan() || *s >= min_similarity);
+    scored.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
+        (false, false) => b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)),
+        (false, true) => std::cmp::Ordering::Less,
+        (true, false) => std::cmp::Ordering::Greater,
+        (true, true) => b.2.cmp(&a.2),
+    });
+    scored
+        .into_iter()
+        .take(top_k)
+        .map(|(id, s, _)| (id, s))
+        .collect()
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::msgs::builtin_interfaces::Time;
+
+    fn id(sec: i32) -> KeyframeId {
+        KeyframeId {
+            camera: "c".into(),
+            stamp: Time { sec, nanosec: 0 },
+        }
+    }
+
+    #[test]
+    fn candidates_rank_by_similarity_then_recency() {
+        let scored = vec![
+            (id(1), 0.2, 0),
+            (id(2), 0.9, 1),
+            (id(3), f64::NAN, 2),
+            (id(4), 0.5, 3),
+            (id(5), f64::NAN, 4),
+            (id(6), -0.5, 5),
+        ];
+        let ranked = rank_candidates(scored.clone(), 0.0, 10);
+        let order: Vec<i32> = ranked.iter().map(|(k, _)| k.stamp.sec).collect();
+        assert_eq!(order, [2, 4, 1, 5, 3]);
+        let top2 = rank_candidates(scored, -1.0, 2);
+        assert_eq!(top2.len(), 2);
+        assert_eq!(top2[0].0, id(2));
+        assert_eq!(top2[1].0, id(4));
+    }
+}
