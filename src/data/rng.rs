@@ -1,35 +1,22 @@
-//! A small seeded random generator whose streams are fixed by this file alone.
+//! Seeded randomness for datasets and training.
 //!
 //! Training data order, augmentation and ground-truth padding must be bit-identical across
-//! runs, machines and crate upgrades (resumed runs continue exactly). A general-purpose crate
-//! may change its algorithms between versions, so the generator is written here: SplitMix64
-//! (Steele, Lea & Flood 2014) seeds xoshiro256** (Blackman & Vigna 2018).
+//! runs, machines and crate upgrades (resumed runs continue exactly), so they use the crate's
+//! own generator ([`crate::geometry::rng`]) rather than a general-purpose crate whose
+//! algorithms may change between versions.
 
-/// Deterministic pseudo-random numbers (xoshiro256**), seeded from a `u64`.
+use crate::geometry::rng::{splitmix64, Rng};
+
+/// Deterministic pseudo-random numbers for data: the crate's generator
+/// ([`crate::geometry::Rng`]) plus item streams, shuffles and the modulo-rejection integer
+/// draw that the data streams (and the demo model's training run) were fixed with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeededRng {
-    state: [u64; 4],
-}
-
-fn splitmix64(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub struct SeededRng(Rng);
 
 impl SeededRng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut x = seed;
-        let state = [
-            splitmix64(&mut x),
-            splitmix64(&mut x),
-            splitmix64(&mut x),
-            splitmix64(&mut x),
-        ];
-        SeededRng { state }
+        SeededRng(Rng::new(seed))
     }
 
     /// An independent stream for item `index` of a run seeded with `seed`, so that item `i`
@@ -42,26 +29,17 @@ impl SeededRng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.state;
-        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)` with 53 random bits.
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        self.0.uniform()
     }
 
     /// Uniform in `[lo, hi)`.
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.uniform()
+        self.0.uniform_in(lo, hi)
     }
 
     /// Uniform integer in `0..n` (unbiased, by rejection); 0 when `n == 0`.
@@ -79,12 +57,9 @@ impl SeededRng {
         }
     }
 
-    /// Standard normal (Box–Muller; one value per call, the partner is discarded to keep the
-    /// stream stateless beyond `state`).
+    /// Standard normal (Box–Muller, one value per call).
     pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform(); // (0, 1]: log is finite
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        self.0.normal()
     }
 
     /// Fisher–Yates shuffle in place.
@@ -99,14 +74,6 @@ impl SeededRng {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splitmix_reference_values() {
-        // First outputs of SplitMix64 seeded with 0 (Vigna's reference splitmix64.c).
-        let mut x = 0u64;
-        assert_eq!(splitmix64(&mut x), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(splitmix64(&mut x), 0x6E78_9E6A_A1B9_65F4);
-    }
 
     #[test]
     fn deterministic_and_item_streams_differ() {

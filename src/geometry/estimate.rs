@@ -9,7 +9,7 @@ use super::decompose::{decompose_homography, normalize_homography};
 use super::essential::{depth_numerators, orthonormalize};
 use super::estimators::homography::{homography_inliers, Conditioning, HomographyEstimator};
 use super::estimators::relative_pose::{NormalizedCorrespondences, RelativePoseEstimator};
-use super::homography::refine_homography_robust;
+use super::homography::{refine_homography_robust, select_flagged};
 use super::options::PoseOptions;
 use super::points::PixelMatch;
 use super::pose::{PoseEstimate, PoseModel, RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
@@ -358,7 +358,7 @@ fn finish_rotation(
     if refinement.enabled {
         for _ in 0..2 {
             let window = refinement.window(sigma, threshold1);
-            let (a, b) = select2(&x0, &x1, &flags(&errors, window * window));
+            let (a, b) = select_flagged(&x0, &x1, &flags(&errors, window * window));
             if a.len() < 3 {
                 break;
             }
@@ -387,7 +387,7 @@ fn finish_rotation(
     } else {
         (inliers.clone(), RobustLoss::Squared, 1.0)
     };
-    let (a, b) = select2(&x0, &x1, &set);
+    let (a, b) = select_flagged(&x0, &x1, &set);
     let cov_r = rotation_covariance(&a, &b, &r, loss, scale * scale);
     let mut covariance = Matrix6::zeros();
     for i in 0..3 {
@@ -419,22 +419,6 @@ fn planar_points(data: &NormalizedCorrespondences) -> (Vec<Vector2<f64>>, Vec<Ve
         data.x0.iter().map(|p| p.xy()).collect(),
         data.x1.iter().map(|p| p.xy()).collect(),
     )
-}
-
-fn select2(
-    x0: &[Vector2<f64>],
-    x1: &[Vector2<f64>],
-    flags: &[bool],
-) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
-    let mut a = Vec::new();
-    let mut b = Vec::new();
-    for (i, &f) in flags.iter().enumerate() {
-        if f {
-            a.push(x0[i]);
-            b.push(x1[i]);
-        }
-    }
-    (a, b)
 }
 
 /// Inlier threshold for the 2-D transfer errors of the homography and rotation models, on
@@ -470,7 +454,7 @@ fn select_homography_model(
 ) -> Option<Selected> {
     let ms = &opts.model_selection;
     let (x0, x1) = planar_points(data);
-    let (s0, s1) = select2(&x0, &x1, e_inliers);
+    let (s0, s1) = select_flagged(&x0, &x1, e_inliers);
     if s0.len() < 8 {
         return None;
     }
@@ -511,7 +495,7 @@ fn select_homography_model(
         }
         let window = if round == 0 { thr_c } else { 2.0 * thr_c };
         let flags = homography_inliers(&hc, &cs0, &cs1, window * window);
-        let (a, b) = select2(&cs0, &cs1, &flags);
+        let (a, b) = select_flagged(&cs0, &cs1, &flags);
         if a.len() < 5 {
             break;
         }
@@ -551,7 +535,7 @@ fn select_homography_model(
         let mut d = Matrix3::identity();
         d[(2, 2)] = (u * vt).determinant().signum();
         let r0 = u * d * vt;
-        let (a, b) = select2(&x0, &x1, &h_inliers);
+        let (a, b) = select_flagged(&x0, &x1, &h_inliers);
         let r = refine_rotation(&a, &b, &r0, RobustLoss::Cauchy, 0.5 * threshold1, 20).params;
         let n_r = a
             .iter()

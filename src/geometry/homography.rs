@@ -149,7 +149,7 @@ pub(crate) fn refine_homography_robust(
     for _ in 0..3 {
         let sigma = noise(&h, &inliers);
         let window = refinement.window(sigma, threshold);
-        let (a, b) = select(x0, x1, &homography_inliers(&h, x0, x1, window * window));
+        let (a, b) = select_flagged(x0, x1, &homography_inliers(&h, x0, x1, window * window));
         if a.len() < 5 {
             break;
         }
@@ -173,7 +173,8 @@ pub(crate) fn refine_homography_robust(
     (h, inliers, iterations)
 }
 
-fn select(
+/// The correspondences whose flag is set.
+pub(crate) fn select_flagged(
     x0: &[Vector2<f64>],
     x1: &[Vector2<f64>],
     flags: &[bool],
