@@ -10,11 +10,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use imd::geometry::essential::poses_from_essential;
 use imd::geometry::estimators::relative_pose::NormalizedCorrespondences;
 use imd::geometry::solvers::essential_5pt;
-use imd::geometry::synthetic::{generate, SceneKind, SceneSpec};
+use imd::geometry::synthetic::{generate, minimal_sample, SceneKind, SceneSpec};
 use imd::geometry::{
     estimate_homography, estimate_relative_pose, HomographyOptions, PoseOptions, RelativePose, Rng,
 };
-use nalgebra::{Rotation3, Vector3};
+use nalgebra::Vector3;
 
 /// A minimal sample: five bearings in each camera.
 type Sample = ([Vector3<f64>; 5], [Vector3<f64>; 5]);
@@ -24,26 +24,8 @@ fn samples(count: usize) -> Vec<Sample> {
     let mut rng = Rng::new(1);
     (0..count)
         .map(|_| {
-            let pose = RelativePose::new(
-                Rotation3::from_scaled_axis(rng.unit_vector3() * rng.uniform_in(0.05, 0.4)),
-                rng.unit_vector3(),
-            );
-            let mut x0 = [Vector3::zeros(); 5];
-            let mut x1 = [Vector3::zeros(); 5];
-            let mut k = 0;
-            while k < 5 {
-                let p = Vector3::new(
-                    rng.uniform_in(-2.0, 2.0),
-                    rng.uniform_in(-1.5, 1.5),
-                    rng.uniform_in(2.0, 8.0),
-                );
-                let q = pose.transform(&p);
-                if q.z > 0.1 {
-                    x0[k] = p / p.z;
-                    x1[k] = q / q.z;
-                    k += 1;
-                }
-            }
+            let (_, x0, x1) =
+                minimal_sample::<5>(&mut rng, [0.05, 0.4], [-2.0, 2.0], [-1.5, 1.5], [2.0, 8.0]);
             (x0, x1)
         })
         .collect()

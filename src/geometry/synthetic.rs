@@ -184,3 +184,39 @@ pub fn generate(spec: &SceneSpec, rng: &mut Rng) -> SyntheticPair {
         plane,
     }
 }
+
+/// A noise-free minimal sample for solver tests: a random pose (rotation of
+/// `rotation_rad` = [lo, hi) about a random axis, unit translation in a random direction) and
+/// `N` points drawn uniformly in the box `x`, `y`, `z` (camera 0), kept when in front of
+/// camera 1 (z > 0.1). Returns the pose and the points as normalized rays `[x/z, y/z, 1]`.
+pub fn minimal_sample<const N: usize>(
+    rng: &mut Rng,
+    rotation_rad: [f64; 2],
+    x: [f64; 2],
+    y: [f64; 2],
+    z: [f64; 2],
+) -> (RelativePose, [Vector3<f64>; N], [Vector3<f64>; N]) {
+    let pose = RelativePose::new(
+        Rotation3::from_scaled_axis(
+            rng.unit_vector3() * rng.uniform_in(rotation_rad[0], rotation_rad[1]),
+        ),
+        rng.unit_vector3(),
+    );
+    let mut x0 = [Vector3::zeros(); N];
+    let mut x1 = [Vector3::zeros(); N];
+    let mut k = 0;
+    while k < N {
+        let p = Vector3::new(
+            rng.uniform_in(x[0], x[1]),
+            rng.uniform_in(y[0], y[1]),
+            rng.uniform_in(z[0], z[1]),
+        );
+        let q = pose.transform(&p);
+        if q.z > 0.1 {
+            x0[k] = p / p.z;
+            x1[k] = q / q.z;
+            k += 1;
+        }
+    }
+    (pose, x0, x1)
+}

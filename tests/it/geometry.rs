@@ -13,7 +13,7 @@ use imd::geometry::metrics::{
     translation_error_deg, translation_error_unfolded_deg,
 };
 use imd::geometry::solvers::essential_5pt;
-use imd::geometry::synthetic::{generate, SceneKind, SceneSpec};
+use imd::geometry::synthetic::{generate, minimal_sample, SceneKind, SceneSpec};
 use imd::geometry::{
     estimate_homography, estimate_relative_pose, CameraModel, GeometryError, HomographyOptions,
     NormalizedPoint, PixelMatch, PixelPoint, PoseModel, PoseOptions, RelativePose, Rng,
@@ -126,26 +126,8 @@ fn five_point_is_exact_on_random_noise_free_problems() {
     let mut rng = Rng::new(2024);
     let mut counts = [0usize; 11];
     for _ in 0..2000 {
-        let pose = RelativePose::new(
-            Rotation3::from_scaled_axis(rng.unit_vector3() * rng.uniform_in(0.01, 1.0)),
-            rng.unit_vector3(),
-        );
-        let mut x0 = [Vector3::zeros(); 5];
-        let mut x1 = [Vector3::zeros(); 5];
-        let mut k = 0;
-        while k < 5 {
-            let p = Vector3::new(
-                rng.uniform_in(-3.0, 3.0),
-                rng.uniform_in(-3.0, 3.0),
-                rng.uniform_in(1.0, 10.0),
-            );
-            let q = pose.transform(&p);
-            if q.z > 0.1 {
-                x0[k] = p / p.z;
-                x1[k] = q / q.z;
-                k += 1;
-            }
-        }
+        let (pose, x0, x1) =
+            minimal_sample::<5>(&mut rng, [0.01, 1.0], [-3.0, 3.0], [-3.0, 3.0], [1.0, 10.0]);
         let mut sols = Vec::new();
         essential_5pt(&x0, &x1, &mut sols);
         counts[sols.len().min(10)] += 1;

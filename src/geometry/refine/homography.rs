@@ -106,18 +106,12 @@ impl Problem<8> for HomographyProblem<'_> {
     }
 
     fn cost(&self, h: &Matrix3<f64>) -> f64 {
-        self.x0
+        let residuals = self
+            .x0
             .iter()
             .zip(self.x1)
-            .map(|(a, b)| {
-                let s = transfer_error_sq(h, a, b);
-                if s.is_finite() {
-                    self.loss.rho(s, self.scale2)
-                } else {
-                    0.0
-                }
-            })
-            .sum()
+            .map(|(a, b)| transfer_error_sq(h, a, b));
+        self.loss.total(residuals, self.scale2)
     }
 
     fn retract(&self, h: &Matrix3<f64>, delta: &SVector<f64, 8>) -> Matrix3<f64> {

@@ -26,6 +26,15 @@ pub enum RobustLoss {
 }
 
 impl RobustLoss {
+    /// Σ ρ(s) over squared residuals for squared scale `c2`; a non-finite residual (a point
+    /// the model maps to infinity) adds nothing rather than poisoning the sum.
+    pub fn total(self, squared_residuals: impl Iterator<Item = f64>, c2: f64) -> f64 {
+        squared_residuals
+            .filter(|s| s.is_finite())
+            .map(|s| self.rho(s, c2))
+            .sum()
+    }
+
     /// ρ(s) for squared scale `c2`.
     #[inline]
     pub fn rho(self, s: f64, c2: f64) -> f64 {

@@ -130,18 +130,12 @@ impl Problem<5> for RelativePoseProblem<'_> {
 
     fn cost(&self, pose: &RelativePose) -> f64 {
         let e = essential_from_pose(pose);
-        self.x0
+        let residuals = self
+            .x0
             .iter()
             .zip(self.x1)
-            .map(|(a, b)| {
-                let s = sampson_error_sq(&e, a, b);
-                if s.is_finite() {
-                    self.loss.rho(s, self.scale2)
-                } else {
-                    0.0
-                }
-            })
-            .sum()
+            .map(|(a, b)| sampson_error_sq(&e, a, b));
+        self.loss.total(residuals, self.scale2)
     }
 
     fn retract(&self, pose: &RelativePose, delta: &SVector<f64, 5>) -> RelativePose {

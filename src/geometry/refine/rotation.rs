@@ -68,18 +68,12 @@ impl Problem<3> for RotationProblem<'_> {
     }
 
     fn cost(&self, r: &Matrix3<f64>) -> f64 {
-        self.x0
+        let residuals = self
+            .x0
             .iter()
             .zip(self.x1)
-            .map(|(a, b)| {
-                let s = rotation_error_sq(r, a, b);
-                if s.is_finite() {
-                    self.loss.rho(s, self.scale2)
-                } else {
-                    0.0
-                }
-            })
-            .sum()
+            .map(|(a, b)| rotation_error_sq(r, a, b));
+        self.loss.total(residuals, self.scale2)
     }
 
     fn retract(&self, r: &Matrix3<f64>, delta: &SVector<f64, 3>) -> Matrix3<f64> {

@@ -395,35 +395,16 @@ pub fn essential_5pt(x0: &[Vector3<f64>; 5], x1: &[Vector3<f64>; 5], out: &mut V
 mod tests {
     use super::*;
     use crate::geometry::essential::essential_from_pose;
-    use crate::geometry::pose::RelativePose;
     use crate::geometry::rng::Rng;
-    use nalgebra::Rotation3;
+    use crate::geometry::synthetic::minimal_sample;
 
     #[test]
     fn true_essential_is_among_the_solutions() {
         let mut rng = Rng::new(42);
         let mut worst = 0.0f64;
         for _ in 0..500 {
-            let pose = RelativePose::new(
-                Rotation3::from_scaled_axis(rng.unit_vector3() * rng.uniform_in(0.05, 0.5)),
-                rng.unit_vector3(),
-            );
-            let mut x0 = [Vector3::zeros(); 5];
-            let mut x1 = [Vector3::zeros(); 5];
-            let mut k = 0;
-            while k < 5 {
-                let p = Vector3::new(
-                    rng.uniform_in(-2.0, 2.0),
-                    rng.uniform_in(-2.0, 2.0),
-                    rng.uniform_in(2.0, 8.0),
-                );
-                let q = pose.transform(&p);
-                if q.z > 0.1 {
-                    x0[k] = p / p.z;
-                    x1[k] = q / q.z;
-                    k += 1;
-                }
-            }
+            let (pose, x0, x1) =
+                minimal_sample::<5>(&mut rng, [0.05, 0.5], [-2.0, 2.0], [-2.0, 2.0], [2.0, 8.0]);
             let e_true = essential_from_pose(&pose);
             let e_true = e_true / e_true.norm();
             let mut sols = Vec::new();
