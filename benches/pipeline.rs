@@ -3,9 +3,13 @@
 //!   (the geometry's synthetic scene: 1000 matches, 20 % outliers, σ = 0.5 px), i.e. pose
 //!   estimation + keyframe policy + bookkeeping;
 //! - `decode_frame_rgb8`: a `sensor_msgs/Image` + CameraInfo → `Frame` (decode, camera model);
-//! - `messages`: `TrackOutput` → every ROS message, with and without the debug image.
+//! - `messages`: `TrackOutput` → every ROS message, with and without the debug image;
+//! - with `--features ros`, `ros_*`: the real r2r message path of one frame — the incoming
+//!   Image + CameraInfo from rcl's C structs into ours (what a typed subscription does), and
+//!   every outgoing message from ours into rcl's C structs (what `publish` does); DDS itself
+//!   is not included (the live node benchmark, `scripts/bench_node.sh`, measures it).
 //!
-//! Run: `cargo bench --bench pipeline`. The end-to-end replay benchmark (network included,
+//! Run: `cargo bench --bench pipeline [--features ros]`. The end-to-end replay benchmark (network included,
 //! throughput, latency, memory over thousands of frames) is `scripts/bench_replay.sh`.
 
 use std::hint::black_box;
@@ -143,6 +147,69 @@ fn bench(c: &mut Criterion) {
     ctx.publish_debug_image = false;
     c.bench_function("messages_without_debug_image", |b| {
         b.iter(|| track_messages(black_box(&out), &ctx))
+    });
+    #[cfg(feature = "ros")]
+    {
+        ctx.publish_debug_image = true;
+        ros_conversions(c, &raw, &track_messages(&out, &ctx));
+    }
+}
+
+/// rcl C structs ⇄ ours, for one frame in and its outputs out.
+#[cfg(feature = "ros")]
+fn ros_conversions(
+    c: &mut Criterion,
+    input: &CameraFrame,
+    outputs: &imd::io::frames::FrameOutputs,
+) {
+    use r2r::{WrappedNativeMsg, WrappedTypesupport};
+    type RImage = r2r::sensor_msgs::msg::Image;
+    type RInfo = r2r::sensor_msgs::msg::CameraInfo;
+    let CameraImage::Raw(image) = &input.image else {
+        unreachable!("the bench frame is raw")
+    };
+    let native_image = WrappedNativeMsg::<RImage>::from(&RImage::from(image.clone()));
+    let native_info = WrappedNativeMsg::<RInfo>::from(&RInfo::from(input.info.clone()));
+    c.bench_function("ros_input_image_camera_info_640x480", |b| {
+        b.iter(|| {
+            let image: Image = RImage::from_native(black_box(&native_image)).into();
+            let info = CameraInfo::try_from(RInfo::from_native(black_box(&native_info))).unwrap();
+            (image, info)
+        })
+    });
+    let publish = |out: &imd::io::frames::FrameOutputs, debug: bool| {
+        let mut n = 0usize;
+        if let Some(m) = &out.correspondences {
+            let r: r2r::sensor_msgs::msg::PointCloud2 = m.clone().into();
+            n += WrappedNativeMsg::from(&r).data.size;
+        }
+        if let Some(m) = &out.odometry {
+            let r: r2r::nav_msgs::msg::Odometry = m.clone().into();
+            drop(WrappedNativeMsg::from(&r));
+        }
+        if let Some(m) = &out.tf {
+            let r: r2r::tf2_msgs::msg::TFMessage = m.clone().into();
+            drop(WrappedNativeMsg::from(&r));
+        }
+        if debug {
+            if let Some(m) = &out.debug_image {
+                let r: RImage = m.clone().into();
+                n += WrappedNativeMsg::from(&r).data.size;
+            }
+        }
+        let diag = imd::io::msgs::diagnostic_msgs::DiagnosticArray {
+            header: Default::default(),
+            status: out.diagnostics.clone(),
+        };
+        let r: r2r::diagnostic_msgs::msg::DiagnosticArray = diag.into();
+        drop(WrappedNativeMsg::from(&r));
+        n
+    };
+    c.bench_function("ros_outputs_without_debug_image", |b| {
+        b.iter(|| publish(black_box(outputs), false))
+    });
+    c.bench_function("ros_outputs_with_debug_image", |b| {
+        b.iter(|| publish(black_box(outputs), true))
     });
 }
 

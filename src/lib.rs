@@ -13,7 +13,7 @@ pub mod geometry;
 pub mod io;
 pub mod model;
 pub mod pipeline;
-#[cfg(any(feature = "ros", feature = "ros-doc-only"))]
+#[cfg(feature = "ros")]
 pub mod ros;
 pub mod runtime;
 pub mod train;

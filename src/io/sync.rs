@@ -77,6 +77,11 @@ impl<I, C: Clone> StampPairer<I, C> {
         self.stats
     }
 
+    /// Whether an image waits for a camera_info.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Offer an image; returns the pair if a stored camera_info matches.
     pub fn push_image(&mut self, stamp: Time, image: I) -> Option<(I, C)> {
         let stamps: Vec<Time> = self.infos.iter().map(|(t, _)| *t).collect();

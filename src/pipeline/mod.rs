@@ -12,6 +12,7 @@
 //!   scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera wins).
 //! - [`replay`]: `imd replay`'s engine on rosbag2 MCAP files.
 
+pub mod cause_log;
 pub mod config;
 pub mod frame;
 pub mod keyframes;
@@ -24,6 +25,7 @@ pub mod replay;
 pub mod tracker;
 pub mod worker;
 
+pub use cause_log::CauseLog;
 pub use config::TrackerConfig;
 pub use frame::{camera_model_for, CameraId, Frame};
 pub use keyframes::{Keyframe, KeyframeStore};

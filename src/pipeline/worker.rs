@@ -16,6 +16,7 @@ use crate::config::ImdConfig;
 use crate::io::frames::{CameraFrame, ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
+use crate::pipeline::CauseLog;
 
 /// Where the worker's results go (publishers, a bag writer). Called on the worker thread.
 pub trait FrameSink: Send {
@@ -45,7 +46,29 @@ pub struct WorkerCameraStats {
     pub rate_skipped: u64,
     /// The last failure, `<topic>: <reason>`.
     pub last_error: String,
+    /// Failures per cause (the first of each is logged, the rest only counted).
+    pub failure_causes: CauseLog,
+    /// 1 while a frame of this camera waits in its slot.
+    pub waiting: u64,
+    /// 1 while a frame of this camera is being processed.
+    pub in_progress: u64,
 }
+
+impl WorkerCameraStats {
+    /// Every frame handed to the worker, by what became of it: processed + failed + dropped +
+    /// rate-skipped + waiting + in progress.
+    pub fn submitted(&self) -> u64 {
+        self.processed
+            + self.failed
+            + self.dropped
+            + self.rate_skipped
+            + self.waiting
+            + self.in_progress
+    }
+}
+
+/// Where the statuses of one control request go (a ROS service waiting to respond).
+pub type ControlReply = tokio::sync::oneshot::Sender<Vec<DiagnosticStatus>>;
 
 /// Scheduling options.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,10 +83,12 @@ pub struct WorkerOptions {
 struct State {
     slots: Vec<Option<CameraFrame>>,
     stats: Vec<WorkerCameraStats>,
-    control: VecDeque<ControlCommand>,
+    control: VecDeque<(ControlCommand, Option<ControlReply>)>,
     config: Option<ImdConfig>,
     max_rate_hz: f64,
     busy: bool,
+    /// The camera whose frame is being processed.
+    in_progress: Option<usize>,
     stop: bool,
 }
 
@@ -122,6 +147,7 @@ impl FrameWorker {
                 config: None,
                 max_rate_hz: options.max_rate_hz,
                 busy: false,
+                in_progress: None,
                 stop: false,
             }),
             changed: Condvar::new(),
@@ -182,12 +208,29 @@ impl FrameWorker {
 
     /// Queue a control request (handled between frames).
     pub fn control(&self, command: ControlCommand) {
+        self.queue_control(command, None);
+    }
+
+    /// Queue a control request; its statuses are sent to the returned receiver once it was
+    /// handled (the sender is dropped if the request is discarded from a full queue or the
+    /// worker stops first).
+    pub fn control_with_reply(
+        &self,
+        command: ControlCommand,
+    ) -> tokio::sync::oneshot::Receiver<Vec<DiagnosticStatus>> {
+        let (reply, receiver) = tokio::sync::oneshot::channel();
+        self.queue_control(command, Some(reply));
+        receiver
+    }
+
+    fn queue_control(&self, command: ControlCommand, reply: Option<ControlReply>) {
         let mut s = self.shared.lock();
         if s.control.len() == Self::CONTROL_CAPACITY {
-            let old = s.control.pop_front();
-            log::warn!("control queue full: dropping {old:?}");
+            if let Some((old, _)) = s.control.pop_front() {
+                log::warn!("control queue full: dropping {old:?}");
+            }
         }
-        s.control.push_back(command);
+        s.control.push_back((command, reply));
         drop(s);
         self.shared.changed.notify_all();
     }
@@ -204,7 +247,13 @@ impl FrameWorker {
 
     /// Counters per camera.
     pub fn stats(&self) -> Vec<WorkerCameraStats> {
-        self.shared.lock().stats.clone()
+        let s = self.shared.lock();
+        let mut stats = s.stats.clone();
+        for (i, st) in stats.iter_mut().enumerate() {
+            st.waiting = s.slots[i].is_some() as u64;
+            st.in_progress = (s.in_progress == Some(i)) as u64;
+        }
+        stats
     }
 
     /// Wait until every submitted frame, control request and configuration was handled.
@@ -250,7 +299,7 @@ impl Drop for FrameWorker {
 }
 
 enum Work {
-    Control(ControlCommand),
+    Control(ControlCommand, Option<ControlReply>),
     Config(ImdConfig),
     Frame(usize, CameraFrame, ScheduleInfo),
 }
@@ -268,13 +317,14 @@ fn run(
         let work = {
             let mut s = shared.lock();
             s.busy = false;
+            s.in_progress = None;
             shared.changed.notify_all();
             loop {
                 if s.stop {
                     return;
                 }
-                let work = if let Some(c) = s.control.pop_front() {
-                    Some(Work::Control(c))
+                let work = if let Some((c, reply)) = s.control.pop_front() {
+                    Some(Work::Control(c, reply))
                 } else if let Some(c) = s.config.take() {
                     Some(Work::Config(c))
                 } else {
@@ -295,6 +345,7 @@ fn run(
                                 continue;
                             }
                             last_done[i] = Some(Instant::now());
+                            s.in_progress = Some(i);
                             let info = ScheduleInfo {
                                 dropped: s.stats[i].dropped,
                                 rate_skipped: s.stats[i].rate_skipped,
@@ -316,7 +367,14 @@ fn run(
         // The slot was emptied: producers waiting in submit_lossless can go on.
         shared.changed.notify_all();
         match work {
-            Work::Control(c) => sink.control(processor.control(c)),
+            Work::Control(c, reply) => {
+                let statuses = processor.control(c);
+                if let Some(reply) = reply {
+                    // The requester may have given up waiting; nothing to do then.
+                    let _ = reply.send(statuses.clone());
+                }
+                sink.control(statuses);
+            }
             Work::Config(c) => processor.reconfigure(&c),
             Work::Frame(i, frame, info) => {
                 let label = labels.get(i).map(String::as_str).unwrap_or("?");
@@ -326,20 +384,28 @@ fn run(
                         let stats = {
                             let mut s = shared.lock();
                             s.stats[i].processed += 1;
+                            s.in_progress = None;
                             s.stats[i].clone()
                         };
                         sink.outputs(i, out, &stats);
                     }
                     Err(e) => {
-                        log::error!(
-                            "{label}: frame {}.{:09} skipped: {e}",
-                            stamp.sec,
-                            stamp.nanosec
-                        );
-                        {
+                        let first = {
                             let mut s = shared.lock();
-                            s.stats[i].failed += 1;
-                            s.stats[i].last_error = format!("{label}: {e}");
+                            s.in_progress = None;
+                            let st = &mut s.stats[i];
+                            st.failed += 1;
+                            st.last_error = format!("{label}: {e}");
+                            st.failure_causes.record(&st.last_error)
+                        };
+                        let line = format!(
+                            "{label}: frame {}.{:09} skipped: {e}",
+                            stamp.sec, stamp.nanosec
+                        );
+                        if first {
+                            log::error!("{line} (further frames failing so are counted)");
+                        } else {
+                            log::debug!("{line}");
                         }
                         sink.failure(i, stamp, &e);
                     }

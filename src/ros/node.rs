@@ -6,18 +6,18 @@
 //! image / camera_info subscriptions (one task each) ─▶ CameraInput (StampPairer)
 //!     ─▶ FrameWorker (one slot per camera, newest wins, drops counted; dedicated thread)
 //!     ─▶ TrackerProcessor: decode, track, messages ─▶ publishers
-//! ~/relocalize, ~/reset (std_msgs/String) ─▶ FrameWorker::control
+//! ~/relocalize, ~/reset, ~/<camera>/relocalize, ~/<camera>/reset (std_srvs/srv/Trigger)
+//!     ─▶ FrameWorker::control_with_reply ─▶ the service response names the outcome
 //! 1 Hz: /diagnostics = input + scheduling statistics per camera + the tracker's latest statuses
 //! ```
 //! r2r spins on its own blocking task; inference runs on the worker's thread so it never
 //! blocks the async executor. `imd replay` schedules through the same [`FrameWorker`] and
-//! processor. A message that cannot be converted or a frame that fails is logged with its
-//! topic and reason and skipped; the node goes on.
+//! processor. A message that cannot be converted or a frame that fails is counted and skipped,
+//! the first of each cause logged with its topic and reason; the node goes on.
 //!
 //! Topics (remap with `--ros-args -r`): outputs `~/correspondences` (PointCloud2),
-//! `~/odometry` (Odometry), `/tf`, `~/debug_image` (Image), `/diagnostics`; control inputs
-//! `~/relocalize` and `~/reset` (std_msgs/String with a camera name, or empty for all cameras;
-//! std_srvs is not among r2r's pre-generated bindings, so topics stand in for services).
+//! `~/odometry` (Odometry), `/tf` (tf2_msgs/TFMessage), `~/debug_image` (Image),
+//! `/diagnostics`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use r2r::std_srvs::srv::Trigger;
 use r2r::QosProfile;
 
 use crate::config::{CameraConfig, ConfigError, ImdConfig, QosPreset};
@@ -35,7 +36,7 @@ use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::msgs::std_msgs::Header;
 use crate::io::sync::StampPairer;
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
-use crate::pipeline::TrackerProcessor;
+use crate::pipeline::{CauseLog, TrackerProcessor};
 use crate::ros::params::{ImdParams, ParamError};
 
 /// The node name.
@@ -43,6 +44,13 @@ pub use crate::pipeline::messages::NODE_NAME;
 
 /// An image or camera_info silent for longer than this makes the camera STALE.
 const STALE_AFTER: Duration = Duration::from_secs(2);
+
+/// How long a control service waits for the worker (busy with a frame) before it answers
+/// that the request is queued.
+const CONTROL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After SIGINT the node finishes its current work and tears down within this time, or exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// Errors starting or running the node.
 #[derive(Debug, thiserror::Error)]
@@ -86,10 +94,14 @@ pub struct CameraStats {
     pub paired: u64,
     /// Images replaced before a camera_info matched them.
     pub unmatched: u64,
+    /// 1 while an image waits for its camera_info.
+    pub waiting_for_info: u64,
     /// Messages that could not be converted (wrong array lengths, …).
     pub bad_messages: u64,
     /// Most recent input error, for diagnostics.
     pub last_error: String,
+    /// Bad messages per cause (the first of each is logged).
+    pub bad_message_causes: CauseLog,
     /// When the last image arrived.
     pub last_image: Option<Instant>,
     /// When the last camera_info arrived.
@@ -130,6 +142,7 @@ impl CameraInput {
         let s = self.pairer.stats();
         self.stats.paired = s.paired;
         self.stats.unmatched = s.images_unmatched;
+        self.stats.waiting_for_info = self.pairer.has_pending() as u64;
         Some(CameraFrame {
             camera: self.index,
             camera_name: self.camera.name.clone(),
@@ -147,6 +160,7 @@ impl CameraInput {
         let stamp = image.header().stamp;
         let pair = self.pairer.push_image(stamp, (now, image));
         self.stats.unmatched = self.pairer.stats().images_unmatched;
+        self.stats.waiting_for_info = self.pairer.has_pending() as u64;
         self.frame(pair)
     }
 
@@ -156,14 +170,20 @@ impl CameraInput {
         self.stats.last_info = Some(Instant::now());
         let stamp = info.header.stamp;
         let pair = self.pairer.push_info(stamp, info);
+        self.stats.waiting_for_info = self.pairer.has_pending() as u64;
         self.frame(pair)
     }
 
-    /// Record a bad message on `topic`.
+    /// Record a bad message on `topic`; the first of each cause is logged.
     pub fn bad_message(&mut self, topic: &str, reason: &str) {
         self.stats.bad_messages += 1;
         self.stats.last_error = format!("{topic}: {reason}");
-        log::error!("{topic}: dropping message: {reason}");
+        if self.stats.bad_message_causes.record(&self.stats.last_error) {
+            log::error!(
+                "{topic}: dropping message: {reason} (further messages failing so are counted \
+                 in /diagnostics)"
+            );
+        }
     }
 }
 
@@ -183,13 +203,21 @@ pub fn camera_status(
             DiagnosticStatus::STALE,
             format!("no image received on {}", c.image_topic),
         ),
+        // Images but never a camera_info: that is the cause to report, stale or not.
+        (Some(a), None) => (
+            if a > STALE_AFTER {
+                DiagnosticStatus::STALE
+            } else {
+                DiagnosticStatus::WARN
+            },
+            format!(
+                "no camera_info received on {} ({} images waiting for one)",
+                c.camera_info_topic, s.images
+            ),
+        ),
         (Some(a), _) if a > STALE_AFTER => (
             DiagnosticStatus::STALE,
             format!("no image on {} for {:.1} s", c.image_topic, a.as_secs_f64()),
-        ),
-        (_, None) => (
-            DiagnosticStatus::WARN,
-            format!("no camera_info received on {}", c.camera_info_topic),
         ),
         (_, Some(a)) if a > STALE_AFTER => (
             DiagnosticStatus::WARN,
@@ -229,13 +257,65 @@ pub fn camera_status(
             KeyValue::new("camera_infos_received", s.infos),
             KeyValue::new("pairs", s.paired),
             KeyValue::new("images_unmatched", s.unmatched),
+            KeyValue::new("images_waiting_for_camera_info", s.waiting_for_info),
             KeyValue::new("frames_dropped_newest_wins", work.dropped),
             KeyValue::new("frames_skipped_max_rate", work.rate_skipped),
             KeyValue::new("frames_processed", work.processed),
+            KeyValue::new("frames_waiting", work.waiting),
+            KeyValue::new("frames_in_progress", work.in_progress),
             KeyValue::new("processing_errors", work.failed),
             KeyValue::new("bad_messages", s.bad_messages),
             KeyValue::new("last_error", last_error),
         ],
+    }
+}
+
+/// The control services: `~/relocalize` and `~/reset` act on every camera, `~/<camera>/…` on
+/// one (cameras whose name is not a valid ROS name token get no service of their own).
+pub fn control_services(cameras: &[CameraConfig]) -> Vec<(String, ControlCommand)> {
+    let mut services = vec![
+        (
+            "~/relocalize".to_string(),
+            ControlCommand::Relocalize(String::new()),
+        ),
+        ("~/reset".to_string(), ControlCommand::Reset(String::new())),
+    ];
+    for c in cameras {
+        let token = !c.name.is_empty()
+            && !c.name.starts_with(|ch: char| ch.is_ascii_digit())
+            && c.name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !token {
+            log::warn!(
+                "camera `{}`: not a valid ROS name token, so no ~/<camera>/relocalize or \
+                 ~/<camera>/reset services (use ~/relocalize, ~/reset)",
+                c.name
+            );
+            continue;
+        }
+        services.push((
+            format!("~/{}/relocalize", c.name),
+            ControlCommand::Relocalize(c.name.clone()),
+        ));
+        services.push((
+            format!("~/{}/reset", c.name),
+            ControlCommand::Reset(c.name.clone()),
+        ));
+    }
+    services
+}
+
+/// A Trigger response from the statuses a control request produced: success when every one
+/// is OK; the message joins theirs.
+pub fn trigger_response(statuses: &[DiagnosticStatus]) -> Trigger::Response {
+    Trigger::Response {
+        success: !statuses.is_empty() && statuses.iter().all(|s| s.level == DiagnosticStatus::OK),
+        message: statuses
+            .iter()
+            .map(|s| s.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -392,7 +472,11 @@ where
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run_async(make_processor))
+    let result = runtime.block_on(run_async(make_processor));
+    // Tasks still parked on r2r streams are dropped, not awaited.
+    runtime.shutdown_timeout(Duration::from_millis(300));
+    log::debug!("runtime stopped");
+    result
 }
 
 async fn run_async<F>(make_processor: F) -> Result<(), NodeError>
@@ -478,26 +562,36 @@ where
         );
     }
 
-    // 4. Control inputs.
-    for (topic, make) in [
-        (
-            "~/relocalize",
-            ControlCommand::Relocalize as fn(String) -> ControlCommand,
-        ),
-        (
-            "~/reset",
-            ControlCommand::Reset as fn(String) -> ControlCommand,
-        ),
-    ] {
-        let mut sub = ros(
-            format!("subscribing to {topic}"),
-            node.subscribe::<r2r::std_msgs::msg::String>(topic, QosProfile::default()),
+    // 4. Control services.
+    for (name, command) in control_services(&cameras) {
+        let mut service = ros(
+            format!("service {name}"),
+            node.create_service::<Trigger::Service>(&name, QosProfile::services_default()),
         )?;
         let shared = shared.clone();
         tokio::spawn(async move {
-            while let Some(msg) = sub.next().await {
-                log::info!("{topic}: {:?}", msg.data);
-                shared.worker.control(make(msg.data));
+            while let Some(request) = service.next().await {
+                log::info!("{name} called");
+                let reply = shared.worker.control_with_reply(command.clone());
+                let response = match tokio::time::timeout(CONTROL_REPLY_TIMEOUT, reply).await {
+                    Ok(Ok(statuses)) => trigger_response(&statuses),
+                    Ok(Err(_)) => Trigger::Response {
+                        success: false,
+                        message: "discarded: the control queue was full or the node is stopping"
+                            .into(),
+                    },
+                    Err(_) => Trigger::Response {
+                        success: true,
+                        message: format!(
+                            "queued: the matcher is busy; applied before its next frame \
+                             (no answer within {} s)",
+                            CONTROL_REPLY_TIMEOUT.as_secs()
+                        ),
+                    },
+                };
+                if let Err(e) = request.respond(response) {
+                    log::error!("{name}: responding: {e}");
+                }
             }
         });
     }
@@ -573,16 +667,45 @@ where
         })
     };
     log::info!("{NODE_NAME} running with {} camera(s)", cameras.len());
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        log::error!("waiting for SIGINT: {e}");
-    }
+    shutdown_signal().await;
     log::info!("shutting down");
+    // A frame in flight on a slow device, or a DDS teardown that blocks, must not keep the
+    // process alive: past the grace period it exits anyway.
+    std::thread::spawn(|| {
+        std::thread::sleep(SHUTDOWN_GRACE);
+        log::warn!(
+            "shutdown took longer than {} s; exiting now",
+            SHUTDOWN_GRACE.as_secs_f64()
+        );
+        std::process::exit(0);
+    });
     shared.stop.store(true, Ordering::Relaxed);
     let _ = spin.await;
+    log::debug!("ROS node destroyed");
     // The worker finishes its current frame and stops; its thread is joined when the last
     // handle (held by tasks the runtime drops on return) goes.
     shared.worker.request_stop();
     Ok(())
+}
+
+/// SIGINT (Ctrl-C, `ros2 launch`'s first signal) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let Ok(mut term) = term else {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            log::error!("waiting for SIGINT: {e}");
+        }
+        return;
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                log::error!("waiting for SIGINT: {e}");
+            }
+        }
+        _ = term.recv() => {}
+    }
 }
 
 /// Subscribe to one camera's image (raw or `/compressed`) and camera_info topics.

@@ -1,0 +1,818 @@
+//! Live end-to-end tests of `imd_matcher` on a real ROS 2 (feature `ros`; a sourced ROS 2:
+//! `. .ros/env.sh` after `scripts/ros_prefix.sh`, or an apt install). Each test starts the built
+//! node with `config/matcher.yaml` as its parameter file and the demo model, and the rclpy
+//! harness `tests/ros/live_harness.py`, in a ROS domain of its own with discovery on shared
+//! memory only (nothing leaves this machine); the harness records what it received, the
+//! assertions are here. Tests run one at a time (a lock), each node is stopped with SIGINT and
+//! must exit cleanly within 2 s.
+
+#[path = "it/pipeline/scene.rs"]
+#[allow(dead_code)]
+mod scene;
+#[path = "it/util.rs"]
+mod util;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use imd::geometry::metrics::rotation_error_deg;
+use imd::io::msgs::builtin_interfaces::Time;
+use imd::pipeline::KeyframeId;
+use nalgebra::{Quaternion, Rotation3, UnitQuaternion};
+use serde_json::Value;
+
+use scene::Scene;
+use util::{imd_bin, root, venv_python};
+
+/// One live test at a time: they share two cores, and the latency checks need them.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// SIGINT → exit, at most.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Python with rclpy: the PyPI prefix's, else the system's (apt ROS).
+fn ros_python() -> PathBuf {
+    let venv = root().join(".ros/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+fn demo_model() -> String {
+    root().join("models/imd-tiny-synth").display().to_string()
+}
+
+/// Environment of every ROS process of a test.
+fn ros_env(cmd: &mut Command, domain: u32) {
+    cmd.env("ROS_DOMAIN_ID", domain.to_string())
+        .env("FASTDDS_BUILTIN_TRANSPORTS", "SHM")
+        .env(
+            "FASTRTPS_DEFAULT_PROFILES_FILE",
+            root().join("config/fastdds_shm.xml"),
+        )
+        .env_remove("ROS_AUTOMATIC_DISCOVERY_RANGE")
+        .env("RUST_LOG", "info");
+}
+
+/// `-p name:=value` pairs.
+fn params(pairs: &[(&str, &str)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(k, v)| ["-p".to_string(), format!("{k}:={v}")])
+        .collect()
+}
+
+/// The node's command line: `config/matcher.yaml` + the demo model + `extra` (`-p` ...).
+/// `tests/ros/check_launch.py` checks that the launch file builds the same one.
+pub fn node_args(extra: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "--ros-args".to_string(),
+        "--params-file".into(),
+        root().join("config/matcher.yaml").display().to_string(),
+    ];
+    args.extend(params(&[("model.model_dir", &demo_model())]));
+    args.extend(extra.iter().cloned());
+    args
+}
+
+/// The two cameras of the replay sequence, as `imd replay --camera` names them.
+fn sequence_cameras() -> Vec<String> {
+    params(&[
+        ("cameras.names", "[cam0, cam1]"),
+        (
+            "cameras.image_topics",
+            "[/cam0/image_raw/compressed, /cam1/image_raw/compressed]",
+        ),
+        (
+            "cameras.camera_info_topics",
+            "[/cam0/camera_info, /cam1/camera_info]",
+        ),
+        ("cameras.optical_frames", "['', '']"),
+    ])
+}
+
+/// A running `imd_matcher`; killed if a test fails before stopping it.
+struct LiveNode {
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LiveNode {
+    fn start(domain: u32, extra: &[String]) -> LiveNode {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imd_matcher"));
+        cmd.args(node_args(extra))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("node.out")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap());
+        ros_env(&mut cmd, domain);
+        let child = cmd.spawn().expect("starting imd_matcher");
+        LiveNode {
+            child: Some(child),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGINT; the exit status and how long the node took to exit.
+    fn interrupt(&mut self) -> (ExitStatus, Duration) {
+        let mut child = self.child.take().expect("running");
+        let t = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, t.elapsed());
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let status = child.wait().unwrap();
+                return (status, t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stop with SIGINT and check the clean exit; returns the node's log.
+    fn stop(mut self) -> String {
+        let (status, took) = self.interrupt();
+        let log = self.log();
+        assert!(status.success(), "imd_matcher exited with {status}:\n{log}");
+        assert!(
+            took < SHUTDOWN_LIMIT,
+            "imd_matcher took {took:?} to exit after SIGINT"
+        );
+        log
+    }
+}
+
+impl Drop for LiveNode {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Run a harness scenario against the node in `domain`; its JSON record.
+fn harness(domain: u32, node: &LiveNode, scenario: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("result.json");
+    let mut cmd = Command::new(ros_python());
+    cmd.arg(root().join("tests/ros/live_harness.py"))
+        .arg(scenario)
+        .arg("--out")
+        .arg(&out)
+        .arg("--node-pid")
+        .arg(node.pid().to_string())
+        .args(extra)
+        .stdin(Stdio::null());
+    ros_env(&mut cmd, domain);
+    let mut child = cmd.spawn().expect("starting the rclpy harness");
+    let t = Instant::now();
+    // The harness bounds itself (faulthandler); this is the last resort.
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(400) {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        status.success(),
+        "harness {scenario} exited with {status}: {text:.2000}\nnode log:\n{}",
+        node.log()
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stamp(v: &Value) -> Time {
+    Time {
+        sec: v[0].as_i64().unwrap() as i32,
+        nanosec: v[1].as_u64().unwrap() as u32,
+    }
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// The latest diagnostics status named `name`.
+fn last_status<'a>(rec: &'a Value, name: &str) -> &'a Value {
+    rec["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .flat_map(|d| d["status"].as_array().unwrap())
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no status {name}"))
+}
+
+fn value_u64(status: &Value, key: &str) -> u64 {
+    status["values"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key {key} in {status}"))
+        .parse()
+        .unwrap()
+}
+
+/// Per-frame tracker statuses seen on /diagnostics, by (camera, frame_stamp).
+fn tracker_states(rec: &Value) -> BTreeMap<(String, String), String> {
+    let mut states = BTreeMap::new();
+    for d in rec["diagnostics"].as_array().unwrap() {
+        for s in d["status"].as_array().unwrap() {
+            if s["name"].as_str().unwrap().contains(": tracker ") {
+                let v = &s["values"];
+                if let (Some(c), Some(t), Some(st)) = (
+                    v["camera"].as_str(),
+                    v["frame_stamp"].as_str(),
+                    v["state"].as_str(),
+                ) {
+                    states.insert((c.to_string(), t.to_string()), st.to_string());
+                }
+            }
+        }
+    }
+    states
+}
+
+/// Odometry messages by stamp (each stamp must appear once).
+fn odometry_by_stamp(rec: &Value) -> BTreeMap<(i32, u32), Value> {
+    let mut by = BTreeMap::new();
+    for o in rec["odometry"].as_array().unwrap() {
+        let t = stamp(&o["stamp"]);
+        let old = by.insert((t.sec, t.nanosec), o.clone());
+        assert!(old.is_none(), "two odometry messages for {t:?}");
+    }
+    by
+}
+
+fn orientation(o: &Value) -> UnitQuaternion<f64> {
+    let q = f64s(o);
+    UnitQuaternion::from_quaternion(Quaternion::new(q[3], q[0], q[1], q[2]))
+}
+
+/// `imd replay` of `bag` with the node's configuration; the odometry it wrote, by stamp.
+fn replay_odometry(bag: &Path) -> BTreeMap<(i32, u32), Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("replay.mcap");
+    let status = Command::new(imd_bin())
+        .arg("replay")
+        .arg(bag)
+        .arg("--config")
+        .arg(root().join("config/matcher.yaml"))
+        .arg("--model")
+        .arg(demo_model())
+        .args(["--camera", "/cam0/image_raw/compressed"])
+        .args(["--camera", "/cam1/image_raw/compressed"])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let json = Command::new(venv_python())
+        .arg(root().join("scripts/check_mcap.py"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let decoded: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut by = BTreeMap::new();
+    for m in decoded["messages"].as_array().unwrap() {
+        if m["topic"] == "/imd_matcher/odometry" {
+            let msg = &m["message"];
+            let t = &msg["header"]["stamp"];
+            let key = (
+                t["sec"].as_i64().unwrap() as i32,
+                t["nanosec"].as_u64().unwrap() as u32,
+            );
+            by.insert(key, msg.clone());
+        }
+    }
+    by
+}
+
+#[test]
+fn live_sequence_names_its_frames_matches_ground_truth_and_equals_replay() {
+    let _serial = serial();
+    let domain = 61;
+    let node = LiveNode::start(domain, &sequence_cameras());
+    let rec = harness(domain, &node, "sequence", &[]);
+    let log = node.stop();
+    let scene = Scene::load();
+
+    let published = rec["published"].as_array().unwrap();
+    assert_eq!(published.len(), 70);
+    let odometry = odometry_by_stamp(&rec);
+    assert_eq!(odometry.len(), 70, "one odometry per published frame");
+    // The reliable-only and the best-effort subscriber both received every message.
+    assert_eq!(rec["odometry_best_effort"], 70);
+    let stamps: BTreeSet<(i32, u32)> = published
+        .iter()
+        .map(|p| {
+            let t = stamp(&p["stamp"]);
+            (t.sec, t.nanosec)
+        })
+        .collect();
+    assert_eq!(stamps, odometry.keys().cloned().collect());
+
+    // Each message names a real input frame (stamp + optical frame) and a keyframe (camera +
+    // stamp of an earlier published frame).
+    let states = tracker_states(&rec);
+    let mut rotation_errors = Vec::new();
+    let mut no_overlap = Vec::new();
+    for ((sec, nanosec), o) in &odometry {
+        let t = Time {
+            sec: *sec,
+            nanosec: *nanosec,
+        };
+        let cam = scene
+            .cameras
+            .iter()
+            .find(|c| c.frame_id == o["child_frame_id"].as_str().unwrap())
+            .expect("child_frame_id is a camera's optical frame");
+        let current = scene.frame(&cam.name, t).expect("a real frame");
+        let kf = KeyframeId::parse_frame_name(o["frame_id"].as_str().unwrap())
+            .expect("header.frame_id names a keyframe");
+        assert!(stamps.contains(&(kf.stamp.sec, kf.stamp.nanosec)));
+        assert!(kf.stamp.as_nanos() <= t.as_nanos());
+        let keyframe = scene.frame(&kf.camera, kf.stamp).unwrap();
+        let cov = f64s(&o["covariance"]);
+        let lost = cov[0] >= 1e5 && cov[21] >= 1e5;
+        if keyframe.stamp == current.stamp || lost {
+            continue;
+        }
+        let gt = scene.relative(keyframe, current);
+        let r: Rotation3<f64> = orientation(&o["orientation"])
+            .to_rotation_matrix()
+            .inverse();
+        let err = rotation_error_deg(&r, &gt.rotation);
+        // A pose "verified" between views that share nothing is the matcher's false positive,
+        // not a geometry error: counted and reported separately.
+        if scene.overlap(keyframe, current, 8) < 0.1 {
+            no_overlap.push((err, cam.name.clone(), t));
+            continue;
+        }
+        rotation_errors.push((err, cam.name.clone(), t));
+    }
+    rotation_errors.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = rotation_errors.len();
+    let median = rotation_errors[n / 2].0;
+    let max = rotation_errors[n - 1].0;
+    eprintln!(
+        "live sequence: {n} verified poses, rotation error median {median:.3}°, max {max:.3}° \
+         ({:?}); states {:?}",
+        rotation_errors[n - 1],
+        states
+            .values()
+            .fold(BTreeMap::<&str, u32>::new(), |mut m, s| {
+                *m.entry(s.as_str()).or_default() += 1;
+                m
+            })
+    );
+    eprintln!("live sequence: poses accepted between views without overlap: {no_overlap:?}");
+    assert!(n >= 40, "only {n} verified poses");
+    assert!(max < 1.0, "rotation error {max}° (replay tests: < 1°)");
+
+    // Correspondences: every frame except each camera's first, with the documented layout.
+    let corr = rec["correspondences"].as_array().unwrap();
+    assert_eq!(corr.len(), 68);
+    for c in corr {
+        assert_eq!(c["point_step"], 24);
+        let names: Vec<&str> = c["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f[0].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["x0", "y0", "x1", "y1", "confidence", "inlier"]);
+    }
+
+    // Nothing dropped, everything accounted for.
+    for cam in ["cam0", "cam1"] {
+        let s = last_status(&rec, &format!("imd_matcher: input {cam}"));
+        let frames = if cam == "cam0" { 40 } else { 30 };
+        assert_eq!(value_u64(s, "images_received"), frames);
+        assert_eq!(value_u64(s, "frames_processed"), frames);
+        assert_eq!(value_u64(s, "frames_dropped_newest_wins"), 0);
+    }
+
+    // The live outputs equal `imd replay`'s on the same bag.
+    let replayed = replay_odometry(&util::fixture("replay/sequence.mcap"));
+    assert_eq!(replayed.len(), 70);
+    let mut max_dev: f64 = 0.0;
+    for (key, live) in &odometry {
+        let r = &replayed[key];
+        assert_eq!(live["frame_id"], r["header"]["frame_id"], "{key:?}");
+        assert_eq!(live["child_frame_id"], r["child_frame_id"], "{key:?}");
+        let p = &r["pose"]["pose"]["position"];
+        let q = &r["pose"]["pose"]["orientation"];
+        let rp = [&p["x"], &p["y"], &p["z"]].map(|v| v.as_f64().unwrap());
+        let rq = [&q["x"], &q["y"], &q["z"], &q["w"]].map(|v| v.as_f64().unwrap());
+        for (a, b) in f64s(&live["position"]).iter().zip(rp) {
+            max_dev = max_dev.max((a - b).abs());
+        }
+        for (a, b) in f64s(&live["orientation"]).iter().zip(rq) {
+            max_dev = max_dev.max((a - b).abs());
+        }
+    }
+    eprintln!("live vs replay: max pose component difference {max_dev:e}");
+    // Same weights, same inputs, same thread count: the same computation.
+    assert!(max_dev < 1e-6, "live and replay differ by {max_dev}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn live_overload_newest_frame_wins_drops_are_counted_latency_and_memory_stay_bounded() {
+    let _serial = serial();
+    let domain = 62;
+    // One libtorch thread leaves a core to DDS and the harness on a 2-core machine.
+    let node = LiveNode::start(domain, &params(&[("model.num_threads", "1")]));
+    let rec = harness(
+        domain,
+        &node,
+        "overload",
+        &["--frames", "150", "--rate", "30", "--drain", "8"],
+    );
+    node.stop();
+
+    let published = rec["published"].as_array().unwrap();
+    let sent: Vec<((i32, u32), f64)> = published
+        .iter()
+        .map(|p| {
+            let t = stamp(&p["stamp"]);
+            ((t.sec, t.nanosec), p["t"].as_f64().unwrap())
+        })
+        .collect();
+    let sent_at: BTreeMap<(i32, u32), f64> = sent.iter().cloned().collect();
+    let odometry = odometry_by_stamp(&rec);
+    let processed = odometry.len() as u64;
+    let s = last_status(&rec, "imd_matcher: input camera");
+    let v = |k: &str| value_u64(s, k);
+    eprintln!(
+        "overload: published {} at 30 Hz; node: received {}, paired {}, processed {processed}, \
+         dropped (newest wins) {}",
+        published.len(),
+        v("images_received"),
+        v("pairs"),
+        v("frames_dropped_newest_wins")
+    );
+    assert_eq!(v("images_received"), 150, "the transport lost images");
+    assert!(
+        processed < 150 && v("frames_dropped_newest_wins") > 0,
+        "the node kept up: no overload"
+    );
+    // Every frame is accounted for: received = paired + unmatched + waiting for camera_info;
+    // paired = processed + failed + dropped + rate-skipped + waiting + in progress.
+    assert_eq!(
+        v("images_received"),
+        v("pairs") + v("images_unmatched") + v("images_waiting_for_camera_info")
+    );
+    assert_eq!(
+        v("pairs"),
+        v("frames_processed")
+            + v("processing_errors")
+            + v("frames_dropped_newest_wins")
+            + v("frames_skipped_max_rate")
+            + v("frames_waiting")
+            + v("frames_in_progress")
+    );
+    assert_eq!(v("frames_processed"), processed);
+
+    // Newest wins: when the worker finished a frame (its odometry arrived), the next frame it
+    // took was the newest one published by then, give or take the transport (2 periods).
+    let period = 1.0 / 30.0;
+    let answers: Vec<(&(i32, u32), f64)> = odometry
+        .iter()
+        .map(|(k, o)| (k, o["t"].as_f64().unwrap()))
+        .collect();
+    assert!(answers.windows(2).all(|w| w[0].0 < w[1].0), "stamp order");
+    for w in answers.windows(2) {
+        let (done_at, next) = (w[0].1, w[1].0);
+        let newest = sent
+            .iter()
+            .filter(|(_, t)| *t <= done_at)
+            .map(|(_, t)| *t)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let taken = sent_at[next];
+        assert!(
+            taken >= newest - 2.0 * period - 0.05,
+            "after {done_at:.2} s the worker took a frame sent at {taken:.2} s, the newest was \
+             sent at {newest:.2} s"
+        );
+    }
+    let mut latencies: Vec<f64> = answers.iter().map(|(k, t)| t - sent_at[*k]).collect();
+    latencies.sort_by(f64::total_cmp);
+    eprintln!(
+        "overload: latency median {:.0} ms, max {:.0} ms (processing one 640x480 frame on CPU)",
+        latencies[latencies.len() / 2] * 1e3,
+        latencies[latencies.len() - 1] * 1e3
+    );
+
+    // Memory: no growth while frames keep coming and being dropped. A frame's network pass
+    // allocates (and frees) hundreds of MiB, so compare the peaks of the two halves.
+    let rss: Vec<f64> = rec["rss_kib"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[1].as_f64().unwrap() / 1024.0)
+        .collect();
+    assert!(rss.len() > 10);
+    let half = rss.len() / 2;
+    let peak = |r: &[f64]| r.iter().cloned().fold(0.0, f64::max);
+    let (first, second) = (peak(&rss[..half]), peak(&rss[half..]));
+    eprintln!(
+        "overload: RSS peak {first:.0} MiB in the first half, {second:.0} MiB in the second, \
+         last {:.0} MiB ({} samples)",
+        rss[rss.len() - 1],
+        rss.len()
+    );
+    assert!(
+        second <= first * 1.05 + 20.0,
+        "RSS peak grew from {first} to {second} MiB"
+    );
+}
+
+#[test]
+fn live_parameters_from_file_and_overrides_validated_updates() {
+    let _serial = serial();
+    let domain = 63;
+    let node = LiveNode::start(
+        domain,
+        &params(&[
+            ("tracker.min_inliers", "17"),
+            ("node.publish_debug_image", "true"),
+        ]),
+    );
+    let rec = harness(domain, &node, "params", &[]);
+    let log = node.stop();
+
+    let before = &rec["before"];
+    // -p overrides win over the file; the file's values fill the rest.
+    assert_eq!(before["tracker.min_inliers"], 17);
+    assert_eq!(before["node.publish_debug_image"], true);
+    assert_eq!(before["pose.threshold_px"], 1.0);
+    assert_eq!(before["model.resize_long_side"], 640);
+    assert_eq!(before["cameras.names"], serde_json::json!(["camera"]));
+
+    let sets = &rec["sets"];
+    assert_eq!(sets["valid"]["successful"], true, "{sets}");
+    for bad in ["out_of_range", "wrong_type", "unknown"] {
+        assert_eq!(sets[bad]["successful"], false, "{bad}: {sets}");
+    }
+    let reason = |k: &str| sets[k]["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason("out_of_range").contains("threshold_px"),
+        "{}",
+        reason("out_of_range")
+    );
+    assert!(
+        reason("wrong_type").contains("min_inliers"),
+        "{}",
+        reason("wrong_type")
+    );
+    // A rejected set changes nothing.
+    let after = &rec["after"];
+    assert_eq!(after["pose.threshold_px"], 1.0);
+    assert_eq!(after["tracker.min_inliers"], 17);
+    assert_eq!(after["node.publish_debug_image"], false);
+
+    // Behaviour: debug images for frames 1 and 2 (frame 0 is the first keyframe), none after
+    // the accepted set.
+    let frames = rec["frames"].as_array().unwrap();
+    let debug: BTreeSet<String> = rec["debug_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["stamp"].to_string())
+        .collect();
+    let expect: BTreeSet<String> = frames[1..3].iter().map(|f| f.to_string()).collect();
+    assert_eq!(debug, expect);
+    assert_eq!(odometry_by_stamp(&rec).len(), 6);
+    assert!(log.contains("node.publish_debug_image"), "{log}");
+}
+
+#[test]
+fn live_services_reset_and_relocalize_across_two_cameras() {
+    let _serial = serial();
+    let domain = 64;
+    let node = LiveNode::start(domain, &sequence_cameras());
+    let rec = harness(domain, &node, "services", &[]);
+    node.stop();
+
+    let calls = rec["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    let call = |name: &str| calls.iter().find(|c| c["name"] == name).unwrap();
+    assert_eq!(call("cam0/reset")["success"], true);
+    assert!(call("cam0/reset")["message"]
+        .as_str()
+        .unwrap()
+        .contains("keyframe(s) forgotten"));
+    assert_eq!(call("cam1/relocalize")["success"], true);
+    assert!(call("cam1/relocalize")["message"]
+        .as_str()
+        .unwrap()
+        .contains("requested for 1 camera"));
+    assert_eq!(call("reset")["success"], true);
+    assert!(call("relocalize")["message"]
+        .as_str()
+        .unwrap()
+        .contains("requested for 2 camera"));
+    assert!(rec["unknown_service"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not available"));
+
+    // What the frames after each call say, from the messages alone.
+    let published = rec["published"].as_array().unwrap();
+    let odometry = odometry_by_stamp(&rec);
+    let kf_of = |i: usize| {
+        let t = stamp(&published[i]["stamp"]);
+        let o = &odometry[&(t.sec, t.nanosec)];
+        let kf = KeyframeId::parse_frame_name(o["frame_id"].as_str().unwrap()).unwrap();
+        (published[i]["camera"].as_str().unwrap().to_string(), t, kf)
+    };
+    let next_of = |camera: &str, from: usize| {
+        (from..published.len())
+            .find(|&i| published[i]["camera"] == camera)
+            .unwrap()
+    };
+    // After ~/cam0/reset: cam0's next frame is its own new keyframe, cam1 keeps its keyframe.
+    let (_, t, kf) = kf_of(next_of("cam0", 6));
+    assert_eq!((kf.camera.as_str(), kf.stamp), ("cam0", t));
+    let (_, _, kf_before) = kf_of(next_of("cam1", 0));
+    let (_, _, kf1) = kf_of(next_of("cam1", 6));
+    assert_eq!(kf1, kf_before, "cam1 was not reset");
+    // After ~/reset: both cameras start over.
+    for cam in ["cam0", "cam1"] {
+        let (_, t, kf) = kf_of(next_of(cam, 12));
+        assert_eq!(
+            (kf.camera.as_str(), kf.stamp),
+            (cam, t),
+            "{cam} after ~/reset"
+        );
+    }
+    // After a relocalize request the camera's next frame went through relocalization.
+    let states = tracker_states(&rec);
+    for (cam, from) in [("cam1", 10), ("cam0", 14), ("cam1", 14)] {
+        let (_, t, _) = kf_of(next_of(cam, from));
+        let key = (cam.to_string(), format!("{}.{:09}", t.sec, t.nanosec));
+        let state = states.get(&key).map(String::as_str);
+        assert!(
+            matches!(
+                state,
+                Some("relocalized") | Some("lost") | Some("new_keyframe")
+            ),
+            "{cam} {t:?}: {state:?}"
+        );
+    }
+}
+
+#[test]
+fn live_bad_input_is_counted_logged_once_per_cause_and_the_node_keeps_serving() {
+    let _serial = serial();
+    let domain = 65;
+    let node = LiveNode::start(
+        domain,
+        &params(&[
+            ("cameras.names", "[cam0, cam1]"),
+            ("cameras.image_topics", "[/cam0/image_raw, /cam1/image_raw]"),
+            (
+                "cameras.camera_info_topics",
+                "[/cam0/camera_info, /cam1/camera_info]",
+            ),
+            ("cameras.optical_frames", "['', '']"),
+        ]),
+    );
+    let rec = harness(domain, &node, "bad_input", &[]);
+    let log = node.stop();
+
+    // Every good frame was answered, before and after the bad ones.
+    let odometry = odometry_by_stamp(&rec);
+    let good = rec["good"].as_array().unwrap();
+    assert_eq!(good.len(), 4);
+    for g in good {
+        let t = stamp(g);
+        assert!(
+            odometry.contains_key(&(t.sec, t.nanosec)),
+            "{t:?} not answered"
+        );
+    }
+    let s0 = last_status(&rec, "imd_matcher: input cam0");
+    let bad = value_u64(s0, "processing_errors") + value_u64(s0, "bad_messages");
+    assert_eq!(bad, 12, "{s0}");
+    assert_eq!(value_u64(s0, "frames_processed"), 4);
+    // One log line per cause (4 causes, each sent 3 times).
+    let causes = [
+        ("wrong step", "step = 1913"),
+        ("unknown encoding", "`rgb9`"),
+        ("NaN in K", "K = [NaN"),
+        ("zero K", "K = [0.0, 0.0, 0.0"),
+    ];
+    for (what, needle) in causes {
+        let n = log
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains(needle))
+            .count();
+        assert_eq!(n, 1, "{what}: {n} log lines mention {needle:?}:\n{log}");
+    }
+    // The camera without camera_info: counted, reported, nothing processed.
+    let s1 = last_status(&rec, "imd_matcher: input cam1");
+    assert_eq!(value_u64(s1, "images_received"), 16);
+    assert_eq!(
+        value_u64(s1, "images_unmatched") + value_u64(s1, "images_waiting_for_camera_info"),
+        16
+    );
+    assert_eq!(value_u64(s1, "frames_processed"), 0);
+    assert!(
+        s1["message"]
+            .as_str()
+            .unwrap()
+            .contains("no camera_info received on /cam1/camera_info"),
+        "{s1}"
+    );
+    // WARN, or STALE once its images stopped too.
+    assert!(s1["level"] == 1 || s1["level"] == 3, "{s1}");
+}
+
+#[test]
+fn live_qos_mismatch_best_effort_images_to_a_reliable_subscription() {
+    let _serial = serial();
+    let domain = 66;
+    let node = LiveNode::start(domain, &params(&[("node.qos", "reliable")]));
+    let rec = harness(domain, &node, "qos", &[]);
+    node.stop();
+    // DDS does not match a best-effort writer with a reliable reader: nothing arrives, and
+    // the diagnostics say so.
+    assert_eq!(rec["image_subscriptions_matched"], 0);
+    let s = last_status(&rec, "imd_matcher: input camera");
+    assert_eq!(value_u64(s, "images_received"), 0);
+    assert!(s["message"]
+        .as_str()
+        .unwrap()
+        .contains("no image received on /camera/image_raw"));
+    assert_eq!(rec["odometry"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn live_sigint_exits_cleanly_and_leaves_no_shared_memory_behind() {
+    let _serial = serial();
+    let domain = 67;
+    let shm = || -> BTreeSet<String> {
+        std::fs::read_dir("/dev/shm")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("fastrtps_") || n.starts_with("fast_datasharing"))
+                    .filter(|n| !n.starts_with("fastrtps_port"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = shm();
+    let mut node = LiveNode::start(domain, &[]);
+    // Up: the harness discovers it (a short scenario).
+    harness(domain, &node, "qos", &[]);
+    let during = shm();
+    assert!(during.len() > before.len(), "the node uses shared memory");
+    let (status, took) = node.interrupt();
+    assert!(status.success(), "{status}: {}", node.log());
+    assert!(took < SHUTDOWN_LIMIT, "{took:?}");
+    eprintln!("sigint: exited in {took:?}");
+    let after = shm();
+    let left: Vec<_> = after.difference(&before).collect();
+    assert!(left.is_empty(), "left behind in /dev/shm: {left:?}");
+}
