@@ -162,7 +162,7 @@ fn ros_conversions(
     input: &CameraFrame,
     outputs: &imd::io::frames::FrameOutputs,
 ) {
-    use r2r::{WrappedNativeMsg, WrappedTypesupport};
+    use r2r::{NativeMsg as WrappedNativeMsg, WrappedTypesupport};
     type RImage = r2r::sensor_msgs::msg::Image;
     type RInfo = r2r::sensor_msgs::msg::CameraInfo;
     let CameraImage::Raw(image) = &input.image else {

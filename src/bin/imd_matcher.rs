@@ -8,7 +8,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match imd::ros::run() {
-        Ok(()) => ExitCode::SUCCESS,
+        // The ROS side is torn down; a frame still in flight on the worker is not waited for.
+        Ok(()) => imd::ros::exit_now(0),
         Err(err) => {
             // Print the whole cause chain: r2r errors wrap rcl's reasons.
             eprintln!(

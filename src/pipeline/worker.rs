@@ -282,6 +282,13 @@ impl FrameWorker {
         self.shared.changed.notify_all();
     }
 
+    /// Ask the thread to stop and let it go without joining: a frame in flight (a network
+    /// pass can take seconds on a CPU) is not waited for. For a process about to exit.
+    pub fn detach(mut self) {
+        self.request_stop();
+        self.thread.take();
+    }
+
     fn stop(&mut self) {
         self.request_stop();
         if let Some(thread) = self.thread.take() {

@@ -1,4 +1,4 @@
-//! The r2r ROS 2 node (features `ros` / `ros-doc-only`): parameters, subscriptions,
+//! The r2r ROS 2 node (feature `ros`): parameters, subscriptions, services,
 //! publishers and message conversions. Everything of substance is ROS-free and lives in
 //! [`crate::io`]; this layer converts and wires.
 //!
@@ -10,4 +10,4 @@ pub mod msgs;
 pub mod node;
 pub mod params;
 
-pub use node::{run, run_with, NodeError};
+pub use node::{exit_now, run, run_with, NodeError};

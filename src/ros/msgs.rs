@@ -395,7 +395,7 @@ impl From<d::DiagnosticArray> for rd::DiagnosticArray {
 
 #[cfg(test)]
 mod tests {
-    //! r2r's `Default` panics under `doc-only`, so every r2r struct is a literal here.
+    //! Every r2r struct is spelled out as a literal, so each field's conversion is visible.
     use super::*;
 
     fn r_header(frame: &str) -> rsm::Header {

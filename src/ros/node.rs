@@ -508,7 +508,7 @@ where
         "parameter services",
         node.make_derived_parameter_handler(params.clone()),
     )?;
-    tokio::spawn(param_server);
+    let mut tasks = vec![tokio::spawn(param_server)];
 
     let cameras = config.cameras.resolve()?;
     if cameras.is_empty() {
@@ -553,7 +553,7 @@ where
     });
     let sub_qos = qos(config.node.qos);
     for (i, cam) in cameras.iter().enumerate() {
-        subscribe_camera(&mut node, &shared, i, cam, sub_qos.clone())?;
+        subscribe_camera(&mut node, &shared, i, cam, sub_qos.clone(), &mut tasks)?;
         log::info!(
             "camera {} ({i}): image {} + camera_info {}",
             cam.name,
@@ -569,7 +569,7 @@ where
             node.create_service::<Trigger::Service>(&name, QosProfile::services_default()),
         )?;
         let shared = shared.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Some(request) = service.next().await {
                 log::info!("{name} called");
                 let reply = shared.worker.control_with_reply(command.clone());
@@ -593,14 +593,14 @@ where
                     log::error!("{name}: responding: {e}");
                 }
             }
-        });
+        }));
     }
 
     // 5. Parameter updates: the live config follows every accepted `ros2 param set`.
     {
         let shared = shared.clone();
         let params = params.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Some((name, value)) = param_events.next().await {
                 let config = params
                     .lock()
@@ -620,7 +620,7 @@ where
                 *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
                 shared.worker.reconfigure(config);
             }
-        });
+        }));
     }
 
     // 6. Diagnostics at 1 Hz.
@@ -628,7 +628,7 @@ where
         let shared = shared.clone();
         let publishers = publishers.clone();
         let clock = clock.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
@@ -654,7 +654,7 @@ where
                 );
                 publishers.publish_diagnostics(now_time(&clock), status);
             }
-        });
+        }));
     }
 
     // 7. Spin r2r on its own blocking task until SIGINT.
@@ -664,6 +664,7 @@ where
             while !shared.stop.load(Ordering::Relaxed) {
                 node.spin_once(Duration::from_millis(20));
             }
+            node
         })
     };
     log::info!("{NODE_NAME} running with {} camera(s)", cameras.len());
@@ -677,15 +678,39 @@ where
             "shutdown took longer than {} s; exiting now",
             SHUTDOWN_GRACE.as_secs_f64()
         );
-        std::process::exit(0);
+        exit_now(0);
     });
     shared.stop.store(true, Ordering::Relaxed);
-    let _ = spin.await;
-    log::debug!("ROS node destroyed");
-    // The worker finishes its current frame and stops; its thread is joined when the last
-    // handle (held by tasks the runtime drops on return) goes.
+    let node = spin.await;
+    // The worker stops after its current item (publishing on a destroyed node is an error it
+    // logs, not a crash).
     shared.worker.request_stop();
+    // Teardown order matters: every task that holds the node's clock, services or streams
+    // ends before the node (and its DDS participant) is destroyed.
+    for task in &tasks {
+        task.abort();
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    drop(node);
+    log::debug!("ROS node destroyed");
+    // A frame in flight is not waited for: the caller exits the process (see [`exit_now`]).
+    if let Ok(shared) = Arc::try_unwrap(shared) {
+        shared.worker.detach();
+    }
     Ok(())
+}
+
+/// End the process at once with `code`, without static destructors: libtorch's global state
+/// must not be torn down while the detached worker thread may still run a network pass (that
+/// crashes). Everything that needs a clean end (the DDS participant) was destroyed before.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; no Rust invariant depends on code after it.
+    unsafe { libc::_exit(code) }
 }
 
 /// SIGINT (Ctrl-C, `ros2 launch`'s first signal) or SIGTERM.
@@ -715,6 +740,7 @@ fn subscribe_camera(
     i: usize,
     cam: &CameraConfig,
     qos: QosProfile,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<(), NodeError> {
     let image_topic = cam.image_topic.clone();
     if image_topic.ends_with("/compressed") {
@@ -723,7 +749,7 @@ fn subscribe_camera(
             node.subscribe::<r2r::sensor_msgs::msg::CompressedImage>(&image_topic, qos.clone()),
         )?;
         let shared = shared.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 let frame = shared
                     .input(i)
@@ -732,21 +758,21 @@ fn subscribe_camera(
                     shared.worker.submit(frame);
                 }
             }
-        });
+        }));
     } else {
         let mut sub = ros(
             format!("subscribing to {image_topic}"),
             node.subscribe::<r2r::sensor_msgs::msg::Image>(&image_topic, qos.clone()),
         )?;
         let shared = shared.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 let frame = shared.input(i).on_image(CameraImage::Raw(msg.into()));
                 if let Some(frame) = frame {
                     shared.worker.submit(frame);
                 }
             }
-        });
+        }));
     }
     let info_topic = cam.camera_info_topic.clone();
     let mut sub = ros(
@@ -754,7 +780,7 @@ fn subscribe_camera(
         node.subscribe::<r2r::sensor_msgs::msg::CameraInfo>(&info_topic, qos),
     )?;
     let shared = shared.clone();
-    tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let mut input = shared.input(i);
             match CameraInfo::try_from(msg) {
@@ -767,7 +793,7 @@ fn subscribe_camera(
                 Err(e) => input.bad_message(&info_topic, &e.to_string()),
             }
         }
-    });
+    }));
     Ok(())
 }
 
@@ -873,6 +899,51 @@ mod tests {
         input.bad_message("/front/camera_info", "k: 8 elements, expected 9");
         assert_eq!(input.stats.bad_messages, 1);
         assert!(input.stats.last_error.contains("k: 8 elements"));
+    }
+
+    #[test]
+    fn control_services_cover_all_and_each_valid_camera() {
+        let mut odd = camera();
+        odd.name = "front-left".into();
+        let names: Vec<(String, ControlCommand)> = control_services(&[camera(), odd]);
+        let expect = [
+            ("~/relocalize", ControlCommand::Relocalize(String::new())),
+            ("~/reset", ControlCommand::Reset(String::new())),
+            (
+                "~/front/relocalize",
+                ControlCommand::Relocalize("front".into()),
+            ),
+            ("~/front/reset", ControlCommand::Reset("front".into())),
+        ];
+        assert_eq!(
+            names,
+            expect
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.clone()))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn trigger_response_succeeds_only_when_every_status_is_ok() {
+        let status = |level, message: &str| DiagnosticStatus {
+            level,
+            message: message.into(),
+            ..Default::default()
+        };
+        let ok = trigger_response(&[status(
+            DiagnosticStatus::OK,
+            "reset: 2 keyframe(s) forgotten",
+        )]);
+        assert!(ok.success);
+        assert_eq!(ok.message, "reset: 2 keyframe(s) forgotten");
+        let bad = trigger_response(&[
+            status(DiagnosticStatus::OK, "a"),
+            status(DiagnosticStatus::WARN, "no camera named `x`"),
+        ]);
+        assert!(!bad.success);
+        assert_eq!(bad.message, "a; no camera named `x`");
+        assert!(!trigger_response(&[]).success);
     }
 
     #[test]
