@@ -326,7 +326,7 @@ fn replay_odometry(bag: &Path) -> BTreeMap<(i32, u32), Value> {
 }
 
 #[test]
-fn live_sequence_names_its_frames_matches_ground_truth_and_equals_replay() {
+fn ros_live_sequence_names_its_frames_matches_ground_truth_and_equals_replay() {
     let _serial = serial();
     let domain = 61;
     let node = LiveNode::start(domain, &sequence_cameras());
@@ -465,7 +465,7 @@ fn live_sequence_names_its_frames_matches_ground_truth_and_equals_replay() {
 }
 
 #[test]
-fn live_overload_newest_frame_wins_drops_are_counted_latency_and_memory_stay_bounded() {
+fn ros_live_overload_newest_frame_wins_drops_are_counted_latency_and_memory_stay_bounded() {
     let _serial = serial();
     let domain = 62;
     // One libtorch thread leaves a core to DDS and the harness on a 2-core machine.
@@ -576,7 +576,7 @@ fn live_overload_newest_frame_wins_drops_are_counted_latency_and_memory_stay_bou
 }
 
 #[test]
-fn live_parameters_from_file_and_overrides_validated_updates() {
+fn ros_live_parameters_from_file_and_overrides_validated_updates() {
     let _serial = serial();
     let domain = 63;
     let node = LiveNode::start(
@@ -635,7 +635,7 @@ fn live_parameters_from_file_and_overrides_validated_updates() {
 }
 
 #[test]
-fn live_services_reset_and_relocalize_across_two_cameras() {
+fn ros_live_services_reset_and_relocalize_across_two_cameras() {
     let _serial = serial();
     let domain = 64;
     let node = LiveNode::start(domain, &sequence_cameras());
@@ -711,7 +711,7 @@ fn live_services_reset_and_relocalize_across_two_cameras() {
 }
 
 #[test]
-fn live_bad_input_is_counted_logged_once_per_cause_and_the_node_keeps_serving() {
+fn ros_live_bad_input_is_counted_logged_once_per_cause_and_the_node_keeps_serving() {
     let _serial = serial();
     let domain = 65;
     let node = LiveNode::start(
@@ -778,7 +778,7 @@ fn live_bad_input_is_counted_logged_once_per_cause_and_the_node_keeps_serving() 
 }
 
 #[test]
-fn live_qos_mismatch_best_effort_images_to_a_reliable_subscription() {
+fn ros_live_qos_mismatch_best_effort_images_to_a_reliable_subscription() {
     let _serial = serial();
     let domain = 66;
     let node = LiveNode::start(domain, &params(&[("node.qos", "reliable")]));
@@ -797,7 +797,7 @@ fn live_qos_mismatch_best_effort_images_to_a_reliable_subscription() {
 }
 
 #[test]
-fn live_sigint_exits_cleanly_and_leaves_no_shared_memory_behind() {
+fn ros_live_sigint_exits_cleanly_and_leaves_no_shared_memory_behind() {
     let _serial = serial();
     let domain = 67;
     let shm = || -> BTreeSet<String> {

@@ -378,14 +378,15 @@ impl Publishers {
                 log::error!("publishing on {topic}: {e}");
             }
         };
-        if let Some(m) = out.correspondences {
-            log_err("~/correspondences", self.correspondences.publish(&m.into()));
-        }
+        // The pose first: it is what a consumer waits for; the larger messages follow.
         if let Some(m) = out.odometry {
             log_err("~/odometry", self.odometry.publish(&m.into()));
         }
         if let Some(m) = out.tf {
             log_err("/tf", self.tf.publish(&m.into()));
+        }
+        if let Some(m) = out.correspondences {
+            log_err("~/correspondences", self.correspondences.publish(&m.into()));
         }
         if let Some(m) = out.debug_image {
             log_err("~/debug_image", self.debug_image.publish(&m.into()));

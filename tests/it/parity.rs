@@ -247,10 +247,13 @@ fn clip_matches_transformers() {
     let out = clip.forward(&r["clip_pixels"]).unwrap();
     assert_close("bare clip_tokens", &out.tokens, &r["clip_tokens"], F32_TOL);
     assert_close("bare clip_pooled", &out.pooled, &r["clip_pooled"], F32_TOL);
+    // Without a projection the embedding is the pooled output itself (exactly); the pooled
+    // output against transformers is checked above at F32_TOL (reduction order differs by
+    // CPU: 3.6e-7 seen on one machine, 0 on another).
     assert_close(
         "bare clip_embedding = pooled",
         &out.embedding,
-        &r["clip_pooled"],
+        &out.pooled,
         0.0,
     );
 }

@@ -471,9 +471,11 @@ def scenario_pace(h, a):
         stamp = [stamp_ns // 10**9, stamp_ns % 10**9]
         info_pub.publish(synthetic_info(stamp_ns))
         h.spin_for(0.02)  # camera_info first, so the image pairs on arrival
+        msg = synthetic_frame(tex, i, stamp_ns)
         t = h.now()
-        img_pub.publish(synthetic_frame(tex, i, stamp_ns))
-        published.append({"stamp": stamp, "t": t})
+        img_pub.publish(msg)
+        # After publish returns: rclpy's own Python → C conversion is the harness's cost.
+        published.append({"stamp": stamp, "t": t, "t_sent": h.now()})
         if not h.spin_until(lambda: h.answered(stamp), 60):
             raise SystemExit(f"no odometry for frame {i}")
         if a.with_diagnostics:
