@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{BagError, BagMessages, BagPayload, BagReader};
+use super::{BagError, BagMessages, BagPayload, BagReader, ReadReport};
 use crate::config::CameraConfig;
 use crate::io::frames::{CameraFrame, CameraImage};
 use crate::io::msgs::sensor_msgs::CameraInfo;
@@ -83,6 +83,11 @@ impl BagFrames {
                 .map(|_| StampPairer::new(tolerance_s))
                 .collect(),
         })
+    }
+
+    /// What reading the bag skipped so far (damaged chunks or records).
+    pub fn report(&self) -> &ReadReport {
+        self.messages.report()
     }
 
     /// Pairing counters per camera.

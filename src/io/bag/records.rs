@@ -546,11 +546,27 @@ impl<R: Read + Seek> RecordFile<R> {
         })
     }
 
-    /// True when a plausible record starts at `offset`: known opcode, a length that fits, and
-    /// either the end of the file/data or another plausible header right after it.
-    fn plausible_at(&mut self, offset: u64, first: (u8, u64)) -> std::io::Result<bool> {
-        let (opcode, len) = first;
-        if self.check_header(offset, opcode, len).is_some() {
+    /// True when a plausible record header is at `offset`: known opcode, a length that fits
+    /// and agrees with the record's layout. Returns the offset after the record.
+    fn header_plausible(
+        &mut self,
+        offset: u64,
+        opcode: u8,
+        len: u64,
+        first: bool,
+    ) -> std::io::Result<bool> {
+        let room = self
+            .len
+            .saturating_sub(offset)
+            .saturating_sub(RECORD_HEADER);
+        // Records after the first need only fit in the file: an oversized one is damage of its
+        // own, found when it is read.
+        let bad = if first {
+            self.check_header(offset, opcode, len).is_some()
+        } else {
+            opcode == 0 || opcode > op::LAST || len > room
+        };
+        if bad {
             return Ok(false);
         }
         // Records that have a fixed or self-describing layout must agree with their length.
@@ -566,14 +582,15 @@ impl<R: Read + Seek> RecordFile<R> {
             op::MESSAGE_INDEX => 2 + 4,
             _ => 0,
         };
-        if len < min_len {
+        if len < min_len || (opcode == op::FOOTER && len != 20) {
             return Ok(false);
         }
         if opcode == op::CHUNK {
             // compression string length and records length must add up to the body.
             let head = self.read_at(offset + RECORD_HEADER, 32)?;
             let mut f = Fields::new(&head, "Chunk");
-            let comp = f.u32("compression").ok().map(u64::from);
+            let skip = f.take(28, "times, size and crc");
+            let comp = skip.and_then(|_| f.u32("compression")).ok().map(u64::from);
             let fits = comp.and_then(|c| {
                 let records_at = 28 + 4 + c;
                 let b = self.read_at(offset + RECORD_HEADER + records_at, 8).ok()?;
@@ -584,15 +601,40 @@ impl<R: Read + Seek> RecordFile<R> {
                 return Ok(false);
             }
         }
-        let next = offset + RECORD_HEADER + len;
-        if next == self.len || opcode == op::DATA_END || opcode == op::FOOTER {
-            return Ok(true);
+        if opcode == op::MESSAGE_INDEX {
+            let head = self.read_at(offset + RECORD_HEADER, 6)?;
+            let mut f = Fields::new(&head, "MessageIndex");
+            let n = f.u16("channel").and_then(|_| f.u32("records"));
+            if n.map(|n| u64::from(n) + 6 != len || n % 16 != 0) != Ok(false) {
+                return Ok(false);
+            }
         }
-        Ok(match self.header_at(next)? {
-            Some((o, l)) => self.check_header(next, o, l).is_none(),
-            None => false,
-        })
+        Ok(true)
     }
+
+    /// True when a plausible record starts at `offset` and is followed by a chain of
+    /// plausible records up to the end of the file or the data section, or for
+    /// [`Self::CHAIN`] records, so that bytes inside a message rarely pass for a record.
+    fn plausible_at(&mut self, offset: u64, first: (u8, u64)) -> std::io::Result<bool> {
+        let (mut at, (mut opcode, mut len)) = (offset, first);
+        for hop in 0..Self::CHAIN {
+            if !self.header_plausible(at, opcode, len, hop == 0)? {
+                return Ok(false);
+            }
+            let next = at + RECORD_HEADER + len;
+            if next == self.len || opcode == op::DATA_END || opcode == op::FOOTER {
+                return Ok(true);
+            }
+            match self.header_at(next)? {
+                Some((o, l)) => (at, opcode, len) = (next, o, l),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Records that must chain for a resync point to count.
+    const CHAIN: usize = 4;
 
     /// The first offset after `from` where a plausible record starts (`None`: none before the
     /// end of the file). Reads the file in windows; bounded by the file length.
