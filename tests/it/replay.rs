@@ -761,3 +761,46 @@ fn cli_exits_3_on_data_loss_unless_allowed_and_refuses_outputs_over_inputs() {
     }
     assert_eq!(std::fs::read(&img).unwrap(), png);
 }
+
+#[test]
+fn cli_replay_of_a_lying_length_bag_stays_within_the_intact_bags_memory() {
+    // unindexed.mcap with image #1's record length claiming 64 GiB (the kind of file that made
+    // the previous reader allocate the claim): the replay's peak RSS (VmHWM, in the summary)
+    // stays within a few MiB of the intact bag's, and the loss is reported (exit 3).
+    let dir = tempfile::tempdir().unwrap();
+    let lying = dir.path().join("lying.mcap");
+    std::fs::write(&lying, crate::io::damage::lying_unindexed()).unwrap();
+    let model = fixture("matching/random_model");
+    let mut peaks = Vec::new();
+    for (bag, code, frames) in [(fixture("bags/unindexed.mcap"), 0, 2), (lying, 3, 1)] {
+        let summary_path = dir.path().join("s.json");
+        let out = Command::new(imd_bin())
+            .arg("replay")
+            .arg(&bag)
+            .args(["--config"])
+            .arg(fixture("replay/replay.yaml"))
+            .arg("--model")
+            .arg(&model)
+            .args(["--camera", "/cam0/image_raw", "--summary-json"])
+            .arg(&summary_path)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s: Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+        assert_eq!(s["frames_processed"], frames);
+        peaks.push(s["peak_rss_mib"].as_f64().unwrap());
+    }
+    eprintln!(
+        "replay peak RSS: intact {:.1} MiB, lying length {:.1} MiB",
+        peaks[0], peaks[1]
+    );
+    assert!(peaks[0] > 0.0);
+    assert!(peaks[1] < peaks[0] + 16.0, "{peaks:?}");
+}
