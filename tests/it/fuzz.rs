@@ -403,6 +403,11 @@ pub fn image_target(bytes: &[u8]) -> bool {
 
 // ---- seeds ----
 
+/// Seed inputs, each with the offsets its mutations aim at.
+type Seeds = Vec<(Vec<u8>, Vec<usize>)>;
+/// A fuzz target: true when the input was accepted (in part).
+type Target = dyn Fn(&[u8]) -> bool;
+
 fn bag_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
     [
         "bags/chunks.mcap",
@@ -540,11 +545,7 @@ fn long() {
         });
     eprintln!("fuzz: seed {seed}, {secs} s per target");
     let budget = Duration::from_secs(secs);
-    let targets: [(
-        &'static str,
-        Vec<(Vec<u8>, Vec<usize>)>,
-        &dyn Fn(&[u8]) -> bool,
-    ); 3] = [
+    let targets: [(&'static str, Seeds, &Target); 3] = [
         ("bag", bag_seeds(), &bag_target),
         ("cdr", payload_seeds(false), &cdr_target),
         ("image", payload_seeds(true), &image_target),

@@ -25,9 +25,9 @@ use serde::Serialize;
 
 use super::cdr::{from_cdr, CdrMessage};
 use super::records::{
-    message_index_entries, op, packed_records, parse_footer, ChannelRec, ChunkIndexRec, ChunkRec,
-    Limits, MessageRec, Record, RecordFile, SchemaRec, StatisticsRec, FOOTER_AND_MAGIC, MAGIC,
-    RECORD_HEADER,
+    message_index_entries, op, packed_records, parse_footer, salvage_chunk, ChannelRec,
+    ChunkIndexRec, ChunkRec, Limits, MessageRec, Record, RecordFile, SchemaRec, StatisticsRec,
+    FOOTER_AND_MAGIC, MAGIC, RECORD_HEADER,
 };
 use super::BagError;
 use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
@@ -642,8 +642,9 @@ enum Event {
 /// damage.
 struct ScanState {
     pos: u64,
-    /// Current chunk: its records, the next inner position, its byte range in the file.
-    chunk: Option<(Vec<u8>, usize, u64, u64)>,
+    /// Current chunk: its records, the next inner position, its byte range in the file, and
+    /// whether it is the recovered part of a chunk cut off by the end of the file.
+    chunk: Option<(Vec<u8>, usize, u64, u64, bool)>,
     /// The body of the last unchunked record read.
     record: Vec<u8>,
     /// Loss that the message indexes after a damaged chunk add their counts to.
@@ -683,8 +684,8 @@ impl ScanState {
         // Every turn consumes a record or ends the scan, and records are ≥ 9 bytes (or ≥ 1
         // byte of resync), so this loop is bounded by the file and chunk sizes.
         while !self.done {
-            if let Some((buf, pos, start, end)) = &mut self.chunk {
-                let (start, end) = (*start, *end);
+            if let Some((buf, pos, start, end, partial)) = &mut self.chunk {
+                let (start, end, partial) = (*start, *end, *partial);
                 let inner = match packed_records(buf.get(*pos..).unwrap_or(&[])).next() {
                     None => None,
                     Some(Err(e)) => Some(Err(e)),
@@ -694,9 +695,12 @@ impl ScanState {
                 };
                 match inner {
                     None => {
-                        report.chunks_read += 1;
+                        report.chunks_read += u64::from(!partial);
                         self.chunk = None;
                     }
+                    // The recovered part of a cut-off chunk ends inside a record: that loss
+                    // is already reported.
+                    Some(Err(_)) if partial => self.chunk = None,
                     Some(Err(e)) => {
                         self.chunk = None;
                         let i = report.lose(DataLoss {
@@ -766,16 +770,36 @@ impl ScanState {
                             self.pos = next;
                         }
                         None => {
+                            let salvaged = salvage(rf, at);
+                            let recovered = salvaged
+                                .as_ref()
+                                .map(|b| count_messages(b, selected))
+                                .unwrap_or(0);
                             report.lose(DataLoss {
                                 start: at,
                                 end: rf.len(),
-                                chunk: false,
+                                chunk: salvaged.is_some(),
                                 messages: None,
                                 reason: format!(
-                                    "{reason}; no complete record follows (file cut short?)"
+                                    "{reason}; no complete record follows (file cut short?){}",
+                                    if salvaged.is_some() {
+                                        format!(
+                                            "; {recovered} message(s) recovered from the \
+                                             complete part of the cut-off chunk"
+                                        )
+                                    } else {
+                                        String::new()
+                                    }
                                 ),
                             });
-                            self.done = true;
+                            match salvaged {
+                                Some(buf) => {
+                                    self.chunk = Some((buf, 0, at, rf.len(), true));
+                                    // Nothing after the cut: the next read ends the scan.
+                                    self.pos = rf.len();
+                                }
+                                None => self.done = true,
+                            }
                         }
                     }
                 }
@@ -810,7 +834,7 @@ impl ScanState {
                         },
                         op::CHUNK => {
                             match ChunkRec::parse(&body).and_then(|c| c.decompress(rf.limits())) {
-                                Ok(buf) => self.chunk = Some((buf, 0, at, next)),
+                                Ok(buf) => self.chunk = Some((buf, 0, at, next, false)),
                                 Err(e) => {
                                     let i = report.lose(DataLoss {
                                         start: at,
@@ -851,6 +875,28 @@ impl ScanState {
         }
         Ok(None)
     }
+}
+
+/// The decompressible part of a chunk record at `at` that runs past the end of the file.
+fn salvage<R: Read + Seek>(rf: &mut RecordFile<R>, at: u64) -> Option<Vec<u8>> {
+    let (opcode, _) = rf.header_at(at).ok()??;
+    if opcode != op::CHUNK {
+        return None;
+    }
+    let start = at + RECORD_HEADER;
+    let n = rf.len().checked_sub(start)?.min(rf.limits().max_record);
+    let body = rf.read_at(start, n).ok()?;
+    salvage_chunk(&body, rf.limits())
+}
+
+/// Whole messages of `selected` channels in packed records (up to the first damaged one).
+fn count_messages(buf: &[u8], selected: &dyn Fn(u16) -> bool) -> u64 {
+    packed_records(buf)
+        .map_while(Result::ok)
+        .filter(|(_, opcode, body)| {
+            *opcode == op::MESSAGE && MessageRec::parse(body).is_ok_and(|m| selected(m.channel_id))
+        })
+        .count() as u64
 }
 
 /// A message waiting in the log-time merge of the indexed read.

@@ -285,6 +285,42 @@ impl<'a> ChunkRec<'a> {
     }
 }
 
+/// What can be recovered from a chunk record cut off by the end of the file (a crashed
+/// recorder): `body` is the chunk's body up to the end of the file. Returns the records
+/// decompressed from the complete part of its data (zstd and lz4 emit whole blocks; the
+/// caller keeps the whole records in it), or `None` when nothing is recoverable.
+pub fn salvage_chunk(body: &[u8], limits: &Limits) -> Option<Vec<u8>> {
+    let mut f = Fields::new(body, "Chunk");
+    f.take(24, "times and size").ok()?;
+    f.u32("uncompressed_crc").ok()?;
+    let compression = f.string("compression").ok()?;
+    f.u64("records").ok()?;
+    let records = f.rest();
+    let cap = limits.max_chunk_uncompressed;
+    let out = match compression.as_str() {
+        "" => records.get(..records.len().min(cap as usize))?.to_vec(),
+        "zstd" => read_prefix(zstd::stream::read::Decoder::with_buffer(records).ok()?, cap),
+        "lz4" => read_prefix(lz4::Decoder::new(records).ok()?, cap),
+        _ => return None,
+    };
+    (!out.is_empty()).then_some(out)
+}
+
+/// Everything `r` yields before its first error, at most `cap` bytes.
+fn read_prefix(r: impl Read, cap: u64) -> Vec<u8> {
+    let mut r = r.take(cap);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    // Each successful read adds ≥ 1 byte and the total is capped: bounded.
+    while let Ok(n) = r.read(&mut buf) {
+        match buf.get(..n) {
+            Some(b) if n > 0 => out.extend_from_slice(b),
+            _ => break,
+        }
+    }
+    out
+}
+
 /// Read at most `size + 1` bytes (one more shows a lying size), growing the buffer only as
 /// data arrives.
 fn read_capped(r: impl Read, size: u64, what: &str) -> Result<Vec<u8>, Malformed> {
