@@ -466,6 +466,7 @@ impl BagReader {
                     .collect(),
                 heap: BinaryHeap::new(),
                 seq: 0,
+                buffered: 0,
             },
             None => Mode::Scan(Box::new(ScanState::new())),
         };
@@ -932,6 +933,8 @@ enum Mode {
         chunks: VecDeque<ChunkIndexRec>,
         heap: BinaryHeap<Reverse<Pending>>,
         seq: u64,
+        /// Decompressed bytes of the chunks with messages still queued.
+        buffered: u64,
     },
     Scan(Box<ScanState>),
 }
@@ -1008,7 +1011,11 @@ fn indexed_count<R: Read + Seek>(
     Some(n)
 }
 
-/// Read one indexed chunk and queue its selected messages; damage is reported.
+/// Decompressed chunk bytes the log-time merge holds at most (beyond the chunk being read).
+const MERGE_BUDGET: u64 = 256 << 20;
+
+/// Read one indexed chunk and queue its selected messages; damage is reported. Returns the
+/// decompressed bytes now held for the queued messages (0 when none).
 fn load_chunk<R: Read + Seek>(
     rf: &mut RecordFile<R>,
     chunk: &ChunkIndexRec,
@@ -1016,7 +1023,7 @@ fn load_chunk<R: Read + Seek>(
     heap: &mut BinaryHeap<Reverse<Pending>>,
     seq: &mut u64,
     report: &mut ReadReport,
-) {
+) -> u64 {
     let start = chunk.chunk_start_offset;
     let end = start.saturating_add(chunk.chunk_length);
     let lose = |report: &mut ReadReport, rf: &mut RecordFile<R>, queued: u64, reason: String| {
@@ -1028,6 +1035,7 @@ fn load_chunk<R: Read + Seek>(
             messages,
             reason,
         });
+        0
     };
     let body = match rf.record_at(start) {
         Ok(Record::Whole {
@@ -1093,8 +1101,15 @@ fn load_chunk<R: Read + Seek>(
         }
     }
     match damage {
-        Some(reason) => lose(report, rf, queued, reason),
+        Some(reason) => {
+            lose(report, rf, queued, reason);
+        }
         None => report.chunks_read += 1,
+    }
+    if queued > 0 {
+        buf.len() as u64
+    } else {
+        0
     }
 }
 
@@ -1134,24 +1149,41 @@ impl Iterator for BagMessages {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             match &mut self.mode {
-                Mode::Indexed { chunks, heap, seq } => {
+                Mode::Indexed {
+                    chunks,
+                    heap,
+                    seq,
+                    buffered,
+                } => {
                     // Load every chunk that may hold a message earlier than the earliest
-                    // queued one, then yield that one.
+                    // queued one, then yield that one. Overlapping chunks are merged in
+                    // log-time order up to MERGE_BUDGET bytes held at once (an index whose
+                    // times all overlap cannot make us hold the whole file).
                     while let Some(front) = chunks.front() {
                         let due = heap
                             .peek()
                             .is_none_or(|Reverse(p)| front.message_start_time <= p.log_time);
-                        if !due {
+                        if !due || (!heap.is_empty() && *buffered >= MERGE_BUDGET) {
                             break;
                         }
                         if let Some(c) = chunks.pop_front() {
-                            load_chunk(&mut self.rf, &c, &self.kinds, heap, seq, &mut self.report);
+                            *buffered += load_chunk(
+                                &mut self.rf,
+                                &c,
+                                &self.kinds,
+                                heap,
+                                seq,
+                                &mut self.report,
+                            );
                         }
                     }
                     let Some(Reverse(p)) = heap.pop() else {
                         self.done = true;
                         break;
                     };
+                    if Arc::strong_count(&p.buf) == 1 {
+                        *buffered = buffered.saturating_sub(p.buf.len() as u64);
+                    }
                     let data = p.buf.get(p.range.0..p.range.1).unwrap_or(&[]);
                     if let Some(item) = decode(
                         &self.kinds,

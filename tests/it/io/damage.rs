@@ -377,3 +377,22 @@ fn the_complete_part_of_a_cut_off_chunk_is_recovered() {
             .any(|a| a.topic == m.topic && a.payload == m.payload));
     }
 }
+
+#[test]
+fn chunks_whose_index_times_all_overlap_still_merge_in_log_time_order() {
+    // Every chunk index entry claims the whole time range: all five chunks are merged.
+    let mut b = chunks_bag();
+    for (at, op, _) in walk(&chunks_bag()) {
+        if op == 0x08 {
+            b[at + 9..at + 17].copy_from_slice(&0u64.to_le_bytes());
+            b[at + 17..at + 25].copy_from_slice(&u64::MAX.to_le_bytes());
+        }
+    }
+    let r = open(b);
+    assert!(r.is_indexed());
+    let (ok, _, report) = read_all(&r, &TOPICS);
+    assert_eq!(ok.len(), 40);
+    assert!(ok.windows(2).all(|w| w[0].log_time_ns <= w[1].log_time_ns));
+    assert_eq!(frames(&ok), (0..20).collect::<Vec<_>>());
+    assert_eq!(report.chunks_read, 5);
+}
