@@ -773,6 +773,29 @@ fn cli_pose_batch_answers_every_line_and_exits_3_when_a_line_is_invalid() {
 }
 
 #[test]
+fn collinear_matches_are_degenerate_not_a_confident_pose() {
+    // 50 matches on one image line, shifted by one pixel: the solver finds "a" pose; before,
+    // it came back with a covariance of 1e-31. Now it is refused as degenerate.
+    let cam = CameraModel::pinhole(500.0, 500.0, 320.0, 240.0, 0, 0);
+    let matches: Vec<PixelMatch> = (0..50)
+        .map(|i| PixelMatch {
+            p0: PixelPoint::new(i as f64, i as f64),
+            p1: PixelPoint::new(i as f64 + 1.0, i as f64 + 1.0),
+            confidence: 1.0,
+        })
+        .collect();
+    match estimate_relative_pose(&matches, &cam, &cam, &PoseOptions::default()) {
+        Err(GeometryError::NoModel { reason }) => {
+            assert!(
+                reason.contains("degenerate: the 50 inliers lie on a line in image 0"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn cli_homography_prints_h() {
     let dir = tempfile::tempdir().unwrap();
     let pair = generate(&spec(SceneKind::Planar, 300, 0.2), &mut Rng::new(101));

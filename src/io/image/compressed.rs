@@ -19,6 +19,13 @@ fn decode_limits() -> image::Limits {
     limits
 }
 
+/// True when JPEG `data` lacks its end-of-image marker (`FF D9`) among its last 32 bytes
+/// (encoders may pad after it): the stream was cut off.
+pub fn jpeg_looks_truncated(data: &[u8]) -> bool {
+    let tail = &data[data.len().saturating_sub(32)..];
+    !tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 /// Decode a `CompressedImage` payload (at most [`MAX_COMPRESSED_SIDE`] pixels a side and
 /// [`MAX_COMPRESSED_ALLOC`] bytes of decoder memory).
 ///
@@ -75,6 +82,13 @@ pub fn decode_compressed(format: &str, data: &[u8]) -> Result<DecodedImage, Imag
             )))
         }
     };
+    if codec == ImageFormat::Jpeg && jpeg_looks_truncated(data) {
+        log::warn!(
+            "{format}: jpeg data ({} bytes) has no end-of-image marker: truncated? rows past the \
+             cut decode as filler",
+            data.len()
+        );
+    }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(data), codec);
     reader.limits(decode_limits());
     let img = reader

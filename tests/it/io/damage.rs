@@ -396,3 +396,33 @@ fn chunks_whose_index_times_all_overlap_still_merge_in_log_time_order() {
     assert_eq!(frames(&ok), (0..20).collect::<Vec<_>>());
     assert_eq!(report.chunks_read, 5);
 }
+
+#[test]
+fn truncated_jpegs_are_flagged_and_lying_png_headers_refused() {
+    use imd::io::image::{decode_compressed, jpeg_looks_truncated};
+    let r = BagReader::open(&fixture("bags/cameras.mcap")).unwrap();
+    let jpeg = r
+        .messages(&["/cam1/image_raw/compressed"])
+        .unwrap()
+        .find_map(|m| match m.unwrap().payload {
+            BagPayload::CompressedImage(c) if c.data.starts_with(&[0xFF, 0xD8]) => Some(c.data),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!jpeg_looks_truncated(&jpeg));
+    let cut = &jpeg[..jpeg.len() / 2];
+    assert!(jpeg_looks_truncated(cut));
+    // Decoding the cut stream never panics (it errors or fills; the warning says which).
+    let _ = decode_compressed("jpeg", cut);
+    // A PNG whose header claims 100 000 × 100 000 pixels is refused before any allocation.
+    let mut png = Vec::new();
+    image::GrayImage::new(4, 4)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let e = decode_compressed("png", &png).unwrap_err().to_string();
+    assert!(e.contains("limit"), "{e}");
+}
