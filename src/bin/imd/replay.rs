@@ -127,6 +127,10 @@ fn load_config(args: &Args) -> Result<ImdConfig> {
 pub fn run(args: Args) -> Result<()> {
     if let Some(path) = &args.summary_json {
         imd::io::paths::check_output_not_input(path, &[&args.bag]).context("--summary-json")?;
+        if let Some(out) = &args.out {
+            imd::io::paths::check_output_not_input(path, &[out])
+                .context("--summary-json and --out")?;
+        }
     }
     let config = load_config(&args)?;
     let matcher = ImdMatcher::load(&config.model)
