@@ -92,6 +92,7 @@ pub fn estimate_relative_pose(
 
     let num_inliers = finished.inliers.iter().filter(|b| **b).count();
     check_support(num_inliers, matches, cam1, opts)?;
+    check_spread(matches, &finished.inliers, opts.threshold_px)?;
     Ok(PoseEstimate {
         pose: finished.pose,
         model: finished.model,
@@ -127,6 +128,53 @@ pub(crate) fn normalize_matches(
         pairs.push(([a.x, a.y], [b.x, b.y]));
     }
     Ok(NormalizedCorrespondences::new(pairs))
+}
+
+/// Reject inlier sets that lie on a line (within the inlier threshold) in either image: a
+/// pose from collinear points is not determined, whatever the solver returns (it used to be
+/// reported with a near-zero covariance).
+fn check_spread(
+    matches: &[PixelMatch],
+    inliers: &[bool],
+    threshold_px: f64,
+) -> Result<(), GeometryError> {
+    for image in 0..2 {
+        let pts: Vec<(f64, f64)> = matches
+            .iter()
+            .zip(inliers)
+            .filter(|(_, &b)| b)
+            .map(|(m, _)| {
+                let p = if image == 0 { &m.p0 } else { &m.p1 };
+                (p.x, p.y)
+            })
+            .collect();
+        let n = pts.len().max(1) as f64;
+        let (mx, my) = pts
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+        let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+        for (x, y) in &pts {
+            let (dx, dy) = (x - mx, y - my);
+            sxx += dx * dx / n;
+            syy += dy * dy / n;
+            sxy += dx * dy / n;
+        }
+        // Smallest eigenvalue of the 2×2 scatter: the variance across the best-fit line.
+        let half_trace = 0.5 * (sxx + syy);
+        let det = sxx * syy - sxy * sxy;
+        let across = half_trace - (half_trace * half_trace - det).max(0.0).sqrt();
+        let sigma = across.max(0.0).sqrt();
+        if sigma.is_nan() || sigma <= threshold_px {
+            return Err(GeometryError::NoModel {
+                reason: format!(
+                    "degenerate: the {} inliers lie on a line in image {image} (spread {sigma:.3} \
+                     px across it, threshold {threshold_px} px); the pose is not determined",
+                    pts.len()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reject models that random matches would explain as well (see

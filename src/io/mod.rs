@@ -6,5 +6,6 @@ pub mod frames;
 pub mod image;
 pub mod matches;
 pub mod msgs;
+pub mod paths;
 pub mod sync;
 pub mod viz;

@@ -101,6 +101,14 @@ impl<I, C: Clone> StampPairer<I, C> {
         None
     }
 
+    /// The image still waiting for a camera_info, if any, taken and counted as unmatched (at
+    /// the end of a stream, so that every image is either paired or counted).
+    pub fn take_pending(&mut self) -> Option<(Time, I)> {
+        let pending = self.pending.take()?;
+        self.stats.images_unmatched += 1;
+        Some(pending)
+    }
+
     /// Offer a camera_info; returns the waiting image paired with it if it matches.
     pub fn push_info(&mut self, stamp: Time, info: C) -> Option<(I, C)> {
         if self.infos.len() == Self::INFO_HISTORY {

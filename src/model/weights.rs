@@ -178,6 +178,7 @@ pub fn load_into(
         } else {
             value
         };
+        check_finite(&value, &stored, file.path())?;
         let mut var = var.shallow_clone();
         var.f_copy_(&value.to_kind(var.kind()).to_device(var.device()))
             .map_err(ModelError::torch(format!("copying `{stored}`")))?;
@@ -200,6 +201,33 @@ pub fn load_into(
         loaded: used.len(),
         unused,
     })
+}
+
+/// Refuse a floating-point tensor holding NaN or infinity: such weights turn every output
+/// into NaN, and matches / poses computed from them would be silently meaningless.
+fn check_finite(value: &Tensor, name: &str, path: &Path) -> Result<(), ModelError> {
+    if !matches!(
+        value.kind(),
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+    ) {
+        return Ok(());
+    }
+    let bad = value
+        .f_isfinite()
+        .and_then(|t| t.f_logical_not())
+        .and_then(|t| t.f_sum(Kind::Int64))
+        .and_then(|t| t.f_int64_value(&[]))
+        .map_err(ModelError::torch(format!("checking `{name}` for NaN/inf")))?;
+    if bad > 0 {
+        return Err(ModelError::BadFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "tensor `{name}` holds {bad} non-finite value(s) (NaN or infinity) of {}",
+                value.numel()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// No alias: names must match exactly.

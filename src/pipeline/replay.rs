@@ -11,9 +11,17 @@
 //!   waiting, so a worker slower than the bag drops frames (newest wins) exactly like the node,
 //!   and `node.max_rate_hz` applies.
 //!
+//!   Waits across stamp gaps are capped at `max_wait_s` (the clock then restarts at the
+//!   frame after the gap), and `rate` must lie in [`ReplayOptions::RATE_RANGE`].
+//!
 //! Malformed messages are reported (topic, per-topic index, reason) and skipped; frames that
 //! fail to process (undecodable pixels, a camera_info that does not fit) are reported (topic,
-//! stamp, reason), get an ERROR diagnostics entry, and the replay goes on.
+//! stamp, reason), get an ERROR diagnostics entry, and the replay goes on. Damaged chunks or
+//! records of the bag are skipped by the reader and reported in [`ReplaySummary::data_loss`].
+//!
+//! Every image read is accounted for ([`FrameAccounting`]): processed, failed, dropped,
+//! rate-skipped, unpaired (no camera_info in tolerance, including images still waiting when
+//! the bag ends) or malformed; the counts add up to the images read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +35,7 @@ use super::messages::NODE_NAME;
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use super::{PipelineError, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
-use crate::io::bag::{BagError, BagFrames, BagReader, BagWriter};
+use crate::io::bag::{BagError, BagFrames, BagReader, BagWriter, ReadReport};
 use crate::io::frames::FrameOutputs;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
@@ -53,6 +61,16 @@ pub struct ReplayOptions {
     pub max_frames: u64,
     /// Sample the process's resident memory every this many processed frames (0 = never).
     pub memory_every: u64,
+    /// Longest wait between two frames in `realtime` mode, s (a stamp gap longer than this,
+    /// after scaling by `rate`, is cut short and the clock restarts at the next frame).
+    pub max_wait_s: f64,
+}
+
+impl ReplayOptions {
+    /// Accepted `rate` values.
+    pub const RATE_RANGE: (f64, f64) = (0.01, 100.0);
+    /// Accepted `max_wait_s` values.
+    pub const MAX_WAIT_RANGE: (f64, f64) = (0.0, 60.0);
 }
 
 impl Default for ReplayOptions {
@@ -62,6 +80,7 @@ impl Default for ReplayOptions {
             rate: 1.0,
             max_frames: 0,
             memory_every: 100,
+            max_wait_s: 1.0,
         }
     }
 }
@@ -131,6 +150,45 @@ impl Spread {
     }
 }
 
+/// Where every image read from the camera topics went. `images_read` equals the sum of the
+/// other fields (checked by [`FrameAccounting::balanced`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FrameAccounting {
+    /// Image messages read on the camera topics (decodable or not; messages in damaged parts
+    /// of the bag are in [`ReplaySummary::data_loss`] instead).
+    pub images_read: u64,
+    /// Tracked.
+    pub processed: u64,
+    /// Failed to process (reported in [`ReplaySummary::failed`]).
+    pub failed: u64,
+    /// Replaced by a newer frame before processing (realtime only).
+    pub dropped: u64,
+    /// Skipped for `node.max_rate_hz` (realtime only).
+    pub rate_skipped: u64,
+    /// Never paired with a camera_info within `node.sync_tolerance_s` (replaced while
+    /// waiting, or still waiting when the bag or `max_frames` ended the read).
+    pub unpaired: u64,
+    /// Did not decode (reported in [`ReplaySummary::malformed`]).
+    pub malformed: u64,
+    /// Paired frames neither processed, failed, dropped nor skipped (only if the processing
+    /// thread died; 0 otherwise).
+    pub unaccounted: u64,
+}
+
+impl FrameAccounting {
+    /// True when the categories add up to `images_read`.
+    pub fn balanced(&self) -> bool {
+        self.images_read
+            == self.processed
+                + self.failed
+                + self.dropped
+                + self.rate_skipped
+                + self.unpaired
+                + self.malformed
+                + self.unaccounted
+    }
+}
+
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReplaySummary {
@@ -160,6 +218,14 @@ pub struct ReplaySummary {
     pub failed: Vec<FailedFrame>,
     /// Reading stopped early on this error (empty when the bag was read to its end).
     pub read_error: String,
+    /// What the bag reader skipped: damaged chunks and records (byte ranges, messages lost).
+    pub data_loss: ReadReport,
+    /// Where every image went.
+    pub accounting: FrameAccounting,
+    /// Realtime waits cut short at `max_wait_s` (stamp gaps).
+    pub waits_capped: u64,
+    /// Peak resident memory of the process, MiB (Linux; 0 elsewhere).
+    pub peak_rss_mib: f64,
     /// Messages written per output topic.
     pub outputs: BTreeMap<String, u64>,
     /// Latency per frame (receive → messages ready), ms.
@@ -232,7 +298,9 @@ impl ReplaySink {
 impl FrameSink for ReplaySink {
     fn outputs(&mut self, _camera: usize, out: FrameOutputs, _stats: &WorkerCameraStats) {
         let mut c = self.lock();
+        c.processed += 1;
         let Some(stamp) = out.odometry.as_ref().map(|o| o.header.stamp) else {
+            log::warn!("a processed frame produced no odometry; nothing written for it");
             return;
         };
         if let Some(m) = &out.correspondences {
@@ -248,7 +316,6 @@ impl FrameSink for ReplaySink {
             c.write("debug_image", stamp, m);
         }
         c.diagnostics(stamp, out.diagnostics);
-        c.processed += 1;
         if let Some(r) = out.report {
             *c.states.entry(r.state).or_default() += 1;
             c.keyframes += r.new_keyframe as u64;
@@ -294,8 +361,17 @@ impl FrameSink for ReplaySink {
 
 /// Resident memory of this process in MiB (Linux `/proc/self/status`; `None` elsewhere).
 pub fn resident_mib() -> Option<f64> {
+    proc_status_mib("VmRSS:")
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`; `None` elsewhere).
+pub fn peak_resident_mib() -> Option<f64> {
+    proc_status_mib("VmHWM:")
+}
+
+fn proc_status_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -329,11 +405,27 @@ where
             reason: "is empty; name at least one camera (config or --camera)".into(),
         });
     }
-    if !(options.rate > 0.0 && options.rate.is_finite()) {
+    let (lo, hi) = ReplayOptions::RATE_RANGE;
+    if !(options.rate >= lo && options.rate <= hi) {
         return Err(PipelineError::InvalidConfig {
             field: "rate".into(),
-            reason: format!("{} is not a positive number", options.rate),
+            reason: format!("{} is outside [{lo}, {hi}]", options.rate),
         });
+    }
+    let (lo, hi) = ReplayOptions::MAX_WAIT_RANGE;
+    if !(options.max_wait_s >= lo && options.max_wait_s <= hi) {
+        return Err(PipelineError::InvalidConfig {
+            field: "max_wait_s".into(),
+            reason: format!("{} s is outside [{lo}, {hi}] s", options.max_wait_s),
+        });
+    }
+    if let Some(out) = out {
+        crate::io::paths::check_output_not_input(out, &[bag]).map_err(|e| {
+            PipelineError::InvalidConfig {
+                field: "out".into(),
+                reason: e.to_string(),
+            }
+        })?;
     }
     let reader = BagReader::open(bag)?;
     for c in &cameras {
@@ -396,6 +488,7 @@ where
     let image_topics: Vec<&str> = cameras.iter().map(|c| c.image_topic.as_str()).collect();
     let mut malformed_images = 0u64;
     let mut clock: Option<(Instant, i64)> = None;
+    let max_wait = Duration::from_secs_f64(options.max_wait_s);
     for item in frames.by_ref() {
         let mut frame = match item {
             Ok(frame) => frame,
@@ -426,9 +519,20 @@ where
         if options.realtime {
             let stamp = frame.image.header().stamp.as_nanos();
             let (t0, s0) = *clock.get_or_insert((Instant::now(), stamp));
-            let due = Duration::from_secs_f64((stamp - s0).max(0) as f64 * 1e-9 / options.rate);
-            if let Some(wait) = due.checked_sub(t0.elapsed()) {
-                std::thread::sleep(wait);
+            // Seconds as f64 (a gap of any size is finite), capped before it becomes a
+            // Duration.
+            let due_s = stamp.saturating_sub(s0).max(0) as f64 * 1e-9 / options.rate;
+            let wait_s = due_s - t0.elapsed().as_secs_f64();
+            if wait_s > options.max_wait_s {
+                log::info!(
+                    "stamp gap: waiting {:.3} s instead of {wait_s:.3} s (max_wait_s)",
+                    options.max_wait_s
+                );
+                summary.waits_capped += 1;
+                std::thread::sleep(max_wait);
+                clock = Some((Instant::now(), stamp));
+            } else if wait_s > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(wait_s));
             }
             frame.received = Instant::now();
             worker.submit(frame);
@@ -447,10 +551,42 @@ where
         }
     }
     let stats = worker.finish();
-    summary.images_unpaired = frames.stats().iter().map(|s| s.images_unmatched).sum();
+    frames.finish_pairing();
+    summary.data_loss = frames.report().clone();
+    if summary.data_loss.lost_data() {
+        log::warn!(
+            "{}: damaged bag: {}",
+            bag.display(),
+            summary.data_loss.describe()
+        );
+    }
+    let pair_stats = frames.stats();
+    summary.images_unpaired = pair_stats.iter().map(|s| s.images_unmatched).sum();
     summary.dropped = stats.iter().map(|s| s.dropped).sum();
     summary.rate_skipped = stats.iter().map(|s| s.rate_skipped).sum();
     summary.frames_failed = stats.iter().map(|s| s.failed).sum();
+    let processed: u64 = stats.iter().map(|s| s.processed).sum();
+    let handled = processed + summary.frames_failed + summary.dropped + summary.rate_skipped;
+    summary.accounting = FrameAccounting {
+        images_read: pair_stats
+            .iter()
+            .map(|s| s.paired + s.images_unmatched)
+            .sum::<u64>()
+            + malformed_images,
+        processed,
+        failed: summary.frames_failed,
+        dropped: summary.dropped,
+        rate_skipped: summary.rate_skipped,
+        unpaired: summary.images_unpaired,
+        malformed: malformed_images,
+        unaccounted: summary.frames_read.saturating_sub(handled),
+    };
+    if summary.accounting.unaccounted > 0 {
+        log::error!(
+            "{} frame(s) were handed to the processing thread and never came back",
+            summary.accounting.unaccounted
+        );
+    }
 
     let mut c = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
     if let Some(writer) = c.writer.take() {
@@ -479,6 +615,7 @@ where
         .collect();
     summary.memory_mib = c.memory;
     summary.wall_s = start.elapsed().as_secs_f64();
+    summary.peak_rss_mib = peak_resident_mib().unwrap_or(0.0);
     summary.frames_per_s = if summary.wall_s > 0.0 {
         summary.frames_processed as f64 / summary.wall_s
     } else {

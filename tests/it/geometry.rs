@@ -708,6 +708,94 @@ fn cli_pose_batch_writes_one_result_per_line() {
 }
 
 #[test]
+fn cli_pose_batch_answers_every_line_and_exits_3_when_a_line_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = generate(&spec(SceneKind::General, 300, 0.3), &mut Rng::new(93));
+    let rows: Vec<[f64; 4]> = pair
+        .matches
+        .iter()
+        .map(|m| [m.p0.x, m.p0.y, m.p1.x, m.p1.y])
+        .collect();
+    let good = |id: &str| {
+        serde_json::json!({"id": id, "k0": [500, 500, 320, 240], "matches": rows}).to_string()
+    };
+    let lines = [
+        good("first"),
+        "{not json".to_string(),
+        r#"{"id": "k0-short", "k0": [500, 500, 320], "matches": []}"#.to_string(),
+        String::new(),
+        r#"{"id": "nan", "k0": [500, 500, 320, 240], "matches": [[1, 2, 3, "x"]]}"#.to_string(),
+        r#"{"id": "bad-threshold", "k0": [500, 500, 320, 240], "threshold": -1, "matches": []}"#
+            .to_string(),
+        good("last"),
+    ];
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = Command::new(imd_bin())
+        .args(["pose", "--batch"])
+        .arg(&path)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("4 invalid line(s)") && stderr.contains("lines 2, 3, 5, 6"),
+        "{stderr}"
+    );
+    let recs: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // One answer per non-empty line, in order; the batch went on past every bad line.
+    let ids: Vec<Value> = recs.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        [
+            Value::from("first"),
+            Value::Null,
+            Value::from("k0-short"),
+            Value::from("nan"),
+            Value::from("bad-threshold"),
+            Value::from("last")
+        ]
+    );
+    for (i, line) in [(1, 2), (2, 3), (3, 5), (4, 6)] {
+        assert_eq!(recs[i]["error_kind"], "input", "{}", recs[i]);
+        assert_eq!(recs[i]["line"], line);
+    }
+    assert!(recs[2]["error"].as_str().unwrap().contains("`k0`"));
+    for i in [0, 5] {
+        let r = Rotation3::from_matrix_unchecked(mat3(&recs[i]["R"]));
+        assert!(rotation_error_deg(&r, &pair.gt.rotation) < 0.3);
+    }
+}
+
+#[test]
+fn collinear_matches_are_degenerate_not_a_confident_pose() {
+    // 50 matches on one image line, shifted by one pixel: the solver finds "a" pose; before,
+    // it came back with a covariance of 1e-31. Now it is refused as degenerate.
+    let cam = CameraModel::pinhole(500.0, 500.0, 320.0, 240.0, 0, 0);
+    let matches: Vec<PixelMatch> = (0..50)
+        .map(|i| PixelMatch {
+            p0: PixelPoint::new(i as f64, i as f64),
+            p1: PixelPoint::new(i as f64 + 1.0, i as f64 + 1.0),
+            confidence: 1.0,
+        })
+        .collect();
+    match estimate_relative_pose(&matches, &cam, &cam, &PoseOptions::default()) {
+        Err(GeometryError::NoModel { reason }) => {
+            assert!(
+                reason.contains("degenerate: the 50 inliers lie on a line in image 0"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn cli_homography_prints_h() {
     let dir = tempfile::tempdir().unwrap();
     let pair = generate(&spec(SceneKind::Planar, 300, 0.2), &mut Rng::new(101));

@@ -4,6 +4,7 @@
 
 mod data;
 mod eval;
+mod fuzz;
 mod geometry;
 mod io;
 mod matching;

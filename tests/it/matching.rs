@@ -427,6 +427,25 @@ fn heads_loading_rejects_unexpected_missing_and_misshaped_tensors() {
         other => panic!("expected UnexpectedTensor, got {other}"),
     }
 
+    // One NaN among the weights: refused at load, naming the tensor and the count.
+    let nan = dir.path().join("nan.safetensors");
+    let first = std::cell::Cell::new(true);
+    rewrite(
+        &good,
+        &nan,
+        &|_, s, mut v| {
+            if first.replace(false) {
+                v[0] = f32::NAN;
+            }
+            Some((s, v))
+        },
+        &[],
+    );
+    let e = ImdHeads::load(&nan, &cfg, DIMS, Device::Cpu, Kind::Float)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 1 non-finite value(s)"), "{e}");
+
     let shaped = dir.path().join("shaped.safetensors");
     rewrite(
         &good,

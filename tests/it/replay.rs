@@ -104,6 +104,9 @@ fn replay_with_the_oracle_writes_what_a_consumer_can_check_against_ground_truth(
     assert_eq!(progress.last(), Some(&70));
     assert_eq!(summary.states.get("relocalized"), Some(&1));
     assert!(summary.latency_ms.median > 0.0);
+    assert_eq!(summary.accounting.images_read, 70);
+    assert_balanced(&summary);
+    assert!(!summary.data_loss.lost_data());
 
     let decoded = read_back(&out);
     assert_eq!(decoded["profile"], "ros2");
@@ -276,6 +279,8 @@ fn realtime_replay_drops_frames_a_slow_matcher_cannot_keep_up_with() {
         summary.frames_processed + summary.dropped + summary.frames_failed,
         70
     );
+    assert_eq!(summary.accounting.images_read, 70);
+    assert_balanced(&summary);
     assert_eq!(
         summary.outputs.get("/imd_matcher/odometry"),
         Some(&summary.frames_processed)
@@ -426,4 +431,376 @@ fn cli_camera_flags_replace_the_config_cameras() {
     assert!(!ok);
     assert!(stderr.contains("/front/image_raw"), "{stderr}");
     assert!(stderr.contains("/cam0/image_raw"), "{stderr}");
+}
+
+// ---- Damaged and hostile bags: data loss, accounting, outputs vs inputs, realtime gaps ----
+
+fn oracle_config(scene: &Scene) -> imd::config::ImdConfig {
+    let mut config = sequence_config(scene, TrackerConfig::default());
+    config.node.publish_debug_image = false;
+    config
+}
+
+fn assert_balanced(summary: &imd::pipeline::replay::ReplaySummary) {
+    let a = &summary.accounting;
+    assert!(a.balanced(), "{a:?}");
+    assert_eq!(a.unaccounted, 0, "{a:?}");
+    assert_eq!(
+        a.processed + a.failed + a.dropped + a.rate_skipped,
+        summary.frames_read,
+        "{a:?}"
+    );
+}
+
+#[test]
+fn replay_skips_a_corrupt_chunk_reports_the_loss_and_accounts_for_every_image() {
+    let scene = Arc::new(Scene::load());
+    let config = oracle_config(&scene);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = std::fs::read(fixture("replay/sequence.mcap")).unwrap();
+    // Chunk 2 of 4 (bytes 504935..1022763, 10 messages on each of the 4 topics).
+    assert_eq!(b[504935], 0x06);
+    b[504935 + 9 + 4000] ^= 0xff;
+    let bag = dir.path().join("damaged.mcap");
+    std::fs::write(&bag, &b).unwrap();
+    let summary = replay(
+        &bag,
+        Some(&dir.path().join("out.mcap")),
+        &config,
+        Oracle::new(scene.clone()),
+        &ReplayOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let loss = &summary.data_loss;
+    assert!(loss.indexed);
+    assert_eq!((loss.chunks_read, loss.chunks_lost), (3, 1));
+    assert_eq!(loss.messages_lost, 40);
+    assert_eq!(loss.losses.len(), 1);
+    assert_eq!(
+        (loss.losses[0].start, loss.losses[0].end),
+        (504935, 1022763)
+    );
+    // 70 images in the bag, 20 in the lost chunk: 50 read, every one accounted for.
+    assert_eq!(summary.accounting.images_read, 50);
+    assert_balanced(&summary);
+    assert_eq!(summary.frames_processed, summary.frames_read);
+    assert_eq!(
+        summary.accounting.images_read + 20,
+        70,
+        "read + lost = the bag's images"
+    );
+}
+
+/// Rewrite `sequence.mcap` through imd's own writer, letting `edit` change or drop messages.
+fn rewrite(
+    dst: &std::path::Path,
+    mut edit: impl FnMut(&str, u64, &mut imd::io::bag::BagPayload) -> Option<u64>,
+) {
+    use imd::io::bag::{BagPayload, BagReader, BagWriter};
+    let r = BagReader::open(&fixture("replay/sequence.mcap")).unwrap();
+    let topics: Vec<String> = r.topics().iter().map(|t| t.name.clone()).collect();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let mut w = BagWriter::create(dst).unwrap();
+    for m in r.messages(&refs).unwrap() {
+        let mut m = m.unwrap();
+        let Some(t) = edit(&m.topic, m.index, &mut m.payload) else {
+            continue;
+        };
+        match &m.payload {
+            BagPayload::Image(x) => w.write(&m.topic, t, x),
+            BagPayload::CompressedImage(x) => w.write(&m.topic, t, x),
+            BagPayload::CameraInfo(x) => w.write(&m.topic, t, x),
+        }
+        .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn stamp_of(p: &mut imd::io::bag::BagPayload) -> &mut Time {
+    use imd::io::bag::BagPayload;
+    match p {
+        BagPayload::Image(x) => &mut x.header.stamp,
+        BagPayload::CompressedImage(x) => &mut x.header.stamp,
+        BagPayload::CameraInfo(x) => &mut x.header.stamp,
+    }
+}
+
+#[test]
+fn an_image_left_unpaired_at_the_end_and_an_invalid_stamp_are_counted() {
+    let scene = Arc::new(Scene::load());
+    let config = oracle_config(&scene);
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("edited.mcap");
+    rewrite(&bag, |topic, index, p| {
+        let t = stamp_of(p).as_nanos() as u64;
+        match (topic, index) {
+            // cam0's last camera_info is gone: its last image never pairs.
+            ("/cam0/camera_info", 39) => None,
+            // cam1 image #5: nanosec out of range.
+            ("/cam1/image_raw/compressed", 5) => {
+                stamp_of(p).nanosec = 1_500_000_000;
+                Some(t)
+            }
+            _ => Some(t),
+        }
+    });
+    let summary = replay(
+        &bag,
+        None,
+        &config,
+        Oracle::new(scene.clone()),
+        &ReplayOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let a = summary.accounting;
+    assert_eq!(a.images_read, 70);
+    assert_eq!((a.unpaired, a.malformed), (1, 1), "{a:?}");
+    assert_eq!(summary.images_unpaired, 1);
+    assert_eq!(summary.malformed.len(), 1);
+    assert_eq!(summary.malformed[0].topic, "/cam1/image_raw/compressed");
+    assert!(
+        summary.malformed[0].reason.contains("nanosec"),
+        "{}",
+        summary.malformed[0].reason
+    );
+    assert_eq!(summary.frames_read, 68);
+    assert_balanced(&summary);
+    assert!(!summary.data_loss.lost_data());
+}
+
+#[test]
+fn realtime_caps_the_wait_across_a_stamp_gap_and_rejects_absurd_rates() {
+    let scene = Arc::new(Scene::load());
+    let config = oracle_config(&scene);
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("gap.mcap");
+    // A one-day jump in the stamps after 1700000002 s (the frames after it have no ground
+    // truth: the oracle fails them, which is counted).
+    let day = 86_400_000_000_000u64;
+    rewrite(&bag, |_, _, p| {
+        let s = stamp_of(p);
+        let mut t = s.as_nanos() as u64;
+        if s.sec >= 1_700_000_002 {
+            t += day;
+            *s = Time::from_nanos(t as i64);
+        }
+        Some(t)
+    });
+    let options = ReplayOptions {
+        realtime: true,
+        rate: 10.0,
+        max_wait_s: 0.2,
+        ..Default::default()
+    };
+    let start = std::time::Instant::now();
+    let summary = replay(
+        &bag,
+        None,
+        &config,
+        Oracle::new(scene.clone()),
+        &options,
+        |_| {},
+    )
+    .unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    assert_eq!(summary.waits_capped, 1, "{summary:?}");
+    assert!(wall < 20.0, "{wall} s");
+    assert_eq!(summary.accounting.images_read, 70);
+    assert_balanced(&summary);
+
+    for (rate, max_wait) in [
+        (1e-9, 1.0),
+        (1e6, 1.0),
+        (f64::NAN, 1.0),
+        (1.0, -1.0),
+        (1.0, 1e9),
+    ] {
+        let options = ReplayOptions {
+            realtime: true,
+            rate,
+            max_wait_s: max_wait,
+            ..Default::default()
+        };
+        let e = replay(
+            &bag,
+            None,
+            &config,
+            Oracle::new(scene.clone()),
+            &options,
+            |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("outside"), "{rate} {max_wait}: {e}");
+    }
+}
+
+#[test]
+fn replay_refuses_to_write_over_its_input_bag() {
+    let scene = Arc::new(Scene::load());
+    let config = oracle_config(&scene);
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("in.mcap");
+    std::fs::copy(fixture("replay/sequence.mcap"), &bag).unwrap();
+    let before = std::fs::read(&bag).unwrap();
+    let hard = dir.path().join("hard.mcap");
+    std::fs::hard_link(&bag, &hard).unwrap();
+    let soft = dir.path().join("soft.mcap");
+    std::os::unix::fs::symlink(&bag, &soft).unwrap();
+    let dotted = dir.path().join(".").join("in.mcap");
+    for (out, how) in [
+        (&bag, "is input"),
+        (&dotted, "is the same file as"),
+        (&hard, "is a hard link to"),
+        (&soft, "is a symlink to"),
+    ] {
+        let e = replay(
+            &bag,
+            Some(out),
+            &config,
+            Oracle::new(scene.clone()),
+            &ReplayOptions::default(),
+            |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(how) && e.contains("destroy the input"), "{e}");
+    }
+    assert_eq!(
+        std::fs::read(&bag).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}
+
+#[test]
+fn cli_exits_3_on_data_loss_unless_allowed_and_refuses_outputs_over_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("matching/random_model");
+    // chunks.mcap with its first chunk (frames 0..3) corrupt; one frame is replayed.
+    let mut b = std::fs::read(fixture("bags/chunks.mcap")).unwrap();
+    b[73 + 9 + 300] ^= 0xff;
+    let bag = dir.path().join("damaged.mcap");
+    std::fs::write(&bag, &b).unwrap();
+    let summary_path = dir.path().join("summary.json");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            bag.to_str().unwrap().to_string(),
+            "--config".into(),
+            fixture("replay/replay.yaml").to_str().unwrap().to_string(),
+            "--model".into(),
+            model.to_str().unwrap().to_string(),
+            "--camera".into(),
+            "/cam0/image_raw".into(),
+            "--max-frames".into(),
+            "1".into(),
+            "--summary-json".into(),
+            summary_path.to_str().unwrap().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |args: Vec<String>| {
+        Command::new(imd_bin())
+            .arg("replay")
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run(args(&[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--allow-data-loss"), "{stderr}");
+    assert!(stderr.contains("bytes 73..1680"), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    assert_eq!(summary["data_loss"]["chunks_lost"], 1);
+    assert_eq!(summary["data_loss"]["messages_lost"], 8);
+    assert_eq!(summary["frames_processed"], 1);
+    let out = run(args(&["--allow-data-loss"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // --out over the input bag, and --summary-json over it: refused, bag intact.
+    let out = run(args(&["--out", bag.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("destroy the input"));
+    assert_eq!(std::fs::read(&bag).unwrap(), b);
+    let mut a = args(&[]);
+    let n = a.len();
+    a[n - 1] = bag.to_str().unwrap().to_string();
+    let out = run(a);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&bag).unwrap(), b);
+
+    // `imd match … --out A.png` (or --viz) over an input image: refused before any work.
+    let img = dir.path().join("a.png");
+    std::fs::copy(fixture("bags/expected/unindexed_0.png"), &img).unwrap();
+    let png = std::fs::read(&img).unwrap();
+    for flag in ["--out", "--viz"] {
+        let out = Command::new(imd_bin())
+            .args([
+                "match",
+                img.to_str().unwrap(),
+                img.to_str().unwrap(),
+                "--model",
+            ])
+            .arg(&model)
+            .args([flag, img.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(flag) && e.contains("destroy the input"), "{e}");
+    }
+    assert_eq!(std::fs::read(&img).unwrap(), png);
+}
+
+#[test]
+fn cli_replay_of_a_lying_length_bag_stays_within_the_intact_bags_memory() {
+    // unindexed.mcap with image #1's record length claiming 64 GiB (the kind of file that made
+    // the previous reader allocate the claim): the replay's peak RSS (VmHWM, in the summary)
+    // stays within a few MiB of the intact bag's, and the loss is reported (exit 3).
+    let dir = tempfile::tempdir().unwrap();
+    let lying = dir.path().join("lying.mcap");
+    std::fs::write(&lying, crate::io::damage::lying_unindexed()).unwrap();
+    let model = fixture("matching/random_model");
+    let mut peaks = Vec::new();
+    for (bag, code, frames) in [(fixture("bags/unindexed.mcap"), 0, 2), (lying, 3, 1)] {
+        let summary_path = dir.path().join("s.json");
+        let out = Command::new(imd_bin())
+            .arg("replay")
+            .arg(&bag)
+            .args(["--config"])
+            .arg(fixture("replay/replay.yaml"))
+            .arg("--model")
+            .arg(&model)
+            .args(["--camera", "/cam0/image_raw", "--summary-json"])
+            .arg(&summary_path)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s: Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+        assert_eq!(s["frames_processed"], frames);
+        peaks.push(s["peak_rss_mib"].as_f64().unwrap());
+    }
+    eprintln!(
+        "replay peak RSS: intact {:.1} MiB, lying length {:.1} MiB",
+        peaks[0], peaks[1]
+    );
+    assert!(peaks[0] > 0.0);
+    assert!(peaks[1] < peaks[0] + 16.0, "{peaks:?}");
 }

@@ -14,6 +14,29 @@ mod train;
 
 use std::process::ExitCode;
 
+/// A command that ran to its end but must not report success (data lost, batch lines
+/// failed): its output is complete; the exit code says what went wrong.
+#[derive(Debug)]
+pub struct Incomplete {
+    /// Process exit code.
+    pub code: u8,
+    /// What to print.
+    pub message: String,
+}
+
+impl Incomplete {
+    /// Exit code for "finished, but part of the input was lost or failed".
+    pub const PARTIAL: u8 = 3;
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Incomplete {}
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -63,7 +86,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            match err.downcast_ref::<Incomplete>() {
+                Some(i) => ExitCode::from(i.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

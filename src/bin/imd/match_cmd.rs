@@ -57,7 +57,23 @@ fn load_image(path: &Path) -> Result<image::RgbImage> {
     Ok(imd::io::image::load_image_file(path)?.into_rgb8())
 }
 
+/// `--out` and `--viz` must not overwrite an input image (same path, symlink, hard link) or
+/// each other.
+fn check_outputs(args: &Args) -> Result<()> {
+    let inputs = [args.image0.as_path(), args.image1.as_path()];
+    for (flag, out) in [("--out", &args.out), ("--viz", &args.viz)] {
+        if let Some(out) = out {
+            imd::io::paths::check_output_not_input(out, &inputs).context(flag)?;
+        }
+    }
+    if let (Some(out), Some(viz)) = (&args.out, &args.viz) {
+        imd::io::paths::check_output_not_input(viz, &[out]).context("--viz and --out")?;
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
+    check_outputs(&args)?;
     let img0 = load_image(&args.image0)?;
     let img1 = load_image(&args.image1)?;
     let defaults = ModelOptions::default();

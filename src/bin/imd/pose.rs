@@ -151,6 +151,15 @@ struct Problem {
     seed: Option<u64>,
 }
 
+/// The `id` of a line, when the line is a JSON object that has one (also for lines that are
+/// otherwise invalid, so their error record carries it).
+fn line_id(line: &str) -> Value {
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .unwrap_or(Value::Null)
+}
+
 fn parse_problem(line: &str) -> anyhow::Result<Problem> {
     let v: Value = serde_json::from_str(line).context("not valid JSON")?;
     let obj = v.as_object().context("expected a JSON object")?;
@@ -212,9 +221,78 @@ fn parse_problem(line: &str) -> anyhow::Result<Problem> {
     })
 }
 
+/// Longest line `--batch` reads; a longer one is answered with an error and skipped.
+const MAX_LINE_BYTES: usize = 256 << 20;
+
+/// One line of at most `max` bytes (without the newline); `Ok(None)` at the end of input.
+/// A longer line is consumed up to its newline and reported as `Err(len)`.
+fn read_line_bounded(
+    r: &mut dyn BufRead,
+    max: usize,
+) -> std::io::Result<Option<Result<Vec<u8>, usize>>> {
+    let mut line = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(if total == 0 {
+                None
+            } else if total > max {
+                Some(Err(total))
+            } else {
+                Some(Ok(line))
+            });
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        total += chunk.len();
+        if total <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            line = Vec::new();
+        }
+        let used = done.unwrap_or(chunk.len());
+        r.consume(used);
+        if done.is_some() {
+            return Ok(Some(if total > max { Err(total) } else { Ok(line) }));
+        }
+    }
+}
+
+/// Answer one batch line: the estimate, an estimation error, or (`Err`) why the line is not a
+/// valid problem.
+fn answer(line: &str, base: &PoseOptions, inlier_mask: bool) -> Result<Value, String> {
+    let problem = parse_problem(line).map_err(|e| format!("{e:#}"))?;
+    let mut opts = base.clone();
+    if let Some(t) = problem.threshold {
+        opts.threshold_px = t;
+    }
+    if let Some(s) = problem.seed {
+        opts.seed = s;
+    }
+    opts.validate().map_err(|e| e.to_string())?;
+    let (result, elapsed_us) = timed_estimate(&problem.matches, &problem.k0, &problem.k1, &opts);
+    let mut record = match result {
+        Ok(e) => estimate_json(&e, elapsed_us, inlier_mask),
+        Err(e) => {
+            json!({"error": e.to_string(), "error_kind": "estimation", "num_matches": problem.matches.len(), "elapsed_us": elapsed_us})
+        }
+    };
+    record["id"] = problem.id;
+    Ok(record)
+}
+
+/// `--batch`: one answer per non-empty line, in order. A line that is not a valid problem
+/// (bad JSON, missing fields, non-finite numbers, too long, not UTF-8, or one that makes the
+/// estimator fail unexpectedly) gets `{"id", "line", "error", "error_kind": "input"}` and the
+/// batch goes on; at the end the exit code is 3 if any line was invalid. An estimator that
+/// declines a valid problem (too few matches, no model) answers
+/// `{"id", "error", "error_kind": "estimation"}`, which is a result, not a failure.
 fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Result<()> {
     let interactive = path == Path::new("-");
-    let reader: Box<dyn BufRead> = if interactive {
+    let mut reader: Box<dyn BufRead> = if interactive {
         Box::new(std::io::stdin().lock())
     } else {
         let file =
@@ -223,34 +301,59 @@ fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Resu
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let problem =
-            parse_problem(&line).with_context(|| format!("{}:{}", path.display(), i + 1))?;
-        let mut opts = base.clone();
-        if let Some(t) = problem.threshold {
-            opts.threshold_px = t;
-        }
-        if let Some(s) = problem.seed {
-            opts.seed = s;
-        }
-        let (result, elapsed_us) =
-            timed_estimate(&problem.matches, &problem.k0, &problem.k1, &opts);
-        let mut record = match result {
-            Ok(e) => estimate_json(&e, elapsed_us, inlier_mask),
-            Err(e) => {
-                json!({"error": e.to_string(), "num_matches": problem.matches.len(), "elapsed_us": elapsed_us})
+    let mut invalid = Vec::new();
+    let mut n = 0usize;
+    // Each turn consumes at least one byte of input or ends: bounded by the input's length.
+    while let Some(line) = read_line_bounded(&mut *reader, MAX_LINE_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?
+    {
+        n += 1;
+        let text = match line {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "line is not UTF-8".to_string()),
+            Err(len) => Err(format!("line of {len} bytes exceeds {MAX_LINE_BYTES}")),
+        };
+        // (answer, or (reason, id) for an invalid line); None for blank lines.
+        let result: Option<Result<Value, (String, Value)>> = match text {
+            Err(reason) => Some(Err((reason, Value::Null))),
+            Ok(t) if t.trim().is_empty() => None,
+            Ok(t) => Some(
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    answer(&t, base, inlier_mask)
+                }))
+                .unwrap_or_else(|_| Err("the estimator panicked on this problem".into()))
+                .map_err(|reason| (reason, line_id(&t))),
+            ),
+        };
+        let record = match result {
+            None => continue,
+            Some(Ok(record)) => record,
+            Some(Err((reason, id))) => {
+                log::warn!("{}:{n}: {reason}", path.display());
+                invalid.push(n);
+                json!({"id": id, "line": n, "error": reason, "error_kind": "input"})
             }
         };
-        record["id"] = problem.id;
         writeln!(out, "{record}")?;
         if interactive {
             out.flush()?;
         }
     }
     out.flush()?;
+    if !invalid.is_empty() {
+        return Err(crate::Incomplete {
+            code: crate::Incomplete::PARTIAL,
+            message: format!(
+                "{}: {} invalid line(s) answered with errors (lines {})",
+                path.display(),
+                invalid.len(),
+                invalid
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+        .into());
+    }
     Ok(())
 }

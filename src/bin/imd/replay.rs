@@ -1,10 +1,13 @@
 //! `imd replay BAG.mcap --config config/matcher.yaml --model DIR [--out OUT.mcap]
 //! [--camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC]]... [--realtime [--rate R]] [--max-frames N]
-//! [--device D] [--summary-json FILE]`.
+//! [--max-wait S] [--device D] [--summary-json FILE] [--allow-data-loss]`.
 //!
 //! Runs the node's pipeline (`imd::pipeline::replay`) on a rosbag2 MCAP file, writes every
 //! output as ROS 2 messages to `--out`, shows a progress bar, prints a summary. A malformed
-//! message or a frame that fails is reported and skipped.
+//! message or a frame that fails is reported and skipped. Damaged parts of the bag are
+//! skipped and reported; the replay then exits with code 3 (after writing its outputs and
+//! summary) unless `--allow-data-loss` is given. Outputs that would overwrite the bag are
+//! refused.
 
 use std::path::{Path, PathBuf};
 
@@ -39,9 +42,16 @@ pub struct Args {
     /// live node when it cannot keep up (default: every frame, in order).
     #[arg(long)]
     realtime: bool,
-    /// Playback speed factor for --realtime.
+    /// Playback speed factor for --realtime, 0.01 to 100.
     #[arg(long, default_value_t = 1.0)]
     rate: f64,
+    /// Longest wait between two frames for --realtime, s (0 to 60): a longer stamp gap is cut
+    /// short.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    max_wait: f64,
+    /// Exit 0 even when damaged chunks or records of the bag were skipped (default: exit 3).
+    #[arg(long)]
+    allow_data_loss: bool,
     /// Stop after N frames (0 = all).
     #[arg(long, default_value_t = 0)]
     max_frames: u64,
@@ -115,6 +125,13 @@ fn load_config(args: &Args) -> Result<ImdConfig> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(path) = &args.summary_json {
+        imd::io::paths::check_output_not_input(path, &[&args.bag]).context("--summary-json")?;
+        if let Some(out) = &args.out {
+            imd::io::paths::check_output_not_input(path, &[out])
+                .context("--summary-json and --out")?;
+        }
+    }
     let config = load_config(&args)?;
     let matcher = ImdMatcher::load(&config.model)
         .with_context(|| format!("loading the matcher from {:?}", config.model.model_dir))?;
@@ -129,6 +146,7 @@ pub fn run(args: Args) -> Result<()> {
         realtime: args.realtime,
         rate: args.rate,
         max_frames: args.max_frames,
+        max_wait_s: args.max_wait,
         ..Default::default()
     };
     let summary = replay(
@@ -149,6 +167,18 @@ pub fn run(args: Args) -> Result<()> {
     print_summary(&summary);
     if let Some(path) = &args.summary_json {
         write_json(path, &summary)?;
+    }
+    if summary.data_loss.lost_data() && !args.allow_data_loss {
+        return Err(crate::Incomplete {
+            code: crate::Incomplete::PARTIAL,
+            message: format!(
+                "{}: damaged bag, data lost: {} (outputs written; pass --allow-data-loss to \
+                 accept)",
+                args.bag.display(),
+                summary.data_loss.describe()
+            ),
+        }
+        .into());
     }
     Ok(())
 }
@@ -216,6 +246,39 @@ fn print_summary(s: &ReplaySummary) {
     }
     if !s.read_error.is_empty() {
         eprintln!("reading stopped early: {}", s.read_error);
+    }
+    let a = &s.accounting;
+    eprintln!(
+        "images: {} read = {} processed + {} failed + {} dropped + {} rate-skipped + {} \
+         unpaired + {} malformed{}",
+        a.images_read,
+        a.processed,
+        a.failed,
+        a.dropped,
+        a.rate_skipped,
+        a.unpaired,
+        a.malformed,
+        if a.unaccounted > 0 {
+            format!(" + {} unaccounted", a.unaccounted)
+        } else {
+            String::new()
+        }
+    );
+    if s.waits_capped > 0 {
+        eprintln!("{} stamp gap(s) cut short at --max-wait", s.waits_capped);
+    }
+    let loss = &s.data_loss;
+    if !loss.summary_problem.is_empty() {
+        eprintln!(
+            "bag summary not usable ({}); the file was scanned",
+            loss.summary_problem
+        );
+    }
+    if loss.lost_data() {
+        eprintln!("damaged bag: {}", loss.describe());
+        for l in &loss.losses {
+            eprintln!("  bytes {}..{}: {}", l.start, l.end, l.reason);
+        }
     }
 }
 

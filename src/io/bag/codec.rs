@@ -25,10 +25,16 @@ impl CdrMessage for Time {
         w.u32(self.nanosec);
     }
     fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Time {
-            sec: r.i32("sec")?,
-            nanosec: r.u32("nanosec")?,
-        })
+        let sec = r.i32("sec")?;
+        let nanosec = r.u32("nanosec")?;
+        // builtin_interfaces/Time: nanosec is in [0, 1e9); a larger value is not a time.
+        if nanosec >= 1_000_000_000 {
+            return Err(CdrError::Invalid {
+                field: "nanosec".into(),
+                reason: format!("{nanosec} is not below 10⁹"),
+            });
+        }
+        Ok(Time { sec, nanosec })
     }
 }
 

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{BagError, BagMessages, BagPayload, BagReader};
+use super::{BagError, BagMessages, BagPayload, BagReader, ReadReport};
 use crate::config::CameraConfig;
 use crate::io::frames::{CameraFrame, CameraImage};
+use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::sync::{PairStats, StampPairer};
 
@@ -83,6 +84,30 @@ impl BagFrames {
                 .map(|_| StampPairer::new(tolerance_s))
                 .collect(),
         })
+    }
+
+    /// What reading the bag skipped so far (damaged chunks or records).
+    pub fn report(&self) -> &ReadReport {
+        self.messages.report()
+    }
+
+    /// End of input: images still waiting for a camera_info are counted as unpaired (see
+    /// [`BagFrames::stats`]) and returned as (camera, image stamp), each logged.
+    pub fn finish_pairing(&mut self) -> Vec<(usize, Time)> {
+        let mut out = Vec::new();
+        for (i, p) in self.pairers.iter_mut().enumerate() {
+            if let Some((stamp, _)) = p.take_pending() {
+                log::warn!(
+                    "{}: image {}.{:09} found no camera_info within the sync tolerance before \
+                     the end of the bag",
+                    self.cameras[i].image_topic,
+                    stamp.sec,
+                    stamp.nanosec
+                );
+                out.push((i, stamp));
+            }
+        }
+        out
     }
 
     /// Pairing counters per camera.

@@ -4,7 +4,10 @@
 //! - [`schema`]: the `ros2msg` message definitions rosbag2 stores with each topic.
 //! - [`BagReader`]: topics, then decoded `Image` / `CompressedImage` / `CameraInfo` messages
 //!   of selected topics in log-time order, streamed chunk by chunk; a message that fails to
-//!   decode is reported (topic, index, reason) and skipped.
+//!   decode is reported (topic, index, reason) and skipped; damaged chunks and records are
+//!   skipped and reported in a [`ReadReport`] (byte ranges, messages lost). Our own bounded
+//!   MCAP record layer (`records`) reads the file: no length from the file is trusted before
+//!   it is checked, nothing reachable from file bytes panics.
 //! - [`BagFrames`]: a bag's camera topics as [`crate::io::frames::CameraFrame`]s, paired like
 //!   the ROS node pairs live messages (for `imd replay`).
 //! - [`BagWriter`]: rosbag2-compatible output (profile `ros2`, `ros2msg` schemas, `cdr`).
@@ -13,12 +16,14 @@ pub mod cdr;
 mod codec;
 mod frames;
 mod reader;
+mod records;
 pub mod schema;
 mod writer;
 
 pub use cdr::{from_cdr, to_cdr, CdrError, CdrMessage};
 pub use frames::BagFrames;
-pub use reader::{BagMessage, BagMessages, BagPayload, BagReader, TopicInfo};
+pub use reader::{BagMessage, BagMessages, BagPayload, BagReader, DataLoss, ReadReport, TopicInfo};
+pub use records::Limits;
 pub use writer::BagWriter;
 
 /// Errors reading or writing bags.

@@ -1,17 +1,34 @@
 //! Streaming reader of rosbag2 `.mcap` files: topics, then decoded camera messages in log-time
-//! order.
+//! order, robust to damaged files.
+//!
+//! Built on the bounded record layer of [`super::records`]: no length read from the file is
+//! trusted before it is checked against the bytes that remain and [`Limits`], and nothing
+//! reachable from file bytes panics. Damage never ends a read:
+//! - with an intact summary, chunks are read through its chunk index; a chunk that does not
+//!   read, decompress or pass its CRC is skipped and reported ([`DataLoss`]: byte range,
+//!   messages lost counted from its message indexes) and the next chunk is read;
+//! - without a usable summary (none, a damaged footer or summary, a recording cut short) the
+//!   file is scanned forward record by record; a record that cannot be right is reported and
+//!   the scan resyncs at the next plausible record, so a truncated file yields every complete
+//!   message before the cut.
+//!
+//! [`BagMessages::report`] says what was lost.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mcap::sans_io::indexed_reader::{IndexedReadEvent, IndexedReader, IndexedReaderOptions};
-use mcap::sans_io::summary_reader::{SummaryReadEvent, SummaryReader};
-use mcap::Summary;
+use serde::Serialize;
 
 use super::cdr::{from_cdr, CdrMessage};
+use super::records::{
+    message_index_entries, op, packed_records, parse_footer, salvage_chunk, ChannelRec,
+    ChunkIndexRec, ChunkRec, Limits, MessageRec, Record, RecordFile, SchemaRec, StatisticsRec,
+    FOOTER_AND_MAGIC, MAGIC, RECORD_HEADER,
+};
 use super::BagError;
 use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
 
@@ -97,66 +114,254 @@ fn normalize_type(t: &str) -> String {
     }
 }
 
-/// An open rosbag2 MCAP file. Opening reads only the summary section; messages are streamed
-/// chunk by chunk by [`BagReader::messages`].
+/// A stretch of the file that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataLoss {
+    /// First byte of the damaged range.
+    pub start: u64,
+    /// One past its last byte.
+    pub end: u64,
+    /// True when the range is one chunk record.
+    pub chunk: bool,
+    /// Messages of the selected topics lost in it, when the file says how many (message
+    /// indexes); `None` when unknown.
+    pub messages: Option<u64>,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// How a read went: which path was taken and what was lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReadReport {
+    /// True when the summary's chunk index was used; false for a forward scan.
+    pub indexed: bool,
+    /// Why the summary was not used (empty when it was, or when the file has none by design).
+    pub summary_problem: String,
+    /// Chunks read whole.
+    pub chunks_read: u64,
+    /// Chunks skipped (unreadable, failed decompression or CRC) or read only in part.
+    pub chunks_lost: u64,
+    /// Messages of the selected topics known to be lost (sum of the known
+    /// [`DataLoss::messages`]).
+    pub messages_lost: u64,
+    /// Damaged ranges whose message count is unknown.
+    pub ranges_unknown_count: u64,
+    /// Bytes in damaged ranges.
+    pub bytes_lost: u64,
+    /// Every damaged range, in the order found.
+    pub losses: Vec<DataLoss>,
+}
+
+impl ReadReport {
+    /// True when any data could not be read.
+    pub fn lost_data(&self) -> bool {
+        !self.losses.is_empty()
+    }
+
+    fn lose(&mut self, loss: DataLoss) -> usize {
+        log::warn!(
+            "bytes {}..{} skipped{}: {}",
+            loss.start,
+            loss.end,
+            match loss.messages {
+                Some(n) => format!(" ({n} message(s) of the selected topics lost)"),
+                None => String::new(),
+            },
+            loss.reason
+        );
+        self.chunks_lost += loss.chunk as u64;
+        match loss.messages {
+            Some(n) => self.messages_lost += n,
+            None => self.ranges_unknown_count += 1,
+        }
+        self.bytes_lost += loss.end.saturating_sub(loss.start);
+        self.losses.push(loss);
+        self.losses.len() - 1
+    }
+
+    /// Add `n` lost messages to loss `i` (message indexes found after a damaged chunk).
+    fn add_lost(&mut self, i: usize, n: u64) {
+        if let Some(loss) = self.losses.get_mut(i) {
+            match &mut loss.messages {
+                Some(m) => *m += n,
+                None => {
+                    loss.messages = Some(n);
+                    self.ranges_unknown_count = self.ranges_unknown_count.saturating_sub(1);
+                }
+            }
+            self.messages_lost += n;
+        }
+    }
+
+    /// One line: `2 chunk(s), 12 message(s), 8140 bytes lost in 2 range(s)`.
+    pub fn describe(&self) -> String {
+        let ranges: Vec<String> = self
+            .losses
+            .iter()
+            .map(|l| format!("{}..{}", l.start, l.end))
+            .collect();
+        format!(
+            "{} chunk(s) and {} message(s){} lost, {} bytes in {} damaged range(s) [{}]",
+            self.chunks_lost,
+            self.messages_lost,
+            if self.ranges_unknown_count > 0 {
+                format!(
+                    " (+ an unknown number in {} range(s))",
+                    self.ranges_unknown_count
+                )
+            } else {
+                String::new()
+            },
+            self.bytes_lost,
+            self.losses.len(),
+            ranges.join(", ")
+        )
+    }
+}
+
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+#[derive(Debug, Clone)]
+enum Input {
+    File(PathBuf),
+    Memory(Arc<[u8]>),
+}
+
+impl Input {
+    fn open(&self) -> std::io::Result<(Box<dyn ReadSeek>, u64)> {
+        match self {
+            Input::File(p) => {
+                let f = File::open(p)?;
+                let len = f.metadata()?.len();
+                Ok((Box::new(std::io::BufReader::new(f)), len))
+            }
+            Input::Memory(b) => Ok((Box::new(Cursor::new(b.clone())), b.len() as u64)),
+        }
+    }
+}
+
+/// What the summary section says.
+#[derive(Debug, Default)]
+struct Summary {
+    schemas: BTreeMap<u16, SchemaRec>,
+    channels: BTreeMap<u16, ChannelRec>,
+    chunks: Vec<ChunkIndexRec>,
+    stats: Option<StatisticsRec>,
+}
+
+/// An open rosbag2 MCAP file. Opening reads only the summary section when it is intact (else
+/// scans the file once); messages are streamed chunk by chunk by [`BagReader::messages`].
 #[derive(Debug)]
 pub struct BagReader {
     path: PathBuf,
-    summary: Arc<Summary>,
+    input: Input,
+    limits: Limits,
+    /// Channel id → (topic, type, encoding).
+    channels: BTreeMap<u16, (String, String, String)>,
     topics: Vec<TopicInfo>,
-    indexed: bool,
+    /// Chunk index (sorted by start time) when the summary is used.
+    chunks: Option<Arc<[ChunkIndexRec]>>,
+    summary_problem: String,
+    open_losses: Vec<DataLoss>,
 }
 
 impl BagReader {
-    /// Open a bag and read its summary. Files without a summary or chunk index (an
-    /// interrupted recording) are scanned once to list their topics and are then read in
-    /// file order, which rosbag2 writes in arrival order.
+    /// Open a bag and read its summary. Files without a usable summary or chunk index (an
+    /// interrupted recording, a damaged footer) are scanned once to list their topics and are
+    /// then read in file order, which rosbag2 writes in arrival order.
     pub fn open(path: &Path) -> Result<Self, BagError> {
+        Self::open_with_limits(path, Limits::default())
+    }
+
+    /// [`BagReader::open`] with explicit size limits.
+    pub fn open_with_limits(path: &Path, limits: Limits) -> Result<Self, BagError> {
+        Self::open_input(path, Input::File(path.to_path_buf()), limits)
+    }
+
+    /// A bag held in memory; `name` stands for the path in messages.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>, limits: Limits) -> Result<Self, BagError> {
+        Self::open_input(Path::new(name), Input::Memory(bytes.into()), limits)
+    }
+
+    fn open_input(path: &Path, input: Input, limits: Limits) -> Result<Self, BagError> {
         let err = |reason: String| BagError::File {
             path: path.display().to_string(),
             reason,
         };
-        let mut file = File::open(path).map_err(|e| err(e.to_string()))?;
-        let summary = read_summary(&mut file).map_err(|e| err(format!("reading summary: {e}")))?;
-        let (summary, indexed) = match summary {
-            Some(s)
-                if !s.chunk_indexes.is_empty()
+        let (src, len) = input.open().map_err(|e| err(e.to_string()))?;
+        let mut rf = RecordFile::new(src, len, limits);
+        let magic = rf
+            .read_at(0, MAGIC.len() as u64)
+            .map_err(|_| err(format!("not an MCAP file ({len} bytes, no MCAP magic)")))?;
+        if magic != MAGIC {
+            return Err(err("not an MCAP file (no MCAP magic at its start)".into()));
+        }
+        let (summary, problem) = match read_summary(&mut rf) {
+            Ok(Some(s))
+                if !s.chunks.is_empty()
                     || s.stats.as_ref().is_some_and(|st| st.message_count == 0) =>
             {
-                (s, true)
+                (Some(s), String::new())
             }
-            _ => (
-                scan(path).map_err(|e| err(format!("scanning unindexed file: {e}")))?,
-                false,
-            ),
+            Ok(_) => (None, String::new()),
+            Err(e) => {
+                log::warn!(
+                    "{}: summary not usable ({e}); scanning the file",
+                    path.display()
+                );
+                (None, e)
+            }
         };
-        let counts = summary
-            .stats
-            .as_ref()
-            .map(|s| s.channel_message_counts.clone())
-            .unwrap_or_default();
+        let mut open_losses = Vec::new();
+        let (schemas, channels, counts, chunks) = match summary {
+            Some(s) => {
+                let counts = s
+                    .stats
+                    .map(|st| st.channel_message_counts)
+                    .unwrap_or_default();
+                let mut chunks = s.chunks;
+                chunks.sort_by_key(|c| (c.message_start_time, c.chunk_start_offset));
+                (s.schemas, s.channels, counts, Some(chunks))
+            }
+            None => {
+                let scanned = scan_file(&mut rf);
+                open_losses = scanned.report.losses;
+                (scanned.schemas, scanned.channels, scanned.counts, None)
+            }
+        };
+        let channels: BTreeMap<u16, (String, String, String)> = channels
+            .into_values()
+            .map(|c| {
+                let ty = schemas
+                    .get(&c.schema_id)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default();
+                (c.id, (c.topic, ty, c.message_encoding))
+            })
+            .collect();
         let mut by_topic: BTreeMap<String, TopicInfo> = BTreeMap::new();
-        for (id, ch) in &summary.channels {
+        for (id, (topic, ty, enc)) in &channels {
             let count = counts.get(id).copied().unwrap_or(0);
             by_topic
-                .entry(ch.topic.clone())
+                .entry(topic.clone())
                 .and_modify(|t| t.message_count += count)
                 .or_insert_with(|| TopicInfo {
-                    name: ch.topic.clone(),
-                    message_type: ch
-                        .schema
-                        .as_ref()
-                        .map(|s| s.name.clone())
-                        .unwrap_or_default(),
-                    message_encoding: ch.message_encoding.clone(),
+                    name: topic.clone(),
+                    message_type: ty.clone(),
+                    message_encoding: enc.clone(),
                     message_count: count,
                 });
         }
         Ok(BagReader {
             path: path.to_path_buf(),
-            summary: Arc::new(summary),
+            input,
+            limits,
+            channels,
             topics: by_topic.into_values().collect(),
-            indexed,
+            chunks: chunks.map(Arc::from),
+            summary_problem: problem,
+            open_losses,
         })
     }
 
@@ -170,13 +375,30 @@ impl BagReader {
         &self.topics
     }
 
+    /// True when messages are read through the summary's chunk index.
+    pub fn is_indexed(&self) -> bool {
+        self.chunks.is_some()
+    }
+
+    /// Why the summary could not be used (empty when it was, or the file has none).
+    pub fn summary_problem(&self) -> &str {
+        &self.summary_problem
+    }
+
+    /// Damaged ranges the opening scan found (unindexed files; the same ranges are reported
+    /// again by [`BagMessages::report`]).
+    pub fn open_losses(&self) -> &[DataLoss] {
+        &self.open_losses
+    }
+
     /// Messages of `topics` in log-time order, decoded. Every topic must exist and carry
     /// `sensor_msgs/msg/Image`, `CompressedImage` or `CameraInfo` in CDR; otherwise this fails
     /// before reading anything.
     ///
     /// The iterator yields `Err(BagError::Message { .. })` for a message that does not decode
-    /// (naming topic, index and reason) and goes on with the next one; any other error (I/O,
-    /// a corrupt chunk) is yielded once and ends the iteration.
+    /// (naming topic, index and reason) and goes on with the next one. Damaged chunks or
+    /// records are skipped and recorded in [`BagMessages::report`]; only an I/O error is
+    /// yielded as another error, once, and ends the iteration.
     pub fn messages(&self, topics: &[&str]) -> Result<BagMessages, BagError> {
         let mut kinds: HashMap<u16, (Arc<str>, Kind)> = HashMap::new();
         for &topic in topics {
@@ -213,98 +435,508 @@ impl BagReader {
                 )));
             }
             let name: Arc<str> = Arc::from(topic);
-            for (id, ch) in &self.summary.channels {
-                if ch.topic == topic {
+            for (id, (t, _, _)) in &self.channels {
+                if t == topic {
                     kinds.insert(*id, (name.clone(), kind));
                 }
             }
         }
-        let file = File::open(&self.path).map_err(|e| BagError::File {
+        let (src, len) = self.input.open().map_err(|e| BagError::File {
             path: self.path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let source = if self.indexed {
-            let options =
-                IndexedReaderOptions::new().include_topics(topics.iter().map(|t| t.to_string()));
-            let reader = IndexedReader::new_with_options(&self.summary, options).map_err(|e| {
-                BagError::File {
-                    path: self.path.display().to_string(),
-                    reason: format!("chunk index: {e}"),
-                }
-            })?;
-            Source::Indexed {
-                file,
-                reader: Box::new(reader),
-                chunk: Vec::new(),
-            }
-        } else {
-            Source::Linear(Box::new(mcap::io::MessageReader::new(BufReader::new(file))))
+        let rf = RecordFile::new(src, len, self.limits);
+        let report = ReadReport {
+            indexed: self.chunks.is_some(),
+            summary_problem: self.summary_problem.clone(),
+            ..Default::default()
+        };
+        let mode = match &self.chunks {
+            Some(chunks) => Mode::Indexed {
+                // Chunks that hold none of the selected channels are not read.
+                chunks: chunks
+                    .iter()
+                    .filter(|c| {
+                        c.message_index_offsets.is_empty()
+                            || c.message_index_offsets
+                                .iter()
+                                .any(|(ch, _)| kinds.contains_key(ch))
+                    })
+                    .cloned()
+                    .collect(),
+                heap: BinaryHeap::new(),
+                seq: 0,
+                buffered: 0,
+            },
+            None => Mode::Scan(Box::new(ScanState::new())),
         };
         Ok(BagMessages {
             path: self.path.display().to_string(),
             kinds,
             counters: HashMap::new(),
-            source,
+            rf,
+            mode,
+            report,
             done: false,
         })
     }
 }
 
-fn read_summary(file: &mut File) -> mcap::McapResult<Option<Summary>> {
-    let size = file.metadata()?.len();
-    let mut reader = SummaryReader::new_with_options(
-        mcap::sans_io::summary_reader::SummaryReaderOptions::default().with_file_size(size),
-    );
-    while let Some(event) = reader.next_event() {
-        match event? {
-            SummaryReadEvent::ReadRequest(n) => {
-                let read = file.read(reader.insert(n))?;
-                reader.notify_read(read);
+/// Footer → summary section → schemas, channels, chunk index, statistics. `Ok(None)`: the
+/// file has no summary; `Err`: it has one that cannot be used (why).
+fn read_summary<R: Read + Seek>(rf: &mut RecordFile<R>) -> Result<Option<Summary>, String> {
+    let len = rf.len();
+    if len < MAGIC.len() as u64 + FOOTER_AND_MAGIC {
+        return Err(format!("{len} bytes is too short for a footer"));
+    }
+    let io = |e: std::io::Error| e.to_string();
+    let tail = rf.read_at(len - 8, 8).map_err(io)?;
+    if tail != MAGIC {
+        return Err("no closing MCAP magic (file cut short?)".into());
+    }
+    let footer_at = len - FOOTER_AND_MAGIC;
+    let footer = match rf.record_at(footer_at).map_err(io)? {
+        Record::Whole {
+            opcode: op::FOOTER,
+            body,
+            ..
+        } => parse_footer(&body).map_err(|e| e.to_string())?,
+        _ => return Err(format!("no footer record at byte {footer_at}")),
+    };
+    let (start, offsets_start) = footer;
+    if start == 0 {
+        return Ok(None);
+    }
+    if start < MAGIC.len() as u64 || start >= footer_at {
+        return Err(format!(
+            "footer puts the summary at byte {start}, outside the file's {}..{footer_at}",
+            MAGIC.len()
+        ));
+    }
+    let end = if offsets_start > start && offsets_start <= footer_at {
+        offsets_start
+    } else {
+        footer_at
+    };
+    if end - start > rf.limits().max_record {
+        return Err(format!(
+            "summary of {} bytes exceeds the limit",
+            end - start
+        ));
+    }
+    let bytes = rf.read_at(start, end - start).map_err(io)?;
+    let mut s = Summary::default();
+    for rec in packed_records(&bytes) {
+        let (at, opcode, body) = rec.map_err(|e| format!("summary: {e}"))?;
+        let bad = |e: super::records::Malformed| {
+            format!("summary record at byte {}: {e}", start + at as u64)
+        };
+        match opcode {
+            op::SCHEMA => {
+                let r = SchemaRec::parse(body).map_err(bad)?;
+                s.schemas.insert(r.id, r);
             }
-            SummaryReadEvent::SeekRequest(to) => {
-                let pos = file.seek(to)?;
-                reader.notify_seeked(pos);
+            op::CHANNEL => {
+                let r = ChannelRec::parse(body).map_err(bad)?;
+                s.channels.insert(r.id, r);
+            }
+            op::CHUNK_INDEX => {
+                let r = ChunkIndexRec::parse(body).map_err(bad)?;
+                let fits = r
+                    .chunk_start_offset
+                    .checked_add(r.chunk_length)
+                    .is_some_and(|e| r.chunk_start_offset >= MAGIC.len() as u64 && e <= start);
+                if !fits {
+                    return Err(format!(
+                        "chunk index entry {}+{} lies outside the data section",
+                        r.chunk_start_offset, r.chunk_length
+                    ));
+                }
+                s.chunks.push(r);
+            }
+            op::STATISTICS => s.stats = Some(StatisticsRec::parse(body).map_err(bad)?),
+            op::FOOTER | op::HEADER | op::MESSAGE | op::CHUNK | op::DATA_END => {
+                return Err(format!(
+                    "summary holds a data record (opcode {opcode:#04x}) at byte {}",
+                    start + at as u64
+                ))
+            }
+            _ => {}
+        }
+    }
+    for (id, c) in &s.channels {
+        if c.schema_id != 0 && !s.schemas.contains_key(&c.schema_id) {
+            return Err(format!(
+                "channel {id} ({}) names schema {}, which the summary lacks",
+                c.topic, c.schema_id
+            ));
+        }
+    }
+    Ok(Some(s))
+}
+
+/// What a whole-file scan found.
+struct Scanned {
+    schemas: BTreeMap<u16, SchemaRec>,
+    channels: BTreeMap<u16, ChannelRec>,
+    counts: BTreeMap<u16, u64>,
+    report: ReadReport,
+}
+
+/// One pass over an unindexed file: schemas, channels and per-channel message counts.
+fn scan_file<R: Read + Seek>(rf: &mut RecordFile<R>) -> Scanned {
+    let mut st = ScanState::new();
+    let mut out = Scanned {
+        schemas: BTreeMap::new(),
+        channels: BTreeMap::new(),
+        counts: BTreeMap::new(),
+        report: ReadReport::default(),
+    };
+    let all = |_: u16| true;
+    loop {
+        match st.next_event(rf, &mut out.report, &all) {
+            Ok(Some(Event::Schema(s))) => {
+                out.schemas.insert(s.id, s);
+            }
+            Ok(Some(Event::Channel(c))) => {
+                out.channels.entry(c.id).or_insert(c);
+            }
+            Ok(Some(Event::Message { channel, .. })) => {
+                *out.counts.entry(channel).or_default() += 1;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let at = st.pos;
+                out.report.lose(DataLoss {
+                    start: at,
+                    end: rf.len(),
+                    chunk: false,
+                    messages: None,
+                    reason: format!("I/O error: {e}"),
+                });
+                break;
             }
         }
     }
-    Ok(reader.finish())
+    out
 }
 
-/// One pass over an unindexed file: channels, schemas and per-channel counts.
-fn scan(path: &Path) -> mcap::McapResult<Summary> {
-    let file = BufReader::new(File::open(path)?);
-    let mut summary = Summary::default();
-    let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
-    let mut total = 0u64;
-    for msg in mcap::io::MessageReader::new(file) {
-        let msg = match msg {
-            Ok(m) => m,
-            // A recording cut short ends mid-record: keep what was readable.
-            Err(mcap::McapError::UnexpectedEof) => break,
-            Err(e) => return Err(e),
-        };
-        *counts.entry(msg.channel.id).or_default() += 1;
-        total += 1;
-        summary
-            .channels
-            .entry(msg.channel.id)
-            .or_insert_with(|| msg.channel.clone());
-    }
-    summary.stats = Some(mcap::records::Statistics {
-        message_count: total,
-        channel_message_counts: counts,
-        ..Default::default()
-    });
-    Ok(summary)
+/// Where a message's data lies in the scan state's buffers.
+#[derive(Debug, Clone, Copy)]
+enum Loc {
+    Chunk(usize, usize),
+    Record(usize, usize),
 }
 
-enum Source {
-    Indexed {
-        file: File,
-        reader: Box<IndexedReader>,
-        chunk: Vec<u8>,
+enum Event {
+    Schema(SchemaRec),
+    Channel(ChannelRec),
+    Message {
+        channel: u16,
+        log_time: u64,
+        publish_time: u64,
+        loc: Loc,
     },
-    Linear(Box<mcap::io::MessageReader<BufReader<File>>>),
+}
+
+/// The forward scan: record by record from after the magic, through chunks, resyncing after
+/// damage.
+struct ScanState {
+    pos: u64,
+    /// Current chunk: its records, the next inner position, its byte range in the file, and
+    /// whether it is the recovered part of a chunk cut off by the end of the file.
+    chunk: Option<(Vec<u8>, usize, u64, u64, bool)>,
+    /// The body of the last unchunked record read.
+    record: Vec<u8>,
+    /// Loss that the message indexes after a damaged chunk add their counts to.
+    attribute: Option<usize>,
+    done: bool,
+}
+
+impl ScanState {
+    fn new() -> Self {
+        ScanState {
+            pos: MAGIC.len() as u64,
+            chunk: None,
+            record: Vec::new(),
+            attribute: None,
+            done: false,
+        }
+    }
+
+    fn data(&self, loc: Loc) -> &[u8] {
+        match loc {
+            Loc::Chunk(a, b) => self
+                .chunk
+                .as_ref()
+                .and_then(|(buf, ..)| buf.get(a..b))
+                .unwrap_or(&[]),
+            Loc::Record(a, b) => self.record.get(a..b).unwrap_or(&[]),
+        }
+    }
+
+    /// The next schema, channel or message (`selected` channels only); `Ok(None)` at the end.
+    fn next_event<R: Read + Seek>(
+        &mut self,
+        rf: &mut RecordFile<R>,
+        report: &mut ReadReport,
+        selected: &dyn Fn(u16) -> bool,
+    ) -> std::io::Result<Option<Event>> {
+        // Every turn consumes a record or ends the scan, and records are ≥ 9 bytes (or ≥ 1
+        // byte of resync), so this loop is bounded by the file and chunk sizes.
+        while !self.done {
+            if let Some((buf, pos, start, end, partial)) = &mut self.chunk {
+                let (start, end, partial) = (*start, *end, *partial);
+                let inner = match packed_records(buf.get(*pos..).unwrap_or(&[])).next() {
+                    None => None,
+                    Some(Err(e)) => Some(Err(e)),
+                    Some(Ok((at, opcode, body))) => {
+                        Some(Ok((*pos + at + RECORD_HEADER as usize, opcode, body.len())))
+                    }
+                };
+                match inner {
+                    None => {
+                        report.chunks_read += u64::from(!partial);
+                        self.chunk = None;
+                    }
+                    // The recovered part of a cut-off chunk ends inside a record: that loss
+                    // is already reported.
+                    Some(Err(_)) if partial => self.chunk = None,
+                    Some(Err(e)) => {
+                        self.chunk = None;
+                        let i = report.lose(DataLoss {
+                            start,
+                            end,
+                            chunk: true,
+                            messages: None,
+                            reason: format!("inside the chunk: {e}"),
+                        });
+                        self.attribute = Some(i);
+                    }
+                    Some(Ok((body_at, opcode, len))) => {
+                        *pos = body_at + len;
+                        let body = buf.get(body_at..body_at + len).unwrap_or(&[]);
+                        match opcode {
+                            op::MESSAGE => match MessageRec::parse(body) {
+                                Ok(m) if selected(m.channel_id) => {
+                                    let a = body_at + MessageRec::HEADER;
+                                    return Ok(Some(Event::Message {
+                                        channel: m.channel_id,
+                                        log_time: m.log_time,
+                                        publish_time: m.publish_time,
+                                        loc: Loc::Chunk(a, body_at + len),
+                                    }));
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    report.lose(DataLoss {
+                                        start,
+                                        end,
+                                        chunk: false,
+                                        messages: Some(1),
+                                        reason: format!("a message inside the chunk: {e}"),
+                                    });
+                                }
+                            },
+                            op::SCHEMA => {
+                                if let Ok(s) = SchemaRec::parse(body) {
+                                    return Ok(Some(Event::Schema(s)));
+                                }
+                            }
+                            op::CHANNEL => {
+                                if let Ok(c) = ChannelRec::parse(body) {
+                                    return Ok(Some(Event::Channel(c)));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                continue;
+            }
+            let at = self.pos;
+            match rf.record_at(at)? {
+                Record::End => self.done = true,
+                Record::Bad { reason } => {
+                    self.attribute = None;
+                    match rf.resync(at)? {
+                        Some(next) => {
+                            report.lose(DataLoss {
+                                start: at,
+                                end: next,
+                                chunk: false,
+                                messages: None,
+                                reason: format!("{reason}; resumed at the next record"),
+                            });
+                            self.pos = next;
+                        }
+                        None => {
+                            let salvaged = salvage(rf, at);
+                            let recovered = salvaged
+                                .as_ref()
+                                .map(|b| count_messages(b, selected))
+                                .unwrap_or(0);
+                            report.lose(DataLoss {
+                                start: at,
+                                end: rf.len(),
+                                chunk: salvaged.is_some(),
+                                messages: None,
+                                reason: format!(
+                                    "{reason}; no complete record follows (file cut short?){}",
+                                    if salvaged.is_some() {
+                                        format!(
+                                            "; {recovered} message(s) recovered from the \
+                                             complete part of the cut-off chunk"
+                                        )
+                                    } else {
+                                        String::new()
+                                    }
+                                ),
+                            });
+                            match salvaged {
+                                Some(buf) => {
+                                    self.chunk = Some((buf, 0, at, rf.len(), true));
+                                    // Nothing after the cut: the next read ends the scan.
+                                    self.pos = rf.len();
+                                }
+                                None => self.done = true,
+                            }
+                        }
+                    }
+                }
+                Record::Whole { opcode, body, next } => {
+                    self.pos = next;
+                    if opcode != op::MESSAGE_INDEX {
+                        self.attribute = None;
+                    }
+                    match opcode {
+                        op::MESSAGE => match MessageRec::parse(&body) {
+                            Ok(m) if selected(m.channel_id) => {
+                                let (ch, lt, pt) = (m.channel_id, m.log_time, m.publish_time);
+                                let len = body.len();
+                                self.record = body;
+                                return Ok(Some(Event::Message {
+                                    channel: ch,
+                                    log_time: lt,
+                                    publish_time: pt,
+                                    loc: Loc::Record(MessageRec::HEADER, len),
+                                }));
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                report.lose(DataLoss {
+                                    start: at,
+                                    end: next,
+                                    chunk: false,
+                                    messages: Some(1),
+                                    reason: e.to_string(),
+                                });
+                            }
+                        },
+                        op::CHUNK => {
+                            match ChunkRec::parse(&body).and_then(|c| c.decompress(rf.limits())) {
+                                Ok(buf) => self.chunk = Some((buf, 0, at, next, false)),
+                                Err(e) => {
+                                    let i = report.lose(DataLoss {
+                                        start: at,
+                                        end: next,
+                                        chunk: true,
+                                        messages: None,
+                                        reason: e.to_string(),
+                                    });
+                                    self.attribute = Some(i);
+                                }
+                            }
+                        }
+                        op::MESSAGE_INDEX => {
+                            if let (Some(i), Ok((ch, n))) =
+                                (self.attribute, message_index_entries(&body))
+                            {
+                                if selected(ch) {
+                                    report.add_lost(i, n);
+                                }
+                            }
+                        }
+                        op::SCHEMA => {
+                            if let Ok(s) = SchemaRec::parse(&body) {
+                                return Ok(Some(Event::Schema(s)));
+                            }
+                        }
+                        op::CHANNEL => {
+                            if let Ok(c) = ChannelRec::parse(&body) {
+                                return Ok(Some(Event::Channel(c)));
+                            }
+                        }
+                        // The data section ends here; the summary repeats what we have.
+                        op::DATA_END | op::FOOTER => self.done = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The decompressible part of a chunk record at `at` that runs past the end of the file.
+fn salvage<R: Read + Seek>(rf: &mut RecordFile<R>, at: u64) -> Option<Vec<u8>> {
+    let (opcode, _) = rf.header_at(at).ok()??;
+    if opcode != op::CHUNK {
+        return None;
+    }
+    let start = at + RECORD_HEADER;
+    let n = rf.len().checked_sub(start)?.min(rf.limits().max_record);
+    let body = rf.read_at(start, n).ok()?;
+    salvage_chunk(&body, rf.limits())
+}
+
+/// Whole messages of `selected` channels in packed records (up to the first damaged one).
+fn count_messages(buf: &[u8], selected: &dyn Fn(u16) -> bool) -> u64 {
+    packed_records(buf)
+        .map_while(Result::ok)
+        .filter(|(_, opcode, body)| {
+            *opcode == op::MESSAGE && MessageRec::parse(body).is_ok_and(|m| selected(m.channel_id))
+        })
+        .count() as u64
+}
+
+/// A message waiting in the log-time merge of the indexed read.
+#[derive(Debug)]
+struct Pending {
+    log_time: u64,
+    seq: u64,
+    publish_time: u64,
+    channel: u16,
+    buf: Arc<Vec<u8>>,
+    range: (usize, usize),
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.log_time, self.seq) == (other.log_time, other.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.log_time, self.seq).cmp(&(other.log_time, other.seq))
+    }
+}
+
+enum Mode {
+    Indexed {
+        chunks: VecDeque<ChunkIndexRec>,
+        heap: BinaryHeap<Reverse<Pending>>,
+        seq: u64,
+        /// Decompressed bytes of the chunks with messages still queued.
+        buffered: u64,
+    },
+    Scan(Box<ScanState>),
 }
 
 /// Iterator over decoded messages; see [`BagReader::messages`].
@@ -313,7 +945,9 @@ pub struct BagMessages {
     kinds: HashMap<u16, (Arc<str>, Kind)>,
     /// Next index per topic (a topic may span several channels).
     counters: HashMap<Arc<str>, u64>,
-    source: Source,
+    rf: RecordFile<Box<dyn ReadSeek>>,
+    mode: Mode,
+    report: ReadReport,
     done: bool,
 }
 
@@ -331,12 +965,151 @@ impl std::fmt::Debug for BagMessages {
 }
 
 impl BagMessages {
+    /// What the read so far skipped (complete once the iterator has ended).
+    pub fn report(&self) -> &ReadReport {
+        &self.report
+    }
+
     fn fatal(&mut self, reason: String) -> Option<Result<BagMessage, BagError>> {
         self.done = true;
         Some(Err(BagError::File {
             path: self.path.clone(),
             reason,
         }))
+    }
+}
+
+/// Messages of the selected channels in a chunk's message indexes (`None`: unreadable).
+fn indexed_count<R: Read + Seek>(
+    rf: &mut RecordFile<R>,
+    chunk: &ChunkIndexRec,
+    selected: &HashMap<u16, (Arc<str>, Kind)>,
+) -> Option<u64> {
+    if chunk.message_index_offsets.is_empty() {
+        return None;
+    }
+    let mut n = 0u64;
+    for &(ch, offset) in &chunk.message_index_offsets {
+        if !selected.contains_key(&ch) {
+            continue;
+        }
+        match rf.record_at(offset).ok()? {
+            Record::Whole {
+                opcode: op::MESSAGE_INDEX,
+                body,
+                ..
+            } => {
+                let (c, k) = message_index_entries(&body).ok()?;
+                if c != ch {
+                    return None;
+                }
+                n += k;
+            }
+            _ => return None,
+        }
+    }
+    Some(n)
+}
+
+/// Decompressed chunk bytes the log-time merge holds at most (beyond the chunk being read).
+const MERGE_BUDGET: u64 = 256 << 20;
+
+/// Read one indexed chunk and queue its selected messages; damage is reported. Returns the
+/// decompressed bytes now held for the queued messages (0 when none).
+fn load_chunk<R: Read + Seek>(
+    rf: &mut RecordFile<R>,
+    chunk: &ChunkIndexRec,
+    kinds: &HashMap<u16, (Arc<str>, Kind)>,
+    heap: &mut BinaryHeap<Reverse<Pending>>,
+    seq: &mut u64,
+    report: &mut ReadReport,
+) -> u64 {
+    let start = chunk.chunk_start_offset;
+    let end = start.saturating_add(chunk.chunk_length);
+    let lose = |report: &mut ReadReport, rf: &mut RecordFile<R>, queued: u64, reason: String| {
+        let messages = indexed_count(rf, chunk, kinds).map(|n| n.saturating_sub(queued));
+        report.lose(DataLoss {
+            start,
+            end,
+            chunk: true,
+            messages,
+            reason,
+        });
+        0
+    };
+    let body = match rf.record_at(start) {
+        Ok(Record::Whole {
+            opcode: op::CHUNK,
+            body,
+            next,
+        }) if next == end => body,
+        Ok(Record::Whole { opcode, next, .. }) => {
+            return lose(
+                report,
+                rf,
+                0,
+                format!(
+                    "the chunk index points at a record (opcode {opcode:#04x}, {} bytes) that is \
+                     not the indexed chunk of {} bytes",
+                    next - start,
+                    chunk.chunk_length
+                ),
+            )
+        }
+        Ok(Record::Bad { reason }) => return lose(report, rf, 0, reason),
+        Ok(Record::End) => return lose(report, rf, 0, "chunk lies past the end".into()),
+        Err(e) => return lose(report, rf, 0, format!("I/O error: {e}")),
+    };
+    let buf = match ChunkRec::parse(&body).and_then(|c| c.decompress(rf.limits())) {
+        Ok(b) => Arc::new(b),
+        Err(e) => return lose(report, rf, 0, e.to_string()),
+    };
+    drop(body);
+    let mut queued = 0u64;
+    let mut damage = None;
+    for rec in packed_records(&buf) {
+        let (at, opcode, body) = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                damage = Some(format!("inside the chunk: {e}"));
+                break;
+            }
+        };
+        if opcode != op::MESSAGE {
+            continue;
+        }
+        match MessageRec::parse(body) {
+            Ok(m) if kinds.contains_key(&m.channel_id) => {
+                let a = at + RECORD_HEADER as usize + MessageRec::HEADER;
+                let b = at + RECORD_HEADER as usize + body.len();
+                *seq += 1;
+                queued += 1;
+                heap.push(Reverse(Pending {
+                    log_time: m.log_time,
+                    seq: *seq,
+                    publish_time: m.publish_time,
+                    channel: m.channel_id,
+                    buf: buf.clone(),
+                    range: (a, b),
+                }));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                damage = Some(format!("a message inside the chunk: {e}"));
+                break;
+            }
+        }
+    }
+    match damage {
+        Some(reason) => {
+            lose(report, rf, queued, reason);
+        }
+        None => report.chunks_read += 1,
+    }
+    if queued > 0 {
+        buf.len() as u64
+    } else {
+        0
     }
 }
 
@@ -375,62 +1148,80 @@ impl Iterator for BagMessages {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            // Messages of channels not selected (linear mode) decode to None and are skipped.
-            let item = match &mut self.source {
-                Source::Indexed {
-                    file,
-                    reader,
-                    chunk,
-                } => match reader.next_event() {
-                    None => None,
-                    Some(Err(e)) => return self.fatal(format!("reading messages: {e}")),
-                    Some(Ok(IndexedReadEvent::ReadChunkRequest { offset, length })) => {
-                        let read = file.seek(std::io::SeekFrom::Start(offset)).and_then(|_| {
-                            chunk.resize(length, 0);
-                            file.read_exact(chunk)
-                        });
-                        if let Err(e) = read {
-                            return self.fatal(format!("reading chunk at byte {offset}: {e}"));
+            match &mut self.mode {
+                Mode::Indexed {
+                    chunks,
+                    heap,
+                    seq,
+                    buffered,
+                } => {
+                    // Load every chunk that may hold a message earlier than the earliest
+                    // queued one, then yield that one. Overlapping chunks are merged in
+                    // log-time order up to MERGE_BUDGET bytes held at once (an index whose
+                    // times all overlap cannot make us hold the whole file).
+                    while let Some(front) = chunks.front() {
+                        let due = heap
+                            .peek()
+                            .is_none_or(|Reverse(p)| front.message_start_time <= p.log_time);
+                        if !due || (!heap.is_empty() && *buffered >= MERGE_BUDGET) {
+                            break;
                         }
-                        if let Err(e) = reader.insert_chunk_record_data(offset, chunk) {
-                            return self.fatal(format!("chunk at byte {offset}: {e}"));
+                        if let Some(c) = chunks.pop_front() {
+                            *buffered += load_chunk(
+                                &mut self.rf,
+                                &c,
+                                &self.kinds,
+                                heap,
+                                seq,
+                                &mut self.report,
+                            );
                         }
-                        continue;
                     }
-                    // Decoded straight from the chunk buffer.
-                    Some(Ok(IndexedReadEvent::Message { header, data })) => Some(decode(
+                    let Some(Reverse(p)) = heap.pop() else {
+                        self.done = true;
+                        break;
+                    };
+                    if Arc::strong_count(&p.buf) == 1 {
+                        *buffered = buffered.saturating_sub(p.buf.len() as u64);
+                    }
+                    let data = p.buf.get(p.range.0..p.range.1).unwrap_or(&[]);
+                    if let Some(item) = decode(
                         &self.kinds,
                         &mut self.counters,
-                        header.channel_id,
-                        header.log_time,
-                        header.publish_time,
+                        p.channel,
+                        p.log_time,
+                        p.publish_time,
                         data,
-                    )),
-                },
-                Source::Linear(reader) => match reader.next() {
-                    None => None,
-                    Some(Err(mcap::McapError::UnexpectedEof)) => {
-                        log::warn!(
-                            "{}: file ends mid-record (interrupted recording?)",
-                            self.path
-                        );
-                        None
+                    ) {
+                        return Some(item);
                     }
-                    Some(Err(e)) => return self.fatal(format!("reading messages: {e}")),
-                    Some(Ok(m)) => Some(decode(
-                        &self.kinds,
-                        &mut self.counters,
-                        m.channel.id,
-                        m.log_time,
-                        m.publish_time,
-                        &m.data,
-                    )),
-                },
-            };
-            match item {
-                None => self.done = true,
-                Some(None) => continue,
-                Some(Some(result)) => return Some(result),
+                }
+                Mode::Scan(st) => {
+                    let kinds = &self.kinds;
+                    let selected = |ch: u16| kinds.contains_key(&ch);
+                    match st.next_event(&mut self.rf, &mut self.report, &selected) {
+                        Ok(Some(Event::Message {
+                            channel,
+                            log_time,
+                            publish_time,
+                            loc,
+                        })) => {
+                            if let Some(item) = decode(
+                                &self.kinds,
+                                &mut self.counters,
+                                channel,
+                                log_time,
+                                publish_time,
+                                st.data(loc),
+                            ) {
+                                return Some(item);
+                            }
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => self.done = true,
+                        Err(e) => return self.fatal(format!("reading messages: {e}")),
+                    }
+                }
             }
         }
         None

@@ -4,7 +4,30 @@ use image::ImageFormat;
 
 use super::{from_dynamic, DecodedImage, ImageError};
 
-/// Decode a `CompressedImage` payload.
+/// Largest side of a compressed image we decode, pixels.
+pub const MAX_COMPRESSED_SIDE: u32 = 16_384;
+/// Largest buffer a compressed image may make the decoder allocate, bytes.
+pub const MAX_COMPRESSED_ALLOC: u64 = 256 << 20;
+
+/// Limits for the jpeg/png decoders: a header cannot make them allocate more than this,
+/// whatever it claims.
+fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_COMPRESSED_SIDE);
+    limits.max_image_height = Some(MAX_COMPRESSED_SIDE);
+    limits.max_alloc = Some(MAX_COMPRESSED_ALLOC);
+    limits
+}
+
+/// True when JPEG `data` lacks its end-of-image marker (`FF D9`) among its last 32 bytes
+/// (encoders may pad after it): the stream was cut off.
+pub fn jpeg_looks_truncated(data: &[u8]) -> bool {
+    let tail = &data[data.len().saturating_sub(32)..];
+    !tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// Decode a `CompressedImage` payload (at most [`MAX_COMPRESSED_SIDE`] pixels a side and
+/// [`MAX_COMPRESSED_ALLOC`] bytes of decoder memory).
 ///
 /// `format` is what image_transport writes: `jpeg`, `png`, or `ORIG_PIXFMT; CODEC compressed
 /// [PIXFMT]` (e.g. `rgb8; jpeg compressed bgr8`). The codec comes from the data's signature
@@ -59,7 +82,17 @@ pub fn decode_compressed(format: &str, data: &[u8]) -> Result<DecodedImage, Imag
             )))
         }
     };
-    let img = image::load_from_memory_with_format(data, codec)
+    if codec == ImageFormat::Jpeg && jpeg_looks_truncated(data) {
+        log::warn!(
+            "{format}: jpeg data ({} bytes) has no end-of-image marker: truncated? rows past the \
+             cut decode as filler",
+            data.len()
+        );
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(data), codec);
+    reader.limits(decode_limits());
+    let img = reader
+        .decode()
         .map_err(|e| err(format!("{codec:?} decoding failed: {e}")))?;
     Ok(from_dynamic(img))
 }

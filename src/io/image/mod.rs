@@ -17,7 +17,9 @@ mod conversion_tests;
 mod raw;
 mod yuv;
 
-pub use compressed::decode_compressed;
+pub use compressed::{
+    decode_compressed, jpeg_looks_truncated, MAX_COMPRESSED_ALLOC, MAX_COMPRESSED_SIDE,
+};
 pub use raw::{BayerPattern, Encoding, RawImage};
 
 use std::path::Path;

@@ -3,4 +3,5 @@
 //! oracle is `scripts/check_mcap.py` (PyPI `mcap` + `mcap-ros2-support` in `.venv`).
 
 mod bag;
+pub mod damage;
 mod writer;
