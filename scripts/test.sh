@@ -49,7 +49,8 @@ step "clippy"
 cargo clippy --features ros --all-targets -- -D warnings
 
 step "tests (unit, integration)"
-cargo test --features ros --all-targets -- --skip ros_live_
+# Every target except the live tests (criterion benches run once each, in test mode).
+cargo test --features ros --lib --bins --benches --test it
 cargo test --features ros --doc
 
 step "live ROS 2 node tests (their measurements printed)"

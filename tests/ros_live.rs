@@ -24,7 +24,7 @@ use imd::pipeline::KeyframeId;
 use nalgebra::{Quaternion, Rotation3, UnitQuaternion};
 use serde_json::Value;
 
-use scene::Scene;
+use scene::{f64s, Scene};
 use util::{imd_bin, root, venv_python};
 
 /// One live test at a time: they share two cores, and the latency checks need them.
@@ -218,14 +218,6 @@ fn stamp(v: &Value) -> Time {
         sec: v[0].as_i64().unwrap() as i32,
         nanosec: v[1].as_u64().unwrap() as u32,
     }
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 /// The latest diagnostics status named `name`.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use imd::geometry::Rng;
 use imd::io::bag::{from_cdr, to_cdr, BagPayload, BagReader, Limits};
-use imd::io::image::{decode_compressed, DecodedImage, RawImage};
+use imd::io::image::{decode_compressed, DecodedImage, Encoding, RawImage};
 use imd::io::msgs::diagnostic_msgs::DiagnosticArray;
 use imd::io::msgs::nav_msgs::Odometry;
 use imd::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image, PointCloud2};
@@ -333,30 +333,9 @@ pub fn cdr_target(bytes: &[u8]) -> bool {
     any
 }
 
-const ENCODINGS: [&str; 22] = [
-    "rgb8",
-    "bgr8",
-    "rgba8",
-    "bgra8",
-    "mono8",
-    "mono16",
-    "8UC1",
-    "8UC3",
-    "16UC1",
-    "yuv422",
-    "uyvy",
-    "yuv422_yuy2",
-    "yuyv",
-    "bayer_rggb8",
-    "bayer_bggr8",
-    "bayer_gbrg8",
-    "bayer_grbg8",
-    "32FC1",
-    "",
-    "rgb16",
-    "nonsense",
-    "bayer_rggb16",
-];
+/// Names that are not encodings we accept (near misses and garbage), mutated in next to
+/// [`Encoding::NAMES`].
+const NOT_ENCODINGS: [&str; 5] = ["32FC1", "", "rgb16", "nonsense", "bayer_rggb16"];
 
 /// Image decoders: the seed is an Image or CompressedImage CDR payload; the mutated bytes are
 /// decoded as CDR when they still are, else the mutation is applied to the image's fields.
@@ -372,7 +351,15 @@ pub fn image_target(bytes: &[u8]) -> bool {
             0 => img.width = INTERESTING_U64[rng.below(13)] as u32,
             1 => img.height = INTERESTING_U64[rng.below(13)] as u32,
             2 => img.step = INTERESTING_U64[rng.below(13)] as u32,
-            3 => img.encoding = ENCODINGS[rng.below(ENCODINGS.len())].to_string(),
+            3 => {
+                let names = Encoding::NAMES.len() + NOT_ENCODINGS.len();
+                let k = rng.below(names);
+                img.encoding = Encoding::NAMES
+                    .get(k)
+                    .copied()
+                    .unwrap_or_else(|| NOT_ENCODINGS[k - Encoding::NAMES.len()])
+                    .to_string()
+            }
             _ => img.is_bigendian = rng.below(3) as u8,
         }
         if let Ok(d) = RawImage::from(&img).decode() {

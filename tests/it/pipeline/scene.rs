@@ -64,7 +64,8 @@ fn vec3(v: &Value) -> Vector3<f64> {
     Vector3::new(a[0], a[1], a[2])
 }
 
-fn f64s(v: &Value) -> Vec<f64> {
+/// A JSON array of numbers.
+pub fn f64s(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
         .iter()
