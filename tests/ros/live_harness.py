@@ -360,9 +360,11 @@ def synthetic_info(stamp_ns, frame_id="cam0_optical", k=None):
 T0 = 1_800_000_000 * 10**9
 
 
-def publish_sequence(h, frames, cameras, pace_s=0.1, timeout=60.0, between=None, published=None):
+def publish_sequence(
+    h, frames, cameras, pace_s=0.1, timeout=60.0, between=None, published=None, after=None
+):
     """Publish frames lossless at the bag's pace; appends a record per frame to `published`
-    (returned). `between(n, camera)` runs before frame n."""
+    (returned). `between(n, camera)` runs before frame n, `after(n, camera, stamp)` after it."""
     pubs = {}
     for camera, topic, kind, _m, _info in frames:
         if camera in cameras and topic not in pubs:
@@ -398,6 +400,8 @@ def publish_sequence(h, frames, cameras, pace_s=0.1, timeout=60.0, between=None,
         stamp = stamp_of(m.header.stamp)
         published.append({"camera": camera, "stamp": stamp, "t": h.now(), "waited": waited})
         last[camera] = stamp
+        if after is not None:
+            after(n, camera, stamp)
     for camera, stamp in last.items():
         h.spin_until(lambda: h.answered(stamp), timeout)
     return published
@@ -429,7 +433,24 @@ def scenario_services(h, a):
             h.spin_until(lambda: all(h.answered(p["stamp"]) for p in published), 60)
             calls.append({"before_frame": n, **h.trigger(plan[n])})
 
-    publish_sequence(h, kept, {"cam0", "cam1"}, between=between, published=published)
+    watch = set()  # cameras whose next frame follows a call
+
+    def between_calls(n, camera):
+        between(n, camera)
+        if n in plan:
+            watch.update({"cam0", "cam1"})
+
+    def after(n, camera, stamp):
+        # /diagnostics (1 Hz) carries only each camera's latest frame: wait for this one's.
+        if camera in watch:
+            watch.discard(camera)
+            key = f"{stamp[0]}.{stamp[1]:09d}"
+            h.spin_until(lambda: h.answered(stamp), 60)
+            h.spin_until(lambda: tracker_status_of(h, key) is not None, 3.0)
+
+    publish_sequence(
+        h, kept, {"cam0", "cam1"}, between=between_calls, published=published, after=after
+    )
     unknown = h.trigger("cam9/reset")
     h.spin_for(1.2)
     return {"published": published, "calls": calls, "unknown_service": unknown}
