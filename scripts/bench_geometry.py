@@ -20,7 +20,22 @@ median rotation / translation errors, failure rate (error > 10 deg or no result)
 and the imd/PoseLib time ratio. Pure rotation: the translation is unobservable, so only the
 rotation error counts (as LoFTR does for a zero ground-truth translation).
 
+Absolute pose (`--problem absolute`, metric PnP for RGB-D / stereo odometry): keyframe points at
+depth U[2, 8] m seen by the same camera, the current camera rotated 5-20 deg about a random axis
+and moved 0.5 m in a random direction, Gaussian noise sigma on the current pixels, outliers pairing
+a random keyframe point with a uniform pixel, N in {100, 500, 2000} x outlier ratios as above.
+Both get the same threshold (`--pnp-threshold`, imd's default 2 px):
+
+* imd:     `imd pnp --batch -` (P3P + LO-MSAC + Cauchy refinement; `elapsed_us`)
+* poselib: `poselib.estimate_absolute_pose` (P3P LO-RANSAC + Cauchy bundle), `max_reproj_error`
+           set to the same threshold, other options default
+
+Pose error: max(rotation error in degrees, translation error in % of the true |t|); AUC@1/2/5 of
+it (an estimate counts at threshold x when eR < x deg and eT < x %), medians, failure rate
+(error > 10), median time and the imd/PoseLib ratio.
+
 Usage: .venv/bin/python scripts/bench_geometry.py [--trials 20] [--imd target/release/imd]
+       .venv/bin/python scripts/bench_geometry.py --problem absolute [--trials 50]
 """
 
 import argparse
@@ -167,6 +182,137 @@ class Imd:
         self.proc.wait()
 
 
+class ImdPnp:
+    """A long-running `imd pnp --batch -`."""
+
+    def __init__(self, binary, threshold):
+        self.threshold = threshold
+        self.proc = subprocess.Popen([binary, "pnp", "--batch", "-"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     env={**os.environ, "RUST_LOG": "warn"})
+
+    def __call__(self, x2d, x3d):
+        line = json.dumps({"id": 0, "k": [F, F, W / 2, H / 2], "points": x3d.tolist(), "pixels": x2d.tolist(),
+                           "threshold": self.threshold})
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        rec = json.loads(self.proc.stdout.readline())
+        ms = rec["elapsed_us"] / 1000.0
+        if "error" in rec:
+            return None, None, ms, "failed"
+        return np.array(rec["R"]), np.array(rec["t"]), ms, "pnp"
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def poselib_pnp_runner(threshold):
+    cam = {"model": "PINHOLE", "width": W, "height": H, "params": [F, F, W / 2, H / 2]}
+
+    def run(x2d, x3d):
+        t0 = time.perf_counter()
+        pose, info = poselib.estimate_absolute_pose(x2d, x3d, cam, {"max_reproj_error": threshold}, {})
+        ms = (time.perf_counter() - t0) * 1000
+        if info.get("num_inliers", 0) < 4:
+            return None, None, ms, "failed"
+        return np.array(pose.R), np.array(pose.t), ms, "pnp"
+
+    return run
+
+
+def make_pnp_problem(rng, n, outlier_ratio, noise):
+    """One synthetic PnP problem: (pixels, points, R, t) with x ~ K (R X + t), t in metres."""
+    R = rodrigues(unit(rng) * np.deg2rad(rng.uniform(5, 20)))
+    t = unit(rng) * 0.5
+    n_out = int(round(outlier_ratio * n))
+    n_in = n - n_out
+    pts, pix = [], []
+    have = 0
+    while have < n_in:
+        m = 2 * (n_in - have) + 16
+        u = np.column_stack([rng.uniform(0, W, m), rng.uniform(0, H, m)])
+        z = rng.uniform(2, 8, m)
+        X = np.column_stack([(u[:, 0] - K[0, 2]) / F * z, (u[:, 1] - K[1, 2]) / F * z, z])
+        X1 = X @ R.T + t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p1 = X1[:, :2] / X1[:, 2:3] * F + K[:2, 2]
+        ok = (X1[:, 2] > 0.1) & (p1[:, 0] >= 0) & (p1[:, 0] < W) & (p1[:, 1] >= 0) & (p1[:, 1] < H)
+        X, p1 = X[ok][: n_in - have], p1[ok][: n_in - have]
+        pts.append(X)
+        pix.append(p1)
+        have += len(X)
+    x3d = np.concatenate(pts)
+    x2d = np.concatenate(pix) + rng.normal(scale=noise, size=(n_in, 2))
+    u = np.column_stack([rng.uniform(0, W, n_out), rng.uniform(0, H, n_out)])
+    z = rng.uniform(2, 8, n_out)
+    o3d = np.column_stack([(u[:, 0] - K[0, 2]) / F * z, (u[:, 1] - K[1, 2]) / F * z, z])
+    o2d = np.column_stack([rng.uniform(0, W, n_out), rng.uniform(0, H, n_out)])
+    x2d, x3d = np.concatenate([x2d, o2d]), np.concatenate([x3d, o3d])
+    perm = rng.permutation(n)
+    return x2d[perm].copy(), x3d[perm].copy(), R, t
+
+
+def summarize_pnp(problems, results):
+    errs, er, et, times = [], [], [], []
+    for (_, _, R_gt, t_gt), (R, t, ms, _) in zip(problems, results):
+        times.append(ms)
+        if R is None:
+            errs.append(np.inf)
+            er.append(np.inf)
+            et.append(np.inf)
+            continue
+        e_r = rotation_error(R, R_gt)
+        e_t = 100 * float(np.linalg.norm(np.asarray(t).ravel() - t_gt) / np.linalg.norm(t_gt))
+        er.append(e_r)
+        et.append(e_t)
+        errs.append(max(e_r, e_t))
+    auc = error_auc(errs, [1, 2, 5])
+    return {
+        "auc1": 100 * auc[0], "auc2": 100 * auc[1], "auc5": 100 * auc[2],
+        "med_r": float(np.median(er)), "med_t_pct": float(np.median(et)),
+        "fail": 100 * float(np.mean([e > FAIL_DEG for e in errs])),
+        "med_ms": float(np.median(times)),
+    }
+
+
+def main_absolute(args):
+    methods = [m for m in args.methods.split(",") if m in ("imd", "poselib")]
+    runners = {}
+    if "imd" in methods:
+        runners["imd"] = ImdPnp(args.imd, args.pnp_threshold)
+    if "poselib" in methods:
+        runners["poselib"] = poselib_pnp_runner(args.pnp_threshold)
+    print(f"absolute pose: imd vs poselib {getattr(poselib, '__version__', '?')}; sigma {args.noise} px, threshold "
+          f"{args.pnp_threshold} px for both; error = max(eR deg, eT % of |t|), AUC x100; ms median, single-threaded")
+    header = f"{'N':>5} {'out':>4} {'method':8} {'AUC1':>6} {'AUC2':>6} {'AUC5':>6} {'medR':>7} {'medT%':>7} " \
+             f"{'fail%':>6} {'ms':>8} {'imd/PL':>7}"
+    print(header)
+    print("-" * len(header))
+    report = []
+    for n in [int(x) for x in args.pnp_sizes.split(",")]:
+        for outl in [float(x) for x in args.outliers.split(",")]:
+            rng = np.random.default_rng([args.seed, n, int(outl * 100), 14])
+            problems = [make_pnp_problem(rng, n, outl, args.noise) for _ in range(args.trials)]
+            results = run_interleaved(runners, problems)
+            stats = {m: summarize_pnp(problems, results[m]) for m in methods}
+            ratio = stats["imd"]["med_ms"] / stats["poselib"]["med_ms"] if len(stats) == 2 else float("nan")
+            for m in methods:
+                s = stats[m]
+                r = f"{ratio:7.2f}" if m == "imd" else ""
+                print(f"{n:5d} {int(outl * 100):3d}% {m:8} {s['auc1']:6.1f} {s['auc2']:6.1f} {s['auc5']:6.1f} "
+                      f"{s['med_r']:7.3f} {s['med_t_pct']:7.3f} {s['fail']:6.1f} {s['med_ms']:8.3f} {r:>7}")
+            sys.stdout.flush()
+            report.append({"n": n, "outliers": outl, "trials": args.trials, "ratio_imd_poselib": ratio, **stats})
+    if "imd" in runners:
+        runners["imd"].close()
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump({"problem": "absolute", "noise": args.noise, "threshold_px": args.pnp_threshold,
+                       "cells": report}, f, indent=1)
+
+
 def poselib_runner():
     cam = {"model": "PINHOLE", "width": W, "height": H, "params": [F, F, W / 2, H / 2]}
 
@@ -253,14 +399,19 @@ def main():
     ap.add_argument("--scenes", default="general,planar,rotation,ground", help="which cells to run")
     ap.add_argument("--methods", default="imd,poselib,opencv")
     ap.add_argument("--json", default="", help="also write all numbers here")
+    ap.add_argument("--problem", choices=["relative", "absolute"], default="relative")
+    ap.add_argument("--pnp-sizes", default="100,500,2000")
+    ap.add_argument("--pnp-threshold", type=float, default=2.0, help="reprojection threshold for both, px")
     args = ap.parse_args()
     if not os.path.exists(args.imd):
         sys.exit(f"{args.imd} not found: build it with `cargo build --release --bin imd`")
     methods = args.methods.split(",")
     if "poselib" in methods and poselib is None:
         sys.exit("poselib is not installed (scripts/requirements.txt)")
-    if "opencv" in methods and cv2 is None:
+    if "opencv" in methods and cv2 is None and args.problem == "relative":
         sys.exit("opencv is not installed (scripts/requirements.txt)")
+    if args.problem == "absolute":
+        return main_absolute(args)
 
     scenes = args.scenes.split(",")
     cells = []

@@ -1,16 +1,20 @@
-//! Two-view geometry on nalgebra: cameras, relative pose, homography, robust estimation and
-//! metrics. No torch, no ROS.
+//! Two-view geometry on nalgebra: cameras, relative pose, homography, metric (absolute) pose from
+//! depth or stereo, robust estimation and metrics. No torch, no ROS.
 //!
 //! Pose convention everywhere: `x1 ~ R·x0 + t`, i.e. [`RelativePose`] maps points from camera 0's
-//! frame into camera 1's frame; `t` has unit length (monocular scale is unobservable).
+//! frame into camera 1's frame. From pixel matches alone `t` has unit length (monocular scale is
+//! unobservable); [`estimate_absolute_pose`] on points lifted from depth ([`depth`]) or
+//! triangulated by a stereo rig ([`stereo`]) gives `t` in metres.
 //!
 //! Layers, following PoseLib: pure minimal solvers ([`solvers`]), RANSAC adapters
 //! ([`estimators`]) behind one generic LO-MSAC loop ([`ransac`]), nonlinear refinement
 //! ([`refine`]), and thin entry points ([`estimate_relative_pose`], [`estimate_homography`]) that
 //! normalize, run RANSAC, select the model and refine.
 
+pub mod absolute_pose;
 pub mod camera;
 pub mod decompose;
+pub mod depth;
 pub mod essential;
 pub mod estimate;
 pub mod estimators;
@@ -23,19 +27,25 @@ pub mod ransac;
 pub mod refine;
 pub mod rng;
 pub mod solvers;
+pub mod stereo;
+pub mod structure;
 pub mod synthetic;
 
+pub use absolute_pose::{estimate_absolute_pose, AbsolutePoseEstimate};
 pub use camera::{CameraModel, Distortion, Intrinsics};
+pub use depth::{lift_matches, DepthImage, DepthOptions, DepthSamples};
 pub use estimate::estimate_relative_pose;
 pub use homography::{estimate_homography, HomographyEstimate};
 pub use options::{
-    HomographyOptions, LocalOptimizationOptions, ModelSelectionOptions, PoseOptions,
-    RefinementOptions,
+    AbsolutePoseOptions, HomographyOptions, LocalOptimizationOptions, ModelSelectionOptions,
+    PoseOptions, RefinementOptions,
 };
 pub use points::{NormalizedPoint, PixelMatch, PixelPoint};
 pub use pose::{PoseEstimate, PoseModel, RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
 pub use refine::RobustLoss;
 pub use rng::Rng;
+pub use stereo::{StereoOptions, StereoRig};
+pub use structure::{CameraPoint, PointMatch};
 
 /// Errors from geometry estimation and camera models.
 #[derive(Debug, thiserror::Error)]

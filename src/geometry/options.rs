@@ -267,6 +267,61 @@ impl PoseOptions {
     }
 }
 
+/// Absolute pose (PnP) from keyframe points in metres and current-image pixels: LO-MSAC over
+/// P3P on the reprojection error, then the robust refinement of [`RefinementOptions`] on SE(3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbsolutePoseOptions {
+    /// Inlier threshold on the reprojection error in the current image, pixels (converted to
+    /// the normalized plane with the camera's mean focal length). Lifted depth adds its own
+    /// error to the matcher's, hence more than the relative-pose threshold.
+    pub threshold_px: f64,
+    /// Probability of drawing at least one all-inlier sample; drives the adaptive stop.
+    pub confidence: f64,
+    /// Samples always drawn.
+    pub min_iterations: usize,
+    /// Hard cap on samples.
+    pub max_iterations: usize,
+    /// Sampler seed.
+    pub seed: u64,
+    /// Fewer inliers than this is a failure ([`GeometryError::NoModel`]).
+    pub min_inliers: usize,
+    /// Local optimisation inside RANSAC.
+    pub local_optimization: LocalOptimizationOptions,
+    /// Final refinement on the inliers.
+    pub refinement: RefinementOptions,
+}
+
+impl Default for AbsolutePoseOptions {
+    fn default() -> Self {
+        AbsolutePoseOptions {
+            threshold_px: 2.0,
+            confidence: 0.9999,
+            min_iterations: 20,
+            max_iterations: 10_000,
+            seed: 0,
+            min_inliers: 12,
+            local_optimization: LocalOptimizationOptions::default(),
+            refinement: RefinementOptions::default(),
+        }
+    }
+}
+
+impl AbsolutePoseOptions {
+    /// Check ranges; errors name the field (`absolute_pose.…`).
+    pub fn validate(&self) -> Result<(), GeometryError> {
+        common(
+            "absolute_pose.",
+            self.threshold_px,
+            self.confidence,
+            self.min_iterations,
+            self.max_iterations,
+            &self.local_optimization,
+            &self.refinement,
+        )
+    }
+}
+
 impl HomographyOptions {
     /// Check ranges.
     pub fn validate(&self) -> Result<(), GeometryError> {

@@ -8,6 +8,7 @@ mod fuzz;
 mod geometry;
 mod io;
 mod matching;
+mod metric;
 mod parity;
 mod pipeline;
 mod replay;

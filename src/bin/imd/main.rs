@@ -8,6 +8,7 @@ mod homography;
 mod imim;
 mod info;
 mod match_cmd;
+mod pnp;
 mod pose;
 mod replay;
 mod train;
@@ -60,6 +61,8 @@ enum Command {
     Pose(pose::Args),
     /// Homography from pixel matches.
     Homography(homography::Args),
+    /// Metric absolute pose (PnP) from keyframe 3-D points and current-image pixels.
+    Pnp(pnp::Args),
     /// Train IMD from a YAML config; writes a weights folder `imd match` loads.
     Train(train::Args),
     /// Evaluate a weights folder on a benchmark (pose, homography, IMIM, synthetic).
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Match(args) => match_cmd::run(args),
         Command::Pose(args) => pose::run(args),
         Command::Homography(args) => homography::run(args),
+        Command::Pnp(args) => pnp::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Replay(args) => replay::run(args),

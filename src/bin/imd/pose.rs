@@ -104,7 +104,9 @@ fn timed_estimate(
     (result, start.elapsed().as_secs_f64() * 1e6)
 }
 
-fn matrix_rows<const R: usize, const C: usize>(m: &nalgebra::SMatrix<f64, R, C>) -> Value {
+pub(crate) fn matrix_rows<const R: usize, const C: usize>(
+    m: &nalgebra::SMatrix<f64, R, C>,
+) -> Value {
     Value::Array(
         (0..R)
             .map(|i| json!((0..C).map(|j| m[(i, j)]).collect::<Vec<f64>>()))
@@ -153,7 +155,7 @@ struct Problem {
 
 /// The `id` of a line, when the line is a JSON object that has one (also for lines that are
 /// otherwise invalid, so their error record carries it).
-fn line_id(line: &str) -> Value {
+pub(crate) fn line_id(line: &str) -> Value {
     serde_json::from_str::<Value>(line)
         .ok()
         .and_then(|v| v.get("id").cloned())
@@ -222,11 +224,11 @@ fn parse_problem(line: &str) -> anyhow::Result<Problem> {
 }
 
 /// Longest line `--batch` reads; a longer one is answered with an error and skipped.
-const MAX_LINE_BYTES: usize = 256 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 256 << 20;
 
 /// One line of at most `max` bytes (without the newline); `Ok(None)` at the end of input.
 /// A longer line is consumed up to its newline and reported as `Err(len)`.
-fn read_line_bounded(
+pub(crate) fn read_line_bounded(
     r: &mut dyn BufRead,
     max: usize,
 ) -> std::io::Result<Option<Result<Vec<u8>, usize>>> {

@@ -1,7 +1,8 @@
 //! Nonlinear least squares on manifolds: a small Levenberg–Marquardt driver with iteratively
-//! reweighted robust losses, and the problems it solves (relative pose on the 5-DoF essential
-//! manifold, homography on the unit sphere of 3×3 matrices, pure rotation on SO(3)).
+//! reweighted robust losses, and the problems it solves (absolute pose on SE(3), relative pose
+//! on the 5-DoF essential manifold, homography on the unit sphere of 3×3 matrices, pure rotation on SO(3)).
 
+pub mod absolute_pose;
 pub mod homography;
 pub mod noise;
 pub mod relative_pose;

@@ -1,0 +1,281 @@
+//! [`estimate_absolute_pose`]: the pose of the current camera with respect to a keyframe from
+//! keyframe points in metres (lifted from depth or triangulated by a stereo rig) and their pixels
+//! in the current image. LO-MSAC over P3P, robust refinement on SE(3), sandwich covariance.
+//!
+//! Unlike [`super::estimate_relative_pose`], the translation is metric: the points carry scale.
+
+use nalgebra::{Matrix3, Matrix6, Vector3};
+
+use super::camera::CameraModel;
+use super::estimators::absolute_pose::{AbsolutePoseEstimator, PointCorrespondences};
+use super::options::AbsolutePoseOptions;
+use super::pose::RelativePose;
+use super::ransac::{ransac, RansacSettings};
+use super::refine::absolute_pose::{absolute_pose_covariance, refine_absolute_pose};
+use super::refine::noise::sigma_truncated_2d;
+use super::refine::RobustLoss;
+use super::rng::Rng;
+use super::structure::PointMatch;
+use super::GeometryError;
+
+/// A metric pose estimated from 2-D–3-D correspondences.
+#[derive(Debug, Clone)]
+pub struct AbsolutePoseEstimate {
+    /// Keyframe camera frame → current camera frame, `X_cur = R·X_kf + t`, `t` in metres.
+    pub pose: RelativePose,
+    /// Per correspondence: consistent with the pose (reprojection error below the threshold,
+    /// in front of the camera).
+    pub inliers: Vec<bool>,
+    /// Number of `true` entries of `inliers`.
+    pub num_inliers: usize,
+    /// Number of input correspondences.
+    pub num_matches: usize,
+    /// 6×6 covariance ordered like ROS `PoseWithCovariance`, `[δt_x, δt_y, δt_z, δθ_x, δθ_y,
+    /// δθ_z]`: `δt` in metres (the true translation is `t̂ + δt`), `δθ` in radians (the true
+    /// rotation is `exp([δθ]×)·R̂`), both in the current camera's frame. The sandwich estimate
+    /// `A⁻¹BA⁻¹` of the final robust refinement, so it reflects the actual reprojection noise
+    /// (pixel noise and the lifted points' depth error alike).
+    pub covariance: Matrix6<f64>,
+    /// Samples drawn by RANSAC.
+    pub iterations: usize,
+    /// Local optimisations run inside RANSAC.
+    pub local_optimizations: usize,
+    /// Levenberg–Marquardt iterations of the final refinement.
+    pub refinement_iterations: usize,
+    /// RMS reprojection error of the inliers after refinement, pixels.
+    pub rms_residual_px: f64,
+    /// Per-coordinate noise σ̂ of the inliers' reprojection errors, pixels, corrected for the cut
+    /// at the threshold.
+    pub noise_sigma_px: f64,
+}
+
+/// Estimate the current camera's pose from keyframe points (metres, keyframe camera frame) and
+/// their pixels in the current image, seen by `camera`.
+///
+/// Fails with [`GeometryError::TooFewMatches`] below three correspondences, with an input
+/// error for non-finite points or pixels outside the camera's distortion model, and with
+/// [`GeometryError::NoModel`] when no pose has `min_inliers` inliers or the inliers' points are
+/// collinear (the rotation about their line is not determined).
+pub fn estimate_absolute_pose(
+    matches: &[PointMatch],
+    camera: &CameraModel,
+    opts: &AbsolutePoseOptions,
+) -> Result<AbsolutePoseEstimate, GeometryError> {
+    opts.validate()?;
+    let n = matches.len();
+    if n < 3 {
+        return Err(GeometryError::TooFewMatches { got: n, needed: 3 });
+    }
+    let data = normalize_point_matches(matches, camera)?;
+    let threshold = opts.threshold_px / camera.intrinsics.focal();
+    let px_per_unit = camera.intrinsics.focal();
+    let lo = &opts.local_optimization;
+    let settings = RansacSettings {
+        confidence: opts.confidence,
+        min_iterations: opts.min_iterations,
+        max_iterations: opts.max_iterations,
+        local_optimization: lo.enabled,
+    };
+    let mut estimator =
+        AbsolutePoseEstimator::new(&data, threshold, lo.threshold_multiplier, lo.max_iterations);
+    let outcome = ransac(&mut estimator, &settings, &mut Rng::new(opts.seed)).ok_or_else(|| {
+        GeometryError::NoModel {
+            reason: format!("no 3-point sample among {n} correspondences gave a pose"),
+        }
+    })?;
+    let refined = refine_on_inliers(&data, &outcome.model, opts, threshold);
+    let num_inliers = refined.inliers.iter().filter(|b| **b).count();
+    let needed = opts.min_inliers.max(4);
+    if num_inliers < needed {
+        return Err(GeometryError::NoModel {
+            reason: format!(
+                "best pose has {num_inliers} inliers among {n} correspondences, fewer than min_inliers = {needed}"
+            ),
+        });
+    }
+    check_not_collinear(&data, &refined.inliers, threshold)?;
+    // The covariance describes the estimator that produced the pose: same window, same loss.
+    let refinement = &opts.refinement;
+    let (set, loss, scale) = if refinement.enabled {
+        let window = refinement.window(refined.sigma, threshold);
+        (
+            data.classify(&refined.pose, window * window).0,
+            refinement.loss,
+            refinement.loss_scale * refined.sigma,
+        )
+    } else {
+        (refined.inliers.clone(), RobustLoss::Squared, 1.0)
+    };
+    let (points, rays) = gather(&data, &set);
+    let covariance = absolute_pose_covariance(&points, &rays, &refined.pose, loss, scale * scale);
+    let sum: f64 = refined
+        .inliers
+        .iter()
+        .zip(&refined.errors)
+        .filter(|(f, _)| **f)
+        .map(|(_, e)| e)
+        .sum();
+    Ok(AbsolutePoseEstimate {
+        pose: refined.pose,
+        num_inliers,
+        num_matches: n,
+        inliers: refined.inliers,
+        covariance,
+        iterations: outcome.iterations,
+        local_optimizations: outcome.local_optimizations,
+        refinement_iterations: refined.iterations,
+        rms_residual_px: (sum / num_inliers as f64).sqrt() * px_per_unit,
+        noise_sigma_px: refined.sigma * px_per_unit,
+    })
+}
+
+/// Undistort and normalize the pixels; check the points. Errors name the correspondence.
+pub(crate) fn normalize_point_matches(
+    matches: &[PointMatch],
+    camera: &CameraModel,
+) -> Result<PointCorrespondences, GeometryError> {
+    let mut pairs = Vec::with_capacity(matches.len());
+    for (i, m) in matches.iter().enumerate() {
+        if !m.point.is_finite() {
+            return Err(GeometryError::InvalidInput {
+                what: format!("correspondence {i} (point)"),
+                reason: format!(
+                    "({}, {}, {}) m must be finite",
+                    m.point.x, m.point.y, m.point.z
+                ),
+            });
+        }
+        let x = camera
+            .normalize(&m.pixel)
+            .map_err(|e| GeometryError::InvalidInput {
+                what: format!("correspondence {i} (pixel)"),
+                reason: e.to_string(),
+            })?;
+        pairs.push(([m.point.x, m.point.y, m.point.z], [x.x, x.y]));
+    }
+    Ok(PointCorrespondences::new(pairs))
+}
+
+fn gather(data: &PointCorrespondences, set: &[bool]) -> (Vec<Vector3<f64>>, Vec<Vector3<f64>>) {
+    let mut points = Vec::new();
+    let mut rays = Vec::new();
+    for (i, &f) in set.iter().enumerate() {
+        if f {
+            points.push(data.points[i]);
+            rays.push(data.rays[i]);
+        }
+    }
+    (points, rays)
+}
+
+/// A pose after the final refinement.
+struct Refined {
+    pose: RelativePose,
+    inliers: Vec<bool>,
+    errors: Vec<f64>,
+    iterations: usize,
+    /// Per-coordinate noise σ̂ (normalized units).
+    sigma: f64,
+}
+
+fn noise_2d(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
+    let (sum, count) = inliers
+        .iter()
+        .zip(errors)
+        .filter(|(f, _)| **f)
+        .fold((0.0, 0usize), |(s, c), (_, e)| (s + e, c + 1));
+    if count < 2 {
+        return 0.5 * threshold;
+    }
+    sigma_truncated_2d(sum / count as f64, threshold)
+}
+
+/// Refine on the points within the noise-adapted window (see
+/// [`super::options::RefinementOptions`]), re-select the inliers; at most three rounds while the
+/// inlier set changes (as for relative pose).
+fn refine_on_inliers(
+    data: &PointCorrespondences,
+    pose: &RelativePose,
+    opts: &AbsolutePoseOptions,
+    threshold: f64,
+) -> Refined {
+    let thr2 = threshold * threshold;
+    let refinement = &opts.refinement;
+    let mut pose = *pose;
+    let (mut inliers, mut errors) = data.classify(&pose, thr2);
+    let mut sigma = noise_2d(&inliers, &errors, threshold);
+    let mut iterations = 0;
+    if refinement.enabled {
+        for _ in 0..3 {
+            let window = refinement.window(sigma, threshold);
+            let (set, _) = data.classify(&pose, window * window);
+            let (points, rays) = gather(data, &set);
+            if points.len() < 4 {
+                break;
+            }
+            let out = refine_absolute_pose(
+                &points,
+                &rays,
+                &pose,
+                refinement.loss,
+                refinement.loss_scale * sigma,
+                refinement.max_iterations,
+            );
+            iterations += out.iterations;
+            pose = out.params;
+            let (next, next_errors) = data.classify(&pose, thr2);
+            let changed = next != inliers;
+            inliers = next;
+            errors = next_errors;
+            sigma = noise_2d(&inliers, &errors, threshold);
+            if !changed {
+                break;
+            }
+        }
+    }
+    Refined {
+        pose,
+        inliers,
+        errors,
+        iterations,
+        sigma,
+    }
+}
+
+/// Reject inlier points that lie on a line in space: the rotation about that line is free. The
+/// spread across the best-fit line is compared with what the threshold resolves at the points'
+/// mean depth.
+fn check_not_collinear(
+    data: &PointCorrespondences,
+    inliers: &[bool],
+    threshold: f64,
+) -> Result<(), GeometryError> {
+    let pts: Vec<&Vector3<f64>> = data
+        .points
+        .iter()
+        .zip(inliers)
+        .filter(|(_, f)| **f)
+        .map(|(p, _)| p)
+        .collect();
+    let n = pts.len().max(1) as f64;
+    let mean = pts.iter().fold(Vector3::zeros(), |a, p| a + *p) / n;
+    let mut scatter = Matrix3::zeros();
+    for p in &pts {
+        let d = *p - mean;
+        scatter += d * d.transpose() / n;
+    }
+    let mut eig: Vec<f64> = scatter.symmetric_eigenvalues().iter().copied().collect();
+    eig.sort_by(f64::total_cmp);
+    let across = eig[1].max(0.0).sqrt();
+    let resolvable = threshold * mean.norm();
+    if across.is_nan() || across <= resolvable {
+        return Err(GeometryError::NoModel {
+            reason: format!(
+                "degenerate: the {} inlier points lie on a line (spread {across:.4} m across it, \
+                 {resolvable:.4} m resolvable); the rotation about it is not determined",
+                pts.len()
+            ),
+        });
+    }
+    Ok(())
+}
