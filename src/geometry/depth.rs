@@ -296,7 +296,7 @@ mod tests {
         m[3 * 10 + 3] = 0.0;
         m[3 * 10 + 7] = f32::NAN;
         m[6 * 10 + 1] = f32::INFINITY;
-        m[1 * 10 + 8] = 50.0; // out of range
+        m[10 + 8] = 50.0; // out of range
         m[6 * 10 + 6] = 2.3; // a 15 % step: an edge for its neighbours too
         let d = DepthImage::new(10, 8, DepthSamples::Metres(&m)).unwrap();
         let cam = camera();

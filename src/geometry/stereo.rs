@@ -107,7 +107,7 @@ impl StereoRig {
             ));
         }
         let t = offset_right - offset_left;
-        if !(t.x < 0.0) || t.y.abs() > 1e-9 * t.x.abs() {
+        if t.x.is_nan() || t.x >= 0.0 || t.y.abs() > 1e-9 * t.x.abs() {
             return Err(invalid(
                 "right P[3] (Tx)",
                 format!(
@@ -236,7 +236,7 @@ impl StereoRig {
         let (a, b, c) = (d0.dot(&d0), d0.dot(&d1), d1.dot(&d1));
         let (e, f) = (d0.dot(&c1), d1.dot(&c1));
         let det = a * c - b * b;
-        if !(det.abs() > 1e-15 * a * c) {
+        if det.is_nan() || det.abs() <= 1e-15 * a * c {
             return Err(StereoRejection::SmallDisparity);
         }
         let l0 = (c * e - b * f) / det;

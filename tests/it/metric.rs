@@ -203,10 +203,7 @@ fn depth_artefacts_and_edges_are_rejected() {
         for r in 0..h {
             for c in 0..w {
                 let p = PixelPoint::new(c as f64, r as f64);
-                let key = match lift_pixel(&image, &seq.camera, &p, &opts) {
-                    Ok(_) => None,
-                    Err(e) => Some(e),
-                };
+                let key = lift_pixel(&image, &seq.camera, &p, &opts).err();
                 *counts.entry(key).or_insert(0usize) += 1;
             }
         }

@@ -190,7 +190,7 @@ impl Estimator for AbsolutePoseEstimator<'_> {
         let mut k = 0usize;
         for i in 0..data.len() {
             if data.error_sq(model, i) < self.lo_thr2 {
-                if k % stride == 0 {
+                if k.is_multiple_of(stride) {
                     self.lo_points.push(data.points[i]);
                     self.lo_rays.push(data.rays[i]);
                 }

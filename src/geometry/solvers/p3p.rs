@@ -34,7 +34,8 @@ pub fn p3p(
     let normal = d12.cross(&d13);
     // Collinear (or coincident) world points: the triangle fixes no rotation about its line.
     let scale = a12.max(a13).max(a23);
-    if !(normal.norm_squared() > 1e-20 * scale * scale) {
+    let area2 = normal.norm_squared();
+    if area2.is_nan() || area2 <= 1e-20 * scale * scale {
         return 0;
     }
     let (b12, b13, b23) = (y[0].dot(&y[1]), y[0].dot(&y[2]), y[1].dot(&y[2]));
@@ -88,7 +89,7 @@ pub fn p3p(
             let dir = n * mu[0] + w * mu[1];
             // Σ of the three quadrics is positive definite for distinct bearings: fixes |λ|.
             let norm = sum_form(&dir, &b);
-            if !(norm > 0.0) {
+            if norm.is_nan() || norm <= 0.0 {
                 continue;
             }
             let mut lambda = dir * (a_sum / norm).sqrt();
@@ -156,7 +157,7 @@ fn degenerate_member(d1: &Matrix3<f64>, d2: &Matrix3<f64>) -> Option<f64> {
 /// Real roots of `c3·x³ + c2·x² + c1·x + c0` (falls back to the quadratic when c3 vanishes).
 fn cubic_real_roots(c3: f64, c2: f64, c1: f64, c0: f64, out: &mut [f64; 3]) -> usize {
     let scale = c3.abs().max(c2.abs()).max(c1.abs()).max(c0.abs());
-    if !(scale > 0.0) || !scale.is_finite() {
+    if !scale.is_finite() || scale <= 0.0 {
         return 0;
     }
     if c3.abs() < 1e-14 * scale {
@@ -258,7 +259,7 @@ fn null_vector(m: &Matrix3<f64>) -> Vector3<f64> {
 fn plane_direction(p: &Vector3<f64>, n: &Vector3<f64>) -> Option<Vector3<f64>> {
     let w = p.cross(n);
     let len = w.norm();
-    if !(len > 1e-12 * p.norm()) {
+    if len.is_nan() || len <= 1e-12 * p.norm() {
         return None;
     }
     Some(w / len)
@@ -268,7 +269,7 @@ fn plane_direction(p: &Vector3<f64>, n: &Vector3<f64>) -> Option<Vector3<f64>> {
 fn binary_quadratic_roots(q11: f64, q12: f64, q22: f64) -> ([[f64; 2]; 2], usize) {
     let mut out = [[0.0; 2]; 2];
     let disc = q12 * q12 - q11 * q22;
-    if !(disc >= 0.0) {
+    if disc.is_nan() || disc < 0.0 {
         return (out, 0);
     }
     let sq = disc.sqrt();
@@ -330,7 +331,7 @@ fn polish_depths(l: &mut Vector3<f64>, a: &[f64; 3], b: &[f64; 3]) {
         let next = *l - step;
         let rn = residual(&next);
         let en = rn.norm_squared();
-        if !(en < err) {
+        if en.is_nan() || en >= err {
             break;
         }
         *l = next;
