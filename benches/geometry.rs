@@ -1,5 +1,5 @@
 //! Criterion benches of the geometry hot paths: the 5-point solver (alone and with pose
-//! decomposition), MSAC scoring, and the whole estimators on the standard synthetic scene
+//! decomposition), P3P, MSAC scoring, and the whole estimators on the standard synthetic scene
 //! (f = 500, 640×480, σ = 0.5 px). Run: `cargo bench --bench geometry`.
 //!
 //! Side-by-side comparisons with PoseLib and OpenCV live in `scripts/bench_geometry.py`.
@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use imd::geometry::essential::poses_from_essential;
 use imd::geometry::estimators::relative_pose::NormalizedCorrespondences;
-use imd::geometry::solvers::essential_5pt;
+use imd::geometry::solvers::{essential_5pt, p3p};
 use imd::geometry::synthetic::{generate, minimal_sample, SceneKind, SceneSpec};
 use imd::geometry::{
     estimate_homography, estimate_relative_pose, HomographyOptions, PoseOptions, RelativePose, Rng,
@@ -56,6 +56,41 @@ fn solvers(c: &mut Criterion) {
                 poses_from_essential(e, x0, x1, &mut poses);
             }
             poses.len()
+        })
+    });
+}
+
+/// A P3P sample: bearings in camera 1 and the points in camera 0's frame.
+type P3pSample = ([Vector3<f64>; 3], [Vector3<f64>; 3]);
+
+/// Noise-free P3P samples: three keyframe points (camera-0 frame) and their bearings in camera 1.
+fn p3p_samples(count: usize) -> Vec<P3pSample> {
+    let mut rng = Rng::new(2);
+    (0..count)
+        .map(|_| {
+            let (pose, x0, _) =
+                minimal_sample::<3>(&mut rng, [0.05, 0.4], [-2.0, 2.0], [-1.5, 1.5], [2.0, 8.0]);
+            let depth = [
+                rng.uniform_in(2.0, 8.0),
+                rng.uniform_in(2.0, 8.0),
+                rng.uniform_in(2.0, 8.0),
+            ];
+            let points: [Vector3<f64>; 3] = std::array::from_fn(|k| x0[k] * depth[k]);
+            (points.map(|p| pose.transform(&p)), points)
+        })
+        .collect()
+}
+
+fn p3p_solver(c: &mut Criterion) {
+    let data = p3p_samples(256);
+    let mut i = 0;
+    let mut out = Vec::with_capacity(4);
+    c.bench_function("p3p", |b| {
+        b.iter(|| {
+            let (bearings, points) = &data[i % data.len()];
+            i += 1;
+            out.clear();
+            p3p(black_box(bearings), black_box(points), &mut out)
         })
     });
 }
@@ -144,5 +179,5 @@ fn estimators(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, solvers, scoring, estimators);
+criterion_group!(benches, solvers, p3p_solver, scoring, estimators);
 criterion_main!(benches);
