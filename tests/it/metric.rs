@@ -497,3 +497,110 @@ fn absolute_pose_failures_are_errors() {
     );
     assert_eq!(far, Err(StereoRejection::SmallDisparity));
 }
+
+#[test]
+fn cli_pnp_batch_answers_every_line() {
+    let (m, gt) = pnp_problem(&mut Rng::new(8), 200, 0.3, 0.5);
+    let points: Vec<[f64; 3]> = m
+        .iter()
+        .map(|c| [c.point.x, c.point.y, c.point.z])
+        .collect();
+    let pixels: Vec<[f64; 2]> = m.iter().map(|c| [c.pixel.x, c.pixel.y]).collect();
+    let good = serde_json::json!({"id": "a", "k": [500.0, 500.0, 320.0, 240.0],
+                                  "points": points, "pixels": pixels});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.jsonl");
+    let short = r#"{"id": "b", "k": [500, 500, 320, 240], "points": [[0, 0, 1]], "pixels": [[1, 2], [3, 4]]}"#;
+    std::fs::write(&path, format!("{good}\n{short}\n")).unwrap();
+    let out = std::process::Command::new(crate::util::imd_bin())
+        .args(["pnp", "--batch"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    // One invalid line: every line answered, exit code 3.
+    assert_eq!(out.status.code(), Some(3));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let t = f64s(&lines[0]["t"]);
+    // σ = 0.5 px, 140 inliers: millimetres; 1 cm is a wide bound.
+    assert!((Vector3::new(t[0], t[1], t[2]) - gt.translation).norm() < 0.01);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[1]["error_kind"], "input");
+    assert!(
+        lines[1]["error"].as_str().unwrap().contains("pixels"),
+        "{}",
+        lines[1]
+    );
+}
+
+// ---------------------------------------------------------------- the demo model
+
+/// The demo model (`models/imd-tiny-synth`) on the RGB-D sequence: `imd match` keyframe →
+/// frame, then depth lifting and PnP as with the oracle. About 15 s of CPU matching per pair, so
+/// not part of CI: `cargo test --features ros --test it -- --ignored metric::demo --nocapture`.
+#[test]
+#[ignore]
+fn demo_model_on_the_rgbd_sequence() {
+    let seq = sequence();
+    let (w, h) = (seq.camera.width as usize, seq.camera.height as usize);
+    let dir = tempfile::tempdir().unwrap();
+    let frames = fixture("metric/rgbd/frames");
+    let model = crate::util::root().join("models/imd-tiny-synth");
+    let mut worst_t: f64 = 0.0;
+    let mut worst_r: f64 = 0.0;
+    for segment in seq.json["segments"].as_array().unwrap() {
+        let kf = segment["keyframe"].as_u64().unwrap() as usize;
+        let depth = Depth::load(segment);
+        let image = depth.image(w, h);
+        for pair in segment["pairs"].as_array().unwrap() {
+            let frame = pair["frame"].as_u64().unwrap() as usize;
+            let csv = dir.path().join(format!("{kf}_{frame}.csv"));
+            let status = std::process::Command::new(crate::util::imd_bin())
+                .arg("match")
+                .arg(frames.join(format!("{kf:02}.jpg")))
+                .arg(frames.join(format!("{frame:02}.jpg")))
+                .arg("--model")
+                .arg(&model)
+                .arg("--out")
+                .arg(&csv)
+                .env("RUST_LOG", "error")
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let matches = imd::io::matches::read_matches_csv(&csv).unwrap();
+            let gt = relative(&seq.poses[kf], &seq.poses[frame]);
+            let lifted =
+                lift_matches(&matches, &image, &seq.camera, &DepthOptions::default()).unwrap();
+            let est = estimate_absolute_pose(
+                &lifted.matches,
+                &seq.camera,
+                &AbsolutePoseOptions::default(),
+            )
+            .unwrap();
+            let travelled = gt.translation.norm();
+            let e_t = (est.pose.translation - gt.translation).norm() / travelled;
+            let e_r = rotation_error_deg(&est.pose.rotation, &gt.rotation);
+            println!(
+                "metric_demo kf {kf} → frame {frame}: travelled {travelled:.2} m, t error {:.2} % \
+                 of it, R error {e_r:.3}°, {} matches, {} lifted, {} inliers, σ̂ {:.2} px",
+                100.0 * e_t,
+                matches.len(),
+                lifted.matches.len(),
+                est.num_inliers,
+                est.noise_sigma_px
+            );
+            worst_t = worst_t.max(e_t);
+            worst_r = worst_r.max(e_r);
+        }
+    }
+    println!(
+        "metric_demo worst: t {:.2} %, R {worst_r:.3}°",
+        100.0 * worst_t
+    );
+    // The issue's acceptance holds for the demo model too (measured: 1.24 %, 0.055°).
+    assert!(worst_t < 0.02 && worst_r < 0.5, "{worst_t} {worst_r}");
+}
