@@ -11,5 +11,6 @@ mod matching;
 mod parity;
 mod pipeline;
 mod replay;
+mod replay_dirs;
 mod train;
 mod util;
