@@ -92,6 +92,17 @@ fn assert_rosbags_reads(dir: &Path, summary: &ReplaySummary) {
     assert_eq!(seen["message_count"].as_u64(), Some(total));
     let name = dir.file_name().unwrap().to_string_lossy();
     assert_eq!(seen["files"], serde_json::json!([format!("{name}_0.mcap")]));
+    // starting_time and duration as the messages say (rosbags reports duration + 1 ns: the
+    // half-open range [start, end + 1)).
+    let times: Vec<u64> = python("check_mcap.py", &dir.join(format!("{name}_0.mcap")))["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["log_time"].as_u64().unwrap())
+        .collect();
+    let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+    assert_eq!(seen["start_ns"].as_u64(), Some(first));
+    assert_eq!(seen["duration_ns"].as_u64(), Some(last - first + 1));
 }
 
 #[test]
