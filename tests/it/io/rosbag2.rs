@@ -375,3 +375,37 @@ fn bag_info_lists_topics_counts_files_and_duration_like_ros2_bag_info() {
     );
     assert!(text.contains("Duration:          3.900 s"), "{text}");
 }
+
+#[test]
+fn bag_check_reads_every_camera_message_and_exits_3_on_loss() {
+    let image_bytes: usize = reference()
+        .iter()
+        .map(|m| match &m.payload {
+            imd::io::bag::BagPayload::CompressedImage(i) => i.data.len(),
+            _ => 0,
+        })
+        .sum();
+    let check = |bag: &str| {
+        let out = Command::new(imd_bin())
+            .args(["bag", "check", "--json"])
+            .arg(rosbag2_fixtures().join(bag))
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, v) = check("sqlite_split");
+    assert_eq!(code, Some(0));
+    assert_eq!(v["image_bytes"].as_u64(), Some(image_bytes as u64));
+    let (code, v) = check("damaged/missing_file");
+    assert_eq!(code, Some(3));
+    let counts: BTreeMap<String, u64> = v["messages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, manifest_counts("damaged/missing_file"));
+    assert!(v["data_lost"].as_str().unwrap().contains("1 damaged range"));
+}
