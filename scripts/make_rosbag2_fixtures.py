@@ -25,12 +25,15 @@ directory, nothing here is committed):
   damaged/bad_metadata/       mcap_split with a metadata.yaml that is not YAML
   damaged/missing_file/       mcap_split with its second file deleted
   damaged/truncated/          mcap_split with its second file cut in the middle of a message
-  damaged/truncated_sqlite/   sqlite_split with its second file cut in half
+  damaged/truncated_sqlite/   sqlite_split with its second file cut in the middle of the data
+                              of its middle message (in one of that message's overflow pages)
   damaged/unknown_storage/    mcap_split whose metadata names storage `rosbag_v2`
   damaged/not_a_bag.db3       an SQLite database without rosbag2's tables
   tiny_humble.db3    the first 6 messages in a Humble-schema .db3 (a small fuzzing seed)
+  tiny_humble_cut.db3  the same cut at two thirds of its length (a fuzzing seed for the salvage)
   manifest.json      per bag: messages per topic (for the truncated bags: the messages a reader
-                     can still return, from the cut offset / from Python's sqlite3)
+                     can still return: from the cut offset for MCAP; for sqlite3 from the file's
+                     page layout, checked against Python's sqlite3 on a salvaged copy)
 
 Run: .venv/bin/python scripts/make_rosbag2_fixtures.py OUT
 """
@@ -39,6 +42,7 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import sys
 
 import yaml
@@ -55,7 +59,10 @@ TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 SENSOR_QOS = Qos(QosHistory.KEEP_LAST, 5, QosReliability.BEST_EFFORT, QosDurability.VOLATILE,
                  QosTime(0, 0), QosTime(0, 0), QosLiveliness.AUTOMATIC, QosTime(0, 0), False)
 
-# Humble's rosbag2_storage_sqlite3 schema (schema_version 3).
+# Humble's rosbag2 sqlite3 schema (schema_version 3), checked against rosbag2's `humble` branch
+# (d256a5b): rosbag2_storage_default_plugins/.../sqlite_storage.cpp `initialize()` creates these
+# tables and index, and sqlite_storage.hpp has kDBSchemaVersion_ = 3; Iron's (schema 4, as
+# `rosbags` writes) adds topics.type_description_hash and the message_definitions table.
 HUMBLE_SCHEMA = """
 CREATE TABLE schema(schema_version INTEGER PRIMARY KEY, ros_distro TEXT NOT NULL);
 CREATE TABLE metadata(id INTEGER PRIMARY KEY, metadata_version INTEGER NOT NULL,
@@ -67,6 +74,98 @@ CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL,
 CREATE INDEX timestamp_idx ON messages (timestamp ASC);
 INSERT INTO schema(schema_version, ros_distro) VALUES (3, 'humble');
 """
+
+
+def page_size(blob):
+    """The database page size (header bytes 16..18; 1 means 65536)."""
+    ps = struct.unpack(">H", blob[16:18])[0]
+    return 65536 if ps == 1 else ps
+
+
+def varint(b, i):
+    """SQLite's big-endian varint at b[i:]: (value, next offset)."""
+    v = 0
+    for k in range(8):
+        c = b[i + k]
+        v = (v << 7) | (c & 0x7F)
+        if c < 0x80:
+            return v, i + k + 1
+    return (v << 8) | b[i + 8], i + 9
+
+
+def row_pages(blob, rootpage):
+    """rowid -> the pages (1-based) SQLite must read to return that row of the table b-tree at
+    `rootpage`: (the interior pages above it and its leaf page, its overflow chain) (sections
+    1.6 and 2.3 of https://www.sqlite.org/fileformat.html). Independent of SQLite itself."""
+    ps = page_size(blob)
+    usable = ps - blob[20]
+    u16 = lambda at: struct.unpack(">H", blob[at:at + 2])[0]
+    u32 = lambda at: struct.unpack(">I", blob[at:at + 4])[0]
+    out = {}
+
+    def walk(page, above):
+        base = (page - 1) * ps
+        hdr = base + (100 if page == 1 else 0)
+        kind, n = blob[hdr], u16(hdr + 3)
+        ptrs = hdr + (12 if kind == 0x05 else 8)
+        cells = [base + u16(ptrs + 2 * j) for j in range(n)]
+        path = above + [page]
+        if kind == 0x05:  # interior table page: children left to right, then the right-most
+            for c in cells:
+                walk(u32(c), path)
+            walk(u32(hdr + 8), path)
+            return
+        assert kind == 0x0D, f"page {page}: not a table b-tree page"
+        for c in cells:
+            size, i = varint(blob, c)
+            rowid, i = varint(blob, i)
+            chain = []
+            most = usable - 35  # the most payload a leaf cell holds locally
+            if size > most:
+                least = (usable - 12) * 32 // 255 - 23
+                local = least + (size - least) % (usable - 4)
+                local = local if local <= most else least
+                nxt = u32(i + local)
+                while nxt:
+                    chain.append(nxt)
+                    nxt = u32((nxt - 1) * ps)
+            out[rowid] = (path, chain)
+
+    walk(rootpage, [])
+    return out
+
+
+def salvage_rows(path, tmp, ids):
+    """imd's salvage of a .db3 cut short, with Python's sqlite3: copy its whole pages, make the
+    header declare them (page count at 28, version-valid-for at 92 = change counter at 24,
+    rollback journal at 18/19), read the messages of `ids` (the original file's, in id order)
+    until the first error. Returns the (id, topic_id) pairs read."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    ps = page_size(blob)
+    pages = len(blob) // ps
+    head = bytearray(blob[:pages * ps])
+    head[18:20] = b"\x01\x01"
+    head[28:32] = struct.pack(">I", pages)
+    head[92:96] = head[24:28]
+    with open(tmp, "wb") as f:
+        f.write(head)
+    # One lookup per id: Python's cursor steps one row ahead while iterating, so a walk would
+    # raise the error before handing over the last good row (imd steps only on demand).
+    rows = []
+    with sqlite3.connect(f"file:{tmp}?mode=ro", uri=True) as c:
+        for row_id in ids:
+            try:
+                row = c.execute("SELECT id, topic_id, data FROM messages WHERE id = ?",
+                                (row_id,)).fetchone()
+            except sqlite3.DatabaseError as e:
+                print(f"salvage of {path}: SQLite stops after {len(rows)} rows: {e}")
+                break
+            if row is None:
+                break
+            rows.append(row[:2])
+    os.remove(tmp)
+    return rows
 
 
 def source_messages():
@@ -267,27 +366,46 @@ def main(out):
         "counts": counts(messages[:mcap_parts[0]] + part2[:k]), "cut_at": cut,
         "complete_in_last_file": k}
 
-    # Cut the second .db3 in half; what SQLite still returns (walking the table in id order
-    # until its first error) is what any SQLite-based reader can recover.
+    # Cut the second .db3 in the middle of the data of its middle message, inside one of that
+    # message's overflow pages: a recorder killed while writing it. What a reader can recover
+    # is every row, in id (record) order, up to the first whose pages do not all lie in the
+    # whole pages before the cut, computed from the file's page layout.
     d = copy("truncated_sqlite", sql_dir)
     second = os.path.join(d, "sqlite_split_1.db3")
-    size = os.path.getsize(second)
+    with open(second, "rb") as f:
+        blob = f.read()
+    with sqlite3.connect(f"file:{second}?mode=ro", uri=True) as c:
+        (root,) = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages'").fetchone()
+        names = dict(c.execute("SELECT id, name FROM topics"))
+        rows = list(c.execute("SELECT id, topic_id FROM messages ORDER BY id"))
+    layout = row_pages(blob, root)
+    assert sorted(layout) == [r for r, _ in rows]
+    ps = page_size(blob)
+    k_id = rows[len(rows) // 2][0]
+    chain = layout[k_id][1]
+    assert chain, "the middle message has no overflow page (payloads too small?)"
+    middle = chain[len(chain) // 2]
+    cut = (middle - 1) * ps + ps // 2
     with open(second, "r+b") as f:
-        f.truncate(size // 2)
-    readable = []
-    try:
-        with sqlite3.connect(f"file:{second}?mode=ro", uri=True) as c:
-            names = dict(c.execute("SELECT id, name FROM topics"))
-            for topic_id, in c.execute("SELECT topic_id FROM messages ORDER BY id"):
-                readable.append(names[topic_id])
-    except sqlite3.DatabaseError as e:
-        print(f"truncated_sqlite: SQLite stops after {len(readable)} rows: {e}")
+        f.truncate(cut)
+    kept = cut // ps
+    recoverable = []
+    for row_id, topic_id in rows:
+        if max(layout[row_id][0] + layout[row_id][1]) > kept:
+            break
+        recoverable.append((row_id, topic_id))
+    # The oracle agrees with SQLite reading the salvaged copy, row for row.
+    salvaged = salvage_rows(second, second + ".salvage", [r for r, _ in rows])
+    assert salvaged == recoverable, f"salvage {len(salvaged)} rows != page layout {len(recoverable)}"
+    # Nothing from the cut message on is complete; here every message before it is.
+    assert 0 < len(recoverable) < len(rows) and recoverable[-1][0] < k_id
     part1 = counts(messages[:sql_parts[0]])
-    for t in readable:
-        part1[t] = part1.get(t, 0) + 1
+    for _, topic_id in recoverable:
+        part1[names[topic_id]] = part1.get(names[topic_id], 0) + 1
     manifest["bags"]["damaged/truncated_sqlite"] = {
-        "counts": part1, "rows_readable_in_last_file": len(readable),
-        "rows_in_last_file": sql_parts[1]}
+        "counts": part1, "cut_at": cut, "page_size": ps, "kept_pages": kept,
+        "rows_recovered_in_last_file": len(recoverable), "cut_message_id": k_id,
+        "rows_in_last_file": len(rows)}
 
     not_a_bag = os.path.join(damaged, "not_a_bag.db3")
     with sqlite3.connect(not_a_bag) as c:
@@ -297,6 +415,10 @@ def main(out):
     tiny = os.path.join(out, ".tiny")
     (written,) = write_rosbags(tiny, messages[:6], StoragePlugin.SQLITE3)["relative_file_paths"]
     humble_db3(os.path.join(tiny, written), os.path.join(out, "tiny_humble.db3"))
+    with open(os.path.join(out, "tiny_humble.db3"), "rb") as f:
+        tiny_blob = f.read()
+    with open(os.path.join(out, "tiny_humble_cut.db3"), "wb") as f:
+        f.write(tiny_blob[:len(tiny_blob) * 2 // 3])
     shutil.rmtree(tiny)
 
     with open(os.path.join(out, "manifest.json"), "w") as f:

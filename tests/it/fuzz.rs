@@ -487,15 +487,20 @@ fn zstd_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
 
 fn sqlite_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
     let dir = rosbag2_fixtures();
-    ["tiny_humble.db3", "damaged/not_a_bag.db3"]
-        .iter()
-        .map(|f| {
-            let b = std::fs::read(dir.join(f)).unwrap();
-            // Page starts (4 KiB pages): b-tree page headers are worth aiming at.
-            let marks = (0..b.len()).step_by(4096).collect();
-            (b, marks)
-        })
-        .collect()
+    // The cut copy reaches the salvage of a file cut short (copy, patched header, id order).
+    [
+        "tiny_humble.db3",
+        "tiny_humble_cut.db3",
+        "damaged/not_a_bag.db3",
+    ]
+    .iter()
+    .map(|f| {
+        let b = std::fs::read(dir.join(f)).unwrap();
+        // Page starts (4 KiB pages): b-tree page headers are worth aiming at.
+        let marks = (0..b.len()).step_by(4096).collect();
+        (b, marks)
+    })
+    .collect()
 }
 
 /// A fuzz target: true when the input was accepted (in part).

@@ -167,18 +167,23 @@ fn lost_files(r: &ReadReport) -> Vec<String> {
 #[test]
 fn a_bag_cut_in_its_last_file_replays_every_complete_image_before_the_cut() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("truncated_out");
-    let s = run_replay(&rosbag2_fixtures().join("damaged/truncated"), &out);
-    assert_eq!(
-        s.accounting.images_read,
-        image_count("damaged/truncated"),
-        "{:?}",
-        s.accounting
-    );
-    assert!(s.data_loss.lost_data());
-    assert!(lost_files(&s.data_loss)
-        .iter()
-        .all(|f| f == "mcap_split_1.mcap"));
-    // The output is complete for what was read, and readable on its own.
-    assert_rosbags_reads(&out, &s);
+    // Both storages: the MCAP cut in a message, the .db3 cut in a message's overflow page
+    // (read from a salvaged copy of its pages before the cut).
+    for (bag, last) in [
+        ("damaged/truncated", "mcap_split_1.mcap"),
+        ("damaged/truncated_sqlite", "sqlite_split_1.db3"),
+    ] {
+        let out = tmp.path().join(bag.replace('/', "_"));
+        let s = run_replay(&rosbag2_fixtures().join(bag), &out);
+        assert_eq!(
+            s.accounting.images_read,
+            image_count(bag),
+            "{bag}: {:?}",
+            s.accounting
+        );
+        assert!(s.data_loss.lost_data(), "{bag}");
+        assert!(lost_files(&s.data_loss).iter().all(|f| f == last), "{bag}");
+        // The output is complete for what was read, and readable on its own.
+        assert_rosbags_reads(&out, &s);
+    }
 }

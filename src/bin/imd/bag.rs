@@ -155,7 +155,11 @@ fn info(bag: &Bag) -> Info {
             messages: f.metadata_count.or_else(|| {
                 (!f.topics().is_empty()).then(|| f.topics().iter().map(|t| t.message_count).sum())
             }),
-            problem: f.problem.clone(),
+            problem: if f.problem.is_empty() {
+                f.damage().unwrap_or_default()
+            } else {
+                f.problem.clone()
+            },
         })
         .collect();
     let topics: Vec<TopicInfo> = bag

@@ -104,6 +104,19 @@ impl Drop for TempFile {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A new, empty temporary file in the system temp directory whose name ends in `stem`, open for
+/// writing; the [`TempFile`] removes it on every path from here on.
+pub(super) fn create_temp(stem: &str) -> Result<(TempFile, File), String> {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("imd-bag-{}-{n}-{stem}", std::process::id()));
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    Ok((TempFile { path }, out))
+}
+
 /// Decompress the zstd file `src` into a new temporary file (in the system temp directory),
 /// streaming, refusing output over `max` bytes. The copy keeps `src`'s name without `.zstd` so
 /// its storage is recognised by extension.
@@ -113,15 +126,7 @@ pub fn decompress_file(src: &Path, max: u64) -> Result<TempFile, String> {
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".zstd").to_string())
         .unwrap_or_else(|| "bag".into());
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("imd-bag-{}-{n}-{stem}", std::process::id()));
-    let out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| format!("creating {}: {e}", path.display()))?;
-    // From here on the TempFile removes the partial copy on every error path.
-    let temp = TempFile { path };
+    let (temp, out) = create_temp(&stem)?;
     let mut decoder = zstd::stream::read::Decoder::new(input)
         .map_err(|e| format!("zstd: {e}"))?
         .take(max.saturating_add(1));

@@ -43,6 +43,11 @@ pub struct BagFile {
 }
 
 impl BagFile {
+    /// What is wrong with the file although it opened (a `.db3` cut short), if anything.
+    pub fn damage(&self) -> Option<String> {
+        self.reader.as_ref().and_then(StorageFile::damage)
+    }
+
     /// Topics of the file (empty when it is compressed or unreadable).
     pub fn topics(&self) -> &[TopicInfo] {
         self.reader.as_ref().map(|r| r.topics()).unwrap_or(&[])

@@ -32,6 +32,7 @@ mod reader;
 mod records;
 pub mod schema;
 mod sqlite;
+mod sqlite_salvage;
 mod storage;
 mod writer;
 

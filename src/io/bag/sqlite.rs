@@ -13,8 +13,10 @@
 //!
 //! Damage: SQLite reports a damaged page as an error on the row that needs it; reading stops
 //! there, everything returned before is kept, and the rest is reported as a [`DataLoss`] naming
-//! the file (SQLite cannot resume past a damaged b-tree page). A file cut short mid-write keeps
-//! every row whose pages lie before the cut, as far as SQLite's b-tree walk reaches them.
+//! the file (SQLite cannot resume past a damaged b-tree page). A file cut short mid-write, which
+//! SQLite refuses whole, is read from a patched copy of its pages before the cut
+//! ([`super::sqlite_salvage`]) in `id` (record) order: every row whose pages lie before the cut
+//! is played, and the cut is reported.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -25,8 +27,9 @@ use std::sync::Arc;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::compression::{decompress_message, ZSTD_MAGIC};
+use super::compression::{decompress_message, TempFile, ZSTD_MAGIC};
 use super::reader::{BagMessage, DataLoss, Kind, ReadReport, TopicInfo};
+use super::sqlite_salvage::{find_cut, salvage_copy, Cut};
 use super::BagError;
 
 /// The first 16 bytes of every SQLite 3 database.
@@ -39,6 +42,10 @@ const QUEUE: usize = 16;
 #[derive(Debug)]
 pub struct SqliteReader {
     path: PathBuf,
+    /// The file SQLite reads: `path`, or the salvage copy of a file cut short.
+    db: PathBuf,
+    /// The salvage copy (kept alive while a query thread reads it) and where `path` was cut.
+    salvage: Option<(Arc<TempFile>, Cut)>,
     /// topic id → topic name.
     ids: BTreeMap<i64, String>,
     topics: Vec<TopicInfo>,
@@ -77,7 +84,67 @@ impl SqliteReader {
         if &magic != SQLITE_MAGIC {
             return Err(err("not an SQLite 3 database (no SQLite header)".into()));
         }
-        let conn = open_read_only(path).map_err(|e| err(format!("SQLite: {e}")))?;
+        // SQLite refuses a file shorter than its header says (SQLITE_CORRUPT, or NOTADB) on the
+        // first query; only then, and only when the header shows the cut, is a copy salvaged.
+        let probe = open_read_only(path).and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        });
+        let refused = match &probe {
+            Err(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ),
+            Ok(_) => false,
+        };
+        let cut = if refused {
+            find_cut(path).ok().flatten()
+        } else {
+            None
+        };
+        let Some(cut) = cut else {
+            return Self::read(path, path, None);
+        };
+        let refusal = probe.err().map(|e| e.to_string()).unwrap_or_default();
+        let copy = salvage_copy(path, &cut).map_err(|e| {
+            err(format!(
+                "SQLite: {refusal}; the file is cut short at byte {}, and copying its pages                  before the cut for salvage failed: {e}",
+                cut.file_len
+            ))
+        })?;
+        let db = copy.path().to_path_buf();
+        log::warn!(
+            "{}: cut short at byte {} of {}; reading the {} whole page(s) before the cut",
+            path.display(),
+            cut.file_len,
+            cut.declared_len
+                .map_or("an unknown size".to_string(), |d| d.to_string()),
+            cut.kept_pages
+        );
+        Self::read(path, &db, Some((Arc::new(copy), cut))).map_err(|e| match e {
+            BagError::File { path, reason } => BagError::File {
+                path,
+                reason: format!(
+                    "SQLite: {refusal}; the file is cut short at byte {} and its pages before                      the cut do not hold a readable bag, so it is lost whole: {reason}",
+                    cut.file_len
+                ),
+            },
+            other => other,
+        })
+    }
+
+    /// Read the tables of `db` (`path` or its salvage copy); errors name `path`.
+    fn read(
+        path: &Path,
+        db: &Path,
+        salvage: Option<(Arc<TempFile>, Cut)>,
+    ) -> Result<Self, BagError> {
+        let err = |reason: String| BagError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let conn = open_read_only(db).map_err(|e| err(format!("SQLite: {e}")))?;
         let tables: Vec<String> = query_strings(
             &conn,
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
@@ -175,13 +242,22 @@ impl SqliteReader {
                 });
             ids.insert(id, name);
         }
+        // A salvaged file is read in `id` order: the table's own b-tree, which stops at the cut;
+        // the index's pages interleave with it and would end the walk at its first lost page.
+        let order = if has_index && salvage.is_none() {
+            "timestamp, id"
+        } else {
+            "id"
+        };
         Ok(SqliteReader {
             path: path.to_path_buf(),
+            db: db.to_path_buf(),
+            salvage,
             ids,
             topics: by_name.into_values().collect(),
             counts,
             count_problem,
-            order: if has_index { "timestamp, id" } else { "id" },
+            order,
             schema_version,
             time_range,
         })
@@ -200,6 +276,24 @@ impl SqliteReader {
     /// First and last message timestamp (ns), when the file has messages and SQLite reads them.
     pub fn time_range(&self) -> Option<(u64, u64)> {
         self.time_range
+    }
+
+    /// Where the file was cut short, when it was (its messages are then salvaged).
+    pub fn cut(&self) -> Option<Cut> {
+        self.salvage.as_ref().map(|(_, c)| *c)
+    }
+
+    /// What is wrong with a file that still reads: where it was cut short, when it was.
+    pub fn damage(&self) -> Option<String> {
+        self.cut().map(|c| {
+            format!(
+                "cut short at byte {} (its header declares {}): salvaged per page, the messages \
+                 before the cut are read, the rest of the file is lost",
+                c.file_len,
+                c.declared_len
+                    .map_or("no valid size".to_string(), |d| format!("{d} bytes"))
+            )
+        })
     }
 
     /// Why the messages could not be counted (a damaged file), empty when they were.
@@ -229,17 +323,23 @@ impl SqliteReader {
         });
         let (tx, rx) = sync_channel(QUEUE);
         let ids: Vec<i64> = selected.keys().copied().collect();
-        let path = self.path.clone();
+        let db = self.db.clone();
         let order = self.order;
         let any = !ids.is_empty();
+        // The thread holds the salvage copy so that it outlives the reader if need be.
+        let copy = self.salvage.as_ref().map(|(c, _)| Arc::clone(c));
         if any {
             // A failed spawn arrives as a closed channel and is reported like a read error.
             let _ = std::thread::Builder::new()
                 .name("imd-sqlite".into())
-                .spawn(move || query_rows(&path, &ids, order, tx));
+                .spawn(move || {
+                    let _copy = copy;
+                    query_rows(&db, &ids, order, tx)
+                });
         }
         SqliteMessages {
             path: self.path.display().to_string(),
+            cut: self.cut(),
             selected,
             rows: any.then_some(rx),
             unpack,
@@ -343,6 +443,8 @@ fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
 /// per topic across files.
 pub struct SqliteMessages {
     path: String,
+    /// Where the file was cut short, when it was.
+    cut: Option<Cut>,
     selected: HashMap<i64, (Arc<str>, Option<Kind>)>,
     rows: Option<Receiver<Row>>,
     unpack: Option<u64>,
@@ -370,6 +472,9 @@ impl SqliteMessages {
 
     fn stop(&mut self, reason: String) {
         self.done = true;
+        if let Some(cut) = self.cut {
+            return self.lose_after_cut(cut, format!("SQLite stopped ({reason})"));
+        }
         self.report.lose(DataLoss {
             file: self.path.clone(),
             start: 0,
@@ -380,6 +485,31 @@ impl SqliteMessages {
                 "SQLite stopped returning rows after {} message(s) of the selected topics: \
                  {reason}",
                 self.read
+            ),
+        });
+    }
+}
+
+impl SqliteMessages {
+    /// Report the end of a salvaged read: what was recovered and that the rest is lost.
+    fn lose_after_cut(&mut self, cut: Cut, why: String) {
+        self.report.lose(DataLoss {
+            file: self.path.clone(),
+            start: cut.kept_len(),
+            end: cut.declared_len.unwrap_or(cut.file_len).max(cut.file_len),
+            chunk: false,
+            messages: self.expected.map(|n| n.saturating_sub(self.read)),
+            reason: format!(
+                "the file is cut short at byte {} (its header declares {}: a recording killed \
+                 mid-write?); SQLite salvage works per page: the {} whole {}-byte page(s) \
+                 before the cut were read in record order and {} message(s) of the selected \
+                 topics recovered, then {why}; the rest of the file after the cut is lost",
+                cut.file_len,
+                cut.declared_len
+                    .map_or("no valid size".to_string(), |d| format!("{d} bytes")),
+                cut.kept_pages,
+                cut.page_size,
+                self.read,
             ),
         });
     }
@@ -399,7 +529,10 @@ impl Iterator for SqliteMessages {
                 Err(_) => {
                     // The thread ended: either every row was sent, or it could not start.
                     self.done = true;
-                    if self.expected.is_some_and(|n| self.read < n) {
+                    if let Some(cut) = self.cut {
+                        // Even a table read to its end lost the pages past the cut.
+                        self.lose_after_cut(cut, "the messages table ended".into());
+                    } else if self.expected.is_some_and(|n| self.read < n) {
                         self.stop("the query ended early".into());
                     }
                     break;

@@ -118,6 +118,14 @@ impl StorageFile {
         }
     }
 
+    /// What is wrong with the file although it opened (a `.db3` cut short), if anything.
+    pub fn damage(&self) -> Option<String> {
+        match self {
+            StorageFile::Mcap(_) => None,
+            StorageFile::Sqlite(r) => r.damage(),
+        }
+    }
+
     /// First and last message time (ns), when the file records them.
     pub fn time_range(&self) -> Option<(u64, u64)> {
         match self {

@@ -237,20 +237,39 @@ fn a_missing_or_truncated_file_keeps_everything_readable_and_reports_the_rest() 
         "{report:?}"
     );
 
-    // Second .db3 cut in half: SQLite returns no row of it (its b-tree pages lie past the
-    // cut; Python's sqlite3 agrees, see the manifest), so the first file plays whole and the
-    // second is reported lost, naming it.
+    // Second .db3 cut in the middle of a message's data (SQLite refuses the file whole): the
+    // salvaged pages before the cut give every message before the cut one — the manifest's
+    // count, from the file's page layout, which Python's sqlite3 reading the same salvage
+    // matches row for row — with the reference's bytes; the cut is reported, naming the file.
+    let m = bag_manifest("damaged/truncated_sqlite");
     let bag = Bag::open(&dir.join("damaged/truncated_sqlite")).unwrap();
     let (ok, errs, report) = read_all(&bag);
     assert!(errs.is_empty(), "{errs:?}");
     assert_eq!(counts(&ok), manifest_counts("damaged/truncated_sqlite"));
-    assert!(report.lost_data());
-    assert!(
-        report
-            .losses
-            .iter()
-            .all(|l| l.file.ends_with("sqlite_split_1.db3")),
-        "{report:?}"
+    let first_n: Vec<BagMessage> = reference()
+        .into_iter()
+        .filter(|r| r.index < counts(&ok)[&*r.topic])
+        .collect();
+    assert!(keys(&ok) == keys(&first_n));
+    assert_eq!(report.losses.len(), 1, "{report:?}");
+    let loss = &report.losses[0];
+    assert!(loss.file.ends_with("sqlite_split_1.db3"), "{loss:?}");
+    let kept = m["kept_pages"].as_u64().unwrap() * m["page_size"].as_u64().unwrap();
+    assert_eq!(loss.start, kept, "{loss:?}");
+    let recovered = m["rows_recovered_in_last_file"].as_u64().unwrap();
+    for said in [
+        format!("cut short at byte {}", m["cut_at"]),
+        "salvage works per page".to_string(),
+        format!("{recovered} message(s) of the selected topics recovered"),
+        "the rest of the file after the cut is lost".to_string(),
+    ] {
+        assert!(loss.reason.contains(&said), "{said}: {loss:?}");
+    }
+    // The user's file is left as it was.
+    let cut_file = dir.join("damaged/truncated_sqlite/sqlite_split_1.db3");
+    assert_eq!(
+        std::fs::metadata(cut_file).unwrap().len(),
+        m["cut_at"].as_u64().unwrap()
     );
 }
 
@@ -408,4 +427,22 @@ fn bag_check_reads_every_camera_message_and_exits_3_on_loss() {
         .collect();
     assert_eq!(counts, manifest_counts("damaged/missing_file"));
     assert!(v["data_lost"].as_str().unwrap().contains("1 damaged range"));
+    // `bag info` names the cut of a salvaged .db3.
+    let info = run_info(&rosbag2_fixtures().join("damaged/truncated_sqlite"));
+    let cut_at = bag_manifest("damaged/truncated_sqlite")["cut_at"].clone();
+    let problem = info["files"][1]["problem"].as_str().unwrap().to_string();
+    assert!(
+        problem.contains(&format!("cut short at byte {cut_at}")),
+        "{info}"
+    );
+    // A last .db3 cut mid-write: its salvaged messages are counted, the cut makes it exit 3.
+    let (code, v) = check("damaged/truncated_sqlite");
+    assert_eq!(code, Some(3));
+    let counts: BTreeMap<String, u64> = v["messages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, manifest_counts("damaged/truncated_sqlite"));
 }
