@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Long seeded mutation fuzzing of the bag reader, the CDR decoder and the image decoders
+# Long seeded mutation fuzzing of the bag reader, the CDR decoder, the image decoders,
+# metadata.yaml parsing, the sqlite3 storage reader and bounded zstd payload decompression
 # (tests/it/fuzz.rs, stable Rust, no cargo-fuzz): MINUTES per target (default 1), seed SEED
-# (default: the clock). Prints per target: iterations, panics, inputs accepted, seconds and
+# (default: the clock); TARGETS (comma-separated: bag,cdr,image,meta,zstd,sqlite; default all). Prints per target: iterations, panics, inputs accepted, seconds and
 # peak RSS; exits non-zero if any input panicked (those inputs are saved under
 # target/fuzz-crashes/ for regression cases).
 #
-#   scripts/fuzz.sh [MINUTES] [SEED]
+#   scripts/fuzz.sh [MINUTES] [SEED] [TARGETS]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -14,6 +15,9 @@ seconds="$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')"
 export IMD_FUZZ_SECONDS="$seconds"
 if [[ $# -ge 2 ]]; then
   export IMD_FUZZ_SEED="$2"
+fi
+if [[ $# -ge 3 ]]; then
+  export IMD_FUZZ_TARGETS="$3"
 fi
 export RUST_LOG="${RUST_LOG:-off}"
 log="$(mktemp)"

@@ -35,7 +35,7 @@ use super::messages::NODE_NAME;
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use super::{PipelineError, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
-use crate::io::bag::{BagError, BagFrames, BagReader, BagWriter, ReadReport};
+use crate::io::bag::{Bag, BagError, BagFrames, BagOutput, ReadReport};
 use crate::io::frames::FrameOutputs;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
@@ -243,7 +243,7 @@ pub struct ReplaySummary {
 /// Results the sink collects on the worker thread.
 #[derive(Default)]
 struct Collected {
-    writer: Option<BagWriter>,
+    writer: Option<BagOutput>,
     write_error: String,
     outputs: BTreeMap<String, u64>,
     states: BTreeMap<String, u64>,
@@ -427,7 +427,7 @@ where
             }
         })?;
     }
-    let reader = BagReader::open(bag)?;
+    let reader = Bag::open(bag)?;
     for c in &cameras {
         for topic in [&c.image_topic, &c.camera_info_topic] {
             if !reader.topics().iter().any(|t| &t.name == topic) {
@@ -454,7 +454,7 @@ where
         .sum();
     let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
     let processor = TrackerProcessor::new(matcher, config)?;
-    let writer = out.map(BagWriter::create).transpose()?;
+    let writer = out.map(BagOutput::create).transpose()?;
     let collected = Arc::new(Mutex::new(Collected {
         writer,
         memory_every: options.memory_every,
@@ -552,7 +552,7 @@ where
     }
     let stats = worker.finish();
     frames.finish_pairing();
-    summary.data_loss = frames.report().clone();
+    summary.data_loss = frames.report();
     if summary.data_loss.lost_data() {
         log::warn!(
             "{}: damaged bag: {}",

@@ -1,6 +1,8 @@
 //! Seeded mutation fuzzing (stable Rust, no cargo-fuzz) of what file bytes reach: the MCAP bag
-//! reader (whole files), the CDR decoder (message payloads) and the image decoders (raw
-//! encodings and jpeg/png).
+//! reader (whole files), the CDR decoder (message payloads), the image decoders (raw
+//! encodings and jpeg/png), rosbag2's `metadata.yaml` parser, the sqlite3 storage reader
+//! (whole `.db3` files, their BLOBs decoded as messages) and the bounded zstd payload
+//! decompression (`MESSAGE` compression: a bomb must stop at the cap).
 //!
 //! - In CI (`cargo test --test it fuzz::`): a few thousand mutations per target from fixed
 //!   seeds; every input must be handled without a panic (each call runs under
@@ -15,6 +17,7 @@
 //! for MCAP files edits aimed at record headers (opcode, length) and the first bytes of record
 //! bodies (chunk sizes, CRC, compression, string lengths).
 
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -27,7 +30,11 @@ use imd::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image, PointCloud2
 use imd::io::msgs::tf2_msgs::TFMessage;
 
 use crate::io::damage::walk;
+use crate::io::rosbag2::rosbag2_fixtures;
 use crate::util::{fixture, root};
+use imd::io::bag::compression::decompress_message;
+use imd::io::bag::metadata::BagMetadata;
+use imd::io::bag::SqliteReader;
 
 const INTERESTING_U64: [u64; 18] = [
     0,
@@ -392,6 +399,110 @@ pub fn image_target(bytes: &[u8]) -> bool {
 
 /// Seed inputs, each with the offsets its mutations aim at.
 type Seeds = Vec<(Vec<u8>, Vec<usize>)>;
+/// Parse `metadata.yaml` text; what parses must write back to text that parses again.
+pub fn metadata_target(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    match BagMetadata::parse("fuzz/metadata.yaml", &text) {
+        Ok(m) => {
+            let again = m.to_yaml().expect("parsed metadata serializes");
+            BagMetadata::parse("again", &again).expect("written metadata parses");
+            true
+        }
+        Err(e) => {
+            assert!(e.path == "fuzz/metadata.yaml" && !e.reason.is_empty());
+            false
+        }
+    }
+}
+
+/// Largest payload the zstd target lets a frame decompress to.
+const ZSTD_FUZZ_CAP: u64 = 1 << 20;
+
+/// Decompress a `MESSAGE`-mode payload under a 1 MiB cap, then decode it as every camera type.
+pub fn zstd_target(bytes: &[u8]) -> bool {
+    match decompress_message(bytes, ZSTD_FUZZ_CAP) {
+        Ok(d) => {
+            assert!(d.len() as u64 <= ZSTD_FUZZ_CAP);
+            let _ = from_cdr::<Image>(&d);
+            let _ = from_cdr::<CompressedImage>(&d);
+            let _ = from_cdr::<CameraInfo>(&d);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Write the bytes as a `.db3`, open it as a rosbag2 sqlite3 bag and read every topic
+/// (payloads that are zstd frames decompressed under the reader's cap).
+pub fn sqlite_target(bytes: &[u8]) -> bool {
+    thread_local! {
+        static DIR: tempfile::TempDir = tempfile::tempdir().expect("temp dir");
+    }
+    let path = DIR.with(|d| d.path().join("fuzz.db3"));
+    std::fs::write(&path, bytes).expect("writing the fuzz input");
+    let Ok(r) = SqliteReader::open(&path) else {
+        return false;
+    };
+    let topics: Vec<String> = r.topics().iter().map(|t| t.name.clone()).collect();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let mut m = r.messages(&refs, Some(Limits::default().max_record));
+    for item in m.by_ref() {
+        if let Err(e) = item {
+            assert!(e.is_message_error(), "{e}");
+        }
+    }
+    let _ = m.report().describe();
+    true
+}
+
+fn metadata_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
+    let dir = rosbag2_fixtures();
+    ["mcap_split", "sqlite_split", "file_zstd", "message_zstd"]
+        .iter()
+        .map(|b| {
+            (
+                std::fs::read(dir.join(b).join("metadata.yaml")).unwrap(),
+                Vec::new(),
+            )
+        })
+        .collect()
+}
+
+fn zstd_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
+    let mut out: Vec<(Vec<u8>, Vec<usize>)> = payload_seeds(false)
+        .into_iter()
+        .map(|(cdr, _)| (zstd::encode_all(&cdr[..], 3).unwrap(), Vec::new()))
+        .collect();
+    // A bomb: 64 MiB of zeros in a few KiB, with and without a declared size.
+    out.push((
+        zstd::encode_all(std::io::repeat(0).take(64 << 20), 19).unwrap(),
+        Vec::new(),
+    ));
+    out.push((
+        zstd::bulk::compress(&vec![0u8; 8 << 20], 19).unwrap(),
+        Vec::new(),
+    ));
+    out
+}
+
+fn sqlite_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
+    let dir = rosbag2_fixtures();
+    // The cut copy reaches the salvage of a file cut short (copy, patched header, id order).
+    [
+        "tiny_humble.db3",
+        "tiny_humble_cut.db3",
+        "damaged/not_a_bag.db3",
+    ]
+    .iter()
+    .map(|f| {
+        let b = std::fs::read(dir.join(f)).unwrap();
+        // Page starts (4 KiB pages): b-tree page headers are worth aiming at.
+        let marks = (0..b.len()).step_by(4096).collect();
+        (b, marks)
+    })
+    .collect()
+}
+
 /// A fuzz target: true when the input was accepted (in part).
 type Target = dyn Fn(&[u8]) -> bool;
 
@@ -512,6 +623,57 @@ fn fuzz_image_decoders_seeded() {
     assert!(c.accepted > 0, "{c:?}");
 }
 
+/// The new storage-layer targets get a shorter CI budget: they add to every CI run.
+const CI_BUDGET_STORAGE: Duration = Duration::from_secs(4);
+
+#[test]
+fn fuzz_metadata_yaml_seeded() {
+    let c = campaign(
+        "meta",
+        &metadata_seeds(),
+        14,
+        20_000,
+        CI_BUDGET_STORAGE,
+        &metadata_target,
+    );
+    report(&c);
+    assert_eq!(c.panics, 0, "{c:?}");
+    assert!(c.iterations >= 500, "{c:?}");
+    assert!(c.accepted > 0, "{c:?}");
+}
+
+#[test]
+fn fuzz_zstd_payloads_seeded() {
+    let c = campaign(
+        "zstd",
+        &zstd_seeds(),
+        15,
+        20_000,
+        CI_BUDGET_STORAGE,
+        &zstd_target,
+    );
+    report(&c);
+    assert_eq!(c.panics, 0, "{c:?}");
+    assert!(c.iterations >= 200, "{c:?}");
+    assert!(c.accepted > 0, "{c:?}");
+}
+
+#[test]
+fn fuzz_sqlite_storage_seeded() {
+    let c = campaign(
+        "sqlite",
+        &sqlite_seeds(),
+        16,
+        5_000,
+        CI_BUDGET_STORAGE,
+        &sqlite_target,
+    );
+    report(&c);
+    assert_eq!(c.panics, 0, "{c:?}");
+    assert!(c.iterations >= 100, "{c:?}");
+    assert!(c.accepted > 0, "{c:?}");
+}
+
 /// Long run: `IMD_FUZZ_SECONDS` per target (default 60), seed `IMD_FUZZ_SEED` (default: the
 /// clock). Run by `scripts/fuzz.sh`.
 #[test]
@@ -532,11 +694,18 @@ fn long() {
         });
     eprintln!("fuzz: seed {seed}, {secs} s per target");
     let budget = Duration::from_secs(secs);
-    let targets: [(&'static str, Seeds, &Target); 3] = [
-        ("bag", bag_seeds(), &bag_target),
+    let only = std::env::var("IMD_FUZZ_TARGETS").unwrap_or_default();
+    let targets: Vec<(&'static str, Seeds, &Target)> = [
+        ("bag", bag_seeds(), &bag_target as &Target),
         ("cdr", payload_seeds(false), &cdr_target),
         ("image", payload_seeds(true), &image_target),
-    ];
+        ("meta", metadata_seeds(), &metadata_target),
+        ("zstd", zstd_seeds(), &zstd_target),
+        ("sqlite", sqlite_seeds(), &sqlite_target),
+    ]
+    .into_iter()
+    .filter(|(name, _, _)| only.is_empty() || only.split(',').any(|o| o == *name))
+    .collect();
     let mut panics = 0;
     for (name, seeds, target) in &targets {
         let c = campaign(name, seeds, seed, u64::MAX, budget, *target);

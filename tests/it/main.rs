@@ -12,5 +12,6 @@ mod metric;
 mod parity;
 mod pipeline;
 mod replay;
+mod replay_dirs;
 mod train;
 mod util;

@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own file and only parses, calls the library and prints.
 
+mod bag;
 mod eval;
 mod features;
 mod homography;
@@ -67,8 +68,11 @@ enum Command {
     Train(train::Args),
     /// Evaluate a weights folder on a benchmark (pose, homography, IMIM, synthetic).
     Eval(eval::Args),
-    /// Run the matcher node's pipeline on a rosbag2 MCAP file; write its outputs to MCAP.
+    /// Run the matcher node's pipeline on a rosbag2 bag (directory or file, MCAP or sqlite3);
+    /// write its outputs as a bag.
     Replay(replay::Args),
+    /// Inspect rosbag2 bags (`imd bag info PATH`: topics, types, counts, storage, files).
+    Bag(bag::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Bag(args) => bag::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,11 @@
-//! `imd replay BAG.mcap --config config/matcher.yaml --model DIR [--out OUT.mcap]
+//! `imd replay BAG --config config/matcher.yaml --model DIR [--out OUT_DIR | OUT.mcap]
 //! [--camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC]]... [--realtime [--rate R]] [--max-frames N]
 //! [--max-wait S] [--device D] [--summary-json FILE] [--allow-data-loss]`.
 //!
-//! Runs the node's pipeline (`imd::pipeline::replay`) on a rosbag2 MCAP file, writes every
-//! output as ROS 2 messages to `--out`, shows a progress bar, prints a summary. A malformed
+//! Runs the node's pipeline (`imd::pipeline::replay`) on a rosbag2 bag (a directory with
+//! metadata.yaml and split MCAP or sqlite3 files, compressed or not, or one storage file),
+//! writes every output as ROS 2 messages to `--out` (a bag directory, or one `.mcap` file),
+//! shows a progress bar, prints a summary. A malformed
 //! message or a frame that fails is reported and skipped. Damaged parts of the bag are
 //! skipped and reported; the replay then exits with code 3 (after writing its outputs and
 //! summary) unless `--allow-data-loss` is given. Outputs that would overwrite the bag are
@@ -19,7 +21,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// rosbag2 MCAP file with sensor_msgs/Image or CompressedImage + CameraInfo topics.
+    /// rosbag2 bag with sensor_msgs/Image or CompressedImage + CameraInfo topics: a bag
+    /// directory (metadata.yaml + split .mcap or .db3 files, zstd-compressed or not) or one
+    /// .mcap / .db3 file. `imd bag info` lists its topics.
     bag: PathBuf,
     /// ROS 2 parameter file (or bare YAML mapping) with the node's configuration
     /// (default: built-in defaults).
@@ -28,8 +32,9 @@ pub struct Args {
     /// Weights folder; overrides model.model_dir.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Output MCAP with the node's topics (correspondences, odometry, tf, debug_image,
-    /// diagnostics).
+    /// Output bag with the node's topics (correspondences, odometry, tf, debug_image,
+    /// diagnostics): a new rosbag2 directory (MCAP storage + metadata.yaml), or a single MCAP
+    /// file when the path ends in .mcap.
     #[arg(long)]
     out: Option<PathBuf>,
     /// A camera as IMAGE_TOPIC[,CAMERA_INFO_TOPIC]; repeat for more. Replaces the config's
@@ -268,6 +273,9 @@ fn print_summary(s: &ReplaySummary) {
         eprintln!("{} stamp gap(s) cut short at --max-wait", s.waits_capped);
     }
     let loss = &s.data_loss;
+    for n in &loss.notes {
+        eprintln!("note: {n}");
+    }
     if !loss.summary_problem.is_empty() {
         eprintln!(
             "bag summary not usable ({}); the file was scanned",
@@ -277,7 +285,12 @@ fn print_summary(s: &ReplaySummary) {
     if loss.lost_data() {
         eprintln!("damaged bag: {}", loss.describe());
         for l in &loss.losses {
-            eprintln!("  bytes {}..{}: {}", l.start, l.end, l.reason);
+            let file = if l.file.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", l.file)
+            };
+            eprintln!("  {file}bytes {}..{}: {}", l.start, l.end, l.reason);
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{BagError, BagMessages, BagPayload, BagReader, ReadReport};
+use super::{Bag, BagError, BagPayload, BagStream, ReadReport};
 use crate::config::CameraConfig;
 use crate::io::frames::{CameraFrame, CameraImage};
 use crate::io::msgs::builtin_interfaces::Time;
@@ -23,7 +23,7 @@ enum Role {
 /// Iterator over the frames of a bag; see [`BagFrames::new`].
 #[derive(Debug)]
 pub struct BagFrames {
-    messages: BagMessages,
+    messages: BagStream,
     cameras: Vec<CameraConfig>,
     roles: HashMap<String, Role>,
     pairers: Vec<StampPairer<CameraImage, CameraInfo>>,
@@ -35,11 +35,7 @@ impl BagFrames {
     /// `tolerance_s`. Messages that fail to decode come through as
     /// `Err(BagError::Message { .. })` and iteration goes on; images that never pair are
     /// counted in [`BagFrames::stats`].
-    pub fn new(
-        reader: &BagReader,
-        cameras: &[CameraConfig],
-        tolerance_s: f64,
-    ) -> Result<Self, BagError> {
+    pub fn new(reader: &Bag, cameras: &[CameraConfig], tolerance_s: f64) -> Result<Self, BagError> {
         let mut roles = HashMap::new();
         let mut topics = Vec::new();
         let type_of = |topic: &str| {
@@ -86,8 +82,8 @@ impl BagFrames {
         })
     }
 
-    /// What reading the bag skipped so far (damaged chunks or records).
-    pub fn report(&self) -> &ReadReport {
+    /// What reading the bag skipped so far (damaged chunks or records, missing files).
+    pub fn report(&self) -> ReadReport {
         self.messages.report()
     }
 

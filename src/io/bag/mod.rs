@@ -1,4 +1,13 @@
-//! rosbag2 MCAP files: reading camera topics and writing outputs as CDR ROS 2 messages.
+//! rosbag2 bags (directories of split MCAP or sqlite3 files, compressed or not): reading camera
+//! topics and writing outputs as CDR ROS 2 messages.
+//!
+//! - [`Bag`]: what `ros2 bag record` leaves (a directory with `metadata.yaml`, see
+//!   [`metadata`]) or a single storage file; all split files in order as one stream, damage
+//!   and missing files reported (module `directory`). [`StorageFile`] is one file of either
+//!   storage: MCAP ([`BagReader`]) or sqlite3 ([`SqliteReader`]); [`compression`] undoes
+//!   rosbag2's per-file and per-message zstd, bounded.
+//! - [`BagOutput`]: `imd replay`'s output, a rosbag2 directory (MCAP + `metadata.yaml`) or one
+//!   `.mcap` file.
 //!
 //! - [`cdr`]: the CDR wire format, [`CdrMessage`] for every type of [`crate::io::msgs`].
 //! - [`schema`]: the `ros2msg` message definitions rosbag2 stores with each topic.
@@ -14,16 +23,27 @@
 
 pub mod cdr;
 mod codec;
+pub mod compression;
+mod directory;
 mod frames;
+pub mod metadata;
+mod output;
 mod reader;
 mod records;
 pub mod schema;
+mod sqlite;
+mod sqlite_salvage;
+mod storage;
 mod writer;
 
 pub use cdr::{from_cdr, to_cdr, CdrError, CdrMessage};
+pub use directory::{Bag, BagFile, BagStream, BagTopic};
 pub use frames::BagFrames;
+pub use output::BagOutput;
 pub use reader::{BagMessage, BagMessages, BagPayload, BagReader, DataLoss, ReadReport, TopicInfo};
 pub use records::Limits;
+pub use sqlite::{SqliteMessages, SqliteReader};
+pub use storage::{FileMessages, StorageFile, StorageKind};
 pub use writer::BagWriter;
 
 /// Errors reading or writing bags.

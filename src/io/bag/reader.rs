@@ -75,20 +75,20 @@ pub struct BagMessage {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Image,
     CompressedImage,
     CameraInfo,
 }
 
 impl Kind {
-    const READABLE: &'static [&'static str] = &[
+    pub(super) const READABLE: &'static [&'static str] = &[
         Image::TYPE_NAME,
         CompressedImage::TYPE_NAME,
         CameraInfo::TYPE_NAME,
     ];
 
-    fn of(message_type: &str) -> Option<Kind> {
+    pub(super) fn of(message_type: &str) -> Option<Kind> {
         match normalize_type(message_type).as_str() {
             t if t == Image::TYPE_NAME => Some(Kind::Image),
             t if t == CompressedImage::TYPE_NAME => Some(Kind::CompressedImage),
@@ -97,7 +97,7 @@ impl Kind {
         }
     }
 
-    fn decode(self, data: &[u8]) -> Result<BagPayload, super::cdr::CdrError> {
+    pub(super) fn decode(self, data: &[u8]) -> Result<BagPayload, super::cdr::CdrError> {
         Ok(match self {
             Kind::Image => BagPayload::Image(from_cdr(data)?),
             Kind::CompressedImage => BagPayload::CompressedImage(from_cdr(data)?),
@@ -117,6 +117,9 @@ fn normalize_type(t: &str) -> String {
 /// A stretch of the file that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DataLoss {
+    /// The storage file it lies in (empty for a single file read on its own).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub file: String,
     /// First byte of the damaged range.
     pub start: u64,
     /// One past its last byte.
@@ -150,6 +153,9 @@ pub struct ReadReport {
     pub bytes_lost: u64,
     /// Every damaged range, in the order found.
     pub losses: Vec<DataLoss>,
+    /// What was assumed or worked around that lost nothing (a missing `metadata.yaml`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ReadReport {
@@ -158,9 +164,15 @@ impl ReadReport {
         !self.losses.is_empty()
     }
 
-    fn lose(&mut self, loss: DataLoss) -> usize {
+    /// Log `loss` and account for it; returns its position in [`ReadReport::losses`].
+    pub(super) fn lose(&mut self, loss: DataLoss) -> usize {
         log::warn!(
-            "bytes {}..{} skipped{}: {}",
+            "{}bytes {}..{} skipped{}: {}",
+            if loss.file.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", loss.file)
+            },
             loss.start,
             loss.end,
             match loss.messages {
@@ -169,6 +181,11 @@ impl ReadReport {
             },
             loss.reason
         );
+        self.record(loss)
+    }
+
+    /// Account for `loss` without logging it (it was logged where it was found).
+    pub(super) fn record(&mut self, loss: DataLoss) -> usize {
         self.chunks_lost += loss.chunk as u64;
         match loss.messages {
             Some(n) => self.messages_lost += n,
@@ -264,6 +281,10 @@ pub struct BagReader {
     chunks: Option<Arc<[ChunkIndexRec]>>,
     summary_problem: String,
     open_losses: Vec<DataLoss>,
+    /// Cap for zstd-decompressing each payload first (rosbag2 `MESSAGE` compression).
+    unpack: Option<u64>,
+    /// First and last log time, from the summary's statistics.
+    time_range: Option<(u64, u64)>,
 }
 
 impl BagReader {
@@ -314,8 +335,14 @@ impl BagReader {
             }
         };
         let mut open_losses = Vec::new();
+        let mut time_range = None;
         let (schemas, channels, counts, chunks) = match summary {
             Some(s) => {
+                time_range = s
+                    .stats
+                    .as_ref()
+                    .filter(|st| st.message_count > 0)
+                    .map(|st| (st.message_start_time, st.message_end_time));
                 let counts = s
                     .stats
                     .map(|st| st.channel_message_counts)
@@ -362,7 +389,20 @@ impl BagReader {
             chunks: chunks.map(Arc::from),
             summary_problem: problem,
             open_losses,
+            unpack: None,
+            time_range,
         })
+    }
+
+    /// Payloads may be zstd frames (rosbag2 `MESSAGE` compression): decompress each that is,
+    /// refusing more than `cap` bytes, before decoding.
+    pub(super) fn set_message_compression(&mut self, cap: Option<u64>) {
+        self.unpack = cap;
+    }
+
+    /// First and last message log time (ns), when the summary records them.
+    pub fn time_range(&self) -> Option<(u64, u64)> {
+        self.time_range
     }
 
     /// The bag's path.
@@ -478,6 +518,7 @@ impl BagReader {
             mode,
             report,
             done: false,
+            unpack: self.unpack,
         })
     }
 }
@@ -608,6 +649,7 @@ fn scan_file<R: Read + Seek>(rf: &mut RecordFile<R>) -> Scanned {
             Err(e) => {
                 let at = st.pos;
                 out.report.lose(DataLoss {
+                    file: String::new(),
                     start: at,
                     end: rf.len(),
                     chunk: false,
@@ -705,6 +747,7 @@ impl ScanState {
                     Some(Err(e)) => {
                         self.chunk = None;
                         let i = report.lose(DataLoss {
+                            file: String::new(),
                             start,
                             end,
                             chunk: true,
@@ -730,6 +773,7 @@ impl ScanState {
                                 Ok(_) => {}
                                 Err(e) => {
                                     report.lose(DataLoss {
+                                        file: String::new(),
                                         start,
                                         end,
                                         chunk: false,
@@ -762,6 +806,7 @@ impl ScanState {
                     match rf.resync(at)? {
                         Some(next) => {
                             report.lose(DataLoss {
+                                file: String::new(),
                                 start: at,
                                 end: next,
                                 chunk: false,
@@ -777,6 +822,7 @@ impl ScanState {
                                 .map(|b| count_messages(b, selected))
                                 .unwrap_or(0);
                             report.lose(DataLoss {
+                                file: String::new(),
                                 start: at,
                                 end: rf.len(),
                                 chunk: salvaged.is_some(),
@@ -825,6 +871,7 @@ impl ScanState {
                             Ok(_) => {}
                             Err(e) => {
                                 report.lose(DataLoss {
+                                    file: String::new(),
                                     start: at,
                                     end: next,
                                     chunk: false,
@@ -838,6 +885,7 @@ impl ScanState {
                                 Ok(buf) => self.chunk = Some((buf, 0, at, next, false)),
                                 Err(e) => {
                                     let i = report.lose(DataLoss {
+                                        file: String::new(),
                                         start: at,
                                         end: next,
                                         chunk: true,
@@ -949,6 +997,7 @@ pub struct BagMessages {
     mode: Mode,
     report: ReadReport,
     done: bool,
+    unpack: Option<u64>,
 }
 
 impl std::fmt::Debug for BagMessages {
@@ -1029,6 +1078,7 @@ fn load_chunk<R: Read + Seek>(
     let lose = |report: &mut ReadReport, rf: &mut RecordFile<R>, queued: u64, reason: String| {
         let messages = indexed_count(rf, chunk, kinds).map(|n| n.saturating_sub(queued));
         report.lose(DataLoss {
+            file: String::new(),
             start,
             end,
             chunk: true,
@@ -1121,11 +1171,33 @@ fn decode(
     log_time_ns: u64,
     publish_time_ns: u64,
     data: &[u8],
+    unpack: Option<u64>,
 ) -> Option<Result<BagMessage, BagError>> {
     let (topic, kind) = kinds.get(&channel_id)?;
     let counter = counters.entry(topic.clone()).or_default();
     let index = *counter;
     *counter += 1;
+    let unpacked;
+    // A CDR payload starts with its encapsulation header (0x00 first), never zstd's magic.
+    let data = match unpack {
+        Some(cap) if data.starts_with(&super::compression::ZSTD_MAGIC) => {
+            match super::compression::decompress_message(data, cap) {
+                Ok(d) => {
+                    unpacked = d;
+                    &unpacked[..]
+                }
+                Err(reason) => {
+                    return Some(Err(BagError::Message {
+                        topic: topic.to_string(),
+                        index,
+                        log_time_ns,
+                        reason,
+                    }))
+                }
+            }
+        }
+        _ => data,
+    };
     Some(match kind.decode(data) {
         Ok(payload) => Ok(BagMessage {
             topic: topic.clone(),
@@ -1192,6 +1264,7 @@ impl Iterator for BagMessages {
                         p.log_time,
                         p.publish_time,
                         data,
+                        self.unpack,
                     ) {
                         return Some(item);
                     }
@@ -1213,6 +1286,7 @@ impl Iterator for BagMessages {
                                 log_time,
                                 publish_time,
                                 st.data(loc),
+                                self.unpack,
                             ) {
                                 return Some(item);
                             }

@@ -389,6 +389,8 @@ impl ChunkIndexRec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatisticsRec {
     pub message_count: u64,
+    pub message_start_time: u64,
+    pub message_end_time: u64,
     pub channel_message_counts: BTreeMap<u16, u64>,
 }
 
@@ -401,8 +403,8 @@ impl StatisticsRec {
         f.u32("attachment_count")?;
         f.u32("metadata_count")?;
         f.u32("chunk_count")?;
-        f.u64("message_start_time")?;
-        f.u64("message_end_time")?;
+        let message_start_time = f.u64("message_start_time")?;
+        let message_end_time = f.u64("message_end_time")?;
         let map = f.bytes32("channel_message_counts")?;
         if map.len() % 10 != 0 {
             return malformed("Statistics channel_message_counts are not 10-byte entries");
@@ -416,6 +418,8 @@ impl StatisticsRec {
         }
         Ok(StatisticsRec {
             message_count,
+            message_start_time,
+            message_end_time,
             channel_message_counts,
         })
     }

@@ -109,9 +109,15 @@ impl BagWriter {
                 id
             }
         };
+        // rosbag2 records each topic's QoS in its channel metadata as well as in
+        // metadata.yaml; readers (`rosbags`) match the two.
+        let metadata = BTreeMap::from([(
+            "offered_qos_profiles".to_string(),
+            super::metadata::default_qos_yaml(),
+        )]);
         let id = self
             .out
-            .add_channel(schema, topic, "cdr", &BTreeMap::new())
+            .add_channel(schema, topic, "cdr", &metadata)
             .map_err(|e| self.err(format!("topic {topic}: {e}")))?;
         self.channels
             .insert(topic.to_string(), (id, M::TYPE_NAME, 0));

@@ -344,7 +344,7 @@ fn bag_frames_pair_images_with_camera_info_like_the_node() {
         camera_info_topic: info.into(),
         optical_frame: None,
     };
-    let r = BagReader::open(&fixture("bags/cameras.mcap")).unwrap();
+    let r = imd::io::bag::Bag::open(&fixture("bags/cameras.mcap")).unwrap();
     let cameras = [
         cam("cam0", "/cam0/image_raw", "/cam0/camera_info"),
         // Compressed frames are stamped 1 ms after cam1's camera_info.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use imd::config::{CamerasConfig, ImdConfig};
 use imd::geometry::metrics::{rotation_error_deg, translation_error_deg};
-use imd::io::bag::{BagFrames, BagReader};
+use imd::io::bag::{Bag, BagFrames};
 use imd::io::frames::{CameraFrame, ControlCommand, FrameProcessor, ScheduleInfo};
 use imd::pipeline::{TrackOutput, TrackState, TrackerConfig, TrackerProcessor};
 
@@ -53,7 +53,7 @@ fn run(
     oracle: Oracle,
     mut before: impl FnMut(&mut TrackerProcessor<Oracle>, &CameraFrame),
 ) -> Vec<TrackOutput> {
-    let reader = BagReader::open(&fixture("replay/sequence.mcap")).unwrap();
+    let reader = Bag::open(&fixture("replay/sequence.mcap")).unwrap();
     let cameras = config.cameras.resolve().unwrap();
     let frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s).unwrap();
     let mut processor = TrackerProcessor::new(oracle, config).unwrap();
