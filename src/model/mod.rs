@@ -1,9 +1,11 @@
 //! The IMD network in tch: SD2.1 VAE + UNet features, CLIP image encoder, cross-image prompt
-//! module (CIPM), coarse and fine matching.
+//! module (CIPM), coarse and fine matching. Backbones sit behind
+//! [`matcher::FeatureSource`]: SD2.1 ([`backbone`]) or a plain CNN ([`cnn_backbone`]).
 
 pub mod backbone;
 pub mod cipm;
 pub mod clip;
+pub mod cnn_backbone;
 pub mod coarse;
 pub mod fine;
 pub mod imd_config;
