@@ -17,8 +17,8 @@ use tch::nn::{self, Module, VarStore};
 use tch::{Device, Kind, Tensor};
 
 use super::imd_config::CnnSection;
-use super::matcher::{FeatureSource, PromptInputs};
-use super::weights::{self, Unexpected, WeightFile};
+use super::source::{FeatureSource, PromptInputs};
+use super::weights;
 use super::ModelError;
 
 /// File name of the CNN backbone's weights inside a weights folder.
@@ -92,15 +92,7 @@ impl CnnBackbone {
         }
         let mut cnn = Self::new(section, device);
         cnn.vs.set_kind(kind);
-        let file = WeightFile::open(&path)?;
-        weights::load_into(
-            &cnn.vs,
-            "",
-            &file,
-            "",
-            Unexpected::Error,
-            &weights::no_alias,
-        )?;
+        weights::load_exact(&cnn.vs, &path)?;
         cnn.vs.freeze();
         Ok(cnn)
     }

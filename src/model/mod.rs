@@ -1,6 +1,6 @@
 //! The IMD network in tch: SD2.1 VAE + UNet features, CLIP image encoder, cross-image prompt
 //! module (CIPM), coarse and fine matching. Backbones sit behind
-//! [`matcher::FeatureSource`]: SD2.1 ([`backbone`]) or a plain CNN ([`cnn_backbone`]).
+//! [`source::FeatureSource`]: SD2.1 ([`backbone`]) or a plain CNN ([`cnn_backbone`]).
 
 pub mod backbone;
 pub mod cipm;
@@ -12,6 +12,7 @@ pub mod imd_config;
 pub mod matcher;
 pub(crate) mod nn;
 pub mod runtime;
+pub mod source;
 pub mod unet;
 pub mod vae;
 pub mod weights;

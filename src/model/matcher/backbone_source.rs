@@ -5,10 +5,10 @@ use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use super::source::{FeatureSource, PromptInputs};
 use crate::model::backbone::{Backbone, BackboneOptions};
 use crate::model::cnn_backbone::CnnBackbone;
 use crate::model::imd_config::{BackboneKind, BackboneSection};
+use crate::model::source::{FeatureSource, PromptInputs};
 use crate::model::ModelError;
 
 impl FeatureSource for Backbone {

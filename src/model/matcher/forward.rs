@@ -19,13 +19,13 @@
 use tch::Tensor;
 
 use super::heads::ImdHeads;
-use super::source::FeatureSource;
 use crate::model::coarse::matching::{confidence_matrix, extract_matches, CoarseMatches};
 use crate::model::coarse::transformer::{unflatten, CoarseFeatures};
 use crate::model::coarse::{CoarseMatchParams, ValidRegion, COARSE_STRIDE};
 use crate::model::fine::refine::{self, FineMatches, FineStage1, WindowCells};
 use crate::model::fine::FinePyramid;
 use crate::model::imd_config::ImdModelConfig;
+use crate::model::source::FeatureSource;
 use crate::model::ModelError;
 
 /// What steps 1–4 read for a batch of B pairs.

@@ -15,7 +15,7 @@ use crate::model::cipm::Cipm;
 use crate::model::coarse::CoarseModule;
 use crate::model::fine::{FineEncoder, FineFusion};
 use crate::model::imd_config::ImdModelConfig;
-use crate::model::weights::{self, Unexpected, WeightFile};
+use crate::model::weights;
 use crate::model::ModelError;
 
 /// File name of the heads' weights inside a weights folder.
@@ -93,15 +93,7 @@ impl ImdHeads {
     ) -> Result<Self, ModelError> {
         let mut heads = Self::new(config, dims, device);
         heads.vs.set_kind(kind);
-        let file = WeightFile::open(path)?;
-        weights::load_into(
-            &heads.vs,
-            "",
-            &file,
-            "",
-            Unexpected::Error,
-            &weights::no_alias,
-        )?;
+        weights::load_exact(&heads.vs, path)?;
         heads.vs.freeze();
         Ok(heads)
     }

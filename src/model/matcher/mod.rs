@@ -25,12 +25,11 @@ mod backbone_source;
 pub mod forward;
 pub mod heads;
 pub mod preprocess;
-pub mod source;
 
+pub use crate::model::source::{FeatureSource, PromptInputs};
 pub use forward::{CoarsePass, FineInputs, ForwardStage, PairBatch, PairForward, PairInputs};
 pub use heads::{HeadDims, ImdHeads, HEADS_FILE};
 pub use preprocess::ImageGeometry;
-pub use source::{FeatureSource, PromptInputs};
 
 use std::path::PathBuf;
 use std::time::Instant;

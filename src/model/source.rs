@@ -4,7 +4,7 @@
 //! (conditioned on a prompt, which is how the CIPM reaches the features) and the **prompt
 //! inputs** (tokens the CIPM reads, plus a global embedding for keyframe retrieval). How a
 //! backbone makes them is its own business: SD2.1 (`model::backbone::Backbone`, bound in
-//! `backbone_source.rs`) encodes VAE latents and runs its UNet with the prompt as
+//! `matcher/backbone_source.rs`) encodes VAE latents and runs its UNet with the prompt as
 //! cross-attention context; the plain CNN ([`crate::model::cnn_backbone`]) convolves and adds
 //! a projection of the prompt. A new backbone is one file implementing [`FeatureSource`] plus
 //! a `backbone.kind` value in `imd.yaml`.
