@@ -158,11 +158,7 @@ fn bench(c: &mut Criterion) {
 
 /// rcl C structs ⇄ ours, for one frame in and its outputs out.
 #[cfg(feature = "ros")]
-fn ros_conversions(
-    c: &mut Criterion,
-    input: &CameraFrame,
-    outputs: &imd::io::frames::FrameOutputs,
-) {
+fn ros_conversions(c: &mut Criterion, input: &CameraFrame, outputs: &imd::pipeline::FrameOutputs) {
     use r2r::{NativeMsg as WrappedNativeMsg, WrappedTypesupport};
     type RImage = r2r::sensor_msgs::msg::Image;
     type RInfo = r2r::sensor_msgs::msg::CameraInfo;
@@ -178,7 +174,7 @@ fn ros_conversions(
             (image, info)
         })
     });
-    let publish = |out: &imd::io::frames::FrameOutputs, debug: bool| {
+    let publish = |out: &imd::pipeline::FrameOutputs, debug: bool| {
         let mut n = 0usize;
         if let Some(m) = &out.correspondences {
             let r: r2r::sensor_msgs::msg::PointCloud2 = m.clone().into();

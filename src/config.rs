@@ -4,10 +4,19 @@
 //! that `ros2 launch` can pass it as is; [`ImdConfig::from_yaml_str`] also accepts the bare
 //! mapping. ROS parameters are flat dotted names (`model.device`); [`ImdConfig::from_flat`]
 //! rebuilds the nested form from them, so both paths share one serde schema.
+//!
+//! Configuration sits below the pipeline, the node and the binaries it configures: a section
+//! whose layer is lower (model, geometry, io's camera streams) is defined there, the tracker's
+//! section is defined here ([`TrackerConfig`]).
+
+mod tracker;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::io::frames::CameraConfig;
+pub use tracker::TrackerConfig;
 
 /// Errors reading or validating configuration.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +36,7 @@ pub struct ImdConfig {
     /// Relative-pose estimation (RANSAC, refinement, model selection).
     pub pose: crate::geometry::PoseOptions,
     /// Keyframe policy, relocalization and the keyframe store.
-    pub tracker: crate::pipeline::TrackerConfig,
+    pub tracker: TrackerConfig,
     /// The cameras to subscribe to (parallel lists, as ROS parameters must be flat).
     pub cameras: CamerasConfig,
     /// ROS node behaviour: QoS, sync, output frames and topics.
@@ -46,15 +55,6 @@ pub struct CamerasConfig {
     pub camera_info_topics: Vec<String>,
     /// Optical frame ids; empty entries mean "use the image header's frame_id".
     pub optical_frames: Vec<String>,
-}
-
-/// One camera, resolved from [`CamerasConfig`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CameraConfig {
-    pub name: String,
-    pub image_topic: String,
-    pub camera_info_topic: String,
-    pub optical_frame: Option<String>,
 }
 
 impl CamerasConfig {
@@ -203,15 +203,7 @@ impl ImdConfig {
             field: "pose".into(),
             reason: e.to_string(),
         })?;
-        self.tracker.validate().map_err(|e| match e {
-            crate::pipeline::PipelineError::InvalidConfig { field, reason } => {
-                ConfigError::Invalid { field, reason }
-            }
-            other => ConfigError::Invalid {
-                field: "tracker".into(),
-                reason: other.to_string(),
-            },
-        })?;
+        self.tracker.validate()?;
         if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
             return Err(ConfigError::Invalid {
                 field: "node.sync_tolerance_s".into(),

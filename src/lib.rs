@@ -1,9 +1,20 @@
-//! imd: the IMD learned image matcher (Stable Diffusion 2.1 UNet features + cross-image
-//! prompts + LoFTR-style coarse/fine matching) as a library, a CLI and a ROS 2 node.
+//! imd: the IMD learned image matcher (Stable Diffusion 2.1 UNet features + cross-image prompts
+//! + LoFTR-style coarse/fine matching) as a library, a CLI and a ROS 2 node.
 //!
-//! Layers depend only downward: [`geometry`] and [`io::image`] know nothing of torch or ROS;
-//! [`model`] knows torch, not ROS; [`pipeline`] composes model + geometry; `ros`, [`io::bag`]
-//! and the binaries are thin adapters. Every user setting lives in [`config::ImdConfig`].
+//! Layers depend only downward, with no module cycles:
+//! 1. [`geometry`] (pose and homography estimation) and [`runtime`] know nothing of torch,
+//!    ROS or files;
+//! 2. [`io`] holds formats only (images, the ROS message model, CDR, rosbag2 bags, camera
+//!    frames, match files); [`model`] is the network in torch behind the backbone seam
+//!    [`model::source::FeatureSource`], with its one forward pass in [`model::matcher::forward`];
+//!    [`data`] reads datasets;
+//! 3. [`config`] ([`config::ImdConfig`], every user setting) builds on the sections of those
+//!    layers; [`train`] and [`eval`] use the model's forward pass and the data;
+//! 4. [`pipeline`] owns the frame-processing contract ([`pipeline::FrameProcessor`]) and
+//!    composes model + geometry into tracking;
+//! 5. `ros` (the node) and the binaries are thin adapters over the pipeline.
+//!
+//! Each layer returns its own error type; [`Error`] gathers them for callers that use several.
 
 pub mod config;
 pub mod data;

@@ -4,18 +4,7 @@
 use nalgebra::{Matrix3, Rotation3, Vector3};
 
 use super::pose::RelativePose;
-
-/// The cross-product matrix `[v]×`, with `[v]×·w = v × w`.
-#[inline]
-pub fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
-}
-
-/// `E = [t]×·R`, so that `x1ᵀ·E·x0 = 0` for corresponding normalized points.
-#[inline]
-pub fn essential_from_pose(pose: &RelativePose) -> Matrix3<f64> {
-    skew(&pose.translation) * pose.rotation.matrix()
-}
+pub use super::pose::{essential_from_pose, skew};
 
 /// Project a nearly orthonormal matrix onto SO(3) with two Newton–Schulz steps
 /// `R ← R·(3I − RᵀR)/2` (quadratic convergence near SO(3); exact rotations stay put).

@@ -42,7 +42,7 @@ impl RelativePose {
 
     /// The essential matrix `[t]×·R`.
     pub fn essential(&self) -> Matrix3<f64> {
-        super::essential::essential_from_pose(self)
+        essential_from_pose(self)
     }
 }
 
@@ -118,4 +118,16 @@ pub struct PoseEstimate {
     /// Noise σ̂ of the inliers, pixels, corrected for the cut at the threshold (see
     /// [`super::RefinementOptions`]); per coordinate for rotation, Sampson otherwise.
     pub noise_sigma_px: f64,
+}
+
+/// The cross-product matrix `[v]×`, with `[v]×·w = v × w`.
+#[inline]
+pub fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
+    Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
+}
+
+/// `E = [t]×·R`, so that `x1ᵀ·E·x0 = 0` for corresponding normalized points.
+#[inline]
+pub fn essential_from_pose(pose: &RelativePose) -> Matrix3<f64> {
+    skew(&pose.translation) * pose.rotation.matrix()
 }

@@ -1,18 +1,13 @@
-//! The seam between camera inputs (ROS node, bag replay) and frame processing (the tracker).
-//!
-//! Inputs deliver synchronized [`CameraFrame`]s; a [`FrameProcessor`] turns each into
-//! [`FrameOutputs`] (ROS-free messages the adapters publish or write). The processor is
-//! `crate::pipeline::TrackerProcessor`; `crate::pipeline::FrameWorker` runs it on a dedicated
-//! thread for both the ROS node and `imd replay`.
+//! Camera input as the inputs deliver it (ROS node, bag replay): a camera's streams
+//! ([`CameraConfig`]), an image with its paired camera_info ([`CameraFrame`]), and the check
+//! that the two agree. What processing a frame means is the pipeline's
+//! (`crate::pipeline::contract`).
 
 use std::time::Instant;
 
 use crate::io::image::{decode_compressed, DecodedImage, ImageError, RawImage};
-use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
-use crate::io::msgs::nav_msgs::Odometry;
-use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image, PointCloud2};
+use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
 use crate::io::msgs::std_msgs::Header;
-use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// A camera image as received.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,73 +59,17 @@ pub struct CameraFrame {
     pub received: Instant,
 }
 
-/// Control requests to the processor (the node's `~/relocalize` and `~/reset` topics).
+/// One camera's input streams (resolved from [`crate::config::CamerasConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlCommand {
-    /// Relocalize against stored keyframes; the text is the request's payload (may be empty).
-    Relocalize(String),
-    /// Forget keyframes and tracking state; the text is the request's payload.
-    Reset(String),
-}
-
-/// What processing one frame produced. Every field is optional: adapters publish what is set.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FrameOutputs {
-    /// Correspondences (fields x0, y0, x1, y1, confidence, inlier).
-    pub correspondences: Option<PointCloud2>,
-    /// Relative pose with covariance.
-    pub odometry: Option<Odometry>,
-    /// Transforms for `/tf`.
-    pub tf: Option<TFMessage>,
-    /// Image with matches drawn.
-    pub debug_image: Option<Image>,
-    /// Status reports for `/diagnostics`.
-    pub diagnostics: Vec<DiagnosticStatus>,
-    /// Typed summary of what happened, for adapters that aggregate statistics (not published).
-    pub report: Option<FrameReport>,
-}
-
-/// A processed frame in numbers (what `imd replay` sums up).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FrameReport {
-    /// Tracking state (`tracking`, `new_keyframe`, `lost`, `relocalized`).
-    pub state: String,
-    /// The frame became a keyframe.
-    pub new_keyframe: bool,
-    /// Matches against the keyframe.
-    pub matches: usize,
-    /// Pose inliers.
-    pub inliers: usize,
-    /// Time from receiving the image to the end of processing, ms.
-    pub latency_ms: f64,
-    /// Milliseconds per named stage.
-    pub stage_ms: Vec<(String, f64)>,
-}
-
-/// What the scheduler knows about a frame's camera when it hands the frame over.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ScheduleInfo {
-    /// Frames of this camera dropped so far because a newer one replaced them unprocessed.
-    pub dropped: u64,
-    /// Frames of this camera skipped so far to honour `node.max_rate_hz`.
-    pub rate_skipped: u64,
-}
-
-/// Turns frames into outputs. Runs on a worker thread, one frame at a time, always the newest
-/// frame of each camera.
-pub trait FrameProcessor: Send {
-    /// Process one frame. An `Err` is logged with the camera and topic by the adapter, which
-    /// then goes on with the next frame.
-    fn process(
-        &mut self,
-        frame: CameraFrame,
-        schedule: &ScheduleInfo,
-    ) -> Result<FrameOutputs, crate::Error>;
-    /// Handle a control request; returns status lines for `/diagnostics`.
-    fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus>;
-    /// The configuration changed at run time (a ROS parameter was set). Processors apply
-    /// what they can live; the default ignores it.
-    fn reconfigure(&mut self, _config: &crate::config::ImdConfig) {}
+pub struct CameraConfig {
+    /// Camera id, used in outputs and as keyframe identity.
+    pub name: String,
+    /// `sensor_msgs/Image` topic, or `CompressedImage` when it ends in `/compressed`.
+    pub image_topic: String,
+    /// `sensor_msgs/CameraInfo` topic.
+    pub camera_info_topic: String,
+    /// Optical frame id; `None` means "use the image header's frame_id".
+    pub optical_frame: Option<String>,
 }
 
 /// Check that a camera_info describes an image of `width × height`. Returns a reason when it

@@ -1,5 +1,6 @@
-//! Inputs and outputs: sensor image encodings, ROS message model, rosbag2 MCAP, camera stream
-//! synchronization, match files and visualizations.
+//! Formats: sensor image encodings, ROS message model, rosbag2 MCAP, camera frames and stream
+//! synchronization, match files and visualizations. Nothing here knows the pipeline, the
+//! configuration or torch.
 
 pub mod bag;
 pub mod frames;

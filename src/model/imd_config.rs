@@ -8,7 +8,7 @@
 //! ```yaml
 //! description: "IMD heads trained on MegaDepth"
 //! demo: false
-//! backbone: { unet_block: 2, timestep: 0.0 }
+//! backbone: { kind: sd21, unet_block: 2, timestep: 0.0 }
 //! cipm: { clip_tokens: 257, dim: 256, prompt_length: 77, scale: 0.2, mlp_hidden: 1024 }
 //! coarse: { d_model: 256, nhead: 8, layers: [self, cross, self, cross], temperature: 0.1 }
 //! fine: { dims: [64, 128], window: 8, subpixel_channels: 8, subpixel_temperature: 10.0 }
@@ -28,7 +28,7 @@ pub struct ImdModelConfig {
     pub description: String,
     /// True for demo / test weights that are not the paper's model (tools print a warning).
     pub demo: bool,
-    /// Which SD2.1 features the heads were trained on.
+    /// Which backbone (and which of its features) the heads were trained on.
     pub backbone: BackboneSection,
     /// Cross-image interaction prompt module.
     pub cipm: CipmConfig,
@@ -38,14 +38,68 @@ pub struct ImdModelConfig {
     pub fine: FineConfig,
 }
 
+/// Which feature extractor feeds the heads (see [`crate::model::matcher::FeatureSource`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackboneKind {
+    /// Stable Diffusion 2.1 VAE + UNet with the CLIP image encoder (the paper's backbone):
+    /// `vae/`, `unet/`, `image_encoder/` in the weights folder.
+    #[default]
+    Sd21,
+    /// The small plain CNN of [`crate::model::cnn_backbone`]: one weights file.
+    Cnn,
+}
+
 /// Backbone settings the heads depend on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackboneSection {
-    /// UNet features are the output of `up_blocks[unet_block]` (2: 640 channels at 1/8).
+    /// `sd21` (default) or `cnn`.
+    #[serde(skip_serializing_if = "is_default_kind")]
+    pub kind: BackboneKind,
+    /// SD2.1: UNet features are the output of `up_blocks[unet_block]` (2: 640 channels at 1/8).
     pub unet_block: usize,
-    /// Diffusion timestep of the (noise-free) UNet pass.
+    /// SD2.1: diffusion timestep of the (noise-free) UNet pass.
     pub timestep: f64,
+    /// CNN: layer widths (ignored for SD2.1; only written when `kind` is `cnn`).
+    #[serde(skip_serializing_if = "CnnSection::is_default")]
+    pub cnn: CnnSection,
+}
+
+fn is_default_kind(kind: &BackboneKind) -> bool {
+    *kind == BackboneKind::default()
+}
+
+/// Sizes of the plain-CNN backbone ([`crate::model::cnn_backbone`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CnnSection {
+    /// Channels of the three stride-2 convolutions (image → 1/8 codes).
+    pub widths: [i64; 3],
+    /// Channels of the coarse feature map.
+    pub feature_channels: i64,
+    /// Width of one prompt token the features are conditioned on.
+    pub prompt_dim: i64,
+    /// Prompt-input tokens come from a `token_grid × token_grid` pooling of the codes (plus
+    /// one global token), so `cipm.clip_tokens` must be `token_grid² + 1`.
+    pub token_grid: i64,
+}
+
+impl Default for CnnSection {
+    fn default() -> Self {
+        CnnSection {
+            widths: [16, 32, 64],
+            feature_channels: 64,
+            prompt_dim: 32,
+            token_grid: 4,
+        }
+    }
+}
+
+impl CnnSection {
+    fn is_default(&self) -> bool {
+        *self == CnnSection::default()
+    }
 }
 
 /// CIPM sizes (see [`crate::model::cipm`] for the equations).
@@ -108,8 +162,10 @@ pub struct FineConfig {
 impl Default for BackboneSection {
     fn default() -> Self {
         BackboneSection {
+            kind: BackboneKind::Sd21,
             unet_block: 2,
             timestep: 0.0,
+            cnn: CnnSection::default(),
         }
     }
 }
@@ -204,6 +260,25 @@ impl ImdModelConfig {
                 "backbone.timestep",
                 format!("{} must be a finite number ≥ 0", self.backbone.timestep),
             ));
+        }
+        if self.backbone.kind == BackboneKind::Cnn {
+            let cnn = &self.backbone.cnn;
+            for (k, w) in cnn.widths.iter().enumerate() {
+                positive(&format!("backbone.cnn.widths[{k}]"), *w)?;
+            }
+            positive("backbone.cnn.feature_channels", cnn.feature_channels)?;
+            positive("backbone.cnn.prompt_dim", cnn.prompt_dim)?;
+            positive("backbone.cnn.token_grid", cnn.token_grid)?;
+            if self.cipm.clip_tokens != cnn.token_grid * cnn.token_grid + 1 {
+                return Err(bad(
+                    "cipm.clip_tokens",
+                    format!(
+                        "{} must be backbone.cnn.token_grid² + 1 = {} for the CNN backbone",
+                        self.cipm.clip_tokens,
+                        cnn.token_grid * cnn.token_grid + 1
+                    ),
+                ));
+            }
         }
         positive("cipm.clip_tokens", self.cipm.clip_tokens)?;
         positive("cipm.dim", self.cipm.dim)?;

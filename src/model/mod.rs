@@ -1,15 +1,18 @@
 //! The IMD network in tch: SD2.1 VAE + UNet features, CLIP image encoder, cross-image prompt
-//! module (CIPM), coarse and fine matching.
+//! module (CIPM), coarse and fine matching. Backbones sit behind
+//! [`source::FeatureSource`]: SD2.1 ([`backbone`]) or a plain CNN ([`cnn_backbone`]).
 
 pub mod backbone;
 pub mod cipm;
 pub mod clip;
+pub mod cnn_backbone;
 pub mod coarse;
 pub mod fine;
 pub mod imd_config;
 pub mod matcher;
 pub(crate) mod nn;
 pub mod runtime;
+pub mod source;
 pub mod unet;
 pub mod vae;
 pub mod weights;

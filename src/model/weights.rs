@@ -121,6 +121,13 @@ pub struct LoadReport {
     pub unused: Vec<String>,
 }
 
+/// Fill every variable of `vs` from the safetensors file at `path` by its var-store name:
+/// each must be there with its exact shape, and the file may hold nothing else.
+pub fn load_exact(vs: &nn::VarStore, path: &Path) -> Result<LoadReport, ModelError> {
+    let file = WeightFile::open(path)?;
+    load_into(vs, "", &file, "", Unexpected::Error, &no_alias)
+}
+
 /// Fill every variable of `vs` whose name starts with `var_prefix` from `file`, where the
 /// file name is the variable name with `var_prefix` replaced by `file_prefix`.
 ///

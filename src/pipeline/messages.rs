@@ -9,9 +9,9 @@
 use image::RgbImage;
 use nalgebra::{Matrix3, Matrix6, UnitQuaternion, Vector3};
 
+use super::contract::{FrameOutputs, FrameReport};
 use super::{KeyframeId, TrackOutput, TrackState, TrackerCounters};
 use crate::geometry::{RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
-use crate::io::frames::{FrameOutputs, FrameReport};
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::io::msgs::geometry_msgs::{
     Point, Pose, PoseWithCovariance, Quaternion, Transform, TransformStamped, TwistWithCovariance,
@@ -435,7 +435,7 @@ pub fn report(out: &TrackOutput, ctx: &MessageContext) -> FrameReport {
     ];
     stage_ms.extend(model_stages(out).map(|(k, v)| (k.to_string(), v)));
     FrameReport {
-        state: out.state.as_str().to_string(),
+        state: out.state,
         new_keyframe: out.promoted.is_some(),
         matches: out.quality.matches,
         inliers: out.quality.inliers,

@@ -8,12 +8,14 @@
 //!   ([`keyframes`]), relocalization by embedding retrieval + verification.
 //! - [`TrackOutput`]: correspondences, pose + covariance + model, state, keyframe identity,
 //!   timings; [`messages`] turns it into the ROS 2 messages the node and the replay publish.
-//! - [`TrackerProcessor`] (decode + track + messages) behind [`crate::io::frames::FrameProcessor`],
-//!   scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera wins).
+//! - [`contract`]: what inputs hand the pipeline and get back ([`FrameProcessor`],
+//!   [`FrameOutputs`], [`ControlCommand`]); [`TrackerProcessor`] (decode + track + messages)
+//!   implements it, scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera
+//!   wins).
 //! - [`replay`]: `imd replay`'s engine on rosbag2 MCAP files.
 
 pub mod cause_log;
-pub mod config;
+pub mod contract;
 pub mod frame;
 pub mod keyframes;
 pub mod matcher;
@@ -22,11 +24,13 @@ pub mod output;
 pub mod policy;
 pub mod processor;
 pub mod replay;
+pub mod topics;
 pub mod tracker;
 pub mod worker;
 
+pub use crate::config::TrackerConfig;
 pub use cause_log::CauseLog;
-pub use config::TrackerConfig;
+pub use contract::{ControlCommand, FrameOutputs, FrameProcessor, FrameReport, ScheduleInfo};
 pub use frame::{camera_model_for, CameraId, Frame};
 pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
@@ -37,6 +41,7 @@ pub use output::{
 };
 pub use processor::TrackerProcessor;
 pub use replay::{replay, ReplayOptions, ReplaySummary};
+pub use topics::{Output, OutputTopic, OUTPUT_TOPICS};
 pub use tracker::{Tracker, TrackerCounters};
 pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 
@@ -46,6 +51,9 @@ pub enum PipelineError {
     /// A configuration value out of range, named as in the configuration.
     #[error("config: {field}: {reason}")]
     InvalidConfig { field: String, reason: String },
+    /// The configuration failed its own checks.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The frame's camera_info does not describe its image.
     #[error("camera_info: {reason}")]
     CameraInfo { reason: String },

@@ -74,6 +74,38 @@ pub enum TrackState {
     Relocalized,
 }
 
+// Ordered, compared and looked up by name, so maps keyed by state (the replay summary) keep
+// the alphabetical order their JSON always had and answer `states.get("lost")`.
+impl Ord for TrackState {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for TrackState {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::borrow::Borrow<str> for TrackState {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<&str> for TrackState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for TrackState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl TrackState {
     /// `tracking`, `new_keyframe`, `lost` or `relocalized`.
     pub fn as_str(&self) -> &'static str {

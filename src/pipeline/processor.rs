@@ -3,11 +3,13 @@
 
 use std::time::Instant;
 
+use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
+use super::topics::Output;
 use super::{Frame, PipelineError, TrackOutput, Tracker};
 use crate::config::{CameraConfig, ImdConfig, NodeConfig};
-use crate::io::frames::{CameraFrame, ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use crate::io::frames::CameraFrame;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::model::ImdMatcher;
 
@@ -21,22 +23,16 @@ pub struct TrackerProcessor<M: PairMatcher> {
 
 impl TrackerProcessor<ImdMatcher> {
     /// Load the IMD matcher from `config.model` and build the processor.
-    pub fn load(config: &ImdConfig) -> Result<Self, crate::Error> {
+    pub fn load(config: &ImdConfig) -> Result<Self, PipelineError> {
         let matcher = ImdMatcher::load(&config.model)?;
-        Ok(Self::new(matcher, config)?)
+        Self::new(matcher, config)
     }
 }
 
 impl<M: PairMatcher> TrackerProcessor<M> {
     /// A processor tracking with `matcher` under `config` (tracker, pose, cameras, node).
     pub fn new(matcher: M, config: &ImdConfig) -> Result<Self, PipelineError> {
-        let cameras = config
-            .cameras
-            .resolve()
-            .map_err(|e| PipelineError::InvalidConfig {
-                field: "cameras".into(),
-                reason: e.to_string(),
-            })?;
+        let cameras = config.cameras.resolve()?;
         Ok(TrackerProcessor {
             tracker: Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?,
             cameras,
@@ -67,8 +63,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         let decoded = Frame::from_camera_frame(frame, optical)?;
         let out = self.tracker.track(decoded)?;
         let ctx = MessageContext {
-            publish_tf: self.node.publish_tf,
-            publish_debug_image: self.node.publish_debug_image,
+            publish_tf: Output::Tf.topic().enabled_by.enabled(&self.node),
+            publish_debug_image: Output::DebugImage.topic().enabled_by.enabled(&self.node),
             latency_ms: frame.received.elapsed().as_secs_f64() * 1e3,
             dropped_frames: schedule.dropped,
             rate_skipped: schedule.rate_skipped,
@@ -84,18 +80,16 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
         &mut self,
         frame: CameraFrame,
         schedule: &ScheduleInfo,
-    ) -> Result<FrameOutputs, crate::Error> {
+    ) -> Result<FrameOutputs, PipelineError> {
         let (_, messages) = self.track_frame(&frame, schedule)?;
         Ok(messages)
     }
 
     fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus> {
         let start = Instant::now();
-        let (what, payload) = match &command {
-            ControlCommand::Relocalize(p) => ("relocalize", p.trim()),
-            ControlCommand::Reset(p) => ("reset", p.trim()),
-        };
-        let camera = (!payload.is_empty()).then_some(payload);
+        let what = command.name();
+        let camera = command.camera().map(str::trim);
+        let payload = camera.unwrap_or("");
         let known = camera.is_none_or(|c| self.cameras.iter().any(|k| k.name == c));
         let (level, message) = if !known {
             (

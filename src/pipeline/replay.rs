@@ -30,24 +30,27 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::contract::FrameOutputs;
 use super::matcher::PairMatcher;
 use super::messages::NODE_NAME;
+use super::topics::OUTPUT_TOPICS;
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
-use super::{PipelineError, TrackerProcessor};
+use super::{PipelineError, TrackState, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
 use crate::io::bag::{Bag, BagError, BagFrames, BagOutput, ReadReport};
-use crate::io::frames::FrameOutputs;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::std_msgs::Header;
 
 /// The topic the node publishes output `name` on (`correspondences`, `odometry`,
-/// `debug_image` under the node's name; `/tf` and `/diagnostics` are global).
+/// `debug_image` under the node's name; `/tf` and `/diagnostics` are global), from
+/// [`OUTPUT_TOPICS`].
 pub fn output_topic(name: &str) -> String {
-    match name {
-        "tf" | "diagnostics" => format!("/{name}"),
-        other => format!("/{NODE_NAME}/{other}"),
-    }
+    OUTPUT_TOPICS
+        .iter()
+        .find(|t| t.name.trim_start_matches("~/").trim_start_matches('/') == name)
+        .map(|t| t.resolved())
+        .unwrap_or_else(|| format!("/{NODE_NAME}/{name}"))
 }
 
 /// How to replay.
@@ -203,7 +206,7 @@ pub struct ReplaySummary {
     /// Frames that failed to process.
     pub frames_failed: u64,
     /// Frames per tracking state.
-    pub states: BTreeMap<String, u64>,
+    pub states: BTreeMap<TrackState, u64>,
     /// Frames that became keyframes.
     pub keyframes: u64,
     /// Frames dropped by the newest-frame-wins slots (realtime only).
@@ -216,8 +219,8 @@ pub struct ReplaySummary {
     pub malformed: Vec<MalformedMessage>,
     /// Frames that failed to process.
     pub failed: Vec<FailedFrame>,
-    /// Reading stopped early on this error (empty when the bag was read to its end).
-    pub read_error: String,
+    /// Reading stopped early on this error (`None` when the bag was read to its end).
+    pub read_error: Option<String>,
     /// What the bag reader skipped: damaged chunks and records (byte ranges, messages lost).
     pub data_loss: ReadReport,
     /// Where every image went.
@@ -244,9 +247,9 @@ pub struct ReplaySummary {
 #[derive(Default)]
 struct Collected {
     writer: Option<BagOutput>,
-    write_error: String,
+    write_error: Option<String>,
     outputs: BTreeMap<String, u64>,
-    states: BTreeMap<String, u64>,
+    states: BTreeMap<TrackState, u64>,
     keyframes: u64,
     latency: Vec<f64>,
     stages: BTreeMap<String, Vec<f64>>,
@@ -265,9 +268,9 @@ impl Collected {
         };
         let t = stamp.as_nanos().max(0) as u64;
         if let Err(e) = writer.write(&topic, t, msg) {
-            if self.write_error.is_empty() {
+            if self.write_error.is_none() {
                 log::error!("{e}");
-                self.write_error = e.to_string();
+                self.write_error = Some(e.to_string());
             }
         }
     }
@@ -332,7 +335,7 @@ impl FrameSink for ReplaySink {
         }
     }
 
-    fn failure(&mut self, camera: usize, stamp: Time, error: &crate::Error) {
+    fn failure(&mut self, camera: usize, stamp: Time, error: &PipelineError) {
         let cam = self.cameras.get(camera);
         let topic = cam.map(|c| c.image_topic.clone()).unwrap_or_default();
         let name = cam.map(|c| c.name.clone()).unwrap_or_default();
@@ -511,7 +514,7 @@ where
             }
             Err(e) => {
                 log::error!("reading stopped: {e}");
-                summary.read_error = e.to_string();
+                summary.read_error = Some(e.to_string());
                 break;
             }
         };
@@ -592,14 +595,14 @@ where
     if let Some(writer) = c.writer.take() {
         writer.finish()?;
     }
-    if !c.write_error.is_empty() {
+    if let Some(reason) = c.write_error.take() {
         return Err(PipelineError::Bag(BagError::Write {
             path: out
                 .map(PathBuf::from)
                 .unwrap_or_default()
                 .display()
                 .to_string(),
-            reason: c.write_error,
+            reason,
         }));
     }
     summary.frames_processed = c.processed;

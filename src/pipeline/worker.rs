@@ -12,8 +12,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use super::PipelineError;
 use crate::config::ImdConfig;
-use crate::io::frames::{CameraFrame, ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use crate::io::frames::CameraFrame;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
 use crate::pipeline::CauseLog;
@@ -24,7 +26,7 @@ pub trait FrameSink: Send {
     fn outputs(&mut self, camera: usize, outputs: FrameOutputs, stats: &WorkerCameraStats);
     /// The frame of camera `camera` stamped `stamp` failed; `error` names the reason. The
     /// worker has logged it.
-    fn failure(&mut self, camera: usize, stamp: Time, error: &crate::Error) {
+    fn failure(&mut self, camera: usize, stamp: Time, error: &PipelineError) {
         let _ = (camera, stamp, error);
     }
     /// Statuses produced by a control request.
@@ -460,16 +462,15 @@ mod tests {
             &mut self,
             frame: CameraFrame,
             schedule: &ScheduleInfo,
-        ) -> Result<FrameOutputs, crate::Error> {
+        ) -> Result<FrameOutputs, PipelineError> {
             if let Some(gate) = &self.gate {
                 let _ = gate.recv();
             }
             let ms = frame.image.header().stamp.as_nanos() / 1_000_000;
             if ms == 13 {
-                return Err(crate::pipeline::PipelineError::Matcher {
+                return Err(PipelineError::Matcher {
                     reason: "unlucky".into(),
-                }
-                .into());
+                });
             }
             self.seen
                 .lock()
@@ -478,8 +479,13 @@ mod tests {
             Ok(FrameOutputs::default())
         }
         fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus> {
+            // `Reset("cam1")`: the request and the camera it names.
+            let name = match command {
+                ControlCommand::Relocalize(_) => "Relocalize",
+                ControlCommand::Reset(_) => "Reset",
+            };
             vec![DiagnosticStatus {
-                message: format!("{command:?}"),
+                message: format!("{name}({:?})", command.camera().unwrap_or("")),
                 values: vec![KeyValue::new("n", 1)],
                 ..Default::default()
             }]
@@ -497,7 +503,7 @@ mod tests {
         fn outputs(&mut self, camera: usize, _out: FrameOutputs, _stats: &WorkerCameraStats) {
             self.outputs.lock().unwrap().push(camera);
         }
-        fn failure(&mut self, camera: usize, stamp: Time, error: &crate::Error) {
+        fn failure(&mut self, camera: usize, stamp: Time, error: &PipelineError) {
             self.failures
                 .lock()
                 .unwrap()
@@ -535,7 +541,7 @@ mod tests {
         for k in 0..20 {
             worker.submit_lossless(frame(k % 2, k as i64));
         }
-        worker.control(ControlCommand::Reset("cam1".into()));
+        worker.control(ControlCommand::Reset(Some("cam1".into())));
         let stats = worker.finish();
         let seen = seen.lock().unwrap().clone();
         // Frame 13 failed; the other 19 were processed per camera in stamp order.

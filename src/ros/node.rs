@@ -29,14 +29,16 @@ use r2r::std_srvs::srv::Trigger;
 use r2r::QosProfile;
 
 use crate::config::{CameraConfig, ConfigError, ImdConfig, QosPreset};
-use crate::io::frames::{CameraFrame, CameraImage, ControlCommand, FrameOutputs, FrameProcessor};
+use crate::io::frames::{CameraFrame, CameraImage};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::msgs::std_msgs::Header;
 use crate::io::sync::StampPairer;
+use crate::pipeline::topics::{Output, OutputQos};
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use crate::pipeline::{CauseLog, TrackerProcessor};
+use crate::pipeline::{ControlCommand, FrameOutputs, FrameProcessor, PipelineError};
 use crate::ros::params::{ImdParams, ParamError};
 
 /// The node name.
@@ -70,7 +72,7 @@ pub enum NodeError {
     Config(#[from] ConfigError),
     /// The frame processor could not be created.
     #[error("creating the frame processor: {0}")]
-    Processor(#[source] crate::Error),
+    Processor(#[source] PipelineError),
     /// The async runtime could not start.
     #[error("tokio runtime: {0}")]
     Runtime(#[from] std::io::Error),
@@ -274,11 +276,8 @@ pub fn camera_status(
 /// one (cameras whose name is not a valid ROS name token get no service of their own).
 pub fn control_services(cameras: &[CameraConfig]) -> Vec<(String, ControlCommand)> {
     let mut services = vec![
-        (
-            "~/relocalize".to_string(),
-            ControlCommand::Relocalize(String::new()),
-        ),
-        ("~/reset".to_string(), ControlCommand::Reset(String::new())),
+        ("~/relocalize".to_string(), ControlCommand::Relocalize(None)),
+        ("~/reset".to_string(), ControlCommand::Reset(None)),
     ];
     for c in cameras {
         let token = !c.name.is_empty()
@@ -296,11 +295,11 @@ pub fn control_services(cameras: &[CameraConfig]) -> Vec<(String, ControlCommand
         }
         services.push((
             format!("~/{}/relocalize", c.name),
-            ControlCommand::Relocalize(c.name.clone()),
+            ControlCommand::Relocalize(Some(c.name.clone())),
         ));
         services.push((
             format!("~/{}/reset", c.name),
-            ControlCommand::Reset(c.name.clone()),
+            ControlCommand::Reset(Some(c.name.clone())),
         ));
     }
     services
@@ -348,48 +347,51 @@ struct Publishers {
 
 impl Publishers {
     fn create(node: &mut r2r::Node) -> Result<Self, NodeError> {
-        let q = QosProfile::default();
+        fn publisher<T: r2r::WrappedTypesupport>(
+            node: &mut r2r::Node,
+            output: Output,
+        ) -> Result<r2r::Publisher<T>, NodeError> {
+            let t = output.topic();
+            let qos = match t.qos {
+                OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
+            };
+            ros(
+                format!("publisher {}", t.name),
+                node.create_publisher(t.name, qos),
+            )
+        }
         Ok(Publishers {
-            correspondences: ros(
-                "publisher ~/correspondences",
-                node.create_publisher("~/correspondences", q.clone()),
-            )?,
-            odometry: ros(
-                "publisher ~/odometry",
-                node.create_publisher("~/odometry", q.clone()),
-            )?,
-            tf: ros("publisher /tf", node.create_publisher("/tf", q.clone()))?,
-            debug_image: ros(
-                "publisher ~/debug_image",
-                node.create_publisher("~/debug_image", q.clone()),
-            )?,
-            diagnostics: ros(
-                "publisher /diagnostics",
-                node.create_publisher("/diagnostics", q),
-            )?,
+            correspondences: publisher(node, Output::Correspondences)?,
+            odometry: publisher(node, Output::Odometry)?,
+            tf: publisher(node, Output::Tf)?,
+            debug_image: publisher(node, Output::DebugImage)?,
+            diagnostics: publisher(node, Output::Diagnostics)?,
         })
     }
 
     /// Publish what the processor produced (it honours `node.publish_tf` and
     /// `node.publish_debug_image` itself).
     fn publish_outputs(&self, out: FrameOutputs) {
-        let log_err = |topic: &str, r: r2r::Result<()>| {
+        let log_err = |output: Output, r: r2r::Result<()>| {
             if let Err(e) = r {
-                log::error!("publishing on {topic}: {e}");
+                log::error!("publishing on {}: {e}", output.topic().name);
             }
         };
         // The pose first: it is what a consumer waits for; the larger messages follow.
         if let Some(m) = out.odometry {
-            log_err("~/odometry", self.odometry.publish(&m.into()));
+            log_err(Output::Odometry, self.odometry.publish(&m.into()));
         }
         if let Some(m) = out.tf {
-            log_err("/tf", self.tf.publish(&m.into()));
+            log_err(Output::Tf, self.tf.publish(&m.into()));
         }
         if let Some(m) = out.correspondences {
-            log_err("~/correspondences", self.correspondences.publish(&m.into()));
+            log_err(
+                Output::Correspondences,
+                self.correspondences.publish(&m.into()),
+            );
         }
         if let Some(m) = out.debug_image {
-            log_err("~/debug_image", self.debug_image.publish(&m.into()));
+            log_err(Output::DebugImage, self.debug_image.publish(&m.into()));
         }
     }
 
@@ -467,7 +469,7 @@ pub fn run() -> Result<(), NodeError> {
 /// configuration (the seam where the tracker plugs in).
 pub fn run_with<F>(make_processor: F) -> Result<(), NodeError>
 where
-    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, crate::Error>,
+    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, PipelineError>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -482,7 +484,7 @@ where
 
 async fn run_async<F>(make_processor: F) -> Result<(), NodeError>
 where
-    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, crate::Error>,
+    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, PipelineError>,
 {
     let ctx = ros("creating the ROS context", r2r::Context::create())?;
     let mut node = ros(
@@ -908,13 +910,13 @@ mod tests {
         odd.name = "front-left".into();
         let names: Vec<(String, ControlCommand)> = control_services(&[camera(), odd]);
         let expect = [
-            ("~/relocalize", ControlCommand::Relocalize(String::new())),
-            ("~/reset", ControlCommand::Reset(String::new())),
+            ("~/relocalize", ControlCommand::Relocalize(None)),
+            ("~/reset", ControlCommand::Reset(None)),
             (
                 "~/front/relocalize",
-                ControlCommand::Relocalize("front".into()),
+                ControlCommand::Relocalize(Some("front".into())),
             ),
-            ("~/front/reset", ControlCommand::Reset("front".into())),
+            ("~/front/reset", ControlCommand::Reset(Some("front".into()))),
         ];
         assert_eq!(
             names,

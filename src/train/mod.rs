@@ -5,11 +5,13 @@
 //! - [`config`]: `train.yaml` ([`TrainConfig`]);
 //! - [`optim`]: AdamW with checkpointable state, warm-up + multi-step schedule;
 //! - [`checkpoint`]: safetensors checkpoints (model, optimiser state, step, seed);
+//! - [`forward`]: a batch through the network's one forward pass;
 //! - [`trainer`]: the loop ([`Trainer`]) and the exported weights folder.
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod forward;
 pub mod loss;
 pub mod optim;
 pub mod supervision;

@@ -5,8 +5,9 @@
 //! 1. the batch of step `s` is `perm_e[k·B .. (k+1)·B]` with `e = s / steps_per_epoch`,
 //!    `k = s mod steps_per_epoch` and `perm_e` a permutation seeded by `(seed, e)`;
 //! 2. backbone: VAE latents and CLIP tokens of both images (no graph unless the backbone
-//!    trains); [`ImdHeads::forward_pair`]: CIPM prompts → UNet (frozen, gradients flow
-//!    through it to the prompts) → coarse transformer → dual softmax → fine features;
+//!    trains); [`ImdHeads::forward_pair`], the forward pass inference runs too: CIPM
+//!    prompts → UNet (frozen, gradients flow through it to the prompts) → coarse transformer
+//!    → dual softmax → fine features on each item's valid crop;
 //! 3. coarse ground truth; predicted coarse matches (θ = `train.coarse_threshold`, border)
 //!    padded with random GT matches ([`pad_with_gt`], seeded by `(seed, s)`);
 //! 4. fine stage 1 / stage 2 scores at those matches, fine ground truth, [`imd_loss`];
@@ -25,6 +26,7 @@ use tch::{Device, Kind, Tensor};
 use super::batch::TrainBatch;
 use super::checkpoint::{self, CheckpointMeta};
 use super::config::{DataKind, TrainConfig};
+use super::forward::{batch_valid_regions, forward_images, TrainImages};
 use super::loss::{imd_loss, LossTerms, ModelOutputs};
 use super::optim::{AdamW, LrSchedule, Param};
 use super::supervision::{
@@ -36,10 +38,9 @@ use crate::data::rng::SeededRng;
 use crate::data::synthetic::SyntheticHomographyDataset;
 use crate::data::PairDataset;
 use crate::model::backbone::{clip_files, unet_files, vae_files, EMPTY_PROMPT_FILE};
-use crate::model::coarse::matching::extract_matches;
-use crate::model::coarse::{valid_regions_from_mask, CoarseMatchParams, ValidRegion};
-use crate::model::imd_config::ImdModelConfig;
-use crate::model::matcher::{HeadDims, ImdHeads, PairBatch, HEADS_FILE};
+use crate::model::coarse::CoarseMatchParams;
+use crate::model::imd_config::{BackboneKind, ImdModelConfig};
+use crate::model::matcher::{HeadDims, ImdHeads, HEADS_FILE};
 use crate::model::{Backbone, BackboneOptions};
 
 /// Stream tags mixed into the seed so data order and GT padding draw independent numbers.
@@ -173,6 +174,12 @@ impl Trainer {
             tch::set_num_threads(config.threads as i32);
         }
         let device = config.device.to_tch()?;
+        if config.model.backbone.kind != BackboneKind::Sd21 {
+            return Err(TrainError::InvalidConfig {
+                field: "model.backbone.kind".into(),
+                reason: "training runs on the SD2.1 backbone of backbone_dir only".into(),
+            });
+        }
         let backbone = Backbone::load(
             Path::new(&config.backbone_dir),
             device,
@@ -388,63 +395,26 @@ impl Trainer {
         let cfg = &self.config;
         let grid = FineGrid::EFFICIENT_LOFTR;
         let n = batch.image0.size()[0];
-        let signed0 = &batch.image0 * 2.0 - 1.0;
-        let signed1 = &batch.image1 * 2.0 - 1.0;
-        let encode = || -> Result<(Tensor, Tensor, Tensor, Tensor), TrainError> {
-            let latents0 = self.backbone.encode_latents(&signed0)?;
-            let latents1 = self.backbone.encode_latents(&signed1)?;
-            let clip = self.backbone.clip().ok_or_else(|| {
-                TrainError::input("backbone", "has no CLIP image encoder".to_string())
-            })?;
-            let clip0 = clip.forward(&clip.preprocess(&batch.image0)?)?.tokens;
-            let clip1 = clip.forward(&clip.preprocess(&batch.image1)?)?.tokens;
-            Ok((latents0, latents1, clip0, clip1))
-        };
-        let (latents0, latents1, clip0, clip1) = if cfg.train.backbone {
-            encode()?
-        } else {
-            tch::no_grad(encode)?
-        };
-        let regions = |mask: &Option<Tensor>, hw: (i64, i64)| match mask {
-            Some(m) => valid_regions_from_mask(m),
-            None => vec![
-                ValidRegion {
-                    height: hw.0,
-                    width: hw.1,
-                };
-                n as usize
-            ],
-        };
-        let valid0 = regions(&batch.layout.mask0, batch.layout.hw0);
-        let valid1 = regions(&batch.layout.mask1, batch.layout.hw1);
-        let fwd = self.heads.forward_pair(
+        let (valid0, valid1) = batch_valid_regions(batch);
+        let fwd = forward_images(
             &self.backbone,
-            &PairBatch {
-                image0: &signed0,
-                image1: &signed1,
-                clip0: &clip0,
-                clip1: &clip1,
-                latents0: &latents0,
-                latents1: &latents1,
+            &self.heads,
+            &TrainImages {
+                image0: &batch.image0,
+                image1: &batch.image1,
                 valid0: &valid0,
                 valid1: &valid1,
             },
             &cfg.model,
+            cfg.train.backbone,
             true,
         )?;
 
         let gt = coarse_gt(&batch.warp, &batch.layout, &grid)?;
-        let pred = extract_matches(
-            &fwd.conf,
-            fwd.coarse.grid0,
-            fwd.coarse.grid1,
-            &valid0,
-            &valid1,
-            CoarseMatchParams {
-                threshold: cfg.train.coarse_threshold,
-                border: cfg.train.border as i64,
-            },
-        );
+        let pred = fwd.coarse_matches(CoarseMatchParams {
+            threshold: cfg.train.coarse_threshold,
+            border: cfg.train.border as i64,
+        });
         let predicted = pred.len();
         let coarse_precision = precision_against_gt(&pred.b_ids, &pred.i_ids, &pred.j_ids, &gt);
         let cells = (batch.layout.len0(), batch.layout.len1());

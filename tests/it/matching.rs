@@ -15,7 +15,9 @@ use imd::model::fine::refine::{
     argmax_pairs, refine, stage1, subpixel_expectation, windows0, windows1, WindowCells,
 };
 use imd::model::imd_config::{CipmConfig, CoarseConfig, FineConfig, ImdModelConfig};
-use imd::model::matcher::{ClipFeatures, FeatureSource, HeadDims, ImdHeads, PairBatch, HEADS_FILE};
+use imd::model::matcher::{
+    FeatureSource, HeadDims, ImdHeads, PairBatch, PairInputs, PromptInputs, HEADS_FILE,
+};
 use imd::model::{ImdMatcher, MatcherMode, ModeOption, ModelError, ModelOptions};
 use tch::{Device, Kind, Tensor};
 
@@ -584,19 +586,19 @@ impl FeatureSource for Synthetic {
     fn feature_channels(&self) -> i64 {
         SYN_CHANNELS
     }
-    fn cross_attention_dim(&self) -> i64 {
+    fn prompt_dim(&self) -> i64 {
         SYN_CONTEXT
     }
-    fn clip_hidden_size(&self) -> Option<i64> {
+    fn prompt_input_dim(&self) -> Option<i64> {
         Some(SYN_CLIP)
     }
-    fn encode_latents(&self, images: &Tensor) -> Result<Tensor, ModelError> {
+    fn encode(&self, images: &Tensor) -> Result<Tensor, ModelError> {
         self.log("vae", images);
         let blocks = images.avg_pool2d([8, 8], [8, 8], [0, 0], false, true, None::<i64>);
         let diff = blocks.narrow(1, 0, 1) - blocks.narrow(1, 1, 1);
         Ok(Tensor::cat(&[blocks, diff], 1))
     }
-    fn unet_features(&self, latents: &Tensor, prompts: &Tensor) -> Result<Tensor, ModelError> {
+    fn coarse_features(&self, latents: &Tensor, prompts: &Tensor) -> Result<Tensor, ModelError> {
         self.log("unet", latents);
         assert_eq!(latents.size()[0], prompts.size()[0]);
         let f = latents.conv2d(&self.conv, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
@@ -605,7 +607,7 @@ impl FeatureSource for Synthetic {
             .matmul(&self.prompt_proj);
         Ok(f + bias.unsqueeze(-1).unsqueeze(-1))
     }
-    fn clip_features(&self, images: &Tensor) -> Result<Option<ClipFeatures>, ModelError> {
+    fn prompt_inputs(&self, images: &Tensor) -> Result<Option<PromptInputs>, ModelError> {
         self.log("clip", images);
         let patches = images
             .adaptive_avg_pool2d([2, 2])
@@ -613,7 +615,7 @@ impl FeatureSource for Synthetic {
             .transpose(1, 2)
             .matmul(&self.clip_proj);
         let cls = patches.mean_dim(1, true, Kind::Float);
-        Ok(Some(ClipFeatures {
+        Ok(Some(PromptInputs {
             tokens: Tensor::cat(&[&cls, &patches], 1),
             embedding: cls.squeeze_dim(1),
         }))
@@ -803,15 +805,12 @@ fn training_forward_gives_gradients_to_every_head() {
     let img1 = Tensor::rand([2, 3, 48, 64], CPU) * 2.0 - 1.0;
     let clip = |x: &Tensor| {
         source
-            .clip_features(&((x + 1.0) / 2.0))
+            .prompt_inputs(&((x + 1.0) / 2.0))
             .unwrap()
             .unwrap()
             .tokens
     };
-    let (lat0, lat1) = (
-        source.encode_latents(&img0).unwrap(),
-        source.encode_latents(&img1).unwrap(),
-    );
+    let (lat0, lat1) = (source.encode(&img0).unwrap(), source.encode(&img1).unwrap());
     let (clip0, clip1) = (clip(&img0), clip(&img1));
     let grid = CoarseGrid::new(6, 8);
     let valid0 = [grid.full(), grid.full()];
@@ -823,14 +822,16 @@ fn training_forward_gives_gradients_to_every_head() {
         },
     ];
     let batch = PairBatch {
+        inputs: PairInputs {
+            prompt_inputs0: &clip0,
+            prompt_inputs1: &clip1,
+            codes0: &lat0,
+            codes1: &lat1,
+            valid0: &valid0,
+            valid1: &valid1,
+        },
         image0: &img0,
         image1: &img1,
-        clip0: &clip0,
-        clip1: &clip1,
-        latents0: &lat0,
-        latents1: &lat1,
-        valid0: &valid0,
-        valid1: &valid1,
     };
     let out = heads.forward_pair(&source, &batch, &cfg, true).unwrap();
     assert_eq!(out.conf.size(), vec![2, 48, 48]);
@@ -876,6 +877,117 @@ fn training_forward_gives_gradients_to_every_head() {
             .sum();
         assert!(grad > 0.0 && grad.is_finite(), "{prefix}: gradient {grad}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// A second backbone behind the seam: the plain CNN.
+
+/// `img` warped by the homography `h` (destination → source pixel map), nearest neighbour;
+/// pixels that map outside the source are black.
+fn warped(img: &image::RgbImage, h: [[f64; 3]; 3]) -> image::RgbImage {
+    image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let (x, y) = (x as f64, y as f64);
+        let w = h[2][0] * x + h[2][1] * y + h[2][2];
+        let sx = ((h[0][0] * x + h[0][1] * y + h[0][2]) / w).round();
+        let sy = ((h[1][0] * x + h[1][1] * y + h[1][2]) / w).round();
+        if sx >= 0.0 && sy >= 0.0 && (sx as u32) < img.width() && (sy as u32) < img.height() {
+            *img.get_pixel(sx as u32, sy as u32)
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    })
+}
+
+/// A weights folder for `backbone: { kind: cnn }`: seeded random CNN and heads.
+fn cnn_folder(cnn_seed: i64, clip_tokens: i64) -> tempfile::TempDir {
+    use imd::model::cnn_backbone::{CnnBackbone, CNN_BACKBONE_FILE};
+    use imd::model::imd_config::{BackboneKind, BackboneSection};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ImdModelConfig {
+        backbone: BackboneSection {
+            kind: BackboneKind::Cnn,
+            ..Default::default()
+        },
+        ..small_config(17)
+    };
+    tch::manual_seed(cnn_seed);
+    let cnn = CnnBackbone::new(&cfg.backbone.cnn, Device::Cpu);
+    cnn.save(&dir.path().join(CNN_BACKBONE_FILE)).unwrap();
+    tch::manual_seed(5);
+    let heads = ImdHeads::new(&cfg, HeadDims::of(&cnn).unwrap(), Device::Cpu);
+    heads.save(&dir.path().join(HEADS_FILE)).unwrap();
+    let written = ImdModelConfig {
+        cipm: CipmConfig {
+            clip_tokens,
+            ..cfg.cipm.clone()
+        },
+        ..cfg
+    };
+    std::fs::write(dir.path().join("imd.yaml"), written.to_yaml_string()).unwrap();
+    dir
+}
+
+#[test]
+fn cnn_backbone_runs_the_full_matcher_on_a_photo_pair() {
+    // The plain CNN (one file + `backbone.kind: cnn`) drives CIPM, coarse transformer and
+    // fine refinement end to end on astronaut.png and its warp by a known homography. The
+    // weights are random, so the matches are not correct ones; what must hold is the
+    // contract: full mode, matches in both images' bounds with confidences in (0, 1],
+    // deterministic across loads, and the backbone's weights really in use (another CNN gives
+    // other matches).
+    let a = image::open(util::fixture("datasets/photos/astronaut.png"))
+        .unwrap()
+        .to_rgb8();
+    let h = [[0.95, 0.03, 6.0], [-0.02, 0.97, 4.0], [1e-4, 0.0, 1.0]];
+    let b = warped(&a, h);
+    let opts = |dir: &Path| ModelOptions {
+        model_dir: dir.display().to_string(),
+        resize_long_side: 0,
+        coarse_threshold: 0.0,
+        border: 1,
+        ..Default::default()
+    };
+    let dir = cnn_folder(11, 17);
+    let run = |dir: &Path| {
+        let m = ImdMatcher::load(&opts(dir)).unwrap();
+        assert_eq!(m.mode(), MatcherMode::Full);
+        m.match_images(&a, &b).unwrap().matches
+    };
+    let first = run(dir.path());
+    // 20×15 cells, border 1: at most one mutual nearest neighbour per inner cell.
+    assert!(
+        !first.is_empty() && first.len() <= 18 * 13,
+        "{}",
+        first.len()
+    );
+    for m in &first {
+        for (p, what) in [(m.p0, "p0"), (m.p1, "p1")] {
+            assert!(
+                (0.0..160.0).contains(&p.x) && (0.0..120.0).contains(&p.y),
+                "{what} {p:?} outside the 160×120 image"
+            );
+        }
+        assert!(
+            m.confidence > 0.0 && m.confidence <= 1.0,
+            "{}",
+            m.confidence
+        );
+    }
+    assert!(first.windows(2).all(|w| w[0].confidence >= w[1].confidence));
+    assert_eq!(run(dir.path()), first, "same folder, same matches");
+    let other = run(cnn_folder(12, 17).path());
+    assert_ne!(other, first, "a different CNN must change the matches");
+
+    // imd.yaml is checked against the CNN: its prompt-input tokens are token_grid² + 1.
+    let err = ImdMatcher::load(&opts(cnn_folder(11, 10).path())).unwrap_err();
+    assert!(err.to_string().contains("cipm.clip_tokens"), "{err}");
+    let dir = cnn_folder(11, 17);
+    std::fs::remove_file(dir.path().join("cnn_backbone.safetensors")).unwrap();
+    let err = ImdMatcher::load(&opts(dir.path())).unwrap_err();
+    assert!(
+        err.to_string().contains("cnn_backbone.safetensors"),
+        "{err}"
+    );
 }
 
 #[test]

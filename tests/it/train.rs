@@ -1064,3 +1064,180 @@ checkpoint: {{ every: 0 }}
         assert!(String::from_utf8_lossy(&o.stdout).starts_with("x0,y0,x1,y1,confidence"));
     }
 }
+
+// --- One forward pass ------------------------------------------------------------------------
+
+mod forward_parity {
+    //! Inference (`ImdMatcher::match_images`) and training (`train::forward::forward_images`,
+    //! `ImdHeads::forward_pair`) run the same network: with the demo model's weights and the
+    //! same two photos they must give the same matches, bit for bit. Both paths run the same
+    //! libtorch kernels on the same tensors in the same order (batch norms in eval mode for
+    //! the comparison), so there is no float tolerance to allow.
+
+    use imd::model::coarse::{CoarseMatchParams, ValidRegion};
+    use imd::model::fine::refine::FineMatches;
+    use imd::model::matcher::preprocess::{image_tensor, ImageGeometry};
+    use imd::model::matcher::{FeatureSource, PairBatch, PairForward, PairInputs};
+    use imd::model::{Backbone, BackboneOptions, ImdMatcher, ModelOptions};
+    use imd::train::forward::{forward_images, TrainImages};
+    use tch::{Device, Kind, Tensor};
+
+    use crate::util;
+
+    fn demo() -> (ImdMatcher, Backbone) {
+        let dir = util::root().join("models/imd-tiny-synth");
+        let opts = ModelOptions {
+            model_dir: dir.display().to_string(),
+            resize_long_side: 0,
+            ..Default::default()
+        };
+        let matcher = ImdMatcher::load(&opts).unwrap();
+        let backbone = Backbone::load(
+            &dir,
+            Device::Cpu,
+            Kind::Float,
+            &BackboneOptions {
+                unet_block: matcher.config().backbone.unet_block,
+                timestep: matcher.config().backbone.timestep,
+                load_clip: true,
+            },
+        )
+        .unwrap();
+        (matcher, backbone)
+    }
+
+    /// `coffee.png` (held out from the demo model's training), 160×120.
+    fn coffee() -> image::RgbImage {
+        image::open(util::fixture("datasets/photos/coffee.png"))
+            .unwrap()
+            .to_rgb8()
+    }
+
+    /// `img` moved left by `dx` pixels, cropped to `w × h` (edge pixels repeat on the right).
+    fn shifted(img: &image::RgbImage, dx: u32, w: u32, h: u32) -> image::RgbImage {
+        image::RgbImage::from_fn(w, h, |x, y| {
+            *img.get_pixel((x + dx).min(img.width() - 1), y)
+        })
+    }
+
+    fn pixels(img: &image::RgbImage) -> Tensor {
+        let g = ImageGeometry::new(img.width(), img.height(), 0).unwrap();
+        image_tensor(img, &g, Device::Cpu)
+    }
+
+    fn whole(img: &image::RgbImage) -> ValidRegion {
+        ValidRegion {
+            height: img.height() as i64 / 8,
+            width: img.width() as i64 / 8,
+        }
+    }
+
+    fn f64s(t: &Tensor) -> Vec<f64> {
+        Vec::<f64>::try_from(t.to_kind(Kind::Double).contiguous().view([-1])).unwrap()
+    }
+
+    /// (x0, y0, x1, y1, confidence) per match, ordered as the matcher orders them (stable
+    /// sort by confidence, highest first; network pixels = original pixels at scale 1).
+    fn rows(fwd: &PairForward, matcher: &ImdMatcher) -> Vec<[f64; 5]> {
+        let params = CoarseMatchParams {
+            threshold: matcher.options().coarse_threshold,
+            border: matcher.options().border as i64,
+        };
+        let m = fwd.coarse_matches(params);
+        let fine = matcher.config().fine.clone();
+        let FineMatches { points0, points1 } =
+            fwd.refine(&m, fine.subpixel_channels, fine.subpixel_temperature);
+        let (p0, p1) = (f64s(&points0), f64s(&points1));
+        let conf = Vec::<f32>::try_from(m.confidence.contiguous()).unwrap();
+        let mut out: Vec<[f64; 5]> = (0..conf.len())
+            .map(|k| {
+                [
+                    p0[2 * k],
+                    p0[2 * k + 1],
+                    p1[2 * k],
+                    p1[2 * k + 1],
+                    conf[k] as f64,
+                ]
+            })
+            .collect();
+        out.sort_by(|a, b| b[4].total_cmp(&a[4]));
+        out
+    }
+
+    fn inference_rows(
+        matcher: &ImdMatcher,
+        a: &image::RgbImage,
+        b: &image::RgbImage,
+    ) -> Vec<[f64; 5]> {
+        let out = matcher.match_images(a, b).unwrap();
+        out.matches
+            .iter()
+            .map(|m| [m.p0.x, m.p0.y, m.p1.x, m.p1.y, m.confidence as f64])
+            .collect()
+    }
+
+    #[test]
+    fn inference_and_training_entry_points_give_the_same_matches() {
+        let (matcher, backbone) = demo();
+        let heads = matcher.heads().unwrap();
+        let a = coffee();
+
+        // Same sizes: the trainer's own entry point, nothing padded.
+        let b = shifted(&a, 8, 160, 120);
+        let (ta, tb) = (pixels(&a), pixels(&b));
+        let fwd = forward_images(
+            &backbone,
+            heads,
+            &TrainImages {
+                image0: &ta,
+                image1: &tb,
+                valid0: &[whole(&a)],
+                valid1: &[whole(&b)],
+            },
+            matcher.config(),
+            false,
+            false,
+        )
+        .unwrap();
+        let expected = inference_rows(&matcher, &a, &b);
+        assert!(expected.len() >= 20, "only {} matches", expected.len());
+        assert_eq!(rows(&fwd, &matcher), expected);
+
+        // Different sizes: image 1 (144×112) is padded bottom-right to image 0's 160×120, as
+        // a training batch pads it; the forward crops it back to its valid region before fine
+        // fusion, so it matches inference on the unpadded image exactly.
+        let small = shifted(&a, 8, 144, 112);
+        let (ts, signed_a) = (pixels(&small), &ta * 2.0 - 1.0);
+        let signed_s = &ts * 2.0 - 1.0;
+        let codes_a = backbone.encode(&signed_a).unwrap();
+        let codes_s = backbone
+            .encode(&signed_s)
+            .unwrap()
+            .constant_pad_nd([0, 2, 0, 1]);
+        let tok = |x: &Tensor| backbone.prompt_inputs(x).unwrap().unwrap().tokens;
+        let padded_s = signed_s.constant_pad_nd([0, 16, 0, 8]);
+        let fwd = heads
+            .forward_pair(
+                &backbone,
+                &PairBatch {
+                    inputs: PairInputs {
+                        prompt_inputs0: &tok(&ta),
+                        prompt_inputs1: &tok(&ts),
+                        codes0: &codes_a,
+                        codes1: &codes_s,
+                        valid0: &[whole(&a)],
+                        valid1: &[whole(&small)],
+                    },
+                    image0: &signed_a,
+                    image1: &padded_s,
+                },
+                matcher.config(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(fwd.fine1.size(), vec![1, 32, 120, 160]);
+        let expected = inference_rows(&matcher, &a, &small);
+        assert!(expected.len() >= 20, "only {} matches", expected.len());
+        assert_eq!(rows(&fwd, &matcher), expected);
+    }
+}

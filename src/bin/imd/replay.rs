@@ -249,8 +249,8 @@ fn print_summary(s: &ReplaySummary) {
     for f in &s.failed {
         eprintln!("skipped frame: {} stamp {}: {}", f.topic, f.stamp, f.reason);
     }
-    if !s.read_error.is_empty() {
-        eprintln!("reading stopped early: {}", s.read_error);
+    if let Some(e) = &s.read_error {
+        eprintln!("reading stopped early: {e}");
     }
     let a = &s.accounting;
     eprintln!(

@@ -1,15 +1,12 @@
 //! Bag replay input: camera topics of a bag → [`CameraFrame`]s, paired exactly as the ROS node
-//! pairs live messages ([`StampPairer`]), so replay and node feed a [`FrameProcessor`] the same
-//! frames.
-//!
-//! [`FrameProcessor`]: crate::io::frames::FrameProcessor
+//! pairs live messages ([`StampPairer`]), so replay and node feed the pipeline's
+//! `FrameProcessor` the same frames.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{Bag, BagError, BagPayload, BagStream, ReadReport};
-use crate::config::CameraConfig;
-use crate::io::frames::{CameraFrame, CameraImage};
+use crate::io::frames::{CameraConfig, CameraFrame, CameraImage};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::sync::{PairStats, StampPairer};

@@ -11,7 +11,7 @@
 //! (index −1 reads 1, index n reads n−2), which keeps the colour-filter parity, so border
 //! pixels average real sites of the right colour. Needs width, height ≥ 2.
 
-use super::raw::{BayerPattern, Rows};
+use super::layout::{BayerPattern, Rows};
 
 /// Mosaic → interleaved RGB (`width × height × 3` bytes).
 pub(crate) fn demosaic_bilinear(rows: &Rows, pattern: BayerPattern) -> Vec<u8> {

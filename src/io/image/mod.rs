@@ -14,6 +14,7 @@ mod bayer;
 mod compressed;
 #[cfg(test)]
 mod conversion_tests;
+mod layout;
 mod raw;
 mod yuv;
 

@@ -11,7 +11,7 @@
 //! clamped to 0..255). Both pixels of a pair share the pair's U and V. Y below 16 counts as
 //! black (16), as OpenCV (and so cv_bridge) does, so our colours match the ROS tools'.
 
-use super::raw::Rows;
+use super::layout::Rows;
 
 // The coefficients above × 65536, rounded.
 const CY: i32 = 76_309;

@@ -1,12 +1,14 @@
-//! Binds the matcher to the SD2.1 backbone: `Backbone` is the production `FeatureSource`.
+//! Binds the matcher to its backbones: SD2.1 `Backbone` is the production [`FeatureSource`];
+//! `backbone.kind` in `imd.yaml` picks which one [`load_backbone`] builds.
 
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use super::source::{ClipFeatures, FeatureSource};
 use crate::model::backbone::{Backbone, BackboneOptions};
-use crate::model::imd_config::BackboneSection;
+use crate::model::cnn_backbone::CnnBackbone;
+use crate::model::imd_config::{BackboneKind, BackboneSection};
+use crate::model::source::{FeatureSource, PromptInputs};
 use crate::model::ModelError;
 
 impl FeatureSource for Backbone {
@@ -19,31 +21,32 @@ impl FeatureSource for Backbone {
     fn feature_channels(&self) -> i64 {
         Backbone::feature_channels(self)
     }
-    fn cross_attention_dim(&self) -> i64 {
+    fn prompt_dim(&self) -> i64 {
         Backbone::cross_attention_dim(self)
     }
-    fn clip_hidden_size(&self) -> Option<i64> {
+    fn prompt_input_dim(&self) -> Option<i64> {
         self.clip().map(|c| c.hidden_size())
     }
-    fn encode_latents(&self, images: &Tensor) -> Result<Tensor, ModelError> {
+    fn encode(&self, images: &Tensor) -> Result<Tensor, ModelError> {
         Backbone::encode_latents(self, images)
     }
-    fn unet_features(&self, latents: &Tensor, prompts: &Tensor) -> Result<Tensor, ModelError> {
-        Backbone::unet_features(self, latents, prompts)
+    fn coarse_features(&self, codes: &Tensor, prompts: &Tensor) -> Result<Tensor, ModelError> {
+        Backbone::unet_features(self, codes, prompts)
     }
-    fn clip_features(&self, images: &Tensor) -> Result<Option<ClipFeatures>, ModelError> {
+    fn prompt_inputs(&self, images: &Tensor) -> Result<Option<PromptInputs>, ModelError> {
         let Some(clip) = self.clip() else {
             return Ok(None);
         };
         let out = clip.forward(&clip.preprocess(images)?)?;
-        Ok(Some(ClipFeatures {
+        Ok(Some(PromptInputs {
             tokens: out.tokens,
             embedding: out.embedding,
         }))
     }
 }
 
-/// Load `vae/`, `unet/` and (when `load_clip`) `image_encoder/` from a weights folder.
+/// Load the backbone `section.kind` names from a weights folder: SD2.1 reads `vae/`, `unet/`
+/// and (when `load_clip`) `image_encoder/`; the CNN reads its one weights file.
 pub(in crate::model::matcher) fn load_backbone(
     dir: &Path,
     device: Device,
@@ -51,10 +54,20 @@ pub(in crate::model::matcher) fn load_backbone(
     section: &BackboneSection,
     load_clip: bool,
 ) -> Result<Box<dyn FeatureSource>, ModelError> {
-    let opts = BackboneOptions {
-        unet_block: section.unet_block,
-        timestep: section.timestep,
-        load_clip,
-    };
-    Ok(Box::new(Backbone::load(dir, device, kind, &opts)?))
+    match section.kind {
+        BackboneKind::Sd21 => {
+            let opts = BackboneOptions {
+                unet_block: section.unet_block,
+                timestep: section.timestep,
+                load_clip,
+            };
+            Ok(Box::new(Backbone::load(dir, device, kind, &opts)?))
+        }
+        BackboneKind::Cnn => Ok(Box::new(CnnBackbone::load(
+            dir,
+            &section.cnn,
+            device,
+            kind,
+        )?)),
+    }
 }

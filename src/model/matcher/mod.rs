@@ -17,21 +17,19 @@
 //! Zero-shot mode (no `heads.safetensors`): mutual nearest neighbours of the cached UNet
 //! features ([`crate::model::zero_shot`]).
 //!
-//! Training can call the same stages with gradients: [`crate::model::cipm::Cipm::forward`],
-//! [`crate::model::coarse::CoarseModule::forward`],
-//! [`crate::model::coarse::matching::confidence_matrix`],
-//! [`crate::model::fine::FineEncoder::forward_t`], [`crate::model::fine::FineFusion::forward_t`],
-//! [`crate::model::fine::refine::stage1`] and
-//! [`crate::model::fine::refine::subpixel_expectation`] on any `(b, i, j)`.
+//! Steps 1–6 are [`forward`]'s, the one forward pass training runs too
+//! ([`ImdHeads::forward_pair`]); this file adds the per-image caching and the mapping to
+//! original pixels.
 
 mod backbone_source;
+pub mod forward;
 pub mod heads;
 pub mod preprocess;
-pub mod source;
 
-pub use heads::{HeadDims, ImdHeads, PairBatch, PairForward, HEADS_FILE};
+pub use crate::model::source::{FeatureSource, PromptInputs};
+pub use forward::{CoarsePass, FineInputs, ForwardStage, PairBatch, PairForward, PairInputs};
+pub use heads::{HeadDims, ImdHeads, HEADS_FILE};
 pub use preprocess::ImageGeometry;
-pub use source::{ClipFeatures, FeatureSource};
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -40,10 +38,8 @@ use image::RgbImage;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use super::coarse::matching::{confidence_matrix, extract_matches};
-use super::coarse::transformer::unflatten;
-use super::coarse::{CoarseGrid, CoarseMatchParams, ValidRegion};
-use super::fine::{refine, FinePyramid, WindowCells};
+use super::coarse::{CoarseMatchParams, ValidRegion};
+use super::fine::FinePyramid;
 use super::imd_config::ImdModelConfig;
 use super::zero_shot::{self, ZeroShotParams};
 use super::{ModeOption, ModelError, ModelOptions};
@@ -214,7 +210,8 @@ impl ImdMatcher {
         if opts.num_threads > 0 {
             tch::set_num_threads(opts.num_threads as i32);
         }
-        // CLIP is required for the CIPM; in zero-shot mode it only gives retrieval embeddings.
+        // SD2.1's CLIP is required for the CIPM; in zero-shot mode it only gives retrieval
+        // embeddings.
         let load_clip =
             resolved.mode == MatcherMode::Full || resolved.dir.join("image_encoder").is_dir();
         let source = backbone_source::load_backbone(
@@ -246,25 +243,19 @@ impl ImdMatcher {
         let (device, kind) = (source.device(), source.kind());
         let (heads, empty_prompt) = match mode {
             MatcherMode::Full => {
-                let clip_hidden =
-                    source
-                        .clip_hidden_size()
-                        .ok_or_else(|| ModelError::MissingFile {
-                            dir: dir.clone(),
-                            file: "image_encoder/".into(),
-                            hint: "full IMD needs the CLIP image encoder for the CIPM".into(),
-                        })?;
-                let dims = HeadDims {
-                    feature_channels: source.feature_channels(),
-                    context_dim: source.cross_attention_dim(),
-                    clip_hidden,
-                };
+                let dims =
+                    HeadDims::of(source.as_ref()).ok_or_else(|| ModelError::MissingFile {
+                        dir: dir.clone(),
+                        file: "image_encoder/".into(),
+                        hint: "full IMD needs the backbone's prompt inputs (SD2.1: the CLIP \
+                               image encoder) for the CIPM"
+                            .into(),
+                    })?;
                 let heads = ImdHeads::load(&dir.join(HEADS_FILE), &config, dims, device, kind)?;
                 (Some(heads), None)
             }
             MatcherMode::ZeroShot => {
-                let prompt =
-                    zero_shot::load_empty_prompt(&dir, source.cross_attention_dim(), device, kind)?;
+                let prompt = zero_shot::load_empty_prompt(&dir, source.prompt_dim(), device, kind)?;
                 (None, Some(prompt))
             }
         };
@@ -368,11 +359,11 @@ impl ImdMatcher {
         let kind = self.source.kind();
         let b = pixels.size()[0];
         let signed = (pixels * 2.0 - 1.0).to_kind(kind);
-        // 0a. VAE latents (posterior mean × scaling factor).
-        let latents = self.source.encode_latents(&signed)?;
+        // 0a. Backbone codes (SD2.1: VAE latents, posterior mean × scaling factor).
+        let latents = self.source.encode(&signed)?;
         t.vae_ms += clock.lap();
-        // 0b. CLIP tokens and global embedding.
-        let clip = self.source.clip_features(&pixels.to_kind(kind))?;
+        // 0b. Prompt inputs (SD2.1: CLIP tokens) and global embedding.
+        let clip = self.source.prompt_inputs(&pixels.to_kind(kind))?;
         t.clip_ms += clock.lap();
         let embeddings: Vec<Vec<f32>> = match &clip {
             Some(c) => (0..b)
@@ -384,7 +375,7 @@ impl ImdMatcher {
             (Some(heads), _) => {
                 let clip = clip.ok_or_else(|| ModelError::InvalidInput {
                     what: "backbone".into(),
-                    reason: "returned no CLIP tokens; full IMD needs the CLIP image encoder".into(),
+                    reason: "returned no prompt inputs; full IMD needs them for the CIPM".into(),
                 })?;
                 // 0c. Fine encoder (image-only, eval mode).
                 let pyramid = heads
@@ -402,7 +393,7 @@ impl ImdMatcher {
             (None, Some(prompt)) => {
                 // 0c'. Zero-shot: the UNet features do not depend on the pair.
                 let prompts = prompt.expand([b, -1, -1], false);
-                let features = self.source.unet_features(&latents, &prompts)?;
+                let features = self.source.coarse_features(&latents, &prompts)?;
                 t.unet_ms += clock.lap();
                 (0..b)
                     .map(|i| Prepared::ZeroShot {
@@ -483,57 +474,33 @@ impl ImdMatcher {
         };
         let mut clock = Stopwatch::new(self.source.device());
         let mut t = StageTimings::default();
-        let kind = heads.kind();
 
-        // 1. CIPM: each image's prompt, conditioned on the other.
-        let (prompt_a, prompt_b) = heads
-            .cipm
-            .forward(&tok_a.to_kind(kind), &tok_b.to_kind(kind))?;
-        t.cipm_ms = clock.lap();
-
-        // 2. UNet, both images as one batch (bottom-right padded to a common size).
-        let (latents, valid_a, valid_b) = pad_pair(lat_a, lat_b);
-        let prompts = Tensor::cat(&[&prompt_a, &prompt_b], 0).to_kind(self.source.kind());
-        let features = self.source.unet_features(&latents, &prompts)?.to_kind(kind);
-        t.unet_ms = clock.lap();
-
-        // 3. Coarse transformer.
-        let coarse = heads.coarse.forward(
-            &features.narrow(0, 0, 1),
-            &features.narrow(0, 1, 1),
-            &[valid_a],
-            &[valid_b],
-        );
-        // 4. Coarse matching.
-        let padded = valid_a != coarse.grid0.full() || valid_b != coarse.grid1.full();
-        let (mask0, mask1) = if padded {
-            let device = coarse.feat0.device();
-            (
-                Some(coarse.grid0.padding_mask(&coarse.valid0, device)),
-                Some(coarse.grid1.padding_mask(&coarse.valid1, device)),
-            )
-        } else {
-            (None, None)
+        // 1–4. CIPM, backbone features, coarse transformer, confidence ([`forward`]).
+        let (valid_a, valid_b) = (valid_region(lat_a), valid_region(lat_b));
+        let inputs = PairInputs {
+            prompt_inputs0: tok_a,
+            prompt_inputs1: tok_b,
+            codes0: lat_a,
+            codes1: lat_b,
+            valid0: &[valid_a],
+            valid1: &[valid_b],
         };
-        let conf = confidence_matrix(
-            &coarse.feat0,
-            &coarse.feat1,
-            mask0.as_ref(),
-            mask1.as_ref(),
+        let CoarsePass { coarse, conf, .. } = heads.coarse_pass(
+            self.source.as_ref(),
+            &inputs,
             self.config.coarse.temperature,
-        );
+            &mut |stage| match stage {
+                ForwardStage::Prompts => t.cipm_ms = clock.lap(),
+                ForwardStage::BackboneFeatures => t.unet_ms = clock.lap(),
+                ForwardStage::Coarse => {}
+            },
+        )?;
+        // Coarse matches (θ, border, mutual nearest neighbour).
         let params = CoarseMatchParams {
             threshold: self.opts.coarse_threshold,
             border: self.opts.border as i64,
         };
-        let matches = extract_matches(
-            &conf,
-            coarse.grid0,
-            coarse.grid1,
-            &coarse.valid0,
-            &coarse.valid1,
-            params,
-        );
+        let matches = forward::coarse_matches(&conf, &coarse, params);
         drop(conf);
         t.coarse_ms = clock.lap();
         if matches.is_empty() {
@@ -544,45 +511,21 @@ impl ImdMatcher {
             });
         }
 
-        // 5. Fine features: transformed coarse ÷ √d fused with the cached encoder features,
-        //    each image cropped to its valid region.
-        let scale = (heads.coarse.d_model() as f64).sqrt();
-        let crop = |feat: &Tensor, grid: CoarseGrid, valid: ValidRegion| {
-            unflatten(feat, grid)
-                .narrow(2, 0, valid.height)
-                .narrow(3, 0, valid.width)
-                / scale
-        };
-        let c0 = crop(&coarse.feat0, coarse.grid0, valid_a);
-        let c1 = crop(&coarse.feat1, coarse.grid1, valid_b);
-        let (fine0, fine1) = if valid_a == valid_b {
-            let both = heads.fine_fusion.forward_t(
-                &Tensor::cat(&[&c0, &c1], 0),
-                &FinePyramid::cat(&[pyr_a, pyr_b]),
-                false,
-            );
-            (both.narrow(0, 0, 1), both.narrow(0, 1, 1))
-        } else {
-            (
-                heads.fine_fusion.forward_t(&c0, pyr_a, false),
-                heads.fine_fusion.forward_t(&c1, pyr_b, false),
-            )
-        };
-
+        // 5. Fine features on each image's valid crop, with the cached encoder features.
+        let (fine0, fine1) = heads.fine_pass(
+            &coarse,
+            FineInputs::Encoded {
+                pyramid0: &[pyr_a],
+                pyramid1: &[pyr_b],
+            },
+            false,
+        )?;
         // 6. Two-stage refinement in network pixels.
-        let (x0, y0) = coarse.grid0.cells_of(&matches.i_ids);
-        let (x1, y1) = coarse.grid1.cells_of(&matches.j_ids);
-        let cells = WindowCells {
-            b: matches.b_ids.zeros_like(),
-            x0,
-            y0,
-            x1,
-            y1,
-        };
-        let fine = refine(
+        let fine = forward::refine_matches(
             &fine0,
             &fine1,
-            &cells,
+            &coarse,
+            &matches,
             self.config.fine.subpixel_channels,
             self.config.fine.subpixel_temperature,
         );
@@ -664,27 +607,13 @@ impl ImdMatcher {
 /// Images per batched backbone call in [`ImdMatcher::prepare`].
 const PREPARE_BATCH: usize = 2;
 
-/// Stack two `[1, c, h, w]` latents into `[2, c, H, W]`, zero-padding bottom-right to the
-/// larger size; returns each one's valid region.
-fn pad_pair(a: &Tensor, b: &Tensor) -> (Tensor, ValidRegion, ValidRegion) {
-    let (sa, sb) = (a.size(), b.size());
-    let va = ValidRegion {
-        height: sa[2],
-        width: sa[3],
-    };
-    let vb = ValidRegion {
-        height: sb[2],
-        width: sb[3],
-    };
-    let (h, w) = (sa[2].max(sb[2]), sa[3].max(sb[3]));
-    let pad = |t: &Tensor, v: ValidRegion| {
-        if v.height == h && v.width == w {
-            t.shallow_clone()
-        } else {
-            t.constant_pad_nd([0, w - v.width, 0, h - v.height])
-        }
-    };
-    (Tensor::cat(&[pad(a, va), pad(b, vb)], 0), va, vb)
+/// The whole of a `[1, k, h, w]` code map as a coarse valid region.
+fn valid_region(codes: &Tensor) -> ValidRegion {
+    let s = codes.size();
+    ValidRegion {
+        height: s[2],
+        width: s[3],
+    }
 }
 
 fn to_f32(t: &Tensor) -> Result<Vec<f32>, ModelError> {

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use imd::config::{CamerasConfig, ImdConfig};
 use imd::geometry::metrics::{rotation_error_deg, translation_error_deg};
 use imd::io::bag::{Bag, BagFrames};
-use imd::io::frames::{CameraFrame, ControlCommand, FrameProcessor, ScheduleInfo};
+use imd::io::frames::CameraFrame;
+use imd::pipeline::{ControlCommand, FrameProcessor, ScheduleInfo};
 use imd::pipeline::{TrackOutput, TrackState, TrackerConfig, TrackerProcessor};
 
 use crate::util::fixture;
@@ -350,7 +351,7 @@ fn relocalization_on_request_reset_and_age_promotion() {
         }
         match index(frame) {
             20 => {
-                let s = p.control(ControlCommand::Relocalize("nope".into()));
+                let s = p.control(ControlCommand::Relocalize(Some("nope".into())));
                 assert_eq!(s[0].level, 1);
                 assert!(
                     s[0].message.contains("no camera named `nope`"),
@@ -359,7 +360,7 @@ fn relocalization_on_request_reset_and_age_promotion() {
                 );
             }
             22 => {
-                let s = p.control(ControlCommand::Reset(String::new()));
+                let s = p.control(ControlCommand::Reset(None));
                 assert!(
                     s[0].message.contains("keyframe(s) forgotten"),
                     "{}",
@@ -367,7 +368,7 @@ fn relocalization_on_request_reset_and_age_promotion() {
                 );
             }
             25 => {
-                let s = p.control(ControlCommand::Relocalize("cam0".into()));
+                let s = p.control(ControlCommand::Relocalize(Some("cam0".into())));
                 assert!(s[0].message.contains("1 camera(s)"), "{}", s[0].message);
             }
             _ => {}
@@ -474,4 +475,26 @@ fn config_matcher_yaml_declares_every_parameter() {
     assert_eq!(in_file, declared);
     assert_eq!(config.tracker, TrackerConfig::default());
     assert_eq!(config.cameras.resolve().unwrap().len(), 1);
+}
+
+#[test]
+fn readme_topic_table_is_the_output_table() {
+    // The README's "Published topics" table is the one the node publishes (OUTPUT_TOPICS):
+    // same topics, order, types and enabling settings, and the QoS sentence under it.
+    use imd::pipeline::topics::OutputQos;
+    use imd::pipeline::OUTPUT_TOPICS;
+    let readme = std::fs::read_to_string(crate::util::root().join("README.md")).unwrap();
+    let section = readme.split("### Published topics").nth(1).unwrap();
+    let rows: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| Topic"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let expected: Vec<String> = OUTPUT_TOPICS.iter().map(|t| t.readme_row()).collect();
+    assert_eq!(rows, expected);
+    assert!(OUTPUT_TOPICS
+        .iter()
+        .all(|t| t.qos == OutputQos::Reliable { depth: 10 }));
+    assert!(section.contains("Publishers use the default QoS (reliable, keep last 10)."));
 }

@@ -1,8 +1,9 @@
-//! [`TrackerConfig`]: the `tracker:` section of [`crate::config::ImdConfig`].
+//! [`TrackerConfig`]: the `tracker:` section of [`super::ImdConfig`] (read by
+//! `crate::pipeline::Tracker`).
 
 use serde::{Deserialize, Serialize};
 
-use super::PipelineError;
+use super::ConfigError;
 
 /// Keyframe policy, keyframe store and relocalization. Every "0 = off" field disables its
 /// criterion; ROS parameters cannot be null, so there are no optional fields.
@@ -64,8 +65,8 @@ impl Default for TrackerConfig {
 
 impl TrackerConfig {
     /// Check ranges; errors name the field as `tracker.<field>`.
-    pub fn validate(&self) -> Result<(), PipelineError> {
-        let bad = |field: &str, reason: String| PipelineError::InvalidConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &str, reason: String| ConfigError::Invalid {
             field: format!("tracker.{field}"),
             reason,
         };

@@ -1,0 +1,100 @@
+//! The frame-processing contract between the inputs (ROS node, bag replay) and the tracker.
+//!
+//! Inputs deliver synchronized [`CameraFrame`]s; a [`FrameProcessor`] turns each into
+//! [`FrameOutputs`] (ROS-free messages the adapters publish or write). The processor is
+//! [`super::TrackerProcessor`]; [`super::FrameWorker`] runs it on a dedicated thread for both
+//! the ROS node and `imd replay`.
+
+use super::{PipelineError, TrackState};
+use crate::config::ImdConfig;
+use crate::io::frames::CameraFrame;
+use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
+use crate::io::msgs::nav_msgs::Odometry;
+use crate::io::msgs::sensor_msgs::{Image, PointCloud2};
+use crate::io::msgs::tf2_msgs::TFMessage;
+
+/// Control requests to the processor (the node's `~/relocalize` and `~/reset` services).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlCommand {
+    /// Relocalize against stored keyframes: one camera by name, or all (`None`).
+    Relocalize(Option<String>),
+    /// Forget keyframes and tracking state: one camera by name, or all (`None`).
+    Reset(Option<String>),
+}
+
+impl ControlCommand {
+    /// `relocalize` or `reset`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ControlCommand::Relocalize(_) => "relocalize",
+            ControlCommand::Reset(_) => "reset",
+        }
+    }
+
+    /// The camera the request names, `None` for all cameras.
+    pub fn camera(&self) -> Option<&str> {
+        match self {
+            ControlCommand::Relocalize(c) | ControlCommand::Reset(c) => c.as_deref(),
+        }
+    }
+}
+
+/// What processing one frame produced. Every field is optional: adapters publish what is set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameOutputs {
+    /// Correspondences (fields x0, y0, x1, y1, confidence, inlier).
+    pub correspondences: Option<PointCloud2>,
+    /// Relative pose with covariance.
+    pub odometry: Option<Odometry>,
+    /// Transforms for `/tf`.
+    pub tf: Option<TFMessage>,
+    /// Image with matches drawn.
+    pub debug_image: Option<Image>,
+    /// Status reports for `/diagnostics`.
+    pub diagnostics: Vec<DiagnosticStatus>,
+    /// Typed summary of what happened, for adapters that aggregate statistics (not published).
+    pub report: Option<FrameReport>,
+}
+
+/// A processed frame in numbers (what `imd replay` sums up).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameReport {
+    /// Tracking state.
+    pub state: TrackState,
+    /// The frame became a keyframe.
+    pub new_keyframe: bool,
+    /// Matches against the keyframe.
+    pub matches: usize,
+    /// Pose inliers.
+    pub inliers: usize,
+    /// Time from receiving the image to the end of processing, ms.
+    pub latency_ms: f64,
+    /// Milliseconds per named stage.
+    pub stage_ms: Vec<(String, f64)>,
+}
+
+/// What the scheduler knows about a frame's camera when it hands the frame over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleInfo {
+    /// Frames of this camera dropped so far because a newer one replaced them unprocessed.
+    pub dropped: u64,
+    /// Frames of this camera skipped so far to honour `node.max_rate_hz`.
+    pub rate_skipped: u64,
+}
+
+/// Turns frames into outputs. Runs on a worker thread, one frame at a time, always the newest
+/// frame of each camera.
+pub trait FrameProcessor: Send {
+    /// Process one frame. An `Err` is logged with the camera and topic by the adapter, which
+    /// then goes on with the next frame.
+    fn process(
+        &mut self,
+        frame: CameraFrame,
+        schedule: &ScheduleInfo,
+    ) -> Result<FrameOutputs, PipelineError>;
+    /// Handle a control request; returns status lines for `/diagnostics`.
+    fn control(&mut self, command: ControlCommand) -> Vec<DiagnosticStatus>;
+    /// The configuration changed at run time (a ROS parameter was set). Processors apply
+    /// what they can live; the default ignores it.
+    fn reconfigure(&mut self, _config: &ImdConfig) {}
+}
