@@ -151,207 +151,271 @@ pub fn run(matcher: &ImdMatcher, opts: &EvalOptions) -> Result<EvalResults, Eval
         .and_then(|n| n.to_str())
         .unwrap_or("imd")
         .to_string();
-    let data = opts.data.display().to_string();
-    let b = opts.benchmark;
-    match b {
-        Benchmark::Megadepth1500 | Benchmark::Scannet1500 => {
-            let (dataset, protocol): (Box<dyn PairDataset>, PoseProtocol) = if b
-                == Benchmark::Megadepth1500
-            {
-                let indices = megadepth_indices(need_index(opts, "the converted scene indices")?)?;
-                let options = MegaDepthOptions {
-                    long_side: opts.long_side,
-                    ..MegaDepthOptions::test_1500()
-                };
-                (
-                    Box::new(MegaDepthDataset::open(&indices, &opts.data, options)?),
-                    PoseProtocol::megadepth(),
-                )
-            } else {
-                let index = need_index(opts, "the converted test index")?;
-                (
-                    Box::new(ScanNetDataset::open(
-                        index,
-                        &opts.data,
-                        ScanNetOptions::default(),
-                    )?),
-                    PoseProtocol::scannet(),
-                )
-            };
-            let protocol = PoseProtocol {
-                ransac_times: opts.ransac_times,
-                seed: opts.seed,
-                plain_ransac: opts.plain_ransac,
-                ..protocol
-            };
-            let outcomes = evaluate(
-                dataset.as_ref(),
-                matcher,
-                opts.limit,
-                opts.progress,
-                &mut |s, m, t| pose::score_pair(s, m, t, &protocol),
-            )?;
-            let summary = pose::summarize(&outcomes, protocol.epipolar_threshold);
-            let table = format_table(
-                &format!("{} ({} pairs)", b.title(), summary.pairs),
-                &[
-                    "AUC@5°",
-                    "AUC@10°",
-                    "AUC@20°",
-                    &format!("Prec.({:.0e})", protocol.epipolar_threshold),
-                    "Matches",
-                ],
-                &model_name,
-                &[
-                    summary.auc[0],
-                    summary.auc[1],
-                    summary.auc[2],
-                    summary.precision,
-                    summary.mean_matches,
-                ],
-            );
-            let (records, matches) = split(outcomes, |r: &pose::PosePair| r.name.clone());
-            Ok(EvalResults {
-                benchmark: b.name().into(),
-                model,
-                data,
-                protocol: serde_json::json!({
-                    "long_side": if b == Benchmark::Megadepth1500 { opts.long_side } else { 640 },
-                    "ransac_threshold_px": protocol.ransac_threshold_px,
-                    "ransac_confidence": protocol.confidence,
-                    "ransac_times": protocol.ransac_times,
-                    "plain_ransac": protocol.plain_ransac,
-                    "epipolar_threshold": protocol.epipolar_threshold,
-                }),
-                summary: to_json(&summary),
-                pairs: to_json(&records),
-                table,
-                matches,
-            })
-        }
-        Benchmark::Hpatches | Benchmark::HomographySynth => {
-            let (dataset, protocol): (Box<dyn PairDataset>, HomographyProtocol) =
-                if b == Benchmark::Hpatches {
-                    (
-                        Box::new(HPatchesDataset::open(
-                            &opts.data,
-                            HPatchesOptions {
-                                short_side: opts.short_side,
-                                ..HPatchesOptions::default()
-                            },
-                        )?),
-                        HomographyProtocol::hpatches(),
-                    )
-                } else {
-                    let config = SyntheticHomographyConfig {
-                        images_dir: data.clone(),
-                        ..opts.synthetic.clone()
-                    };
-                    (
-                        Box::new(SyntheticHomographyDataset::open(config)?),
-                        HomographyProtocol::synthetic(),
-                    )
-                };
-            let protocol = HomographyProtocol {
-                seed: opts.seed,
-                plain_ransac: opts.plain_ransac,
-                ..protocol
-            };
-            let outcomes = evaluate(
-                dataset.as_ref(),
-                matcher,
-                opts.limit,
-                opts.progress,
-                &mut |s, m, t| homography::score_pair(s, m, t, &protocol),
-            )?;
-            let summary = homography::summarize(&outcomes);
-            let unit = if protocol.normalize_480 { "" } else { "px" };
-            let table = format_table(
-                &format!("{} ({} pairs)", b.title(), summary.pairs),
-                &[
-                    &format!("AUC@3{unit}"),
-                    &format!("AUC@5{unit}"),
-                    &format!("AUC@10{unit}"),
-                    "Prec.@3px",
-                    "Matches",
-                ],
-                &model_name,
-                &[
-                    summary.auc[0],
-                    summary.auc[1],
-                    summary.auc[2],
-                    summary.precision[1],
-                    summary.mean_matches,
-                ],
-            );
-            let (records, matches) =
-                split(outcomes, |r: &homography::HomographyPair| r.name.clone());
-            let mut proto = serde_json::json!({
-                "short_side": if b == Benchmark::Hpatches { opts.short_side } else { 0 },
-                "normalize_480": protocol.normalize_480,
-                "ransac_threshold_px": protocol.ransac_threshold_px,
-                "ransac_confidence": protocol.confidence,
-                "plain_ransac": protocol.plain_ransac,
-            });
-            if b == Benchmark::HomographySynth {
-                proto["synthetic"] = to_json(&SyntheticHomographyConfig {
-                    images_dir: data.clone(),
-                    ..opts.synthetic.clone()
-                });
-            }
-            Ok(EvalResults {
-                benchmark: b.name().into(),
-                model,
-                data,
-                protocol: proto,
-                summary: to_json(&summary),
-                pairs: to_json(&records),
-                table,
-                matches,
-            })
-        }
-        Benchmark::Imim => {
-            let pairs = need_index(opts, "the pair list written by `imd imim build`")?;
-            let dataset = ImimDataset::open(
-                pairs,
-                &opts.data,
-                ImimOptions {
-                    long_side: opts.long_side,
-                    ..ImimOptions::default()
-                },
-            )?;
-            let outcomes = evaluate(
-                &dataset,
-                matcher,
-                opts.limit,
-                opts.progress,
-                &mut |s, m, t| imim::score_pair(s, m, t),
-            )?;
-            let summary = imim::summarize(&outcomes);
-            let table = format_table(
-                &format!("{} ({} pairs)", b.title(), summary.pairs),
-                &["Acc.", "Acc.(pooled)", "Inst. matches", "Matches"],
-                &model_name,
-                &[
-                    summary.accuracy,
-                    summary.accuracy_pooled,
-                    summary.mean_instance_matches,
-                    summary.mean_matches,
-                ],
-            );
-            let (records, matches) = split(outcomes, |r: &imim::ImimPair| r.name.clone());
-            Ok(EvalResults {
-                benchmark: b.name().into(),
-                model,
-                data,
-                protocol: serde_json::json!({ "long_side": opts.long_side }),
-                summary: to_json(&summary),
-                pairs: to_json(&records),
-                table,
-                matches,
-            })
-        }
+    let labels = RunLabels {
+        model,
+        model_name,
+        data: opts.data.display().to_string(),
+    };
+    match opts.benchmark {
+        Benchmark::Megadepth1500 | Benchmark::Scannet1500 => run_pose(matcher, opts, labels),
+        Benchmark::Hpatches | Benchmark::HomographySynth => run_homography(matcher, opts, labels),
+        Benchmark::Imim => run_imim(matcher, opts, labels),
     }
+}
+
+/// What every benchmark's results name: the model (its path and short name) and the data.
+struct RunLabels {
+    model: String,
+    model_name: String,
+    data: String,
+}
+
+/// MegaDepth-1500 / ScanNet-1500: relative pose AUC.
+fn run_pose(
+    matcher: &ImdMatcher,
+    opts: &EvalOptions,
+    labels: RunLabels,
+) -> Result<EvalResults, EvalError> {
+    let RunLabels {
+        model,
+        model_name,
+        data,
+    } = labels;
+    let b = opts.benchmark;
+    let (dataset, protocol) = open_pose_dataset(opts)?;
+    let protocol = PoseProtocol {
+        ransac_times: opts.ransac_times,
+        seed: opts.seed,
+        plain_ransac: opts.plain_ransac,
+        ..protocol
+    };
+    let outcomes = evaluate(
+        dataset.as_ref(),
+        matcher,
+        opts.limit,
+        opts.progress,
+        &mut |s, m, t| pose::score_pair(s, m, t, &protocol),
+    )?;
+    let summary = pose::summarize(&outcomes, protocol.epipolar_threshold);
+    let table = format_table(
+        &format!("{} ({} pairs)", b.title(), summary.pairs),
+        &[
+            "AUC@5°",
+            "AUC@10°",
+            "AUC@20°",
+            &format!("Prec.({:.0e})", protocol.epipolar_threshold),
+            "Matches",
+        ],
+        &model_name,
+        &[
+            summary.auc[0],
+            summary.auc[1],
+            summary.auc[2],
+            summary.precision,
+            summary.mean_matches,
+        ],
+    );
+    let (records, matches) = split(outcomes, |r: &pose::PosePair| r.name.clone());
+    Ok(EvalResults {
+        benchmark: b.name().into(),
+        model,
+        data,
+        protocol: serde_json::json!({
+            "long_side": if b == Benchmark::Megadepth1500 { opts.long_side } else { 640 },
+            "ransac_threshold_px": protocol.ransac_threshold_px,
+            "ransac_confidence": protocol.confidence,
+            "ransac_times": protocol.ransac_times,
+            "plain_ransac": protocol.plain_ransac,
+            "epipolar_threshold": protocol.epipolar_threshold,
+        }),
+        summary: to_json(&summary),
+        pairs: to_json(&records),
+        table,
+        matches,
+    })
+}
+
+/// The pose benchmark's dataset and its protocol before the user's overrides.
+fn open_pose_dataset(
+    opts: &EvalOptions,
+) -> Result<(Box<dyn PairDataset>, PoseProtocol), EvalError> {
+    let b = opts.benchmark;
+    let opened: (Box<dyn PairDataset>, PoseProtocol) = if b == Benchmark::Megadepth1500 {
+        let indices = megadepth_indices(need_index(opts, "the converted scene indices")?)?;
+        let options = MegaDepthOptions {
+            long_side: opts.long_side,
+            ..MegaDepthOptions::test_1500()
+        };
+        (
+            Box::new(MegaDepthDataset::open(&indices, &opts.data, options)?),
+            PoseProtocol::megadepth(),
+        )
+    } else {
+        let index = need_index(opts, "the converted test index")?;
+        (
+            Box::new(ScanNetDataset::open(
+                index,
+                &opts.data,
+                ScanNetOptions::default(),
+            )?),
+            PoseProtocol::scannet(),
+        )
+    };
+    Ok(opened)
+}
+
+/// HPatches / synthetic homographies: corner-error AUC.
+fn run_homography(
+    matcher: &ImdMatcher,
+    opts: &EvalOptions,
+    labels: RunLabels,
+) -> Result<EvalResults, EvalError> {
+    let RunLabels {
+        model,
+        model_name,
+        data,
+    } = labels;
+    let b = opts.benchmark;
+    let (dataset, protocol) = open_homography_dataset(opts, &data)?;
+    let protocol = HomographyProtocol {
+        seed: opts.seed,
+        plain_ransac: opts.plain_ransac,
+        ..protocol
+    };
+    let outcomes = evaluate(
+        dataset.as_ref(),
+        matcher,
+        opts.limit,
+        opts.progress,
+        &mut |s, m, t| homography::score_pair(s, m, t, &protocol),
+    )?;
+    let summary = homography::summarize(&outcomes);
+    let unit = if protocol.normalize_480 { "" } else { "px" };
+    let table = format_table(
+        &format!("{} ({} pairs)", b.title(), summary.pairs),
+        &[
+            &format!("AUC@3{unit}"),
+            &format!("AUC@5{unit}"),
+            &format!("AUC@10{unit}"),
+            "Prec.@3px",
+            "Matches",
+        ],
+        &model_name,
+        &[
+            summary.auc[0],
+            summary.auc[1],
+            summary.auc[2],
+            summary.precision[1],
+            summary.mean_matches,
+        ],
+    );
+    let (records, matches) = split(outcomes, |r: &homography::HomographyPair| r.name.clone());
+    let mut proto = serde_json::json!({
+        "short_side": if b == Benchmark::Hpatches { opts.short_side } else { 0 },
+        "normalize_480": protocol.normalize_480,
+        "ransac_threshold_px": protocol.ransac_threshold_px,
+        "ransac_confidence": protocol.confidence,
+        "plain_ransac": protocol.plain_ransac,
+    });
+    if b == Benchmark::HomographySynth {
+        proto["synthetic"] = to_json(&SyntheticHomographyConfig {
+            images_dir: data.clone(),
+            ..opts.synthetic.clone()
+        });
+    }
+    Ok(EvalResults {
+        benchmark: b.name().into(),
+        model,
+        data,
+        protocol: proto,
+        summary: to_json(&summary),
+        pairs: to_json(&records),
+        table,
+        matches,
+    })
+}
+
+/// The homography benchmark's dataset and its protocol before the user's overrides.
+fn open_homography_dataset(
+    opts: &EvalOptions,
+    data: &str,
+) -> Result<(Box<dyn PairDataset>, HomographyProtocol), EvalError> {
+    let b = opts.benchmark;
+    let opened: (Box<dyn PairDataset>, HomographyProtocol) = if b == Benchmark::Hpatches {
+        (
+            Box::new(HPatchesDataset::open(
+                &opts.data,
+                HPatchesOptions {
+                    short_side: opts.short_side,
+                    ..HPatchesOptions::default()
+                },
+            )?),
+            HomographyProtocol::hpatches(),
+        )
+    } else {
+        let config = SyntheticHomographyConfig {
+            images_dir: data.to_string(),
+            ..opts.synthetic.clone()
+        };
+        (
+            Box::new(SyntheticHomographyDataset::open(config)?),
+            HomographyProtocol::synthetic(),
+        )
+    };
+    Ok(opened)
+}
+
+/// IMIM: instance matching accuracy.
+fn run_imim(
+    matcher: &ImdMatcher,
+    opts: &EvalOptions,
+    labels: RunLabels,
+) -> Result<EvalResults, EvalError> {
+    let RunLabels {
+        model,
+        model_name,
+        data,
+    } = labels;
+    let b = opts.benchmark;
+    let pairs = need_index(opts, "the pair list written by `imd imim build`")?;
+    let dataset = ImimDataset::open(
+        pairs,
+        &opts.data,
+        ImimOptions {
+            long_side: opts.long_side,
+            ..ImimOptions::default()
+        },
+    )?;
+    let outcomes = evaluate(
+        &dataset,
+        matcher,
+        opts.limit,
+        opts.progress,
+        &mut |s, m, t| imim::score_pair(s, m, t),
+    )?;
+    let summary = imim::summarize(&outcomes);
+    let table = format_table(
+        &format!("{} ({} pairs)", b.title(), summary.pairs),
+        &["Acc.", "Acc.(pooled)", "Inst. matches", "Matches"],
+        &model_name,
+        &[
+            summary.accuracy,
+            summary.accuracy_pooled,
+            summary.mean_instance_matches,
+            summary.mean_matches,
+        ],
+    );
+    let (records, matches) = split(outcomes, |r: &imim::ImimPair| r.name.clone());
+    Ok(EvalResults {
+        benchmark: b.name().into(),
+        model,
+        data,
+        protocol: serde_json::json!({ "long_side": opts.long_side }),
+        summary: to_json(&summary),
+        pairs: to_json(&records),
+        table,
+        matches,
+    })
 }
 
 /// A one-row table in the paper's layout: title line, header, the model's row.

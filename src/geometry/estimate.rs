@@ -65,30 +65,7 @@ pub fn estimate_relative_pose(
     } else {
         None
     };
-    let finished = match selected {
-        Some(Selected::Rotation {
-            rotation,
-            homography,
-        }) => finish_rotation(
-            &data,
-            &rotation,
-            homography,
-            opts,
-            transfer_threshold(opts, f1),
-        ),
-        Some(Selected::Planar {
-            pose,
-            alternative,
-            homography,
-        }) => {
-            let mut f = finish_essential(&data, &pose, opts, threshold);
-            f.model = PoseModel::Homography;
-            f.homography = Some(homography);
-            f.alternative = alternative;
-            f
-        }
-        None => finish_essential(&data, &outcome.model, opts, threshold),
-    };
+    let finished = finish_selected(&data, selected, &outcome.model, opts, threshold, f1);
 
     let num_inliers = finished.inliers.iter().filter(|b| **b).count();
     check_support(num_inliers, matches, cam1, opts)?;
@@ -109,6 +86,42 @@ pub fn estimate_relative_pose(
         rms_residual_px: finished.rms_normalized * px_per_unit,
         noise_sigma_px: finished.sigma_normalized * px_per_unit,
     })
+}
+
+/// Final refinement and covariance of the model chosen: the homography test's pick, or the
+/// essential matrix from RANSAC when it picked none.
+fn finish_selected(
+    data: &NormalizedCorrespondences,
+    selected: Option<Selected>,
+    essential: &RelativePose,
+    opts: &PoseOptions,
+    threshold: f64,
+    f1: f64,
+) -> Finished {
+    match selected {
+        Some(Selected::Rotation {
+            rotation,
+            homography,
+        }) => finish_rotation(
+            data,
+            &rotation,
+            homography,
+            opts,
+            transfer_threshold(opts, f1),
+        ),
+        Some(Selected::Planar {
+            pose,
+            alternative,
+            homography,
+        }) => {
+            let mut f = finish_essential(data, &pose, opts, threshold);
+            f.model = PoseModel::Homography;
+            f.homography = Some(homography);
+            f.alternative = alternative;
+            f
+        }
+        None => finish_essential(data, essential, opts, threshold),
+    }
 }
 
 /// Undistort and normalize every match; errors name the match.
@@ -382,31 +395,83 @@ fn finish_rotation(
     threshold1: f64,
 ) -> Finished {
     let (x0, x1) = planar_points(data);
+    let fit = refine_rotation_on_inliers(&x0, &x1, rotation, opts, threshold1);
     let thr2 = threshold1 * threshold1;
+    let inliers = flags_below(&fit.errors, thr2);
+    let covariance = rotation_pose_covariance(&x0, &x1, &fit, &inliers, opts, threshold1);
+    let (sum, count) = fit
+        .errors
+        .iter()
+        .filter(|e| **e < thr2)
+        .fold((0.0, 0usize), |(s, c), e| (s + e, c + 1));
+    Finished {
+        pose: RelativePose::new(
+            Rotation3::from_matrix_unchecked(fit.rotation),
+            Vector3::zeros(),
+        ),
+        model: PoseModel::Rotation,
+        inliers,
+        covariance,
+        homography: Some(homography),
+        alternative: None,
+        refinement_iterations: fit.iterations,
+        // Per-coordinate RMS of the 2-D transfer residual, comparable to a Sampson error.
+        rms_normalized: (sum / (2 * count.max(1)) as f64).sqrt(),
+        sigma_normalized: fit.sigma,
+    }
+}
+
+/// A rotation after the final refinement.
+struct RefinedRotation {
+    rotation: Matrix3<f64>,
+    /// Squared 2-D transfer errors of every match.
+    errors: Vec<f64>,
+    /// Noise σ̂ of the inliers (normalized units).
+    sigma: f64,
+    iterations: usize,
+}
+
+fn rotation_errors(r: &Matrix3<f64>, x0: &[Vector2<f64>], x1: &[Vector2<f64>]) -> Vec<f64> {
+    x0.iter()
+        .zip(x1)
+        .map(|(a, b)| rotation_error_sq(r, a, b))
+        .collect()
+}
+
+fn flags_below(errors: &[f64], t2: f64) -> Vec<bool> {
+    errors.iter().map(|e| *e < t2).collect()
+}
+
+/// σ̂ of 2-D residuals from the squared errors below `threshold1`².
+fn noise_2d(errors: &[f64], threshold1: f64) -> f64 {
+    let thr2 = threshold1 * threshold1;
+    let inl: Vec<f64> = errors.iter().copied().filter(|e| *e < thr2).collect();
+    if inl.len() < 2 {
+        0.5 * threshold1
+    } else {
+        sigma_truncated_2d(inl.iter().sum::<f64>() / inl.len() as f64, threshold1)
+    }
+}
+
+/// Two rounds of refinement on the noise-adapted window (see [`RefinementOptions`]).
+///
+/// [`RefinementOptions`]: super::options::RefinementOptions
+fn refine_rotation_on_inliers(
+    x0: &[Vector2<f64>],
+    x1: &[Vector2<f64>],
+    rotation: &Matrix3<f64>,
+    opts: &PoseOptions,
+    threshold1: f64,
+) -> RefinedRotation {
     let refinement = &opts.refinement;
-    let errors_of = |r: &Matrix3<f64>| -> Vec<f64> {
-        x0.iter()
-            .zip(&x1)
-            .map(|(a, b)| rotation_error_sq(r, a, b))
-            .collect()
-    };
-    let flags = |errors: &[f64], t2: f64| -> Vec<bool> { errors.iter().map(|e| *e < t2).collect() };
-    let noise = |errors: &[f64]| {
-        let inl: Vec<f64> = errors.iter().copied().filter(|e| *e < thr2).collect();
-        if inl.len() < 2 {
-            0.5 * threshold1
-        } else {
-            sigma_truncated_2d(inl.iter().sum::<f64>() / inl.len() as f64, threshold1)
-        }
-    };
     let mut r = *rotation;
-    let mut errors = errors_of(&r);
-    let mut sigma = noise(&errors);
-    let mut refinement_iterations = 0;
+    let mut errors = rotation_errors(&r, x0, x1);
+    let mut sigma = noise_2d(&errors, threshold1);
+    let mut iterations = 0;
     if refinement.enabled {
         for _ in 0..2 {
             let window = refinement.window(sigma, threshold1);
-            let (a, b) = select_flagged(&x0, &x1, &flags(&errors, window * window));
+            let (a, b) = select_flagged(x0, x1, &flags_below(&errors, window * window));
             if a.len() < 3 {
                 break;
             }
@@ -418,25 +483,43 @@ fn finish_rotation(
                 refinement.loss_scale * sigma,
                 refinement.max_iterations,
             );
-            refinement_iterations += out.iterations;
+            iterations += out.iterations;
             r = out.params;
-            errors = errors_of(&r);
-            sigma = noise(&errors);
+            errors = rotation_errors(&r, x0, x1);
+            sigma = noise_2d(&errors, threshold1);
         }
     }
-    let inliers = flags(&errors, thr2);
+    RefinedRotation {
+        rotation: r,
+        errors,
+        sigma,
+        iterations,
+    }
+}
+
+/// The 6×6 covariance of a rotation-only pose: the rotation block from the estimator that
+/// produced it (same window, same loss), the translation block unobservable.
+fn rotation_pose_covariance(
+    x0: &[Vector2<f64>],
+    x1: &[Vector2<f64>],
+    fit: &RefinedRotation,
+    inliers: &[bool],
+    opts: &PoseOptions,
+    threshold1: f64,
+) -> Matrix6<f64> {
+    let refinement = &opts.refinement;
     let (set, loss, scale) = if refinement.enabled {
-        let window = refinement.window(sigma, threshold1);
+        let window = refinement.window(fit.sigma, threshold1);
         (
-            flags(&errors, window * window),
+            flags_below(&fit.errors, window * window),
             refinement.loss,
-            refinement.loss_scale * sigma,
+            refinement.loss_scale * fit.sigma,
         )
     } else {
-        (inliers.clone(), RobustLoss::Squared, 1.0)
+        (inliers.to_vec(), RobustLoss::Squared, 1.0)
     };
-    let (a, b) = select_flagged(&x0, &x1, &set);
-    let cov_r = rotation_covariance(&a, &b, &r, loss, scale * scale);
+    let (a, b) = select_flagged(x0, x1, &set);
+    let cov_r = rotation_covariance(&a, &b, &fit.rotation, loss, scale * scale);
     let mut covariance = Matrix6::zeros();
     for i in 0..3 {
         covariance[(i, i)] = UNOBSERVABLE_TRANSLATION_VARIANCE;
@@ -444,22 +527,7 @@ fn finish_rotation(
             covariance[(3 + i, 3 + j)] = cov_r[(i, j)];
         }
     }
-    let (sum, count) = errors
-        .iter()
-        .filter(|e| **e < thr2)
-        .fold((0.0, 0usize), |(s, c), e| (s + e, c + 1));
-    Finished {
-        pose: RelativePose::new(Rotation3::from_matrix_unchecked(r), Vector3::zeros()),
-        model: PoseModel::Rotation,
-        inliers,
-        covariance,
-        homography: Some(homography),
-        alternative: None,
-        refinement_iterations,
-        // Per-coordinate RMS of the 2-D transfer residual, comparable to a Sampson error.
-        rms_normalized: (sum / (2 * count.max(1)) as f64).sqrt(),
-        sigma_normalized: sigma,
-    }
+    covariance
 }
 
 fn planar_points(data: &NormalizedCorrespondences) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
@@ -500,13 +568,46 @@ fn select_homography_model(
     f1: f64,
     rng: &mut Rng,
 ) -> Option<Selected> {
-    let ms = &opts.model_selection;
     let (x0, x1) = planar_points(data);
-    let (s0, s1) = select_flagged(&x0, &x1, e_inliers);
+    let threshold1 = transfer_threshold(opts, f1);
+    let h0 = dominant_homography(&x0, &x1, e_inliers, opts, threshold1, rng)?;
+    // Planar or rotational: the homography on all matches, refined on its inliers.
+    let (h, h_inliers, _) = refine_homography_robust(&x0, &x1, &h0, threshold1, &opts.refinement);
+    let hn = orient_homography(data, &normalize_homography(&h)?, &h_inliers);
+    let n_h = h_inliers.iter().filter(|b| **b).count();
+    let rotation_ratio = opts.model_selection.rotation_inlier_ratio;
+    if let Some(rotation) = pure_rotation(&x0, &x1, &hn, &h_inliers, threshold1, rotation_ratio) {
+        return Some(Selected::Rotation {
+            rotation,
+            homography: hn,
+        });
+    }
+    let candidates = plane_decompositions(data, &hn, &h_inliers, n_h, threshold)?;
+    Some(choose_planar(
+        data,
+        &candidates,
+        &h_inliers,
+        opts,
+        threshold,
+        hn,
+    ))
+}
+
+/// The homography that explains ≥ `planar_inlier_ratio` of the essential inliers, in
+/// normalized coordinates, or `None` when there is none.
+fn dominant_homography(
+    x0: &[Vector2<f64>],
+    x1: &[Vector2<f64>],
+    e_inliers: &[bool],
+    opts: &PoseOptions,
+    threshold1: f64,
+    rng: &mut Rng,
+) -> Option<Matrix3<f64>> {
+    let ms = &opts.model_selection;
+    let (s0, s1) = select_flagged(x0, x1, e_inliers);
     if s0.len() < 8 {
         return None;
     }
-    let threshold1 = transfer_threshold(opts, f1);
     let c0 = Conditioning::of(&s0);
     let c1 = Conditioning::of(&s1);
     let cs0: Vec<Vector2<f64>> = s0.iter().map(|p| c0.apply(p)).collect();
@@ -523,43 +624,60 @@ fn select_homography_model(
     };
     let mut est = HomographyEstimator::new(&cs0, &cs1, thr_c, 1.0, 0);
     let out = ransac(&mut est, &settings, rng)?;
-    // Truncated least-squares polish before counting: a noisy 4-point H misses inliers. A
-    // second and third round (points within 2× the threshold re-selected) only when the count
-    // is short of the ratio but not hopeless: a plane seen at a grazing angle (the ground) needs
-    // them, a general scene does not pay for them.
-    let count = |h: &Matrix3<f64>| {
-        homography_inliers(h, &cs0, &cs1, thr_c * thr_c)
-            .iter()
-            .filter(|b| **b)
-            .count()
-    };
     let needed_count = ms.planar_inlier_ratio * s0.len() as f64;
-    let mut hc = out.model;
-    let mut h_count = out.score.inliers;
+    let (hc, h_count) = polish_homography(
+        &cs0,
+        &cs1,
+        out.model,
+        out.score.inliers,
+        thr_c,
+        needed_count,
+    );
+    if (h_count as f64) < needed_count {
+        return None;
+    }
+    Some(c1.inverse_matrix() * hc * c0.matrix())
+}
+
+/// Truncated least-squares polish before counting: a noisy 4-point H misses inliers. A second
+/// and third round (points within 2× the threshold re-selected) only when the count is short of
+/// `needed_count` but not hopeless: a plane seen at a grazing angle (the ground) needs them, a
+/// general scene does not pay for them. Returns the homography and its inlier count.
+fn polish_homography(
+    cs0: &[Vector2<f64>],
+    cs1: &[Vector2<f64>],
+    mut hc: Matrix3<f64>,
+    mut h_count: usize,
+    thr_c: f64,
+    needed_count: f64,
+) -> (Matrix3<f64>, usize) {
     for round in 0..3 {
         if round > 0 && ((h_count as f64) >= needed_count || (h_count as f64) < 0.5 * needed_count)
         {
             break;
         }
         let window = if round == 0 { thr_c } else { 2.0 * thr_c };
-        let flags = homography_inliers(&hc, &cs0, &cs1, window * window);
-        let (a, b) = select_flagged(&cs0, &cs1, &flags);
+        let flags = homography_inliers(&hc, cs0, cs1, window * window);
+        let (a, b) = select_flagged(cs0, cs1, &flags);
         if a.len() < 5 {
             break;
         }
         hc = refine_homography(&a, &b, &hc, RobustLoss::Truncated, thr_c, 10).params;
-        h_count = count(&hc);
+        h_count = homography_inliers(&hc, cs0, cs1, thr_c * thr_c)
+            .iter()
+            .filter(|b| **b)
+            .count();
     }
-    if (h_count as f64) < needed_count {
-        return None;
-    }
+    (hc, h_count)
+}
 
-    // Planar or rotational: the homography on all matches, refined on its inliers.
-    let thr2 = threshold1 * threshold1;
-    let h0 = c1.inverse_matrix() * hc * c0.matrix();
-    let (h, h_inliers, _) = refine_homography_robust(&x0, &x1, &h0, threshold1, &opts.refinement);
-    let mut hn = normalize_homography(&h)?;
-    // Positive depths: x1ᵀ·H·x0 > 0 for the inliers.
+/// The sign of a normalized homography that gives its inliers positive depths
+/// (x1ᵀ·H·x0 > 0 for most of them).
+fn orient_homography(
+    data: &NormalizedCorrespondences,
+    hn: &Matrix3<f64>,
+    h_inliers: &[bool],
+) -> Matrix3<f64> {
     let positive: i64 = h_inliers
         .iter()
         .enumerate()
@@ -573,41 +691,58 @@ fn select_homography_model(
         })
         .sum();
     if positive < 0 {
-        hn = -hn;
+        -*hn
+    } else {
+        *hn
     }
+}
+
+/// Pure rotation: the closest rotation to H, refined, when it explains at least
+/// `rotation_ratio` of the homography's inliers.
+fn pure_rotation(
+    x0: &[Vector2<f64>],
+    x1: &[Vector2<f64>],
+    hn: &Matrix3<f64>,
+    h_inliers: &[bool],
+    threshold1: f64,
+    rotation_ratio: f64,
+) -> Option<Matrix3<f64>> {
+    let thr2 = threshold1 * threshold1;
     let n_h = h_inliers.iter().filter(|b| **b).count();
+    let svd = SVD::new(*hn, true, true);
+    let (u, vt) = (svd.u?, svd.v_t?);
+    let mut d = Matrix3::identity();
+    d[(2, 2)] = (u * vt).determinant().signum();
+    let r0 = u * d * vt;
+    let (a, b) = select_flagged(x0, x1, h_inliers);
+    let r = refine_rotation(&a, &b, &r0, RobustLoss::Cauchy, 0.5 * threshold1, 20).params;
+    let n_r = a
+        .iter()
+        .zip(&b)
+        .filter(|(p, q)| rotation_error_sq(&r, p, q) < thr2)
+        .count();
+    ((n_r as f64) >= rotation_ratio * n_h as f64).then_some(r)
+}
 
-    // Pure rotation: the closest rotation to H explains (nearly) all of its inliers.
-    let svd = SVD::new(hn, true, true);
-    if let (Some(u), Some(vt)) = (svd.u, svd.v_t) {
-        let mut d = Matrix3::identity();
-        d[(2, 2)] = (u * vt).determinant().signum();
-        let r0 = u * d * vt;
-        let (a, b) = select_flagged(&x0, &x1, &h_inliers);
-        let r = refine_rotation(&a, &b, &r0, RobustLoss::Cauchy, 0.5 * threshold1, 20).params;
-        let n_r = a
-            .iter()
-            .zip(&b)
-            .filter(|(p, q)| rotation_error_sq(&r, p, q) < thr2)
-            .count();
-        if (n_r as f64) >= ms.rotation_inlier_ratio * n_h as f64 {
-            return Some(Selected::Rotation {
-                rotation: r,
-                homography: hn,
-            });
-        }
-    }
-
-    // Planar: the decompositions that put the inliers in front of both cameras. A point's depth
-    // sign only tells when its rays meet at a clear angle: below about twice the noise (points
-    // near the epipole) it is a coin flip, so such points neither count for nor against.
-    // Counting them anyway favours whichever decomposition has its epipole away from the
-    // points: right for the synthetic tilted planes, wrong for a camera driving over the
-    // ground (PoseLib fails ~95 % of those; with this rule imd fails ~2 %).
+/// The decompositions of H that put the inliers in front of both cameras, with how many
+/// inliers each puts behind; `None` when even the best puts more than half behind.
+///
+/// A point's depth sign only tells when its rays meet at a clear angle: below about twice the
+/// noise (points near the epipole) it is a coin flip, so such points neither count for nor
+/// against. Counting them anyway favours whichever decomposition has its epipole away from the
+/// points: right for the synthetic tilted planes, wrong for a camera driving over the ground
+/// (PoseLib fails ~95 % of those; with this rule imd fails ~2 %).
+fn plane_decompositions(
+    data: &NormalizedCorrespondences,
+    hn: &Matrix3<f64>,
+    h_inliers: &[bool],
+    n_h: usize,
+    threshold: f64,
+) -> Option<Vec<RelativePose>> {
     let min_parallax = 2.0 * threshold;
     let inlier_idx: Vec<usize> = (0..h_inliers.len()).filter(|&i| h_inliers[i]).collect();
     let mut candidates: Vec<(RelativePose, usize)> = Vec::new();
-    for sol in decompose_homography(&hn) {
+    for sol in decompose_homography(hn) {
         let tn = sol.t_over_d.norm();
         if tn.is_nan() || tn <= 1e-12 {
             continue;
@@ -636,18 +771,34 @@ fn select_homography_model(
     // A true inlier clearly behind a camera rules a decomposition out; a little slack (0.5 %,
     // at least 2) absorbs outliers that passed the homography test.
     let slack = (0.005 * n_h as f64).max(2.0);
-    candidates.retain(|c| c.1 as f64 <= fewest_behind as f64 + slack);
+    Some(
+        candidates
+            .into_iter()
+            .filter(|c| c.1 as f64 <= fewest_behind as f64 + slack)
+            .map(|c| c.0)
+            .collect(),
+    )
+}
 
-    // Refine each survivor on the epipolar constraint and count its support off the plane:
-    // only points off the plane can tell the two decompositions apart.
+/// Refine each surviving decomposition on the epipolar constraint and keep the one with
+/// clearly more support off the plane (only points off the plane can tell them apart); when
+/// neither is decisive, the smaller rotation, reporting the other as the alternative.
+fn choose_planar(
+    data: &NormalizedCorrespondences,
+    candidates: &[RelativePose],
+    h_inliers: &[bool],
+    opts: &PoseOptions,
+    threshold: f64,
+    homography: Matrix3<f64>,
+) -> Selected {
     let mut refined: Vec<(RelativePose, usize)> = candidates
         .iter()
-        .map(|(pose, _)| {
+        .map(|pose| {
             let refined = refine_pose_on_inliers(data, pose, opts, threshold);
             let off_plane = refined
                 .inliers
                 .iter()
-                .zip(&h_inliers)
+                .zip(h_inliers)
                 .filter(|(e, h)| **e && !**h)
                 .count();
             (refined.pose, off_plane)
@@ -655,22 +806,22 @@ fn select_homography_model(
         .collect();
     if refined.len() == 1 {
         let (pose, _) = refined.remove(0);
-        return Some(Selected::Planar {
+        return Selected::Planar {
             pose,
             alternative: None,
-            homography: hn,
-        });
+            homography,
+        };
     }
     refined.sort_by_key(|c| std::cmp::Reverse(c.1));
     let (a, b) = (refined[0], refined[1]);
     // Off-plane counts are Poisson-like; a difference within 3σ (plus one) is no evidence.
     let decisive = (a.1 - b.1) as f64 > 3.0 * ((a.1 + b.1) as f64).sqrt() + 1.0;
     if decisive {
-        return Some(Selected::Planar {
+        return Selected::Planar {
             pose: a.0,
             alternative: None,
-            homography: hn,
-        });
+            homography,
+        };
     }
     // Intrinsic two-fold ambiguity: prefer the smaller rotation (motion continuity, as between
     // consecutive video frames) and report the other.
@@ -682,9 +833,9 @@ fn select_homography_model(
     } else {
         (b.0, a.0)
     };
-    Some(Selected::Planar {
+    Selected::Planar {
         pose,
         alternative: Some(alternative),
-        homography: hn,
-    })
+        homography,
+    }
 }

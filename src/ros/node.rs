@@ -493,21 +493,13 @@ where
     )?;
 
     // 1. Parameters: declare all, apply --params-file / -p overrides, serve the services.
-    let params = {
-        let loaded = node.params.lock().unwrap_or_else(|p| p.into_inner());
-        let overrides: Vec<(String, r2r::ParameterValue)> = loaded
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
-            .collect();
-        drop(loaded);
-        ImdParams::new(
-            &ImdConfig::default(),
-            overrides.iter().map(|(k, v)| (k.as_str(), v)),
-        )?
-    };
-    let config = params.config().clone();
-    let params = Arc::new(Mutex::new(params));
-    let (param_server, mut param_events) = ros(
+    let params = Arc::new(Mutex::new(declared_params(&node)?));
+    let config = params
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .config()
+        .clone();
+    let (param_server, param_events) = ros(
         "parameter services",
         node.make_derived_parameter_handler(params.clone()),
     )?;
@@ -528,32 +520,9 @@ where
 
     // 2. Outputs and the worker (inference on its own thread).
     let publishers = Publishers::create(&mut node)?;
-    let clock = node.get_ros_clock();
-    let processor_status = Arc::new(Mutex::new(BTreeMap::new()));
-    let worker = FrameWorker::spawn(
-        processor,
-        Box::new(NodeSink {
-            publishers: publishers.clone(),
-            status: processor_status.clone(),
-        }),
-        WorkerOptions {
-            labels: cameras.iter().map(|c| c.image_topic.clone()).collect(),
-            max_rate_hz: config.node.max_rate_hz,
-        },
-    )?;
+    let shared = start_worker(processor, &publishers, &cameras, &config)?;
 
     // 3. Inputs.
-    let shared = Arc::new(Shared {
-        inputs: cameras
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Mutex::new(CameraInput::new(i, c.clone(), config.node.sync_tolerance_s)))
-            .collect(),
-        worker,
-        processor_status,
-        config: Mutex::new(config.clone()),
-        stop: AtomicBool::new(false),
-    });
     let sub_qos = qos(config.node.qos);
     for (i, cam) in cameras.iter().enumerate() {
         subscribe_camera(&mut node, &shared, i, cam, sub_qos.clone(), &mut tasks)?;
@@ -566,7 +535,83 @@ where
     }
 
     // 4. Control services.
-    for (name, command) in control_services(&cameras) {
+    serve_control(&mut node, &shared, &cameras, &mut tasks)?;
+    // 5. Parameter updates: the live config follows every accepted `ros2 param set`.
+    tasks.push(tokio::spawn(follow_parameters(
+        shared.clone(),
+        params,
+        param_events,
+    )));
+    // 6. Diagnostics at 1 Hz.
+    tasks.push(tokio::spawn(publish_diagnostics_every_second(
+        shared.clone(),
+        publishers,
+        node.get_ros_clock(),
+    )));
+
+    // 7. Spin r2r on its own blocking task until SIGINT.
+    log::info!("{NODE_NAME} running with {} camera(s)", cameras.len());
+    spin_until_shutdown(node, shared, tasks).await;
+    Ok(())
+}
+
+/// The node's parameters: every field of [`ImdConfig`] declared, with the `--params-file` /
+/// `-p` overrides r2r loaded applied.
+fn declared_params(node: &r2r::Node) -> Result<ImdParams, NodeError> {
+    let loaded = node.params.lock().unwrap_or_else(|p| p.into_inner());
+    let overrides: Vec<(String, r2r::ParameterValue)> = loaded
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    drop(loaded);
+    Ok(ImdParams::new(
+        &ImdConfig::default(),
+        overrides.iter().map(|(k, v)| (k.as_str(), v)),
+    )?)
+}
+
+/// Start the worker thread on `processor` (outputs to `publishers`) and the per-camera inputs
+/// it reads from.
+fn start_worker(
+    processor: Box<dyn FrameProcessor>,
+    publishers: &Publishers,
+    cameras: &[CameraConfig],
+    config: &ImdConfig,
+) -> Result<Arc<Shared>, NodeError> {
+    let processor_status = Arc::new(Mutex::new(BTreeMap::new()));
+    let worker = FrameWorker::spawn(
+        processor,
+        Box::new(NodeSink {
+            publishers: publishers.clone(),
+            status: processor_status.clone(),
+        }),
+        WorkerOptions {
+            labels: cameras.iter().map(|c| c.image_topic.clone()).collect(),
+            max_rate_hz: config.node.max_rate_hz,
+        },
+    )?;
+    Ok(Arc::new(Shared {
+        inputs: cameras
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Mutex::new(CameraInput::new(i, c.clone(), config.node.sync_tolerance_s)))
+            .collect(),
+        worker,
+        processor_status,
+        config: Mutex::new(config.clone()),
+        stop: AtomicBool::new(false),
+    }))
+}
+
+/// Serve `~/relocalize`, `~/reset` and their per-camera forms: each request goes to the
+/// worker, and the response says what came of it (or that it is queued behind a frame).
+fn serve_control(
+    node: &mut r2r::Node,
+    shared: &Arc<Shared>,
+    cameras: &[CameraConfig],
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<(), NodeError> {
+    for (name, command) in control_services(cameras) {
         let mut service = ros(
             format!("service {name}"),
             node.create_service::<Trigger::Service>(&name, QosProfile::services_default()),
@@ -598,69 +643,75 @@ where
             }
         }));
     }
+    Ok(())
+}
 
-    // 5. Parameter updates: the live config follows every accepted `ros2 param set`.
-    {
-        let shared = shared.clone();
-        let params = params.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some((name, value)) = param_events.next().await {
-                let config = params
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .config()
-                    .clone();
-                log::info!("parameter {name} = {value:?}");
-                if name == "node.sync_tolerance_s" {
-                    for i in 0..shared.inputs.len() {
-                        shared.input(i).set_tolerance(config.node.sync_tolerance_s);
-                    }
-                }
-                if name.starts_with("cameras.") || name == "node.qos" || name.starts_with("model.")
-                {
-                    log::warn!("{name} takes effect when the node restarts");
-                }
-                *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
-                shared.worker.reconfigure(config);
+/// Apply every accepted `ros2 param set` to the live config (inputs and worker).
+async fn follow_parameters(
+    shared: Arc<Shared>,
+    params: Arc<Mutex<ImdParams>>,
+    mut events: impl futures::Stream<Item = (String, r2r::ParameterValue)> + Send + Unpin + 'static,
+) {
+    while let Some((name, value)) = events.next().await {
+        let config = params
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .config()
+            .clone();
+        log::info!("parameter {name} = {value:?}");
+        if name == "node.sync_tolerance_s" {
+            for i in 0..shared.inputs.len() {
+                shared.input(i).set_tolerance(config.node.sync_tolerance_s);
             }
-        }));
+        }
+        if name.starts_with("cameras.") || name == "node.qos" || name.starts_with("model.") {
+            log::warn!("{name} takes effect when the node restarts");
+        }
+        *shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        shared.worker.reconfigure(config);
     }
+}
 
-    // 6. Diagnostics at 1 Hz.
-    {
-        let shared = shared.clone();
-        let publishers = publishers.clone();
-        let clock = clock.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if shared.stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let tolerance = shared.config().node.sync_tolerance_s;
-                let now = Instant::now();
-                let work = shared.worker.stats();
-                let mut status: Vec<DiagnosticStatus> = (0..shared.inputs.len())
-                    .map(|i| {
-                        let w = work.get(i).cloned().unwrap_or_default();
-                        camera_status(&shared.input(i), &w, tolerance, now)
-                    })
-                    .collect();
-                status.extend(
-                    shared
-                        .processor_status
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .values()
-                        .cloned(),
-                );
-                publishers.publish_diagnostics(now_time(&clock), status);
-            }
-        }));
+/// Publish `/diagnostics` once a second: input and scheduling statistics per camera, then the
+/// processor's latest statuses; ends when the node stops.
+async fn publish_diagnostics_every_second(
+    shared: Arc<Shared>,
+    publishers: Publishers,
+    clock: Arc<Mutex<r2r::Clock>>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let tolerance = shared.config().node.sync_tolerance_s;
+        let now = Instant::now();
+        let work = shared.worker.stats();
+        let mut status: Vec<DiagnosticStatus> = (0..shared.inputs.len())
+            .map(|i| {
+                let w = work.get(i).cloned().unwrap_or_default();
+                camera_status(&shared.input(i), &w, tolerance, now)
+            })
+            .collect();
+        status.extend(
+            shared
+                .processor_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned(),
+        );
+        publishers.publish_diagnostics(now_time(&clock), status);
     }
+}
 
-    // 7. Spin r2r on its own blocking task until SIGINT.
+/// Spin r2r on its own blocking task until SIGINT / SIGTERM, then tear down in order.
+async fn spin_until_shutdown(
+    mut node: r2r::Node,
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) {
     let spin = {
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || {
@@ -670,7 +721,6 @@ where
             node
         })
     };
-    log::info!("{NODE_NAME} running with {} camera(s)", cameras.len());
     shutdown_signal().await;
     log::info!("shutting down");
     // A frame in flight on a slow device, or a DDS teardown that blocks, must not keep the
@@ -702,7 +752,6 @@ where
     if let Ok(shared) = Arc::try_unwrap(shared) {
         shared.worker.detach();
     }
-    Ok(())
 }
 
 /// End the process at once with `code`, without static destructors: libtorch's global state
