@@ -43,6 +43,23 @@ pub struct ImdConfig {
     pub node: NodeConfig,
 }
 
+impl ImdConfig {
+    /// The cameras to process: the parallel lists lined up ([`CamerasConfig::resolve`]) and at
+    /// least one camera. Resolved once at startup (node, replay); the list is then passed on.
+    pub fn cameras(&self) -> Result<Vec<CameraConfig>, ConfigError> {
+        let cameras = self.cameras.resolve()?;
+        if cameras.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "cameras.image_topics".into(),
+                reason: "is empty; expected at least one camera (and as many \
+                         cameras.camera_info_topics)"
+                    .into(),
+            });
+        }
+        Ok(cameras)
+    }
+}
+
 /// Cameras as parallel lists: entry `i` of every list describes camera `i`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

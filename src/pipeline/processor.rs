@@ -22,17 +22,22 @@ pub struct TrackerProcessor<M: PairMatcher> {
 }
 
 impl TrackerProcessor<ImdMatcher> {
-    /// Load the IMD matcher from `config.model` and build the processor.
-    pub fn load(config: &ImdConfig) -> Result<Self, PipelineError> {
+    /// Load the IMD matcher from `config.model` and build the processor for `cameras`
+    /// ([`ImdConfig::cameras`]).
+    pub fn load(config: &ImdConfig, cameras: Vec<CameraConfig>) -> Result<Self, PipelineError> {
         let matcher = ImdMatcher::load(&config.model)?;
-        Self::new(matcher, config)
+        Self::new(matcher, config, cameras)
     }
 }
 
 impl<M: PairMatcher> TrackerProcessor<M> {
-    /// A processor tracking with `matcher` under `config` (tracker, pose, cameras, node).
-    pub fn new(matcher: M, config: &ImdConfig) -> Result<Self, PipelineError> {
-        let cameras = config.cameras.resolve()?;
+    /// A processor tracking `cameras` (resolved once by the caller, [`ImdConfig::cameras`])
+    /// with `matcher` under `config` (tracker, pose, node).
+    pub fn new(
+        matcher: M,
+        config: &ImdConfig,
+        cameras: Vec<CameraConfig>,
+    ) -> Result<Self, PipelineError> {
         Ok(TrackerProcessor {
             tracker: Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?,
             cameras,

@@ -395,19 +395,10 @@ where
     M::Prepared: 'static,
 {
     let start = Instant::now();
-    let cameras = config
-        .cameras
-        .resolve()
-        .map_err(|e| PipelineError::InvalidConfig {
-            field: "cameras".into(),
-            reason: e.to_string(),
-        })?;
-    if cameras.is_empty() {
-        return Err(PipelineError::InvalidConfig {
-            field: "cameras.image_topics".into(),
-            reason: "is empty; name at least one camera (config or --camera)".into(),
-        });
-    }
+    let cameras = config.cameras().map_err(|e| PipelineError::InvalidConfig {
+        field: "cameras".into(),
+        reason: e.to_string(),
+    })?;
     let (lo, hi) = ReplayOptions::RATE_RANGE;
     if !(options.rate >= lo && options.rate <= hi) {
         return Err(PipelineError::InvalidConfig {
@@ -456,7 +447,7 @@ where
         .map(|t| t.message_count)
         .sum();
     let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
-    let processor = TrackerProcessor::new(matcher, config)?;
+    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?;
     let writer = out.map(BagOutput::create).transpose()?;
     let collected = Arc::new(Mutex::new(Collected {
         writer,

@@ -46,8 +46,8 @@ pub struct WorkerCameraStats {
     pub dropped: u64,
     /// Frames skipped to honour the rate limit.
     pub rate_skipped: u64,
-    /// The last failure, `<topic>: <reason>`.
-    pub last_error: String,
+    /// The last failure, `<topic>: <reason>` (`None` before the first).
+    pub last_error: Option<String>,
     /// Failures per cause (the first of each is logged, the rest only counted).
     pub failure_causes: CauseLog,
     /// 1 while a frame of this camera waits in its slot.
@@ -404,8 +404,10 @@ fn run(
                             s.in_progress = None;
                             let st = &mut s.stats[i];
                             st.failed += 1;
-                            st.last_error = format!("{label}: {e}");
-                            st.failure_causes.record(&st.last_error)
+                            let error = format!("{label}: {e}");
+                            let first = st.failure_causes.record(&error);
+                            st.last_error = Some(error);
+                            first
                         };
                         let line = format!(
                             "{label}: frame {}.{:09} skipped: {e}",
@@ -558,7 +560,8 @@ mod tests {
         );
         assert!(stats[1]
             .last_error
-            .contains("/cam1/image: matcher: unlucky"));
+            .as_deref()
+            .is_some_and(|e| e.contains("/cam1/image: matcher: unlucky")));
         assert_eq!(
             failures.lock().unwrap().as_slice(),
             ["1 13 matcher: unlucky"]

@@ -100,8 +100,8 @@ pub struct CameraStats {
     pub waiting_for_info: u64,
     /// Messages that could not be converted (wrong array lengths, …).
     pub bad_messages: u64,
-    /// Most recent input error, for diagnostics.
-    pub last_error: String,
+    /// Most recent input error, for diagnostics (`None` before the first).
+    pub last_error: Option<String>,
     /// Bad messages per cause (the first of each is logged).
     pub bad_message_causes: CauseLog,
     /// When the last image arrived.
@@ -179,8 +179,10 @@ impl CameraInput {
     /// Record a bad message on `topic`; the first of each cause is logged.
     pub fn bad_message(&mut self, topic: &str, reason: &str) {
         self.stats.bad_messages += 1;
-        self.stats.last_error = format!("{topic}: {reason}");
-        if self.stats.bad_message_causes.record(&self.stats.last_error) {
+        let error = format!("{topic}: {reason}");
+        let first = self.stats.bad_message_causes.record(&error);
+        self.stats.last_error = Some(error);
+        if first {
             log::error!(
                 "{topic}: dropping message: {reason} (further messages failing so are counted \
                  in /diagnostics)"
@@ -238,15 +240,20 @@ pub fn camera_status(
         ),
         _ if work.failed > 0 && work.processed == 0 => (
             DiagnosticStatus::ERROR,
-            format!("every frame failed: {}", work.last_error),
+            format!(
+                "every frame failed: {}",
+                work.last_error.as_deref().unwrap_or_default()
+            ),
         ),
         _ => (DiagnosticStatus::OK, "receiving and pairing frames".into()),
     };
-    let last_error = if work.last_error.is_empty() {
-        &s.last_error
-    } else {
-        &work.last_error
-    };
+    // A processing error says more than an input error; the message field wants a string, so
+    // "none yet" is the empty string there.
+    let last_error = work
+        .last_error
+        .as_deref()
+        .or(s.last_error.as_deref())
+        .unwrap_or_default();
     DiagnosticStatus {
         level,
         name: format!("{NODE_NAME}: input {}", c.name),
@@ -462,14 +469,14 @@ impl Shared {
 /// Run the node with the IMD tracker ([`TrackerProcessor`] loading `model.model_dir`) until
 /// SIGINT.
 pub fn run() -> Result<(), NodeError> {
-    run_with(|config| Ok(Box::new(TrackerProcessor::load(config)?)))
+    run_with(|config, cameras| Ok(Box::new(TrackerProcessor::load(config, cameras.to_vec())?)))
 }
 
 /// Run the node until SIGINT, processing frames with what `make_processor` builds from the
-/// configuration (the seam where the tracker plugs in).
+/// configuration and its cameras, resolved once (the seam where the tracker plugs in).
 pub fn run_with<F>(make_processor: F) -> Result<(), NodeError>
 where
-    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, PipelineError>,
+    F: FnOnce(&ImdConfig, &[CameraConfig]) -> Result<Box<dyn FrameProcessor>, PipelineError>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -484,7 +491,7 @@ where
 
 async fn run_async<F>(make_processor: F) -> Result<(), NodeError>
 where
-    F: FnOnce(&ImdConfig) -> Result<Box<dyn FrameProcessor>, PipelineError>,
+    F: FnOnce(&ImdConfig, &[CameraConfig]) -> Result<Box<dyn FrameProcessor>, PipelineError>,
 {
     let ctx = ros("creating the ROS context", r2r::Context::create())?;
     let mut node = ros(
@@ -505,18 +512,10 @@ where
     )?;
     let mut tasks = vec![tokio::spawn(param_server)];
 
-    let cameras = config.cameras.resolve()?;
-    if cameras.is_empty() {
-        return Err(ConfigError::Invalid {
-            field: "cameras.image_topics".into(),
-            reason: "is empty; expected at least one camera (and as many \
-                     cameras.camera_info_topics)"
-                .into(),
-        }
-        .into());
-    }
+    // Resolved once; the processor, the inputs and the services all take this list.
+    let cameras = config.cameras()?;
     log::info!("loading the matcher from {:?}", config.model.model_dir);
-    let processor = make_processor(&config).map_err(NodeError::Processor)?;
+    let processor = make_processor(&config, &cameras).map_err(NodeError::Processor)?;
 
     // 2. Outputs and the worker (inference on its own thread).
     let publishers = Publishers::create(&mut node)?;
@@ -950,7 +949,11 @@ mod tests {
 
         input.bad_message("/front/camera_info", "k: 8 elements, expected 9");
         assert_eq!(input.stats.bad_messages, 1);
-        assert!(input.stats.last_error.contains("k: 8 elements"));
+        assert!(input
+            .stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("k: 8 elements")));
     }
 
     #[test]

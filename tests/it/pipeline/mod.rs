@@ -57,7 +57,7 @@ fn run(
     let reader = Bag::open(&fixture("replay/sequence.mcap")).unwrap();
     let cameras = config.cameras.resolve().unwrap();
     let frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s).unwrap();
-    let mut processor = TrackerProcessor::new(oracle, config).unwrap();
+    let mut processor = TrackerProcessor::new(oracle, config, cameras.clone()).unwrap();
     let mut outputs = Vec::new();
     for frame in frames {
         let frame = frame.unwrap();
