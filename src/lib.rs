@@ -2,10 +2,11 @@
 //! + LoFTR-style coarse/fine matching) as a library, a CLI and a ROS 2 node.
 //!
 //! Layers depend only downward, with no module cycles:
-//! 1. [`geometry`] (pose and homography estimation) and [`runtime`] know nothing of torch,
-//!    ROS or files;
-//! 2. [`io`] holds formats only (images, the ROS message model, CDR, rosbag2 bags, camera
-//!    frames, match files); [`model`] is the network in torch behind the backbone seam
+//! 1. [`geometry`] (relative pose, homography, metric absolute pose from depth-lifted or
+//!    stereo-triangulated points) and [`runtime`] know nothing of torch, ROS or files;
+//! 2. [`io`] holds formats only (images, the ROS message model, CDR, rosbag2 bags with their
+//!    directory, MCAP / sqlite3 storage and compression, camera frames, match files);
+//!    [`model`] is the network in torch behind the backbone seam
 //!    [`model::source::FeatureSource`], with its one forward pass in [`model::matcher::forward`];
 //!    [`data`] reads datasets;
 //! 3. [`config`] ([`config::ImdConfig`], every user setting) builds on the sections of those
