@@ -303,10 +303,9 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         TrackState::Lost => DiagnosticStatus::WARN,
         _ => DiagnosticStatus::OK,
     };
-    let message = if out.reason.is_empty() {
-        out.state.as_str().to_string()
-    } else {
-        format!("{}: {}", out.state.as_str(), out.reason)
+    let message = match &out.reason {
+        None => out.state.as_str().to_string(),
+        Some(reason) => format!("{}: {reason}", out.state.as_str()),
     };
     let q = &out.quality;
     let t = &out.timings;
@@ -508,7 +507,7 @@ mod tests {
                 noise_sigma_px: 0.4,
             }),
             quality: TrackQuality::default(),
-            reason: String::new(),
+            reason: None,
             relocalization: Vec::new(),
             keyframes_stored: 3,
             image: Arc::new(RgbImage::new(40, 20)),

@@ -214,8 +214,9 @@ pub struct TrackOutput {
     pub pose: Option<TrackedPose>,
     /// Quality against `keyframe`.
     pub quality: TrackQuality,
-    /// Why tracking failed or a keyframe was promoted (empty when tracking normally).
-    pub reason: String,
+    /// Why tracking failed, a keyframe was promoted or a relocalization was accepted (`None`
+    /// when tracking normally).
+    pub reason: Option<String>,
     /// Keyframes tried by a relocalization, in the order they were matched.
     pub relocalization: Vec<RelocalizationCandidate>,
     /// Keyframes stored (all cameras) after this frame.

@@ -67,7 +67,8 @@ struct Attempt {
     keyframe_image: Arc<RgbImage>,
     correspondences: Vec<Correspondence>,
     estimate: Option<PoseEstimate>,
-    failure: String,
+    /// Why the attempt does not verify (`None` when it does).
+    failure: Option<String>,
     quality: TrackQuality,
 }
 
@@ -297,14 +298,7 @@ impl<M: PairMatcher> Tracker<M> {
                 }
             };
             return Ok(self.output(
-                &frame,
-                state,
-                attempt,
-                promoted,
-                reason.unwrap_or_default(),
-                tried,
-                clock,
-                start,
+                &frame, state, attempt, promoted, reason, tried, clock, start,
             ));
         }
 
@@ -356,7 +350,7 @@ impl<M: PairMatcher> Tracker<M> {
             correspondences: Vec::new(),
             pose: None,
             quality: TrackQuality::default(),
-            reason: "no keyframe for this camera yet".into(),
+            reason: Some("no keyframe for this camera yet".into()),
             relocalization: Vec::new(),
             keyframes_stored: self.store.len(),
             image: frame.image.clone(),
@@ -422,9 +416,7 @@ impl<M: PairMatcher> Tracker<M> {
             .collect();
         let (estimate, failure) =
             match estimate_relative_pose(&kept, &kf.model, &frame.model, &self.pose) {
-                Ok(e) if e.num_inliers >= self.config.min_inliers as usize => {
-                    (Some(e), String::new())
-                }
+                Ok(e) if e.num_inliers >= self.config.min_inliers as usize => (Some(e), None),
                 Ok(e) => {
                     let reason = format!(
                         "{} inliers of {} matches < tracker.min_inliers {}",
@@ -432,11 +424,11 @@ impl<M: PairMatcher> Tracker<M> {
                         pair.matches.len(),
                         self.config.min_inliers
                     );
-                    (Some(e), reason)
+                    (Some(e), Some(reason))
                 }
                 Err(e) => (
                     None,
-                    format!("no pose from {} matches: {e}", pair.matches.len()),
+                    Some(format!("no pose from {} matches: {e}", pair.matches.len())),
                 ),
             };
         clock.timings.pose_ms += ms(t);
@@ -554,11 +546,11 @@ impl<M: PairMatcher> Tracker<M> {
             track.reference = Some(best.keyframe.clone());
             track.frames_on_reference = 1;
         }
-        let reason = format!(
+        let reason = Some(format!(
             "verified against {} with {} inliers",
             best.keyframe,
             best.inliers()
-        );
+        ));
         self.output(
             &frame,
             TrackState::Relocalized,
@@ -578,7 +570,7 @@ impl<M: PairMatcher> Tracker<M> {
         state: TrackState,
         attempt: Attempt,
         promoted: Option<KeyframeId>,
-        reason: String,
+        reason: Option<String>,
         relocalization: Vec<RelocalizationCandidate>,
         clock: &mut Clock,
         start: Instant,
