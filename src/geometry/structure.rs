@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::points::PixelPoint;
 
+/// Depth below which a transformed point counts as behind the camera (metres; also keeps the
+/// division finite).
+pub const MIN_DEPTH: f64 = 1e-6;
+
 /// A 3-D point in metres in the frame of the camera that observed it (x right, y down, z along
 /// the optical axis, the ROS optical-frame convention). Which camera is said by the container:
 /// in a [`PointMatch`] it is the keyframe's (or the stereo rig's left) camera.

@@ -9,10 +9,7 @@ use crate::geometry::ransac::{Estimator, Score};
 use crate::geometry::refine::absolute_pose::refine_absolute_pose;
 use crate::geometry::refine::RobustLoss;
 use crate::geometry::solvers::p3p;
-
-/// Depth below which a transformed point counts as behind the camera (metres; also keeps the
-/// division finite).
-pub const MIN_DEPTH: f64 = 1e-6;
+use crate::geometry::structure::MIN_DEPTH;
 
 /// 2-D–3-D correspondences: keyframe points (metres) and their observations on the current
 /// camera's normalized plane, kept as vectors for the solvers and refinement and as

@@ -6,8 +6,8 @@ use nalgebra::{Matrix6, Rotation3, SMatrix, SVector, Vector2, Vector3};
 
 use super::{levenberg_marquardt, LmOutcome, Problem, RobustLoss, Sandwich};
 use crate::geometry::essential::{orthonormalize, skew};
-use crate::geometry::estimators::absolute_pose::MIN_DEPTH;
 use crate::geometry::pose::RelativePose;
+use crate::geometry::structure::MIN_DEPTH;
 
 /// Squared residual charged to a point behind the camera: the whole normalized plane's scale
 /// (≈ f pixels), the same in `cost` and `linearize`, with no gradient.
