@@ -167,7 +167,7 @@ pub struct RejectionCounts {
 }
 
 impl RejectionCounts {
-    fn add(&mut self, r: DepthRejection) {
+    pub(crate) fn add(&mut self, r: DepthRejection) {
         match r {
             DepthRejection::OutsideImage => self.outside_image += 1,
             DepthRejection::Missing => self.missing += 1,
@@ -232,30 +232,61 @@ pub struct LiftedMatches {
     pub rejected: RejectionCounts,
 }
 
-/// Lift the keyframe side (`p0`) of every match with the keyframe's depth image and camera;
-/// `p1` (the current image's pixel) is kept as observed. Errors when the depth image's size
-/// differs from a camera that states its size (the depth is not registered to it).
-pub fn lift_matches(
+/// Where a keyframe's metric depth comes from: a dense depth image ([`DepthImage`]) or points
+/// triangulated at some of its pixels ([`super::sparse_depth::SparseDepth`]).
+pub trait DepthLookup {
+    /// The pixel's 3-D point in the keyframe camera's frame, or why there is none.
+    fn lift(
+        &self,
+        camera: &CameraModel,
+        pixel: &PixelPoint,
+        opts: &DepthOptions,
+    ) -> Result<CameraPoint, DepthRejection>;
+
+    /// `(width, height)` of the image the depth is registered to, when it has one.
+    fn registered_size(&self) -> Option<(usize, usize)>;
+}
+
+impl DepthLookup for DepthImage<'_> {
+    fn lift(
+        &self,
+        camera: &CameraModel,
+        pixel: &PixelPoint,
+        opts: &DepthOptions,
+    ) -> Result<CameraPoint, DepthRejection> {
+        lift_pixel(self, camera, pixel, opts)
+    }
+
+    fn registered_size(&self) -> Option<(usize, usize)> {
+        Some((self.width, self.height))
+    }
+}
+
+/// Lift the keyframe side (`p0`) of every match with the keyframe's depth and camera; `p1`
+/// (the current image's pixel) is kept as observed. Errors when a depth image's size differs
+/// from a camera that states its size (the depth is not registered to it).
+pub fn lift_matches<D: DepthLookup + ?Sized>(
     matches: &[PixelMatch],
-    depth: &DepthImage,
+    depth: &D,
     keyframe_camera: &CameraModel,
     opts: &DepthOptions,
 ) -> Result<LiftedMatches, GeometryError> {
     opts.validate()?;
     let (w, h) = (keyframe_camera.width, keyframe_camera.height);
-    if w > 0 && h > 0 && (w as usize != depth.width || h as usize != depth.height) {
-        return Err(GeometryError::InvalidInput {
-            what: "depth image".into(),
-            reason: format!(
-                "{}×{} but the keyframe camera is {w}×{h}: depth must be registered to the \
-                 colour camera",
-                depth.width, depth.height
-            ),
-        });
+    if let Some((dw, dh)) = depth.registered_size() {
+        if w > 0 && h > 0 && (w as usize != dw || h as usize != dh) {
+            return Err(GeometryError::InvalidInput {
+                what: "depth image".into(),
+                reason: format!(
+                    "{dw}×{dh} but the keyframe camera is {w}×{h}: depth must be registered \
+                     to the colour camera"
+                ),
+            });
+        }
     }
     let mut out = LiftedMatches::default();
     for (i, m) in matches.iter().enumerate() {
-        match lift_pixel(depth, keyframe_camera, &m.p0, opts) {
+        match depth.lift(keyframe_camera, &m.p0, opts) {
             Ok(point) => {
                 out.matches.push(PointMatch { point, pixel: m.p1 });
                 out.source.push(i);

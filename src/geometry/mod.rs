@@ -27,13 +27,15 @@ pub mod ransac;
 pub mod refine;
 pub mod rng;
 pub mod solvers;
+pub mod sparse_depth;
 pub mod stereo;
+pub mod stereo_pose;
 pub mod structure;
 pub mod synthetic;
 
 pub use absolute_pose::{estimate_absolute_pose, AbsolutePoseEstimate};
 pub use camera::{CameraModel, Distortion, Intrinsics};
-pub use depth::{lift_matches, DepthImage, DepthOptions, DepthSamples};
+pub use depth::{lift_matches, DepthImage, DepthLookup, DepthOptions, DepthSamples};
 pub use estimate::estimate_relative_pose;
 pub use homography::{estimate_homography, HomographyEstimate};
 pub use options::{
@@ -44,7 +46,9 @@ pub use points::{NormalizedPoint, PixelMatch, PixelPoint};
 pub use pose::{PoseEstimate, PoseModel, RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
 pub use refine::RobustLoss;
 pub use rng::Rng;
+pub use sparse_depth::SparseDepth;
 pub use stereo::{StereoOptions, StereoRig};
+pub use stereo_pose::{estimate_stereo_pose, StereoPointMatch};
 pub use structure::{CameraPoint, PointMatch};
 
 /// Errors from geometry estimation and camera models.

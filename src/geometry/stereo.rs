@@ -349,6 +349,9 @@ pub struct StereoOptions {
     pub min_disparity_px: f64,
     /// Largest reprojection error in either image, pixels.
     pub max_reprojection_px: f64,
+    /// A later match of the keyframe takes the depth of the nearest triangulated keyframe pixel
+    /// within this many pixels ([`super::SparseDepth`]).
+    pub lookup_radius_px: f64,
 }
 
 impl Default for StereoOptions {
@@ -356,6 +359,7 @@ impl Default for StereoOptions {
         StereoOptions {
             min_disparity_px: 2.0,
             max_reprojection_px: 1.0,
+            lookup_radius_px: 2.0,
         }
     }
 }
@@ -366,6 +370,7 @@ impl StereoOptions {
         for (name, v) in [
             ("min_disparity_px", self.min_disparity_px),
             ("max_reprojection_px", self.max_reprojection_px),
+            ("lookup_radius_px", self.lookup_radius_px),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(GeometryError::InvalidOption {

@@ -1,0 +1,101 @@
+//! [`estimate_stereo_pose`]: the current camera's metric pose against a stereo keyframe. PnP
+//! ([`super::estimate_absolute_pose`]) on the keyframe's triangulated points finds the inliers
+//! and a first pose; the joint refinement of [`super::refine::stereo_pose`] then frees every
+//! inlier's depth, constrained by its right-image pixel, so the depths' noise neither biases the
+//! pose nor is missing from its covariance.
+
+use nalgebra::Vector2;
+
+use super::absolute_pose::{estimate_absolute_pose, AbsolutePoseEstimate};
+use super::camera::CameraModel;
+use super::options::AbsolutePoseOptions;
+use super::points::PixelPoint;
+use super::refine::stereo_pose::{refine_stereo_pose, StereoModel, StereoTrack};
+use super::stereo::StereoRig;
+use super::structure::{CameraPoint, PointMatch};
+use super::GeometryError;
+
+/// A keyframe point triangulated by the rig and seen again in the current image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StereoPointMatch {
+    /// The triangulated point, metres, in the keyframe's left camera frame.
+    pub point: CameraPoint,
+    /// Its pixel in the keyframe's right image.
+    pub right: PixelPoint,
+    /// Its pixel in the current image.
+    pub pixel: PixelPoint,
+}
+
+/// Estimate the current camera's pose (seen by `camera`) from points of a stereo keyframe.
+/// Errors as [`estimate_absolute_pose`]; when the joint refinement cannot run (degenerate
+/// inliers) the PnP estimate is returned as it is.
+pub fn estimate_stereo_pose(
+    matches: &[StereoPointMatch],
+    rig: &StereoRig,
+    camera: &CameraModel,
+    opts: &AbsolutePoseOptions,
+) -> Result<AbsolutePoseEstimate, GeometryError> {
+    let points: Vec<PointMatch> = matches
+        .iter()
+        .map(|m| PointMatch {
+            point: m.point,
+            pixel: m.pixel,
+        })
+        .collect();
+    let mut estimate = estimate_absolute_pose(&points, camera, opts)?;
+    if !opts.refinement.enabled {
+        return Ok(estimate);
+    }
+    // Every correspondence, not only PnP's inliers: PnP judged them against fixed, noisy depths,
+    // so its inlier set leans towards points whose depth error suits its (biased) pose. The
+    // robust loss of the joint refinement handles the wrong matches instead.
+    let mut tracks = Vec::with_capacity(matches.len());
+    let mut source = Vec::with_capacity(matches.len());
+    for (i, m) in matches.iter().enumerate() {
+        let (Ok(right), Ok(current)) = (rig.right.normalize(&m.right), camera.normalize(&m.pixel))
+        else {
+            continue;
+        };
+        let z = m.point.z;
+        tracks.push(StereoTrack {
+            ray: m.point.vector() / z,
+            right: Vector2::new(right.x, right.y),
+            current: Vector2::new(current.x, current.y),
+            inverse_depth: 1.0 / z,
+        });
+        source.push(i);
+    }
+    let model = StereoModel {
+        right_from_left: &rig.right_from_left,
+        right_focal: rig.right.intrinsics.focal(),
+        current_focal: camera.intrinsics.focal(),
+    };
+    // Two passes: the second with the loss scaled to the joint model's own residual σ̂ (PnP's
+    // σ̂ includes the depth errors the joint model explains).
+    let mut sigma = estimate.noise_sigma_px.max(0.05);
+    for _ in 0..2 {
+        let Some(refined) = refine_stereo_pose(
+            &model,
+            &tracks,
+            &estimate.pose,
+            opts.refinement.loss,
+            opts.refinement.loss_scale * sigma,
+            opts.threshold_px,
+            opts.refinement.max_iterations,
+        ) else {
+            break;
+        };
+        sigma = refined.sigma_px.max(0.05);
+        estimate.pose = refined.pose;
+        estimate.covariance = refined.covariance;
+        estimate.noise_sigma_px = refined.sigma_px;
+        estimate.refinement_iterations += refined.iterations;
+        let mut inliers = vec![false; matches.len()];
+        for (&i, ok) in source.iter().zip(&refined.inliers) {
+            inliers[i] = *ok;
+        }
+        estimate.num_inliers = inliers.iter().filter(|b| **b).count();
+        estimate.inliers = inliers;
+    }
+    Ok(estimate)
+}
