@@ -163,14 +163,14 @@ def rays(cam, w=W, h=H):
     return np.stack(out)
 
 
-def render(cam_rays, r_cw, t_cw, tex):
-    """Ray-cast the room: nearest plane hit per sample, bilinear photo lookup, 4 samples
-    averaged per pixel. Samples that hit nothing are black."""
+def plane_hits(cam_rays, r_cw, t_cw):
+    """Intersect camera rays (x, y, 1) (any leading shape) with each of PLANES in turn; yields
+    (plane, t, a, b, inside): ray parameter t (hit = centre + t * R_wc ray, so t is the hit's
+    optical-axis depth z), plane coordinates (a, b) of the hit, and whether it is in front of
+    the camera and within the plane's extent. The nearest hit is the caller's business."""
     r_wc = r_cw.T
     center = -r_wc @ t_cw
-    dirs = cam_rays @ r_wc.T  # world directions, (4, H, W, 3)
-    best_t = np.full(dirs.shape[:-1], np.inf)
-    colour = np.zeros(dirs.shape[:-1] + (3,))
+    dirs = cam_rays @ r_wc.T  # world directions
     for plane in PLANES:
         o, u, v = (np.asarray(plane[k], dtype=np.float64) for k in ("origin", "u", "v"))
         su, sv = plane["size"]
@@ -181,7 +181,26 @@ def render(cam_rays, r_cw, t_cw, tex):
         hit = center + dirs * t[..., None]
         a = (hit - o) @ u
         b = (hit - o) @ v
-        ok = (t > 1e-6) & (a >= 0) & (a <= su) & (b >= 0) & (b <= sv) & (t < best_t)
+        yield plane, t, a, b, (t > 1e-6) & (a >= 0) & (a <= su) & (b >= 0) & (b <= sv)
+
+
+def ray_depth(cam_rays_1, r_cw, t_cw):
+    """Exact depth z (metres along the optical axis) of the nearest plane hit per ray (x, y, 1),
+    e.g. one ray per pixel (H, W, 3) -> (H, W); inf where a ray hits nothing."""
+    best_t = np.full(cam_rays_1.shape[:-1], np.inf)
+    for _, t, _, _, inside in plane_hits(cam_rays_1, r_cw, t_cw):
+        best_t = np.where(inside & (t < best_t), t, best_t)
+    return best_t
+
+
+def render(cam_rays, r_cw, t_cw, tex):
+    """Ray-cast the room: nearest plane hit per sample, bilinear photo lookup, 4 samples
+    averaged per pixel. Samples that hit nothing are black."""
+    best_t = np.full(cam_rays.shape[:-1], np.inf)
+    colour = np.zeros(cam_rays.shape[:-1] + (3,))
+    for plane, t, a, b, inside in plane_hits(cam_rays, r_cw, t_cw):
+        su, sv = plane["size"]
+        ok = inside & (t < best_t)
         img = tex[plane["name"]].astype(np.float32)
         th, tw = img.shape[:2]
         mx = (a / su * tw - 0.5).astype(np.float32)

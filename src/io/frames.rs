@@ -1,8 +1,10 @@
 //! Camera input as the inputs deliver it (ROS node, bag replay): a camera's streams
-//! ([`CameraConfig`]), an image with its paired camera_info ([`CameraFrame`]), and the check
-//! that the two agree. What processing a frame means is the pipeline's
+//! ([`CameraConfig`], with an optional aligned depth topic or stereo partner), an image with its
+//! paired camera_info and metric companion ([`CameraFrame`]), and the check that image and
+//! camera_info agree. What processing a frame means is the pipeline's
 //! (`crate::pipeline::contract`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::io::image::{decode_compressed, DecodedImage, ImageError, RawImage};
@@ -55,12 +57,66 @@ pub struct CameraFrame {
     pub image: CameraImage,
     /// Its calibration.
     pub info: CameraInfo,
+    /// The aligned depth image or the stereo partner's view with the same stamp (within the
+    /// sync tolerance), when the camera has one configured.
+    pub metric: Option<Arc<MetricFrame>>,
     /// When the input layer received the image (for latency reports).
     pub received: Instant,
 }
 
+/// What gives a frame metric scale, as received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricFrame {
+    /// A depth image registered to the colour image (`16UC1` mm or `32FC1` m).
+    Depth(Image),
+    /// The right camera of a calibrated stereo rig: its image and camera_info.
+    Stereo {
+        /// The right image.
+        image: CameraImage,
+        /// Its calibration (`P` carries the baseline of a rectified pair).
+        info: Box<CameraInfo>,
+    },
+}
+
+/// The right camera of a stereo rig, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StereoConfig {
+    /// Right `sensor_msgs/Image` topic (`CompressedImage` when it ends in `/compressed`).
+    pub image_topic: String,
+    /// Right `sensor_msgs/CameraInfo` topic.
+    pub camera_info_topic: String,
+    /// Right-from-left extrinsic for rigs whose `P` matrices carry no baseline (raw, unrectified
+    /// images): `X_right = R·X_left + t`. `None`: the baseline comes from the camera_infos' `P`
+    /// (rectified images).
+    pub right_from_left: Option<RigExtrinsic>,
+}
+
+/// A rigid transform given as in ROS: translation in metres and a unit quaternion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RigExtrinsic {
+    /// `t`, metres.
+    pub translation_m: [f64; 3],
+    /// `R` as the quaternion `(x, y, z, w)`.
+    pub rotation_xyzw: [f64; 4],
+}
+
+/// Where a camera's metric scale comes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum MetricSource {
+    /// None: monocular, translation direction only.
+    #[default]
+    Monocular,
+    /// An aligned depth topic (`sensor_msgs/Image`, registered to the colour camera).
+    Depth {
+        /// The depth topic.
+        topic: String,
+    },
+    /// The right camera of a calibrated rig.
+    Stereo(StereoConfig),
+}
+
 /// One camera's input streams (resolved from [`crate::config::CamerasConfig`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CameraConfig {
     /// Camera id, used in outputs and as keyframe identity.
     pub name: String,
@@ -70,6 +126,24 @@ pub struct CameraConfig {
     pub camera_info_topic: String,
     /// Optical frame id; `None` means "use the image header's frame_id".
     pub optical_frame: Option<String>,
+    /// Depth topic, stereo partner or neither.
+    pub metric: MetricSource,
+}
+
+impl CameraConfig {
+    /// The topics the camera reads, main image and camera_info first.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut out = vec![self.image_topic.as_str(), self.camera_info_topic.as_str()];
+        match &self.metric {
+            MetricSource::Monocular => {}
+            MetricSource::Depth { topic } => out.push(topic),
+            MetricSource::Stereo(s) => {
+                out.push(&s.image_topic);
+                out.push(&s.camera_info_topic);
+            }
+        }
+        out
+    }
 }
 
 /// Check that a camera_info describes an image of `width × height`. Returns a reason when it

@@ -3,6 +3,7 @@
 //! configuration or torch.
 
 pub mod bag;
+pub mod camera_sync;
 pub mod frames;
 pub mod image;
 pub mod matches;

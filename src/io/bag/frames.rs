@@ -1,20 +1,22 @@
-//! Bag replay input: camera topics of a bag → [`CameraFrame`]s, paired exactly as the ROS node
-//! pairs live messages ([`StampPairer`]), so replay and node feed the pipeline's
+//! Bag replay input: camera topics of a bag → [`CameraFrame`]s, assembled exactly as the ROS
+//! node assembles live messages ([`CameraSync`]), so replay and node feed the pipeline's
 //! `FrameProcessor` the same frames.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{Bag, BagError, BagPayload, BagStream, ReadReport};
-use crate::io::frames::{CameraConfig, CameraFrame, CameraImage};
+use crate::io::camera_sync::{CameraMessage, CameraSync, SyncStats};
+use crate::io::frames::{CameraConfig, CameraFrame, CameraImage, MetricSource};
 use crate::io::msgs::builtin_interfaces::Time;
-use crate::io::msgs::sensor_msgs::CameraInfo;
-use crate::io::sync::{PairStats, StampPairer};
 
 #[derive(Debug, Clone, Copy)]
 enum Role {
     Image(usize),
     Info(usize),
+    Depth(usize),
+    RightImage(usize),
+    RightInfo(usize),
 }
 
 /// Iterator over the frames of a bag; see [`BagFrames::new`].
@@ -23,18 +25,20 @@ pub struct BagFrames {
     messages: BagStream,
     cameras: Vec<CameraConfig>,
     roles: HashMap<String, Role>,
-    pairers: Vec<StampPairer<CameraImage, CameraInfo>>,
+    syncs: Vec<CameraSync>,
 }
 
+const IMAGE_TYPES: &str = "sensor_msgs/msg/Image or CompressedImage";
+const INFO_TYPE: &str = "sensor_msgs/msg/CameraInfo";
+
 impl BagFrames {
-    /// Frames of `cameras` (image topic raw or `…/compressed`, plus camera_info topic), in
-    /// log-time order, each image paired with the camera_info nearest in stamp within
-    /// `tolerance_s`. Messages that fail to decode come through as
-    /// `Err(BagError::Message { .. })` and iteration goes on; images that never pair are
-    /// counted in [`BagFrames::stats`].
+    /// Frames of `cameras` (image topic raw or `…/compressed`, camera_info topic, and the depth
+    /// or stereo topics of metric cameras), in log-time order, assembled by [`CameraSync`] with
+    /// stamps within `tolerance_s`, exactly as the node assembles live messages. Messages that
+    /// fail to decode come through as `Err(BagError::Message { .. })` and iteration goes on;
+    /// images that never complete are counted in [`BagFrames::stats`].
     pub fn new(reader: &Bag, cameras: &[CameraConfig], tolerance_s: f64) -> Result<Self, BagError> {
         let mut roles = HashMap::new();
-        let mut topics = Vec::new();
         let type_of = |topic: &str| {
             reader
                 .topics()
@@ -42,39 +46,55 @@ impl BagFrames {
                 .find(|t| t.name == topic)
                 .map(|t| t.message_type.as_str())
         };
-        let wrong = |topic: &str, expected: &str| BagError::Topic {
-            path: reader.path().display().to_string(),
-            topic: topic.to_string(),
-            reason: format!(
-                "carries {}; a camera needs {expected} here",
-                type_of(topic).unwrap_or("nothing (not in the bag)")
-            ),
+        let check = |topic: &str, expected: &str| -> Result<(), BagError> {
+            let found = type_of(topic);
+            let ok = match expected {
+                IMAGE_TYPES => matches!(
+                    found,
+                    Some("sensor_msgs/msg/Image" | "sensor_msgs/msg/CompressedImage")
+                ),
+                other => found == Some(other),
+            };
+            if ok {
+                return Ok(());
+            }
+            Err(BagError::Topic {
+                path: reader.path().display().to_string(),
+                topic: topic.to_string(),
+                reason: format!(
+                    "carries {}; a camera needs {expected} here",
+                    found.unwrap_or("nothing (not in the bag)")
+                ),
+            })
         };
         for (i, c) in cameras.iter().enumerate() {
-            if !matches!(
-                type_of(&c.image_topic),
-                Some("sensor_msgs/msg/Image" | "sensor_msgs/msg/CompressedImage")
-            ) {
-                return Err(wrong(
-                    &c.image_topic,
-                    "sensor_msgs/msg/Image or CompressedImage",
-                ));
-            }
-            if type_of(&c.camera_info_topic) != Some("sensor_msgs/msg/CameraInfo") {
-                return Err(wrong(&c.camera_info_topic, "sensor_msgs/msg/CameraInfo"));
-            }
+            check(&c.image_topic, IMAGE_TYPES)?;
+            check(&c.camera_info_topic, INFO_TYPE)?;
             roles.insert(c.image_topic.clone(), Role::Image(i));
             roles.insert(c.camera_info_topic.clone(), Role::Info(i));
-            topics.push(c.image_topic.as_str());
-            topics.push(c.camera_info_topic.as_str());
+            match &c.metric {
+                MetricSource::Monocular => {}
+                MetricSource::Depth { topic } => {
+                    check(topic, "sensor_msgs/msg/Image")?;
+                    roles.insert(topic.clone(), Role::Depth(i));
+                }
+                MetricSource::Stereo(s) => {
+                    check(&s.image_topic, IMAGE_TYPES)?;
+                    check(&s.camera_info_topic, INFO_TYPE)?;
+                    roles.insert(s.image_topic.clone(), Role::RightImage(i));
+                    roles.insert(s.camera_info_topic.clone(), Role::RightInfo(i));
+                }
+            }
         }
+        let topics: Vec<&str> = cameras.iter().flat_map(|c| c.topics()).collect();
         Ok(BagFrames {
             messages: reader.messages(&topics)?,
             cameras: cameras.to_vec(),
             roles,
-            pairers: cameras
+            syncs: cameras
                 .iter()
-                .map(|_| StampPairer::new(tolerance_s))
+                .enumerate()
+                .map(|(i, c)| CameraSync::new(i, c, tolerance_s))
                 .collect(),
         })
     }
@@ -84,18 +104,24 @@ impl BagFrames {
         self.messages.report()
     }
 
-    /// End of input: images still waiting for a camera_info are counted as unpaired (see
-    /// [`BagFrames::stats`]) and returned as (camera, image stamp), each logged.
+    /// End of input: images still waiting for a camera_info (or a metric camera's depth or
+    /// right view) are counted as unpaired (see [`BagFrames::stats`]) and returned as (camera,
+    /// image stamp), each logged.
     pub fn finish_pairing(&mut self) -> Vec<(usize, Time)> {
         let mut out = Vec::new();
-        for (i, p) in self.pairers.iter_mut().enumerate() {
-            if let Some((stamp, _)) = p.take_pending() {
+        for (i, s) in self.syncs.iter_mut().enumerate() {
+            for stamp in s.take_pending() {
                 log::warn!(
-                    "{}: image {}.{:09} found no camera_info within the sync tolerance before \
+                    "{}: image {}.{:09} found no camera_info{} within the sync tolerance before \
                      the end of the bag",
                     self.cameras[i].image_topic,
                     stamp.sec,
-                    stamp.nanosec
+                    stamp.nanosec,
+                    match self.cameras[i].metric {
+                        MetricSource::Monocular => "",
+                        MetricSource::Depth { .. } => " or depth image",
+                        MetricSource::Stereo(_) => " or right view",
+                    }
                 );
                 out.push((i, stamp));
             }
@@ -104,18 +130,8 @@ impl BagFrames {
     }
 
     /// Pairing counters per camera.
-    pub fn stats(&self) -> Vec<PairStats> {
-        self.pairers.iter().map(|p| p.stats()).collect()
-    }
-
-    fn frame(&self, i: usize, image: CameraImage, info: CameraInfo) -> CameraFrame {
-        CameraFrame {
-            camera: i,
-            camera_name: self.cameras[i].name.clone(),
-            image,
-            info,
-            received: Instant::now(),
-        }
+    pub fn stats(&self) -> Vec<SyncStats> {
+        self.syncs.iter().map(|s| s.stats()).collect()
     }
 }
 
@@ -131,28 +147,27 @@ impl Iterator for BagFrames {
             let Some(&role) = self.roles.get(&*m.topic) else {
                 continue;
             };
-            let pair = match (role, m.payload) {
-                (Role::Image(i), BagPayload::Image(img)) => {
-                    let stamp = img.header.stamp;
-                    self.pairers[i]
-                        .push_image(stamp, CameraImage::Raw(img))
-                        .map(|p| (i, p))
-                }
-                (Role::Image(i), BagPayload::CompressedImage(img)) => {
-                    let stamp = img.header.stamp;
-                    self.pairers[i]
-                        .push_image(stamp, CameraImage::Compressed(img))
-                        .map(|p| (i, p))
-                }
-                (Role::Info(i), BagPayload::CameraInfo(info)) => {
-                    let stamp = info.header.stamp;
-                    self.pairers[i].push_info(stamp, info).map(|p| (i, p))
-                }
-                // Topic types were checked in `new`; nothing else reaches here.
+            let image = |payload: BagPayload| match payload {
+                BagPayload::Image(img) => Some(CameraImage::Raw(img)),
+                BagPayload::CompressedImage(img) => Some(CameraImage::Compressed(img)),
                 _ => None,
             };
-            if let Some((i, (image, info))) = pair {
-                return Some(Ok(self.frame(i, image, info)));
+            // Topic types were checked in `new`; other payloads do not reach here.
+            let (i, message) = match (role, m.payload) {
+                (Role::Image(i), p) => (i, image(p).map(CameraMessage::Image)),
+                (Role::RightImage(i), p) => (i, image(p).map(CameraMessage::RightImage)),
+                (Role::Info(i), BagPayload::CameraInfo(info)) => {
+                    (i, Some(CameraMessage::Info(info)))
+                }
+                (Role::RightInfo(i), BagPayload::CameraInfo(info)) => {
+                    (i, Some(CameraMessage::RightInfo(info)))
+                }
+                (Role::Depth(i), BagPayload::Image(img)) => (i, Some(CameraMessage::Depth(img))),
+                _ => continue,
+            };
+            let Some(message) = message else { continue };
+            if let Some(frame) = self.syncs[i].push(message, Instant::now()) {
+                return Some(Ok(frame));
             }
         }
     }

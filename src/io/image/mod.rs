@@ -14,6 +14,7 @@ mod bayer;
 mod compressed;
 #[cfg(test)]
 mod conversion_tests;
+mod depth;
 mod layout;
 mod raw;
 mod yuv;
@@ -21,6 +22,7 @@ mod yuv;
 pub use compressed::{
     decode_compressed, jpeg_looks_truncated, MAX_COMPRESSED_ALLOC, MAX_COMPRESSED_SIDE,
 };
+pub use depth::{decode_depth, DepthBuffer, DepthMap, DEPTH_ENCODINGS};
 pub use raw::{BayerPattern, Encoding, RawImage};
 
 use std::path::Path;
