@@ -131,6 +131,7 @@ fn bench(c: &mut Criterion) {
             data: image.as_raw().clone(),
         }),
         info: camera_info(),
+        metric: None,
         received: Instant::now(),
     };
     c.bench_function("decode_frame_rgb8_640x480", |b| {

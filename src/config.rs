@@ -16,6 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use crate::io::frames::CameraConfig;
+use crate::io::frames::{MetricSource, RigExtrinsic, StereoConfig};
 pub use tracker::TrackerConfig;
 
 /// Errors reading or validating configuration.
@@ -35,6 +36,13 @@ pub struct ImdConfig {
     pub model: crate::model::ModelOptions,
     /// Relative-pose estimation (RANSAC, refinement, model selection).
     pub pose: crate::geometry::PoseOptions,
+    /// Metric pose (PnP) of cameras with depth or a stereo partner: keyframe points in metres,
+    /// current pixels.
+    pub absolute_pose: crate::geometry::AbsolutePoseOptions,
+    /// Which depths count as valid (depth cameras and triangulated stereo points).
+    pub depth: crate::geometry::DepthOptions,
+    /// Stereo triangulation thresholds.
+    pub stereo: crate::geometry::StereoOptions,
     /// Keyframe policy, relocalization and the keyframe store.
     pub tracker: TrackerConfig,
     /// The cameras to subscribe to (parallel lists, as ROS parameters must be flat).
@@ -72,6 +80,18 @@ pub struct CamerasConfig {
     pub camera_info_topics: Vec<String>,
     /// Optical frame ids; empty entries mean "use the image header's frame_id".
     pub optical_frames: Vec<String>,
+    /// Aligned depth topics (`sensor_msgs/Image`, 16UC1 mm or 32FC1 m, registered to the colour
+    /// camera); empty entries: no depth for that camera.
+    pub depth_topics: Vec<String>,
+    /// Right-camera image topics of stereo rigs (the listed camera is the left one); empty
+    /// entries: no stereo partner.
+    pub right_image_topics: Vec<String>,
+    /// Right-camera camera_info topics, one per right image topic.
+    pub right_camera_info_topics: Vec<String>,
+    /// Right-from-left extrinsics for stereo rigs with raw (unrectified) images, 7 numbers per
+    /// camera: `x y z` (metres) `qx qy qz qw` with `X_right = R·X_left + t`. Empty, or all seven
+    /// 0 for a camera: the baseline comes from the right camera_info's `P` (rectified images).
+    pub right_from_left: Vec<f64>,
 }
 
 impl CamerasConfig {
@@ -91,22 +111,104 @@ impl CamerasConfig {
         check("names", self.names.len(), true)?;
         check("camera_info_topics", self.camera_info_topics.len(), false)?;
         check("optical_frames", self.optical_frames.len(), true)?;
-        Ok((0..n)
-            .map(|i| CameraConfig {
-                name: self
-                    .names
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("cam{i}")),
-                image_topic: self.image_topics[i].clone(),
-                camera_info_topic: self.camera_info_topics[i].clone(),
-                optical_frame: self
-                    .optical_frames
-                    .get(i)
-                    .filter(|f| !f.is_empty())
-                    .cloned(),
-            })
-            .collect())
+        check("depth_topics", self.depth_topics.len(), true)?;
+        check("right_image_topics", self.right_image_topics.len(), true)?;
+        check(
+            "right_camera_info_topics",
+            self.right_camera_info_topics.len(),
+            self.right_image_topics.is_empty(),
+        )?;
+        if !self.right_from_left.is_empty() && self.right_from_left.len() != 7 * n {
+            return Err(ConfigError::Invalid {
+                field: "cameras.right_from_left".into(),
+                reason: format!(
+                    "has {} numbers, expected 7 per camera ({}: x y z qx qy qz qw)",
+                    self.right_from_left.len(),
+                    7 * n
+                ),
+            });
+        }
+        (0..n).map(|i| self.camera(i)).collect()
+    }
+
+    fn camera(&self, i: usize) -> Result<CameraConfig, ConfigError> {
+        let entry = |list: &[String]| list.get(i).filter(|s| !s.is_empty()).cloned();
+        let name = entry(&self.names).unwrap_or_else(|| format!("cam{i}"));
+        let depth = entry(&self.depth_topics);
+        let right_image = entry(&self.right_image_topics);
+        let right_info = entry(&self.right_camera_info_topics);
+        let metric = match (depth, right_image, right_info) {
+            (None, None, None) => MetricSource::Monocular,
+            (Some(topic), None, None) => MetricSource::Depth { topic },
+            (None, Some(image_topic), Some(camera_info_topic)) => {
+                MetricSource::Stereo(StereoConfig {
+                    image_topic,
+                    camera_info_topic,
+                    right_from_left: self.extrinsic(i)?,
+                })
+            }
+            (Some(_), Some(_), _) => {
+                return Err(ConfigError::Invalid {
+                    field: format!("cameras.depth_topics[{i}]"),
+                    reason: format!(
+                        "camera {name} has both a depth topic and a right camera; expected one \
+                         source of metric scale"
+                    ),
+                })
+            }
+            (_, image, _) => {
+                let (field, other) = if image.is_some() {
+                    ("right_camera_info_topics", "right_image_topics")
+                } else {
+                    ("right_image_topics", "right_camera_info_topics")
+                };
+                return Err(ConfigError::Invalid {
+                    field: format!("cameras.{field}[{i}]"),
+                    reason: format!(
+                        "is empty for camera {name} while cameras.{other}[{i}] is set; a stereo \
+                         partner needs both its image and its camera_info topic"
+                    ),
+                });
+            }
+        };
+        Ok(CameraConfig {
+            name,
+            image_topic: self.image_topics[i].clone(),
+            camera_info_topic: self.camera_info_topics[i].clone(),
+            optical_frame: entry(&self.optical_frames),
+            metric,
+        })
+    }
+
+    /// Camera `i`'s 7 numbers of `right_from_left`; `None` when absent or all zero.
+    fn extrinsic(&self, i: usize) -> Result<Option<RigExtrinsic>, ConfigError> {
+        let Some(v) = self.right_from_left.get(7 * i..7 * i + 7) else {
+            return Ok(None);
+        };
+        if v.iter().all(|x| *x == 0.0) {
+            return Ok(None);
+        }
+        let field = || format!("cameras.right_from_left[{}..{}]", 7 * i, 7 * i + 7);
+        if !v.iter().all(|x| x.is_finite()) {
+            return Err(ConfigError::Invalid {
+                field: field(),
+                reason: format!("{v:?} is not finite"),
+            });
+        }
+        let q_norm = v[3..].iter().map(|x| x * x).sum::<f64>().sqrt();
+        if (q_norm - 1.0).abs() > 1e-3 {
+            return Err(ConfigError::Invalid {
+                field: field(),
+                reason: format!(
+                    "quaternion ({}, {}, {}, {}) has norm {q_norm:.6}; expected a unit quaternion",
+                    v[3], v[4], v[5], v[6]
+                ),
+            });
+        }
+        Ok(Some(RigExtrinsic {
+            translation_m: [v[0], v[1], v[2]],
+            rotation_xyzw: [v[3] / q_norm, v[4] / q_norm, v[5] / q_norm, v[6] / q_norm],
+        }))
     }
 }
 
@@ -221,6 +323,16 @@ impl ImdConfig {
             reason: e.to_string(),
         })?;
         self.tracker.validate()?;
+        for (field, result) in [
+            ("absolute_pose", self.absolute_pose.validate()),
+            ("depth", self.depth.validate()),
+            ("stereo", self.stereo.validate()),
+        ] {
+            result.map_err(|e| ConfigError::Invalid {
+                field: field.into(),
+                reason: e.to_string(),
+            })?;
+        }
         if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
             return Err(ConfigError::Invalid {
                 field: "node.sync_tolerance_s".into(),
@@ -276,5 +388,77 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde
             }
         }
         other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cameras(yaml: &str) -> Result<Vec<CameraConfig>, ConfigError> {
+        ImdConfig::from_yaml_str(yaml).and_then(|c| c.cameras())
+    }
+
+    #[test]
+    fn metric_sources_come_from_the_parallel_lists() {
+        let c = cameras(
+            "cameras:
+               image_topics: [/a/image, /b/image, /c/image]
+               camera_info_topics: [/a/info, /b/info, /c/info]
+               depth_topics: ['', /b/depth, '']
+               right_image_topics: ['', '', /c/right/image]
+               right_camera_info_topics: ['', '', /c/right/info]
+               right_from_left: [0, 0, 0, 0, 0, 0, 0,  0, 0, 0, 0, 0, 0, 0,
+                                 -0.1, 0, 0, 0, 0, 0.6, 0.8]",
+        )
+        .unwrap();
+        assert_eq!(c[0].metric, MetricSource::Monocular);
+        assert_eq!(
+            c[1].metric,
+            MetricSource::Depth {
+                topic: "/b/depth".into()
+            }
+        );
+        let MetricSource::Stereo(s) = &c[2].metric else {
+            panic!("{:?}", c[2].metric)
+        };
+        assert_eq!(s.camera_info_topic, "/c/right/info");
+        assert_eq!(
+            c[2].topics(),
+            ["/c/image", "/c/info", "/c/right/image", "/c/right/info"]
+        );
+        let e = s.right_from_left.unwrap();
+        assert_eq!(e.translation_m, [-0.1, 0.0, 0.0]);
+        assert_eq!(e.rotation_xyzw, [0.0, 0.0, 0.6, 0.8]);
+        // All-zero slices: no extrinsic for those cameras (their P gives the baseline).
+        assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn inconsistent_metric_lists_are_refused_with_the_field_named() {
+        let base = "cameras:
+               image_topics: [/a/image]
+               camera_info_topics: [/a/info]\n";
+        let cases = [
+            ("               depth_topics: [/a/depth]\n               right_image_topics: [/a/r]\n               right_camera_info_topics: [/a/ri]", "depth_topics[0]"),
+            ("               right_image_topics: [/a/r]", "right_camera_info_topics"),
+            ("               right_image_topics: [/a/r]\n               right_camera_info_topics: ['']", "right_camera_info_topics[0]"),
+            ("               depth_topics: [/a/d, /b/d]", "depth_topics"),
+            ("               right_image_topics: [/a/r]\n               right_camera_info_topics: [/a/ri]\n               right_from_left: [0.1, 0, 0]", "right_from_left"),
+            ("               right_image_topics: [/a/r]\n               right_camera_info_topics: [/a/ri]\n               right_from_left: [0.1, 0, 0, 0, 0, 0, 2]", "unit quaternion"),
+            ("               right_image_topics: [/a/r]\n               right_camera_info_topics: [/a/ri]\n               right_from_left: [.nan, 0, 0, 0, 0, 0, 1]", "not finite"),
+        ];
+        for (extra, expected) in cases {
+            let e = cameras(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(e.contains(expected), "{extra}: {e}");
+        }
+        let e = ImdConfig::from_yaml_str("depth:\n  max_m: 0.05")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("depth.max_m"), "{e}");
+        let e = ImdConfig::from_yaml_str("stereo:\n  lookup_radius_px: 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stereo.lookup_radius_px"), "{e}");
     }
 }

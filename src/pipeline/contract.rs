@@ -5,7 +5,7 @@
 //! [`super::TrackerProcessor`]; [`super::FrameWorker`] runs it on a dedicated thread for both
 //! the ROS node and `imd replay`.
 
-use super::{PipelineError, TrackState};
+use super::{PipelineError, PoseScale, TrackState};
 use crate::config::ImdConfig;
 use crate::io::frames::CameraFrame;
 use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
@@ -67,6 +67,8 @@ pub struct FrameReport {
     pub matches: usize,
     /// Pose inliers.
     pub inliers: usize,
+    /// The published pose's scale (`None` without a pose).
+    pub scale: Option<PoseScale>,
     /// Time from receiving the image to the end of processing, ms.
     pub latency_ms: f64,
     /// Milliseconds per named stage.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
+use super::metric::FrameMetric;
 use super::PipelineError;
 use crate::geometry::{CameraModel, Intrinsics};
 use crate::io::frames::{camera_info_mismatch, CameraFrame};
@@ -33,6 +34,8 @@ pub struct Frame {
     pub image: Arc<RgbImage>,
     /// Intrinsics and distortion for these pixels (binning and ROI applied).
     pub model: CameraModel,
+    /// The aligned depth image or stereo partner, for metric scale (`None`: monocular).
+    pub metric: Option<FrameMetric>,
 }
 
 impl Frame {
@@ -50,6 +53,7 @@ impl Frame {
             frame_id: frame_id.into(),
             image: Arc::new(image),
             model,
+            metric: None,
         }
     }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
+use super::metric::KeyframeDepth;
 use super::{CameraId, KeyframeId};
 use crate::geometry::CameraModel;
 
@@ -25,6 +26,10 @@ pub struct Keyframe<P> {
     pub prepared: P,
     /// Frames successfully tracked against it so far.
     pub tracked: u64,
+    /// Its metric depth (depth image or stereo points), when its camera has one.
+    pub depth: Option<Arc<KeyframeDepth>>,
+    /// Why a metric camera's keyframe has no depth (stereo matching or triangulation failed).
+    pub depth_failure: Option<String>,
     /// Insertion order (larger = newer).
     sequence: u64,
 }
@@ -47,6 +52,8 @@ impl<P> Keyframe<P> {
             image,
             prepared,
             tracked: 0,
+            depth: None,
+            depth_failure: None,
             sequence: 0,
         }
     }

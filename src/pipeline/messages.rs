@@ -10,7 +10,7 @@ use image::RgbImage;
 use nalgebra::{Matrix3, Matrix6, UnitQuaternion, Vector3};
 
 use super::contract::{FrameOutputs, FrameReport};
-use super::{KeyframeId, TrackOutput, TrackState, TrackerCounters};
+use super::{KeyframeId, PoseScale, TrackOutput, TrackState, TrackerCounters};
 use crate::geometry::{RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::io::msgs::geometry_msgs::{
@@ -146,8 +146,13 @@ pub fn pose_in_keyframe(pose: &RelativePose) -> (Matrix3<f64>, Vector3<f64>) {
 /// Monocular scale: the geometry normalizes `|t| = 1` and its δt has no component along `t̂`.
 /// The published position is that unit direction, and its length is unknown, so
 /// [`UNKNOWN_VARIANCE`] is added along `p̂` (when `t = 0`, pure rotation, the geometry already
-/// reports the whole translation block as unknown).
-pub fn ros_pose_covariance(pose: &RelativePose, covariance: &Matrix6<f64>) -> Matrix6<f64> {
+/// reports the whole translation block as unknown). Metric scale (`scale.is_metric()`): `t` is
+/// in metres and the PnP covariance already holds its length's uncertainty; nothing is added.
+pub fn ros_pose_covariance(
+    pose: &RelativePose,
+    covariance: &Matrix6<f64>,
+    scale: PoseScale,
+) -> Matrix6<f64> {
     let rt = pose.rotation.matrix().transpose();
     let t = pose.translation;
     let mut j = Matrix6::zeros();
@@ -157,7 +162,7 @@ pub fn ros_pose_covariance(pose: &RelativePose, covariance: &Matrix6<f64>) -> Ma
     j.fixed_view_mut::<3, 3>(3, 3).copy_from(&(-rt));
     let mut out = j * covariance * j.transpose();
     let p = -(rt * t);
-    if p.norm() > 1e-12 {
+    if !scale.is_metric() && p.norm() > 1e-12 {
         let d = p.normalize();
         let scale = d * d.transpose() * UNKNOWN_VARIANCE;
         let mut block = out.fixed_view_mut::<3, 3>(0, 0);
@@ -187,8 +192,9 @@ fn diagonal(value: f64) -> [f64; 36] {
 
 /// `nav_msgs/Odometry` for every tracked frame. `header.stamp` = the current frame's stamp,
 /// `header.frame_id` = the keyframe's frame name, `child_frame_id` = the current camera's
-/// optical frame; `pose` = the current camera in the keyframe camera's frame (position = unit
-/// translation direction, monocular scale unknown) with [`ros_pose_covariance`].
+/// optical frame; `pose` = the current camera in the keyframe camera's frame (position in
+/// metres with depth or stereo, else the unit translation direction, monocular scale unknown)
+/// with [`ros_pose_covariance`].
 ///
 /// Without a verified pose (tracking lost) the pose is the identity with [`UNKNOWN_VARIANCE`]
 /// on the whole diagonal; for a camera's first frame the keyframe is the frame itself, so
@@ -201,7 +207,7 @@ pub fn odometry(out: &TrackOutput) -> Odometry {
     let (pose, covariance) = match (&out.pose, out.state, &out.keyframe) {
         (Some(p), _, _) => {
             let (r, position) = pose_in_keyframe(&p.pose);
-            let cov = ros_pose_covariance(&p.pose, &p.covariance);
+            let cov = ros_pose_covariance(&p.pose, &p.covariance, p.scale);
             let mut c = [0.0; 36];
             for (i, v) in c.iter_mut().enumerate() {
                 *v = cov[(i / 6, i % 6)];
@@ -295,6 +301,33 @@ pub fn debug_image(out: &TrackOutput) -> Option<Image> {
     })
 }
 
+/// The metric path's keys (empty values for a monocular camera): how many matches got a
+/// keyframe point, why the others did not, the PnP inliers and why a metric camera's pose fell
+/// back to monocular.
+fn metric_values(out: &TrackOutput) -> Vec<KeyValue> {
+    let m = out.metric.clone().unwrap_or_default();
+    let known = out.metric.is_some();
+    let count = |v: usize| if known { v.to_string() } else { String::new() };
+    let r = &m.rejected;
+    vec![
+        KeyValue::new("metric_lifted", count(m.lifted)),
+        KeyValue::new("metric_inliers", count(m.inliers)),
+        KeyValue::new("metric_keyframe_points", count(m.keyframe_points)),
+        KeyValue::new(
+            "metric_rejected",
+            if known {
+                format!(
+                    "missing {}, out_of_range {}, edge {}, outside_image {}, undistortion {}",
+                    r.missing, r.out_of_range, r.edge, r.outside_image, r.undistortion
+                )
+            } else {
+                String::new()
+            },
+        ),
+        KeyValue::new("metric_failure", m.failure.unwrap_or_default()),
+    ]
+}
+
 /// The per-frame `diagnostic_msgs/DiagnosticStatus` (name `imd_matcher: tracker <camera>`,
 /// hardware_id = camera): level OK while tracking / promoting / relocalized, WARN when lost;
 /// the message says the state and why; the key–value list is documented in README.md (section ROS 2).
@@ -360,6 +393,13 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
             out.pose.as_ref().is_some_and(|p| p.translation_observable),
         ),
         KeyValue::new(
+            "scale",
+            out.pose
+                .as_ref()
+                .map(|p| p.scale.as_str())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new(
             "noise_sigma_px",
             out.pose
                 .as_ref()
@@ -372,12 +412,14 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         KeyValue::new("prepare_ms", format!("{:.1}", t.prepare_ms)),
         KeyValue::new("match_ms", format!("{:.1}", t.match_ms)),
         KeyValue::new("pose_ms", format!("{:.1}", t.pose_ms)),
+        KeyValue::new("metric_ms", format!("{:.1}", t.metric_ms)),
         KeyValue::new("relocalization_ms", format!("{:.1}", t.relocalization_ms)),
         KeyValue::new("track_ms", format!("{:.1}", t.total_ms)),
     ];
     for (key, v) in model_stages(out) {
         values.push(KeyValue::new(key, format!("{v:.1}")));
     }
+    values.extend(metric_values(out));
     values.extend([
         KeyValue::new(
             "relocalization_candidates",
@@ -429,6 +471,7 @@ pub fn report(out: &TrackOutput, ctx: &MessageContext) -> FrameReport {
         ("prepare_ms".to_string(), t.prepare_ms),
         ("match_ms".to_string(), t.match_ms),
         ("pose_ms".to_string(), t.pose_ms),
+        ("metric_ms".to_string(), t.metric_ms),
         ("relocalization_ms".to_string(), t.relocalization_ms),
         ("track_ms".to_string(), t.total_ms),
     ];
@@ -438,6 +481,7 @@ pub fn report(out: &TrackOutput, ctx: &MessageContext) -> FrameReport {
         new_keyframe: out.promoted.is_some(),
         matches: out.quality.matches,
         inliers: out.quality.inliers,
+        scale: out.pose.as_ref().map(|p| p.scale),
         latency_ms: ctx.latency_ms,
         stage_ms,
     }
@@ -505,10 +549,12 @@ mod tests {
                 model: PoseModel::Essential,
                 translation_observable: true,
                 noise_sigma_px: 0.4,
+                scale: PoseScale::Monocular,
             }),
             quality: TrackQuality::default(),
             reason: None,
             relocalization: Vec::new(),
+            metric: None,
             keyframes_stored: 3,
             image: Arc::new(RgbImage::new(40, 20)),
             timings: TrackTimings::default(),
@@ -554,12 +600,18 @@ mod tests {
             let mut expected = jv * jv.transpose();
             let mut block = expected.fixed_view_mut::<3, 3>(0, 0);
             block += scale;
-            let got = ros_pose_covariance(&p, &(v * v.transpose()));
+            let got = ros_pose_covariance(&p, &(v * v.transpose()), PoseScale::Monocular);
             assert!(
                 (got - expected).abs().max() < 1e-6,
                 "direction {k}: {}",
                 got - expected
             );
+            // Metric: the same map without the unknown-scale term.
+            let got = ros_pose_covariance(&p, &(v * v.transpose()), PoseScale::MetricDepth);
+            let mut metric = expected;
+            let mut block = metric.fixed_view_mut::<3, 3>(0, 0);
+            block -= scale;
+            assert!((got - metric).abs().max() < 1e-6, "metric direction {k}");
         }
     }
 

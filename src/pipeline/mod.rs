@@ -20,6 +20,7 @@ pub mod frame;
 pub mod keyframes;
 pub mod matcher;
 pub mod messages;
+pub mod metric;
 pub mod output;
 pub mod policy;
 pub mod processor;
@@ -35,6 +36,7 @@ pub use frame::{camera_model_for, CameraId, Frame};
 pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
 pub use messages::{track_messages, MessageContext};
+pub use metric::{FrameMetric, KeyframeDepth, MetricOptions, MetricReport, PoseScale};
 pub use output::{
     Correspondence, KeyframeId, RelocalizationCandidate, TrackOutput, TrackQuality, TrackState,
     TrackTimings, TrackedPose,
@@ -69,6 +71,9 @@ pub enum PipelineError {
     /// Reading or writing a bag failed.
     #[error(transparent)]
     Bag(#[from] crate::io::bag::BagError),
+    /// A frame's depth image or right view is unusable.
+    #[error("{input}: {reason}")]
+    Metric { input: String, reason: String },
     /// A matcher broke its contract.
     #[error("matcher: {reason}")]
     Matcher { reason: String },

@@ -6,6 +6,7 @@ use image::RgbImage;
 use nalgebra::Matrix6;
 use serde::Serialize;
 
+use super::metric::{MetricReport, PoseScale};
 use super::CameraId;
 use crate::geometry::{PixelMatch, PoseModel, RelativePose};
 use crate::io::msgs::builtin_interfaces::Time;
@@ -130,10 +131,11 @@ pub struct Correspondence {
 /// The relative pose of the current frame with respect to its keyframe.
 #[derive(Debug, Clone)]
 pub struct TrackedPose {
-    /// Keyframe camera → current camera: `X_cur = R·X_kf + t`; `|t| = 1` when observable
-    /// (monocular: the scale is unknown), `t = 0` otherwise.
+    /// Keyframe camera → current camera: `X_cur = R·X_kf + t`. Monocular: `|t| = 1` when
+    /// observable (the scale is unknown), `t = 0` otherwise; metric: `t` in metres.
     pub pose: RelativePose,
-    /// The geometry's 6×6 covariance of `(δt, δθ)` (see [`crate::geometry::PoseEstimate`]).
+    /// The geometry's 6×6 covariance of `(δt, δθ)` (see [`crate::geometry::PoseEstimate`] and,
+    /// metric, [`crate::geometry::AbsolutePoseEstimate`]: the same convention, δt in metres).
     pub covariance: Matrix6<f64>,
     /// Which model won the selection.
     pub model: PoseModel,
@@ -141,6 +143,9 @@ pub struct TrackedPose {
     pub translation_observable: bool,
     /// Inlier noise σ̂, pixels.
     pub noise_sigma_px: f64,
+    /// Monocular (`|t| = 1`, the covariance above is the relative pose's) or metric (`t` in
+    /// metres, the covariance is the PnP estimate's).
+    pub scale: PoseScale,
 }
 
 /// Tracking quality against the keyframe (what the keyframe policy looks at).
@@ -182,6 +187,8 @@ pub struct TrackTimings {
     pub match_ms: f64,
     /// Relative pose estimation against the keyframe.
     pub pose_ms: f64,
+    /// Metric scale: stereo matching and triangulation of a new keyframe, depth lifting and PnP.
+    pub metric_ms: f64,
     /// Relocalization (matching + poses against candidates).
     pub relocalization_ms: f64,
     /// The whole [`super::Tracker::track`] call.
@@ -219,6 +226,9 @@ pub struct TrackOutput {
     pub reason: Option<String>,
     /// Keyframes tried by a relocalization, in the order they were matched.
     pub relocalization: Vec<RelocalizationCandidate>,
+    /// What the metric path did (`None` for a monocular camera matched against a keyframe
+    /// without metric depth, or without a keyframe to match).
+    pub metric: Option<MetricReport>,
     /// Keyframes stored (all cameras) after this frame.
     pub keyframes_stored: usize,
     /// The frame's pixels.

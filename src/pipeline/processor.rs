@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
+use super::metric::{attach_metric, MetricOptions};
 use super::topics::Output;
 use super::{Frame, PipelineError, TrackOutput, Tracker};
 use crate::config::{CameraConfig, ImdConfig, NodeConfig};
@@ -38,8 +39,10 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         config: &ImdConfig,
         cameras: Vec<CameraConfig>,
     ) -> Result<Self, PipelineError> {
+        let mut tracker = Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?;
+        tracker.set_metric_options(MetricOptions::of(config))?;
         Ok(TrackerProcessor {
-            tracker: Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?,
+            tracker,
             cameras,
             node: config.node.clone(),
         })
@@ -61,11 +64,12 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         frame: &CameraFrame,
         schedule: &ScheduleInfo,
     ) -> Result<(TrackOutput, FrameOutputs), PipelineError> {
-        let optical = self
-            .cameras
-            .get(frame.camera)
-            .and_then(|c| c.optical_frame.as_deref());
-        let decoded = Frame::from_camera_frame(frame, optical)?;
+        let camera = self.cameras.get(frame.camera);
+        let optical = camera.and_then(|c| c.optical_frame.as_deref());
+        let mut decoded = Frame::from_camera_frame(frame, optical)?;
+        if let Some(camera) = camera {
+            attach_metric(&mut decoded, frame, camera)?;
+        }
         let out = self.tracker.track(decoded)?;
         let ctx = MessageContext {
             publish_tf: Output::Tf.topic().enabled_by.enabled(&self.node),
@@ -154,6 +158,9 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
             .set_config(config.tracker.clone(), config.pose.clone())
         {
             log::error!("new tracker/pose parameters rejected: {e}");
+        }
+        if let Err(e) = self.tracker.set_metric_options(MetricOptions::of(config)) {
+            log::error!("new absolute_pose/depth/stereo parameters rejected: {e}");
         }
         self.node = config.node.clone();
     }

@@ -35,7 +35,7 @@ use super::matcher::PairMatcher;
 use super::messages::NODE_NAME;
 use super::topics::OUTPUT_TOPICS;
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
-use super::{PipelineError, TrackState, TrackerProcessor};
+use super::{PipelineError, PoseScale, TrackState, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
 use crate::io::bag::{Bag, BagError, BagFrames, BagOutput, ReadReport};
 use crate::io::msgs::builtin_interfaces::Time;
@@ -207,6 +207,8 @@ pub struct ReplaySummary {
     pub frames_failed: u64,
     /// Frames per tracking state.
     pub states: BTreeMap<TrackState, u64>,
+    /// Frames with a pose, per scale (`monocular`, `metric_depth`, `metric_stereo`).
+    pub scales: BTreeMap<PoseScale, u64>,
     /// Frames that became keyframes.
     pub keyframes: u64,
     /// Frames dropped by the newest-frame-wins slots (realtime only).
@@ -250,6 +252,7 @@ struct Collected {
     write_error: Option<String>,
     outputs: BTreeMap<String, u64>,
     states: BTreeMap<TrackState, u64>,
+    scales: BTreeMap<PoseScale, u64>,
     keyframes: u64,
     latency: Vec<f64>,
     stages: BTreeMap<String, Vec<f64>>,
@@ -321,6 +324,9 @@ impl FrameSink for ReplaySink {
         c.diagnostics(stamp, out.diagnostics);
         if let Some(r) = out.report {
             *c.states.entry(r.state).or_default() += 1;
+            if let Some(scale) = r.scale {
+                *c.scales.entry(scale).or_default() += 1;
+            }
             c.keyframes += r.new_keyframe as u64;
             c.latency.push(r.latency_ms);
             for (k, v) in r.stage_ms {
@@ -423,8 +429,8 @@ where
     }
     let reader = Bag::open(bag)?;
     for c in &cameras {
-        for topic in [&c.image_topic, &c.camera_info_topic] {
-            if !reader.topics().iter().any(|t| &t.name == topic) {
+        for topic in c.topics() {
+            if !reader.topics().iter().any(|t| t.name == topic) {
                 return Err(PipelineError::InvalidConfig {
                     field: format!("cameras (camera {})", c.name),
                     reason: format!(
@@ -564,7 +570,7 @@ where
     summary.accounting = FrameAccounting {
         images_read: pair_stats
             .iter()
-            .map(|s| s.paired + s.images_unmatched)
+            .map(|s| s.frames + s.images_unmatched)
             .sum::<u64>()
             + malformed_images,
         processed,
@@ -598,6 +604,7 @@ where
     }
     summary.frames_processed = c.processed;
     summary.states = c.states;
+    summary.scales = c.scales;
     summary.keyframes = c.keyframes;
     summary.failed = c.failed;
     summary.outputs = c.outputs;

@@ -26,10 +26,13 @@ use image::RgbImage;
 
 use super::keyframes::{Keyframe, KeyframeStore};
 use super::matcher::{cosine_similarity, PairMatcher};
+use super::metric::{
+    metric_pose, FrameMetric, KeyframeDepth, MetricOptions, MetricPose, MetricReport,
+};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
 use super::{
-    Correspondence, Frame, KeyframeId, PipelineError, RelocalizationCandidate, TrackOutput,
-    TrackQuality, TrackState, TrackTimings, TrackedPose, TrackerConfig,
+    Correspondence, Frame, KeyframeId, PipelineError, PoseScale, RelocalizationCandidate,
+    TrackOutput, TrackQuality, TrackState, TrackTimings, TrackedPose, TrackerConfig,
 };
 use crate::geometry::{estimate_relative_pose, CameraModel, PixelMatch, PoseEstimate, PoseOptions};
 
@@ -67,6 +70,9 @@ struct Attempt {
     keyframe_image: Arc<RgbImage>,
     correspondences: Vec<Correspondence>,
     estimate: Option<PoseEstimate>,
+    /// The metric pose and what the metric path did (`None`: neither the keyframe nor the frame
+    /// has metric depth).
+    metric: Option<(Option<MetricPose>, MetricReport)>,
     /// Why the attempt does not verify (`None` when it does).
     failure: Option<String>,
     quality: TrackQuality,
@@ -90,6 +96,7 @@ pub struct Tracker<M: PairMatcher> {
     matcher: M,
     config: TrackerConfig,
     pose: PoseOptions,
+    metric: MetricOptions,
     store: KeyframeStore<M::Prepared>,
     cameras: BTreeMap<usize, CameraTrack>,
     counters: TrackerCounters,
@@ -109,6 +116,7 @@ impl<M: PairMatcher> Tracker<M> {
             matcher,
             config,
             pose,
+            metric: MetricOptions::default(),
             cameras: BTreeMap::new(),
             counters: TrackerCounters::default(),
         })
@@ -154,6 +162,15 @@ impl<M: PairMatcher> Tracker<M> {
         self.forget(&evicted);
         self.config = config;
         self.pose = pose;
+        Ok(())
+    }
+
+    /// Set the metric path's options (PnP, valid depths, triangulation); checked first.
+    pub fn set_metric_options(&mut self, metric: MetricOptions) -> Result<(), PipelineError> {
+        metric.absolute_pose.validate()?;
+        metric.depth.validate()?;
+        metric.stereo.validate()?;
+        self.metric = metric;
         Ok(())
     }
 
@@ -288,7 +305,7 @@ impl<M: PairMatcher> Tracker<M> {
             let (state, promoted) = match &reason {
                 Some(_) => (
                     TrackState::NewKeyframe,
-                    Some(self.promote(&frame, prepared)),
+                    Some(self.promote(&frame, prepared, clock)),
                 ),
                 None => {
                     if let Some(t) = self.cameras.get_mut(&camera) {
@@ -312,7 +329,7 @@ impl<M: PairMatcher> Tracker<M> {
             }
         }
         self.counters.lost += 1;
-        let promoted = Some(self.promote(&frame, prepared));
+        let promoted = Some(self.promote(&frame, prepared, clock));
         Ok(self.output(
             &frame,
             TrackState::Lost,
@@ -337,7 +354,7 @@ impl<M: PairMatcher> Tracker<M> {
         clock: &mut Clock,
         start: Instant,
     ) -> TrackOutput {
-        let id = self.promote(&frame, prepared);
+        let id = self.promote(&frame, prepared, clock);
         clock.timings.total_ms = ms(start);
         TrackOutput {
             camera: frame.camera.clone(),
@@ -352,6 +369,7 @@ impl<M: PairMatcher> Tracker<M> {
             quality: TrackQuality::default(),
             reason: Some("no keyframe for this camera yet".into()),
             relocalization: Vec::new(),
+            metric: None,
             keyframes_stored: self.store.len(),
             image: frame.image.clone(),
             keyframe_image: None,
@@ -359,8 +377,17 @@ impl<M: PairMatcher> Tracker<M> {
         }
     }
 
-    /// Store the frame as a keyframe and make it its camera's reference.
-    fn promote(&mut self, frame: &Frame, prepared: M::Prepared) -> KeyframeId {
+    /// Store the frame as a keyframe (with its metric depth) and make it its camera's reference.
+    fn promote(&mut self, frame: &Frame, prepared: M::Prepared, clock: &mut Clock) -> KeyframeId {
+        let t = Instant::now();
+        let (depth, depth_failure) = match self.keyframe_depth(frame, &prepared) {
+            Ok(depth) => (depth.map(Arc::new), None),
+            Err(e) => {
+                log::warn!("{}: keyframe without metric depth: {e}", frame.camera.name);
+                (None, Some(e.to_string()))
+            }
+        };
+        clock.timings.metric_ms += ms(t);
         let id = KeyframeId {
             camera: frame.camera.name.clone(),
             stamp: frame.stamp,
@@ -370,7 +397,7 @@ impl<M: PairMatcher> Tracker<M> {
             track.frames_on_reference = 0;
         }
         let refs = self.references();
-        let keyframe = Keyframe::new(
+        let mut keyframe = Keyframe::new(
             id.clone(),
             frame.camera.clone(),
             frame.frame_id.clone(),
@@ -378,11 +405,37 @@ impl<M: PairMatcher> Tracker<M> {
             frame.image.clone(),
             prepared,
         );
+        keyframe.depth = depth;
+        keyframe.depth_failure = depth_failure;
         let evicted = self.store.insert(keyframe, &refs);
         self.counters.evicted += evicted.len() as u64;
         self.forget(&evicted);
         self.counters.keyframes += 1;
         id
+    }
+
+    /// A new keyframe's metric depth: its depth image, or its left–right matches triangulated
+    /// (one more `prepare` and `match_pair`, for keyframes only).
+    fn keyframe_depth(
+        &mut self,
+        frame: &Frame,
+        prepared: &M::Prepared,
+    ) -> Result<Option<KeyframeDepth>, PipelineError> {
+        match &frame.metric {
+            None => Ok(None),
+            Some(FrameMetric::Depth(map)) => Ok(Some(KeyframeDepth::Dense(map.clone()))),
+            Some(FrameMetric::Stereo(view)) => {
+                let right = self.matcher.prepare(&[&view.right])?.pop().ok_or_else(|| {
+                    PipelineError::Matcher {
+                        reason: "prepare returned no features for the right image".into(),
+                    }
+                })?;
+                let pair = self.matcher.match_pair(prepared, &right)?;
+                let (depth, _) =
+                    KeyframeDepth::triangulate(&view.rig, &pair.matches, &self.metric.stereo)?;
+                Ok(Some(depth))
+            }
+        }
     }
 
     /// Match the frame against one keyframe and estimate the pose.
@@ -433,6 +486,33 @@ impl<M: PairMatcher> Tracker<M> {
             };
         clock.timings.pose_ms += ms(t);
 
+        let t = Instant::now();
+        let metric = match (&kf.depth, &frame.metric) {
+            (Some(depth), _) => Some(metric_pose(
+                depth,
+                &kf.model,
+                &kept,
+                &frame.model,
+                &self.metric,
+            )),
+            (None, Some(_)) => Some((
+                None,
+                MetricReport {
+                    failure: Some(format!(
+                        "keyframe {} has no metric depth{}",
+                        kf.id,
+                        kf.depth_failure
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    )),
+                    ..Default::default()
+                },
+            )),
+            (None, None) => None,
+        };
+        clock.timings.metric_ms += ms(t);
+
         // Inlier flags back onto the full match list (unusable matches are outliers).
         let mut flags = estimate.as_ref().map(|e| e.inliers.iter());
         let correspondences: Vec<Correspondence> = pair
@@ -474,6 +554,7 @@ impl<M: PairMatcher> Tracker<M> {
             keyframe_image: kf.image.clone(),
             correspondences,
             estimate,
+            metric,
             failure,
             quality,
         })
@@ -575,15 +656,31 @@ impl<M: PairMatcher> Tracker<M> {
         clock: &mut Clock,
         start: Instant,
     ) -> TrackOutput {
-        // A pose only counts when verified; a lost frame reports its matches without one.
+        // A pose only counts when verified; a lost frame reports its matches without one. A
+        // metric pose replaces the monocular one's translation direction and covariance.
+        let (metric_estimate, metric) = match attempt.metric {
+            Some((pose, report)) => (pose, Some(report)),
+            None => (None, None),
+        };
         let pose = match state {
             TrackState::Lost => None,
-            _ => attempt.estimate.map(|e| TrackedPose {
-                pose: e.pose,
-                covariance: e.covariance,
-                model: e.model,
-                translation_observable: e.translation_observable,
-                noise_sigma_px: e.noise_sigma_px,
+            _ => attempt.estimate.map(|e| match metric_estimate {
+                Some(m) => TrackedPose {
+                    pose: m.estimate.pose,
+                    covariance: m.estimate.covariance,
+                    model: e.model,
+                    translation_observable: true,
+                    noise_sigma_px: m.estimate.noise_sigma_px,
+                    scale: m.scale,
+                },
+                None => TrackedPose {
+                    pose: e.pose,
+                    covariance: e.covariance,
+                    model: e.model,
+                    translation_observable: e.translation_observable,
+                    noise_sigma_px: e.noise_sigma_px,
+                    scale: PoseScale::Monocular,
+                },
             }),
         };
         let mut correspondences = attempt.correspondences;
@@ -606,6 +703,7 @@ impl<M: PairMatcher> Tracker<M> {
             quality: attempt.quality,
             reason,
             relocalization,
+            metric,
             keyframes_stored: self.store.len(),
             image: frame.image.clone(),
             keyframe_image: Some(attempt.keyframe_image),

@@ -448,6 +448,7 @@ mod tests {
                 ..Default::default()
             }),
             info: CameraInfo::default(),
+            metric: None,
             received: Instant::now(),
         }
     }

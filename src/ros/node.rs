@@ -3,7 +3,8 @@
 //!
 //! Data flow:
 //! ```text
-//! image / camera_info subscriptions (one task each) ─▶ CameraInput (StampPairer)
+//! image / camera_info / depth / right-camera subscriptions (one task each)
+//!     ─▶ CameraInput (CameraSync: stamps paired within node.sync_tolerance_s)
 //!     ─▶ FrameWorker (one slot per camera, newest wins, drops counted; dedicated thread)
 //!     ─▶ TrackerProcessor: decode, track, messages ─▶ publishers
 //! ~/relocalize, ~/reset, ~/<camera>/relocalize, ~/<camera>/reset (std_srvs/srv/Trigger)
@@ -29,12 +30,12 @@ use r2r::std_srvs::srv::Trigger;
 use r2r::QosProfile;
 
 use crate::config::{CameraConfig, ConfigError, ImdConfig, QosPreset};
-use crate::io::frames::{CameraFrame, CameraImage};
+use crate::io::camera_sync::{CameraMessage, CameraSync};
+use crate::io::frames::{CameraFrame, CameraImage, MetricSource};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::msgs::std_msgs::Header;
-use crate::io::sync::StampPairer;
 use crate::pipeline::topics::{Output, OutputQos};
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use crate::pipeline::{CauseLog, TrackerProcessor};
@@ -92,12 +93,18 @@ pub struct CameraStats {
     pub images: u64,
     /// camera_info messages received.
     pub infos: u64,
-    /// Image + camera_info pairs handed to the worker.
+    /// Depth images or right-camera messages received (metric cameras).
+    pub metric_messages: u64,
+    /// Complete frames handed to the worker.
     pub paired: u64,
-    /// Images replaced before a camera_info matched them.
+    /// Images replaced before they became a frame (no camera_info, or no depth / right view).
     pub unmatched: u64,
+    /// Of those, images that had their camera_info but no depth / right view.
+    pub metric_unmatched: u64,
     /// 1 while an image waits for its camera_info.
     pub waiting_for_info: u64,
+    /// 1 while an image waits for its depth / right view.
+    pub waiting_for_metric: u64,
     /// Messages that could not be converted (wrong array lengths, …).
     pub bad_messages: u64,
     /// Most recent input error, for diagnostics (`None` before the first).
@@ -108,17 +115,19 @@ pub struct CameraStats {
     pub last_image: Option<Instant>,
     /// When the last camera_info arrived.
     pub last_info: Option<Instant>,
+    /// When the last depth image / right-camera message arrived.
+    pub last_metric: Option<Instant>,
 }
 
-/// One camera's input side: pairs images with camera_info and counts everything. ROS-free so
-/// it can be tested without a ROS installation.
+/// One camera's input side: assembles frames ([`CameraSync`]) and counts everything. ROS-free
+/// so it can be tested without a ROS installation.
 #[derive(Debug)]
 pub struct CameraInput {
     /// Index in the configuration.
     pub index: usize,
     /// Configuration of the camera.
     pub camera: CameraConfig,
-    pairer: StampPairer<(Instant, CameraImage), CameraInfo>,
+    sync: CameraSync,
     /// Counters.
     pub stats: CameraStats,
 }
@@ -128,52 +137,54 @@ impl CameraInput {
     pub fn new(index: usize, camera: CameraConfig, tolerance_s: f64) -> Self {
         CameraInput {
             index,
+            sync: CameraSync::new(index, &camera, tolerance_s),
             camera,
-            pairer: StampPairer::new(tolerance_s),
             stats: CameraStats::default(),
         }
     }
 
     /// Change the pairing tolerance (parameter update).
     pub fn set_tolerance(&mut self, tolerance_s: f64) {
-        self.pairer.set_tolerance(tolerance_s);
+        self.sync.set_tolerance(tolerance_s);
     }
 
-    fn frame(&mut self, pair: Option<((Instant, CameraImage), CameraInfo)>) -> Option<CameraFrame> {
-        let ((received, image), info) = pair?;
-        let s = self.pairer.stats();
-        self.stats.paired = s.paired;
-        self.stats.unmatched = s.images_unmatched;
-        self.stats.waiting_for_info = self.pairer.has_pending() as u64;
-        Some(CameraFrame {
-            camera: self.index,
-            camera_name: self.camera.name.clone(),
-            image,
-            info,
-            received,
-        })
-    }
-
-    /// An image arrived; returns the frame if it pairs now.
-    pub fn on_image(&mut self, image: CameraImage) -> Option<CameraFrame> {
+    /// A message of one of the camera's streams arrived; returns the frame it completes.
+    pub fn on_message(&mut self, message: CameraMessage) -> Option<CameraFrame> {
         let now = Instant::now();
-        self.stats.images += 1;
-        self.stats.last_image = Some(now);
-        let stamp = image.header().stamp;
-        let pair = self.pairer.push_image(stamp, (now, image));
-        self.stats.unmatched = self.pairer.stats().images_unmatched;
-        self.stats.waiting_for_info = self.pairer.has_pending() as u64;
-        self.frame(pair)
+        match &message {
+            CameraMessage::Image(_) => {
+                self.stats.images += 1;
+                self.stats.last_image = Some(now);
+            }
+            CameraMessage::Info(_) => {
+                self.stats.infos += 1;
+                self.stats.last_info = Some(now);
+            }
+            CameraMessage::Depth(_)
+            | CameraMessage::RightImage(_)
+            | CameraMessage::RightInfo(_) => {
+                self.stats.metric_messages += 1;
+                self.stats.last_metric = Some(now);
+            }
+        }
+        let frame = self.sync.push(message, now);
+        let s = self.sync.stats();
+        self.stats.paired = s.frames;
+        self.stats.unmatched = s.images_unmatched;
+        self.stats.metric_unmatched = s.metric_unmatched;
+        self.stats.waiting_for_info = s.waiting_for_info;
+        self.stats.waiting_for_metric = s.waiting_for_metric;
+        frame
     }
 
-    /// A camera_info arrived; returns the frame if a waiting image pairs with it.
+    /// An image arrived; returns the frame if it completes now.
+    pub fn on_image(&mut self, image: CameraImage) -> Option<CameraFrame> {
+        self.on_message(CameraMessage::Image(image))
+    }
+
+    /// A camera_info arrived; returns the frame if a waiting image completes with it.
     pub fn on_info(&mut self, info: CameraInfo) -> Option<CameraFrame> {
-        self.stats.infos += 1;
-        self.stats.last_info = Some(Instant::now());
-        let stamp = info.header.stamp;
-        let pair = self.pairer.push_info(stamp, info);
-        self.stats.waiting_for_info = self.pairer.has_pending() as u64;
-        self.frame(pair)
+        self.on_message(CameraMessage::Info(info))
     }
 
     /// Record a bad message on `topic`; the first of each cause is logged.
@@ -202,6 +213,11 @@ pub fn camera_status(
     let s = &input.stats;
     let c = &input.camera;
     let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
+    let (metric_what, metric_topic) = match &c.metric {
+        MetricSource::Monocular => ("", None),
+        MetricSource::Depth { topic } => ("depth image", Some(topic.as_str())),
+        MetricSource::Stereo(st) => ("right image", Some(st.image_topic.as_str())),
+    };
     let (level, message) = match (age(s.last_image), age(s.last_info)) {
         (None, _) => (
             DiagnosticStatus::STALE,
@@ -231,11 +247,25 @@ pub fn camera_status(
                 a.as_secs_f64()
             ),
         ),
+        _ if metric_topic.is_some() && s.last_metric.is_none() => (
+            DiagnosticStatus::WARN,
+            format!(
+                "no {} received on {} ({} images waiting for one)",
+                metric_what,
+                metric_topic.unwrap_or_default(),
+                s.images
+            ),
+        ),
         _ if s.paired == 0 => (
             DiagnosticStatus::WARN,
             format!(
-                "images and camera_info arrive but no stamps agree within \
-                 node.sync_tolerance_s = {tolerance_s} s"
+                "images and camera_info{} arrive but no stamps agree within \
+                 node.sync_tolerance_s = {tolerance_s} s",
+                if metric_topic.is_some() {
+                    format!(" and {metric_what}s")
+                } else {
+                    String::new()
+                }
             ),
         ),
         _ if work.failed > 0 && work.processed == 0 => (
@@ -267,6 +297,10 @@ pub fn camera_status(
             KeyValue::new("pairs", s.paired),
             KeyValue::new("images_unmatched", s.unmatched),
             KeyValue::new("images_waiting_for_camera_info", s.waiting_for_info),
+            KeyValue::new("metric_topic", metric_topic.unwrap_or_default()),
+            KeyValue::new("metric_messages_received", s.metric_messages),
+            KeyValue::new("images_unmatched_metric", s.metric_unmatched),
+            KeyValue::new("images_waiting_for_metric", s.waiting_for_metric),
             KeyValue::new("frames_dropped_newest_wins", work.dropped),
             KeyValue::new("frames_skipped_max_rate", work.rate_skipped),
             KeyValue::new("frames_processed", work.processed),
@@ -525,8 +559,15 @@ where
     let sub_qos = qos(config.node.qos);
     for (i, cam) in cameras.iter().enumerate() {
         subscribe_camera(&mut node, &shared, i, cam, sub_qos.clone(), &mut tasks)?;
+        let metric = match &cam.metric {
+            MetricSource::Monocular => "monocular".to_string(),
+            MetricSource::Depth { topic } => format!("depth {topic}"),
+            MetricSource::Stereo(s) => {
+                format!("stereo right {} + {}", s.image_topic, s.camera_info_topic)
+            }
+        };
         log::info!(
-            "camera {} ({i}): image {} + camera_info {}",
+            "camera {} ({i}): image {} + camera_info {}, {metric}",
             cam.name,
             cam.image_topic,
             cam.camera_info_topic
@@ -784,7 +825,8 @@ async fn shutdown_signal() {
     }
 }
 
-/// Subscribe to one camera's image (raw or `/compressed`) and camera_info topics.
+/// Subscribe to one camera's streams: image (raw or `/compressed`), camera_info, and the depth
+/// topic or the right camera's image and camera_info of a metric camera.
 fn subscribe_camera(
     node: &mut r2r::Node,
     shared: &Arc<Shared>,
@@ -793,59 +835,116 @@ fn subscribe_camera(
     qos: QosProfile,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<(), NodeError> {
-    let image_topic = cam.image_topic.clone();
-    if image_topic.ends_with("/compressed") {
-        let mut sub = ros(
-            format!("subscribing to {image_topic}"),
-            node.subscribe::<r2r::sensor_msgs::msg::CompressedImage>(&image_topic, qos.clone()),
-        )?;
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(msg) = sub.next().await {
-                let frame = shared
-                    .input(i)
-                    .on_image(CameraImage::Compressed(msg.into()));
-                if let Some(frame) = frame {
-                    shared.worker.submit(frame);
-                }
-            }
-        }));
-    } else {
-        let mut sub = ros(
-            format!("subscribing to {image_topic}"),
-            node.subscribe::<r2r::sensor_msgs::msg::Image>(&image_topic, qos.clone()),
-        )?;
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(msg) = sub.next().await {
-                let frame = shared.input(i).on_image(CameraImage::Raw(msg.into()));
-                if let Some(frame) = frame {
-                    shared.worker.submit(frame);
-                }
-            }
-        }));
-    }
-    let info_topic = cam.camera_info_topic.clone();
-    let mut sub = ros(
-        format!("subscribing to {info_topic}"),
-        node.subscribe::<r2r::sensor_msgs::msg::CameraInfo>(&info_topic, qos),
-    )?;
-    let shared = shared.clone();
-    tasks.push(tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let mut input = shared.input(i);
-            match CameraInfo::try_from(msg) {
-                Ok(info) => {
-                    if let Some(frame) = input.on_info(info) {
-                        drop(input);
-                        shared.worker.submit(frame);
-                    }
-                }
-                Err(e) => input.bad_message(&info_topic, &e.to_string()),
-            }
+    let mut sub = Subscriber {
+        node,
+        shared,
+        camera: i,
+        qos,
+        tasks,
+    };
+    sub.image(&cam.image_topic, CameraMessage::Image)?;
+    sub.info(&cam.camera_info_topic, CameraMessage::Info)?;
+    match &cam.metric {
+        MetricSource::Monocular => {}
+        MetricSource::Depth { topic } => sub.depth(topic)?,
+        MetricSource::Stereo(stereo) => {
+            sub.image(&stereo.image_topic, CameraMessage::RightImage)?;
+            sub.info(&stereo.camera_info_topic, CameraMessage::RightInfo)?;
         }
-    }));
+    }
     Ok(())
+}
+
+/// What a camera's subscriptions share: each message goes to the camera's [`CameraInput`] and
+/// a frame it completes to the worker.
+struct Subscriber<'a> {
+    node: &'a mut r2r::Node,
+    shared: &'a Arc<Shared>,
+    camera: usize,
+    qos: QosProfile,
+    tasks: &'a mut Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Subscriber<'_> {
+    fn forward(shared: &Shared, camera: usize, message: CameraMessage) {
+        let frame = shared.input(camera).on_message(message);
+        if let Some(frame) = frame {
+            shared.worker.submit(frame);
+        }
+    }
+
+    /// A `sensor_msgs/Image`, or `CompressedImage` when the topic ends in `/compressed`.
+    fn image(
+        &mut self,
+        topic: &str,
+        wrap: fn(CameraImage) -> CameraMessage,
+    ) -> Result<(), NodeError> {
+        let (shared, i) = (self.shared.clone(), self.camera);
+        if topic.ends_with("/compressed") {
+            let mut sub = ros(
+                format!("subscribing to {topic}"),
+                self.node
+                    .subscribe::<r2r::sensor_msgs::msg::CompressedImage>(topic, self.qos.clone()),
+            )?;
+            self.tasks.push(tokio::spawn(async move {
+                while let Some(msg) = sub.next().await {
+                    Self::forward(&shared, i, wrap(CameraImage::Compressed(msg.into())));
+                }
+            }));
+        } else {
+            let mut sub = ros(
+                format!("subscribing to {topic}"),
+                self.node
+                    .subscribe::<r2r::sensor_msgs::msg::Image>(topic, self.qos.clone()),
+            )?;
+            self.tasks.push(tokio::spawn(async move {
+                while let Some(msg) = sub.next().await {
+                    Self::forward(&shared, i, wrap(CameraImage::Raw(msg.into())));
+                }
+            }));
+        }
+        Ok(())
+    }
+
+    /// A `sensor_msgs/CameraInfo` (malformed ones are counted and dropped).
+    fn info(
+        &mut self,
+        topic: &str,
+        wrap: fn(CameraInfo) -> CameraMessage,
+    ) -> Result<(), NodeError> {
+        let (shared, i) = (self.shared.clone(), self.camera);
+        let mut sub = ros(
+            format!("subscribing to {topic}"),
+            self.node
+                .subscribe::<r2r::sensor_msgs::msg::CameraInfo>(topic, self.qos.clone()),
+        )?;
+        let topic = topic.to_string();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                match CameraInfo::try_from(msg) {
+                    Ok(info) => Self::forward(&shared, i, wrap(info)),
+                    Err(e) => shared.input(i).bad_message(&topic, &e.to_string()),
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    /// An aligned depth `sensor_msgs/Image` (decoded on the worker, with the frame).
+    fn depth(&mut self, topic: &str) -> Result<(), NodeError> {
+        let (shared, i) = (self.shared.clone(), self.camera);
+        let mut sub = ros(
+            format!("subscribing to {topic}"),
+            self.node
+                .subscribe::<r2r::sensor_msgs::msg::Image>(topic, self.qos.clone()),
+        )?;
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                Self::forward(&shared, i, CameraMessage::Depth(msg.into()));
+            }
+        }));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -859,6 +958,7 @@ mod tests {
             image_topic: "/front/image_raw".into(),
             camera_info_topic: "/front/camera_info".into(),
             optical_frame: None,
+            metric: MetricSource::Monocular,
         }
     }
 

@@ -232,6 +232,15 @@ pub fn to_json(v: &ParameterValue, kind: ParamKind) -> Option<Value> {
             Value::from(a.iter().map(|&i| i as f64).collect::<Vec<f64>>())
         }
         (ParamKind::StringArray, P::StringArray(a)) => Value::from(a.clone()),
+        // An empty YAML list (`depth_topics: []`) reaches the node untyped: rcl's parameter
+        // file parser cannot tell the element type of `[]`, so it arrives as "not set".
+        (
+            ParamKind::BoolArray
+            | ParamKind::IntegerArray
+            | ParamKind::DoubleArray
+            | ParamKind::StringArray,
+            P::NotSet,
+        ) => Value::Array(Vec::new()),
         _ => return None,
     })
 }
@@ -498,9 +507,13 @@ mod tests {
                 "qos_overrides./tf.publisher.depth",
                 ParameterValue::Integer(3),
             ),
+            // `[]` in a parameter file arrives untyped.
+            ("cameras.depth_topics", ParameterValue::NotSet),
+            ("cameras.right_from_left", ParameterValue::NotSet),
         ])
         .unwrap();
         let c = p.config();
+        assert!(c.cameras.depth_topics.is_empty() && c.cameras.right_from_left.is_empty());
         assert_eq!(c.cameras.image_topics[1], "/b/image/compressed");
         assert_eq!(c.node.max_rate_hz, 5.0);
         assert_eq!(c.node.qos, crate::config::QosPreset::Reliable);

@@ -1,6 +1,6 @@
 //! Seeded mutation fuzzing (stable Rust, no cargo-fuzz) of what file bytes reach: the MCAP bag
 //! reader (whole files), the CDR decoder (message payloads), the image decoders (raw
-//! encodings and jpeg/png), rosbag2's `metadata.yaml` parser, the sqlite3 storage reader
+//! encodings, depth images and jpeg/png), rosbag2's `metadata.yaml` parser, the sqlite3 storage reader
 //! (whole `.db3` files, their BLOBs decoded as messages) and the bounded zstd payload
 //! decompression (`MESSAGE` compression: a bomb must stop at the cap).
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use imd::geometry::Rng;
 use imd::io::bag::{from_cdr, to_cdr, BagPayload, BagReader, Limits};
-use imd::io::image::{decode_compressed, DecodedImage, Encoding, RawImage};
+use imd::io::image::{decode_compressed, decode_depth, DecodedImage, Encoding, RawImage};
 use imd::io::msgs::diagnostic_msgs::DiagnosticArray;
 use imd::io::msgs::nav_msgs::Odometry;
 use imd::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image, PointCloud2};
@@ -369,6 +369,13 @@ pub fn image_target(bytes: &[u8]) -> bool {
             }
             _ => img.is_bigendian = rng.below(3) as u8,
         }
+        // The same message as a depth image (16UC1 / mono16 / 32FC1): whole or refused.
+        let depth = decode_depth(&img).ok();
+        if let Some(d) = &depth {
+            assert_eq!((d.width(), d.height()), (img.width, img.height));
+            let v = d.view();
+            let _ = v.metres_at(v.width() - 1, v.height() - 1);
+        }
         if let Ok(d) = RawImage::from(&img).decode() {
             let (w, h) = match &d {
                 DecodedImage::Rgb8(i) => i.dimensions(),
@@ -378,7 +385,7 @@ pub fn image_target(bytes: &[u8]) -> bool {
             assert_eq!((w, h), (img.width, img.height));
             return true;
         }
-        return false;
+        return depth.is_some();
     }
     if let Ok(c) = from_cdr::<CompressedImage>(payload) {
         let format = [

@@ -13,5 +13,6 @@ mod parity;
 mod pipeline;
 mod replay;
 mod replay_dirs;
+mod replay_metric;
 mod train;
 mod util;

@@ -21,6 +21,9 @@ Scenarios:
   bad_input  malformed images and camera_info on the wire, good frames in between; a second
              camera that never gets camera_info.
   qos        best-effort image publisher against a node subscribing reliably.
+  metric     the metric bag of scripts/make_metric_bag.py (--bag): per frame, the messages of
+             --topics (image, camera_info and the depth or right-camera topics) in their recorded
+             order, the next frame after the previous one's odometry; --frames of them.
 
 Every ROS process of the tests keeps discovery on this machine (FASTDDS_BUILTIN_TRANSPORTS=SHM,
 set by the caller) and runs in its own ROS_DOMAIN_ID. The harness bounds its own run time
@@ -611,8 +614,56 @@ def scenario_qos(h, a):
     return {"image_subscriptions_matched": matched, "frames_published": 5}
 
 
+def stamped_groups(path, topics):
+    """The bag's messages on `topics`, grouped by header stamp in log order:
+    [(stamp, [(topic, kind, message)])]."""
+    from mcap.reader import make_reader
+
+    kinds = {
+        "sensor_msgs/msg/CameraInfo": CameraInfo,
+        "sensor_msgs/msg/CompressedImage": CompressedImage,
+        "sensor_msgs/msg/Image": Image,
+    }
+    groups, order = {}, []
+    with open(path, "rb") as f:
+        for schema, channel, message in make_reader(f).iter_messages(log_time_order=True):
+            if channel.topic not in topics:
+                continue
+            kind = kinds[schema.name]
+            m = deserialize_message(message.data, kind)
+            key = tuple(stamp_of(m.header.stamp))
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append((channel.topic, kind, m))
+    return [(k, groups[k]) for k in order]
+
+
+def scenario_metric(h, a):
+    topics = a.topics.split(",")
+    groups = stamped_groups(a.bag, topics)[: a.frames]
+    pubs = {}
+    for _stamp, msgs in groups:
+        for topic, kind, _m in msgs:
+            if topic not in pubs:
+                pubs[topic] = h.publisher(kind, topic, qos_profile_sensor_data)
+    h.wait_matched(list(pubs.values()))
+    published, last = [], None
+    for stamp, msgs in groups:
+        if last is not None and not h.spin_until(lambda: h.answered(last), 120):
+            raise SystemExit(f"no odometry for {last} in 120 s")
+        for topic, _kind, m in msgs:
+            pubs[topic].publish(m)
+        published.append({"camera": "cam0", "stamp": list(stamp), "t": h.now()})
+        last = list(stamp)
+    h.spin_until(lambda: h.answered(last), 120)
+    h.spin_for(1.5)  # the last frame's /diagnostics
+    return {"published": published}
+
+
 SCENARIOS = {
     "sequence": scenario_sequence,
+    "metric": scenario_metric,
     "services": scenario_services,
     "overload": scenario_overload,
     "pace": scenario_pace,
@@ -632,6 +683,8 @@ def main():
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--drain", type=float, default=3.0)
     ap.add_argument("--with-diagnostics", action="store_true")
+    ap.add_argument("--bag", help="metric: the bag to publish")
+    ap.add_argument("--topics", default="", help="metric: comma-separated topics to publish")
     a = ap.parse_args()
     faulthandler.dump_traceback_later(a.time_limit, exit=True)
     rclpy.init()

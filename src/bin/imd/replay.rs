@@ -1,5 +1,6 @@
 //! `imd replay BAG --config config/matcher.yaml --model DIR [--out OUT_DIR | OUT.mcap]
-//! [--camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC]]... [--realtime [--rate R]] [--max-frames N]
+//! [--camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC]]... [--depth DEPTH_TOPIC]...
+//! [--right IMAGE_TOPIC[,CAMERA_INFO_TOPIC]]... [--realtime [--rate R]] [--max-frames N]
 //! [--max-wait S] [--device D] [--summary-json FILE] [--allow-data-loss]`.
 //!
 //! Runs the node's pipeline (`imd::pipeline::replay`) on a rosbag2 bag (a directory with
@@ -43,6 +44,18 @@ pub struct Args {
     /// are the namespace's last part (cam0), else camN.
     #[arg(long = "camera", value_name = "IMAGE_TOPIC[,CAMERA_INFO_TOPIC]")]
     cameras: Vec<String>,
+    /// The aligned depth topic (sensor_msgs/Image 16UC1 mm or 32FC1 m, registered to the colour
+    /// image) of the --camera given at the same position; `-` for none. Gives metric odometry.
+    #[arg(long = "depth", value_name = "DEPTH_TOPIC", requires = "cameras")]
+    depths: Vec<String>,
+    /// The right camera (IMAGE_TOPIC[,CAMERA_INFO_TOPIC], rectified: P carries the baseline) of
+    /// the --camera given at the same position; `-` for none. Gives metric odometry.
+    #[arg(
+        long = "right",
+        value_name = "IMAGE_TOPIC[,CAMERA_INFO_TOPIC]",
+        requires = "cameras"
+    )]
+    rights: Vec<String>,
     /// Hand frames to the worker at the recorded pace without waiting, dropping frames like the
     /// live node when it cannot keep up (default: every frame, in order).
     #[arg(long)]
@@ -83,6 +96,58 @@ pub fn camera_from_topic(image_topic: &str, index: usize) -> (String, String) {
     (name, format!("{namespace}/camera_info"))
 }
 
+/// `--depth` / `--right` flags onto the cameras of `--camera`, by position (`-` = none).
+fn metric_from_flags(
+    cameras: &mut CamerasConfig,
+    depths: &[String],
+    rights: &[String],
+) -> Result<()> {
+    let n = cameras.image_topics.len();
+    for (flag, given) in [("--depth", depths.len()), ("--right", rights.len())] {
+        if given > n {
+            bail!("{given} {flag} flags for {n} --camera flags; expected at most one per camera (`-` for none)");
+        }
+    }
+    let topic = |s: &str| {
+        if s == "-" {
+            String::new()
+        } else {
+            s.trim().to_string()
+        }
+    };
+    if !depths.is_empty() {
+        cameras.depth_topics = (0..n)
+            .map(|i| depths.get(i).map(|s| topic(s)).unwrap_or_default())
+            .collect();
+    }
+    if !rights.is_empty() {
+        cameras.right_image_topics.clear();
+        cameras.right_camera_info_topics.clear();
+        for i in 0..n {
+            let flag = rights.get(i).map(|s| topic(s)).unwrap_or_default();
+            if flag.is_empty() {
+                cameras.right_image_topics.push(String::new());
+                cameras.right_camera_info_topics.push(String::new());
+                continue;
+            }
+            let mut parts = flag.split(',').map(str::trim);
+            let image = parts.next().unwrap_or_default().to_string();
+            let (_, default_info) = camera_from_topic(&image, i);
+            let info = parts
+                .next()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .unwrap_or(default_info);
+            if image.is_empty() || parts.next().is_some() {
+                bail!("--right {flag:?}: expected IMAGE_TOPIC[,CAMERA_INFO_TOPIC]");
+            }
+            cameras.right_image_topics.push(image);
+            cameras.right_camera_info_topics.push(info);
+        }
+    }
+    Ok(())
+}
+
 fn cameras_from_flags(flags: &[String]) -> Result<CamerasConfig> {
     let mut cameras = CamerasConfig::default();
     for (i, flag) in flags.iter().enumerate() {
@@ -121,6 +186,7 @@ fn load_config(args: &Args) -> Result<ImdConfig> {
     }
     if !args.cameras.is_empty() {
         config.cameras = cameras_from_flags(&args.cameras)?;
+        metric_from_flags(&mut config.cameras, &args.depths, &args.rights)?;
     }
     config.validate().context("configuration")?;
     if config.cameras.image_topics.is_empty() {
@@ -216,6 +282,10 @@ fn print_summary(s: &ReplaySummary) {
     eprintln!(
         "states: {}",
         join(s.states.iter().map(|(k, v)| format!("{k} {v}")).collect())
+    );
+    eprintln!(
+        "pose scale: {}",
+        join(s.scales.iter().map(|(k, v)| format!("{k} {v}")).collect())
     );
     eprintln!(
         "median stage ms: {}",
@@ -317,5 +387,28 @@ mod tests {
         assert_eq!(c.camera_info_topics, ["/a/info", "/b/camera_info"]);
         assert_eq!(c.names, ["a", "b"]);
         assert!(cameras_from_flags(&[",/x".into()]).is_err());
+    }
+
+    #[test]
+    fn depth_and_right_flags_attach_to_the_cameras_by_position() {
+        let mut c =
+            cameras_from_flags(&["/a/image".into(), "/b/image".into(), "/c/image".into()]).unwrap();
+        let depths = ["-".to_string(), "/b/depth".into()];
+        let rights = ["/a/right/image".to_string()];
+        metric_from_flags(&mut c, &depths, &rights).unwrap();
+        assert_eq!(c.depth_topics, ["", "/b/depth", ""]);
+        assert_eq!(c.right_image_topics, ["/a/right/image", "", ""]);
+        assert_eq!(c.right_camera_info_topics, ["/a/right/camera_info", "", ""]);
+        let cams = c.resolve().unwrap();
+        assert!(matches!(
+            cams[1].metric,
+            imd::io::frames::MetricSource::Depth { .. }
+        ));
+        assert!(matches!(
+            cams[0].metric,
+            imd::io::frames::MetricSource::Stereo(_)
+        ));
+        let too_many: Vec<String> = vec!["-".into(); 4];
+        assert!(metric_from_flags(&mut c, &too_many, &[]).is_err());
     }
 }

@@ -343,6 +343,7 @@ fn bag_frames_pair_images_with_camera_info_like_the_node() {
         image_topic: image.into(),
         camera_info_topic: info.into(),
         optical_frame: None,
+        metric: Default::default(),
     };
     let r = imd::io::bag::Bag::open(&fixture("bags/cameras.mcap")).unwrap();
     let cameras = [
@@ -364,7 +365,7 @@ fn bag_frames_pair_images_with_camera_info_like_the_node() {
         assert_eq!(f.camera_name, cameras[f.camera].name);
     }
     assert_eq!(per_camera, [6, 3]);
-    assert_eq!(frames.stats()[0].paired, 6);
+    assert_eq!(frames.stats()[0].frames, 6);
     // With a 0.5 ms tolerance the 1 ms offset never pairs: those images are counted unmatched
     // (each replaced by the next), none is emitted.
     let frames: Vec<_> = BagFrames::new(&r, &cameras[1..], 0.0005).unwrap().collect();

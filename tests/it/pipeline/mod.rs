@@ -39,6 +39,7 @@ pub fn sequence_config(scene: &Scene, tracker: TrackerConfig) -> ImdConfig {
                 .map(|c| c.camera_info_topic.clone())
                 .collect(),
             optical_frames: Vec::new(),
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -76,7 +76,13 @@ pub fn f64s(v: &Value) -> Vec<f64> {
 impl Scene {
     /// Load `tests/fixtures/replay/sequence.json`.
     pub fn load() -> Scene {
-        let text = std::fs::read_to_string(fixture("replay/sequence.json")).unwrap();
+        Scene::load_file(&fixture("replay/sequence.json"))
+    }
+
+    /// Load a ground-truth file of the same schema (`scripts/make_metric_bag.py` writes one).
+    pub fn load_file(path: &std::path::Path) -> Scene {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let gt: Value = serde_json::from_str(&text).unwrap();
         let cameras = gt["cameras"]
             .as_array()

@@ -1,0 +1,387 @@
+//! Metric scale for the tracker: a frame's depth image or stereo partner (decoded from the
+//! input's [`MetricFrame`]), the metric depth a keyframe keeps ([`KeyframeDepth`]), and the
+//! metric pose of a later frame against it (keyframe points in metres → PnP).
+//!
+//! - RGB-D: the keyframe keeps its depth image; a later match's keyframe pixel is lifted by it.
+//! - Stereo: when a frame becomes a keyframe, its left image is matched against its right image
+//!   and the matches are triangulated by the rig ([`StereoRig`]); the keyframe keeps the points
+//!   by pixel ([`SparseDepth`]) and a later match takes the nearest one's depth.
+//!
+//! Either way the pose is [`estimate_absolute_pose`] on the lifted matches; when the keyframe has
+//! no metric depth, or too few matches lift, the tracker keeps the monocular pose and says why.
+
+use std::sync::Arc;
+
+use nalgebra::{Quaternion, Rotation3, UnitQuaternion, Vector3};
+use serde::Serialize;
+
+use super::frame::{camera_model_for, CameraId, Frame};
+use super::PipelineError;
+use crate::geometry::depth::RejectionCounts;
+use crate::geometry::{
+    estimate_absolute_pose, estimate_stereo_pose, lift_matches, AbsolutePoseEstimate,
+    AbsolutePoseOptions, CameraModel, CameraPoint, DepthOptions, PixelMatch, PixelPoint,
+    RelativePose, SparseDepth, StereoOptions, StereoPointMatch, StereoRig,
+};
+use crate::io::frames::{CameraConfig, CameraFrame, MetricFrame, MetricSource, RigExtrinsic};
+use crate::io::image::{decode_depth, DepthMap};
+use crate::io::msgs::sensor_msgs::CameraInfo;
+
+/// What scale a published pose has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoseScale {
+    /// From matches alone: the translation is a unit direction, its length unknown.
+    #[default]
+    Monocular,
+    /// Metres, from the keyframe's depth image.
+    MetricDepth,
+    /// Metres, from the keyframe's stereo triangulation.
+    MetricStereo,
+}
+
+impl PoseScale {
+    /// `monocular`, `metric_depth` or `metric_stereo`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PoseScale::Monocular => "monocular",
+            PoseScale::MetricDepth => "metric_depth",
+            PoseScale::MetricStereo => "metric_stereo",
+        }
+    }
+
+    /// Metres (not a unit direction).
+    pub fn is_metric(&self) -> bool {
+        !matches!(self, PoseScale::Monocular)
+    }
+}
+
+impl std::fmt::Display for PoseScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Options of the metric path (the `absolute_pose`, `depth` and `stereo` sections).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricOptions {
+    /// PnP.
+    pub absolute_pose: AbsolutePoseOptions,
+    /// Valid depths.
+    pub depth: DepthOptions,
+    /// Triangulation.
+    pub stereo: StereoOptions,
+}
+
+impl MetricOptions {
+    /// The sections of a configuration.
+    pub fn of(config: &crate::config::ImdConfig) -> Self {
+        MetricOptions {
+            absolute_pose: config.absolute_pose.clone(),
+            depth: config.depth.clone(),
+            stereo: config.stereo.clone(),
+        }
+    }
+}
+
+/// A decoded frame's metric companion.
+#[derive(Debug, Clone)]
+pub enum FrameMetric {
+    /// Its depth image, registered to the colour image.
+    Depth(Arc<DepthMap>),
+    /// The right view of its stereo rig.
+    Stereo(Box<StereoView>),
+}
+
+/// The right image of a stereo frame, ready for the matcher, and the rig.
+#[derive(Debug, Clone)]
+pub struct StereoView {
+    /// The right image as a frame (camera name `<camera>/right`).
+    pub right: Box<Frame>,
+    /// The calibrated rig (left = the tracked camera).
+    pub rig: StereoRig,
+}
+
+fn metric_error(input: &str, reason: impl Into<String>) -> PipelineError {
+    PipelineError::Metric {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Decode the metric companion of `input` into `frame` (already decoded from it). A depth image
+/// must have the colour image's size (registered); a stereo pair gets its rig from the two `P`
+/// matrices (rectified images: the frame's camera model becomes the rectified one, `P`'s) or from
+/// the configured extrinsic (raw images, each camera's own K and distortion).
+pub fn attach_metric(
+    frame: &mut Frame,
+    input: &CameraFrame,
+    camera: &CameraConfig,
+) -> Result<(), PipelineError> {
+    let Some(metric) = &input.metric else {
+        return Ok(());
+    };
+    match (metric.as_ref(), &camera.metric) {
+        (MetricFrame::Depth(msg), MetricSource::Depth { topic }) => {
+            let depth = decode_depth(msg).map_err(|e| metric_error(topic, e.to_string()))?;
+            if (depth.width(), depth.height()) != (frame.width(), frame.height()) {
+                return Err(metric_error(
+                    topic,
+                    format!(
+                        "depth image is {}×{} but the colour image is {}×{}; expected depth \
+                         registered to the colour camera (same size)",
+                        depth.width(),
+                        depth.height(),
+                        frame.width(),
+                        frame.height()
+                    ),
+                ));
+            }
+            frame.metric = Some(FrameMetric::Depth(Arc::new(depth)));
+        }
+        (MetricFrame::Stereo { image, info }, MetricSource::Stereo(stereo)) => {
+            let topic = &stereo.image_topic;
+            let decoded = image
+                .decode()
+                .map_err(|e| metric_error(topic, e.to_string()))?
+                .into_rgb8();
+            let (w, h) = decoded.dimensions();
+            if (w, h) != (frame.width(), frame.height()) {
+                return Err(metric_error(
+                    topic,
+                    format!(
+                        "right image is {w}×{h} but the left image is {}×{}; expected a rig of \
+                         equal cameras",
+                        frame.width(),
+                        frame.height()
+                    ),
+                ));
+            }
+            let rig = match stereo.right_from_left {
+                Some(extrinsic) => {
+                    let right = camera_model_for(info, w, h)
+                        .map_err(|e| metric_error(&stereo.camera_info_topic, e.to_string()))?;
+                    StereoRig::from_extrinsics(frame.model, right, rig_pose(&extrinsic))?
+                }
+                None => {
+                    let rig = rectified_rig(&input.info, info, w, h)
+                        .map_err(|reason| metric_error(&stereo.camera_info_topic, reason))?;
+                    // Rectified pixels: the camera is P's, not K's (K and D describe the raw
+                    // sensor image).
+                    frame.model = rig.left;
+                    rig
+                }
+            };
+            let right = Frame::new(
+                CameraId {
+                    index: frame.camera.index,
+                    name: format!("{}/right", frame.camera.name),
+                },
+                image.header().stamp,
+                image.header().frame_id.clone(),
+                decoded,
+                rig.right,
+            );
+            frame.metric = Some(FrameMetric::Stereo(Box::new(StereoView {
+                right: Box::new(right),
+                rig,
+            })));
+        }
+        // The input layer only attaches what the camera is configured for.
+        _ => {}
+    }
+    Ok(())
+}
+
+fn rectified_rig(
+    left: &CameraInfo,
+    right: &CameraInfo,
+    w: u32,
+    h: u32,
+) -> Result<StereoRig, String> {
+    if right.p[3] == 0.0 {
+        return Err(format!(
+            "P[3] (Tx = −fx·baseline) is 0, so P gives no baseline; publish rectified camera_infos \
+             (P of the right camera carries Tx) or set cameras.right_from_left for raw images \
+             (P = {:?})",
+            right.p
+        ));
+    }
+    StereoRig::from_projections(&left.p, &right.p, w, h).map_err(|e| e.to_string())
+}
+
+fn rig_pose(e: &RigExtrinsic) -> RelativePose {
+    let [x, y, z, w] = e.rotation_xyzw;
+    let q = UnitQuaternion::from_quaternion(Quaternion::new(w, x, y, z));
+    let [tx, ty, tz] = e.translation_m;
+    RelativePose::new(Rotation3::from(q), Vector3::new(tx, ty, tz))
+}
+
+/// The metric depth a keyframe keeps.
+#[derive(Debug, Clone)]
+pub enum KeyframeDepth {
+    /// Its depth image.
+    Dense(Arc<DepthMap>),
+    /// Points triangulated from its stereo pair, found by keyframe pixel.
+    Stereo(Box<StereoDepth>),
+}
+
+/// A stereo keyframe's triangulated points with what the pose refinement needs of them.
+#[derive(Debug, Clone)]
+pub struct StereoDepth {
+    /// Lookup by keyframe pixel, into `points` / `right`.
+    pub index: SparseDepth,
+    /// The points, metres, left camera frame.
+    pub points: Vec<CameraPoint>,
+    /// Each point's pixel in the right image.
+    pub right: Vec<PixelPoint>,
+    /// The rig that triangulated them.
+    pub rig: StereoRig,
+}
+
+impl KeyframeDepth {
+    /// The scale poses against this keyframe get.
+    pub fn scale(&self) -> PoseScale {
+        match self {
+            KeyframeDepth::Dense(_) => PoseScale::MetricDepth,
+            KeyframeDepth::Stereo(_) => PoseScale::MetricStereo,
+        }
+    }
+
+    /// Stereo keyframe depth from left–right matches (`p0` left, `p1` right).
+    pub fn triangulate(
+        rig: &StereoRig,
+        matches: &[PixelMatch],
+        opts: &StereoOptions,
+    ) -> Result<(KeyframeDepth, usize), PipelineError> {
+        let tri = rig.triangulate_matches(matches, opts)?;
+        let pixels: Vec<_> = tri.source.iter().map(|&i| matches[i].p0).collect();
+        let index = SparseDepth::new(&pixels, &tri.points, opts.lookup_radius_px)?;
+        let right = tri.source.iter().map(|&i| matches[i].p1).collect();
+        Ok((
+            KeyframeDepth::Stereo(Box::new(StereoDepth {
+                index,
+                points: tri.points,
+                right,
+                rig: rig.clone(),
+            })),
+            tri.rejected,
+        ))
+    }
+}
+
+/// What the metric path did for one frame (reported in diagnostics).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricReport {
+    /// The scale of the published pose.
+    pub scale: PoseScale,
+    /// Matches whose keyframe pixel got a metric point.
+    pub lifted: usize,
+    /// Matches that got none, by cause.
+    pub rejected: RejectionCounts,
+    /// PnP inliers (0 without a metric pose).
+    pub inliers: usize,
+    /// Metric points the keyframe holds (stereo: triangulated points; depth: 0, dense).
+    pub keyframe_points: usize,
+    /// Why the pose is not metric although the camera is configured for it.
+    pub failure: Option<String>,
+}
+
+/// A metric pose with its report.
+#[derive(Debug, Clone)]
+pub struct MetricPose {
+    /// PnP result, `t` in metres.
+    pub estimate: AbsolutePoseEstimate,
+    /// Its scale source.
+    pub scale: PoseScale,
+}
+
+/// Lift `matches` (keyframe `p0`) with the keyframe's depth and estimate the current camera's
+/// metric pose. Returns the pose when PnP verifies one, and the report either way.
+pub fn metric_pose(
+    depth: &KeyframeDepth,
+    keyframe_camera: &CameraModel,
+    matches: &[PixelMatch],
+    camera: &CameraModel,
+    opts: &MetricOptions,
+) -> (Option<MetricPose>, MetricReport) {
+    match depth {
+        KeyframeDepth::Dense(map) => {
+            let lifted = lift_matches(matches, &map.view(), keyframe_camera, &opts.depth);
+            let mut report = MetricReport::default();
+            let lifted = match lifted {
+                Ok(l) => l,
+                Err(e) => {
+                    report.failure = Some(format!("keyframe depth unusable: {e}"));
+                    return (None, report);
+                }
+            };
+            report.lifted = lifted.matches.len();
+            report.rejected = lifted.rejected;
+            let estimate = estimate_absolute_pose(&lifted.matches, camera, &opts.absolute_pose);
+            finish(estimate, PoseScale::MetricDepth, report)
+        }
+        KeyframeDepth::Stereo(stereo) => {
+            let mut report = MetricReport {
+                keyframe_points: stereo.points.len(),
+                ..Default::default()
+            };
+            let mut found = Vec::new();
+            for m in matches {
+                match stereo.index.nearest(&m.p0, &opts.depth) {
+                    Ok((k, _)) => found.push(StereoPointMatch {
+                        point: stereo.points[k],
+                        right: stereo.right[k],
+                        pixel: m.p1,
+                    }),
+                    Err(r) => report.rejected.add(r),
+                }
+            }
+            report.lifted = found.len();
+            let estimate = estimate_stereo_pose(&found, &stereo.rig, camera, &opts.absolute_pose);
+            finish(estimate, PoseScale::MetricStereo, report)
+        }
+    }
+}
+
+fn finish(
+    estimate: Result<AbsolutePoseEstimate, crate::geometry::GeometryError>,
+    scale: PoseScale,
+    mut report: MetricReport,
+) -> (Option<MetricPose>, MetricReport) {
+    match estimate {
+        Ok(estimate) => {
+            report.scale = scale;
+            report.inliers = estimate.num_inliers;
+            (Some(MetricPose { estimate, scale }), report)
+        }
+        Err(e) => {
+            report.failure = Some(format!(
+                "no metric pose from {} lifted matches ({} without depth): {e}",
+                report.lifted,
+                report.rejected.total()
+            ));
+            (None, report)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extrinsic_quaternions_become_rotations() {
+        // 90° about z: x → y.
+        let s = std::f64::consts::FRAC_1_SQRT_2;
+        let pose = rig_pose(&RigExtrinsic {
+            translation_m: [-0.1, 0.0, 0.0],
+            rotation_xyzw: [0.0, 0.0, s, s],
+        });
+        let x = pose.rotation * Vector3::x();
+        assert!((x - Vector3::y()).norm() < 1e-12);
+        assert_eq!(pose.translation, Vector3::new(-0.1, 0.0, 0.0));
+        assert_eq!(PoseScale::MetricStereo.as_str(), "metric_stereo");
+        assert!(!PoseScale::Monocular.is_metric());
+    }
+}
