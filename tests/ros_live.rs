@@ -841,22 +841,8 @@ fn ros_live_sigint_exits_cleanly_and_leaves_no_shared_memory_behind() {
 
 /// The metric bag of `scripts/make_metric_bag.py` (cam0 of the replay room with registered
 /// depth and a right camera) and its ground truth, generated once.
-fn metric_fixture() -> &'static Path {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = root().join("target/test-fixtures/metric");
-        let out = Command::new(venv_python())
-            .arg(root().join("scripts/make_metric_bag.py"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "make_metric_bag.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+fn metric_fixture() -> PathBuf {
+    util::generated_fixtures("make_metric_bag.py", "metric")
 }
 
 #[test]

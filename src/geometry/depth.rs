@@ -215,6 +215,15 @@ pub fn lift_pixel(
             }
         }
     }
+    point_on_ray(camera, pixel, z)
+}
+
+/// The point at depth `z` (along the optical axis) on the ray through `pixel`.
+pub(crate) fn point_on_ray(
+    camera: &CameraModel,
+    pixel: &PixelPoint,
+    z: f64,
+) -> Result<CameraPoint, DepthRejection> {
     let x = camera
         .normalize(pixel)
         .map_err(|_| DepthRejection::Undistortion)?;

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::camera::CameraModel;
-use super::depth::{DepthLookup, DepthOptions, DepthRejection};
+use super::depth::{point_on_ray, DepthLookup, DepthOptions, DepthRejection};
 use super::points::PixelPoint;
 use super::structure::CameraPoint;
 use super::GeometryError;
@@ -145,10 +145,7 @@ impl DepthLookup for SparseDepth {
         opts: &DepthOptions,
     ) -> Result<CameraPoint, DepthRejection> {
         let (_, z) = self.nearest(pixel, opts)?;
-        let x = camera
-            .normalize(pixel)
-            .map_err(|_| DepthRejection::Undistortion)?;
-        Ok(CameraPoint::new(x.x * z, x.y * z, z))
+        point_on_ray(camera, pixel, z)
     }
 
     fn registered_size(&self) -> Option<(usize, usize)> {

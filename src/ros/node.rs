@@ -879,31 +879,15 @@ impl Subscriber<'_> {
         topic: &str,
         wrap: fn(CameraImage) -> CameraMessage,
     ) -> Result<(), NodeError> {
-        let (shared, i) = (self.shared.clone(), self.camera);
         if topic.ends_with("/compressed") {
-            let mut sub = ros(
-                format!("subscribing to {topic}"),
-                self.node
-                    .subscribe::<r2r::sensor_msgs::msg::CompressedImage>(topic, self.qos.clone()),
-            )?;
-            self.tasks.push(tokio::spawn(async move {
-                while let Some(msg) = sub.next().await {
-                    Self::forward(&shared, i, wrap(CameraImage::Compressed(msg.into())));
-                }
-            }));
+            self.spawn(topic, move |m: r2r::sensor_msgs::msg::CompressedImage| {
+                Ok(wrap(CameraImage::Compressed(m.into())))
+            })
         } else {
-            let mut sub = ros(
-                format!("subscribing to {topic}"),
-                self.node
-                    .subscribe::<r2r::sensor_msgs::msg::Image>(topic, self.qos.clone()),
-            )?;
-            self.tasks.push(tokio::spawn(async move {
-                while let Some(msg) = sub.next().await {
-                    Self::forward(&shared, i, wrap(CameraImage::Raw(msg.into())));
-                }
-            }));
+            self.spawn(topic, move |m: r2r::sensor_msgs::msg::Image| {
+                Ok(wrap(CameraImage::Raw(m.into())))
+            })
         }
-        Ok(())
     }
 
     /// A `sensor_msgs/CameraInfo` (malformed ones are counted and dropped).
@@ -912,35 +896,37 @@ impl Subscriber<'_> {
         topic: &str,
         wrap: fn(CameraInfo) -> CameraMessage,
     ) -> Result<(), NodeError> {
-        let (shared, i) = (self.shared.clone(), self.camera);
-        let mut sub = ros(
-            format!("subscribing to {topic}"),
-            self.node
-                .subscribe::<r2r::sensor_msgs::msg::CameraInfo>(topic, self.qos.clone()),
-        )?;
-        let topic = topic.to_string();
-        self.tasks.push(tokio::spawn(async move {
-            while let Some(msg) = sub.next().await {
-                match CameraInfo::try_from(msg) {
-                    Ok(info) => Self::forward(&shared, i, wrap(info)),
-                    Err(e) => shared.input(i).bad_message(&topic, &e.to_string()),
-                }
-            }
-        }));
-        Ok(())
+        self.spawn(topic, move |m: r2r::sensor_msgs::msg::CameraInfo| {
+            CameraInfo::try_from(m).map(wrap).map_err(|e| e.to_string())
+        })
     }
 
     /// An aligned depth `sensor_msgs/Image` (decoded on the worker, with the frame).
     fn depth(&mut self, topic: &str) -> Result<(), NodeError> {
+        self.spawn(topic, |m: r2r::sensor_msgs::msg::Image| {
+            Ok(CameraMessage::Depth(m.into()))
+        })
+    }
+
+    /// Subscribe to `topic` and hand every message, converted, to the camera's input; a
+    /// message that does not convert is counted as bad (with the reason) and dropped.
+    fn spawn<T, F>(&mut self, topic: &str, convert: F) -> Result<(), NodeError>
+    where
+        T: r2r::WrappedTypesupport + Send + 'static,
+        F: Fn(T) -> Result<CameraMessage, String> + Send + 'static,
+    {
         let (shared, i) = (self.shared.clone(), self.camera);
         let mut sub = ros(
             format!("subscribing to {topic}"),
-            self.node
-                .subscribe::<r2r::sensor_msgs::msg::Image>(topic, self.qos.clone()),
+            self.node.subscribe::<T>(topic, self.qos.clone()),
         )?;
+        let topic = topic.to_string();
         self.tasks.push(tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
-                Self::forward(&shared, i, CameraMessage::Depth(msg.into()));
+                match convert(msg) {
+                    Ok(message) => Self::forward(&shared, i, message),
+                    Err(e) => shared.input(i).bad_message(&topic, &e),
+                }
             }
         }));
         Ok(())

@@ -9,9 +9,8 @@
 //! noise, 20 % outliers). Stereo keyframes are triangulated from the oracle's left–right
 //! matches, so their depth carries the matcher's noise, as it would with a real matcher.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use imd::config::{CamerasConfig, ImdConfig};
 use imd::geometry::metrics::rotation_error_deg;
@@ -24,25 +23,11 @@ use imd::pipeline::{
 
 use crate::pipeline::oracle::Oracle;
 use crate::pipeline::scene::Scene;
-use crate::util::{root, venv_python};
+use crate::util::generated_fixtures;
 
 /// The generated bag and its ground truth (once per test run).
-fn metric_fixture() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = root().join("target/test-fixtures/metric");
-        let out = Command::new(venv_python())
-            .arg(root().join("scripts/make_metric_bag.py"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "make_metric_bag.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+fn metric_fixture() -> PathBuf {
+    generated_fixtures("make_metric_bag.py", "metric")
 }
 
 fn scene() -> Arc<Scene> {

@@ -119,24 +119,28 @@ fn linearize(
     })
 }
 
-/// Robust cost of a state (behind-camera points charged a large constant).
-fn cost(
-    model: &StereoModel,
-    pose: &RelativePose,
-    tracks: &[StereoTrack],
-    rho: &[f64],
+/// The least-squares problem: the tracks, the rig, the robust loss on the current image.
+struct Objective<'a> {
+    model: &'a StereoModel<'a>,
+    tracks: &'a [StereoTrack],
     loss: RobustLoss,
+    /// Squared loss scale, px².
     c2: f64,
-) -> f64 {
-    const BEHIND: f64 = 1e6;
-    tracks
-        .iter()
-        .zip(rho)
-        .map(|(t, &r)| match linearize(model, pose, t, r) {
-            Some(l) => loss.rho(l.rc.norm_squared(), c2) + l.rr.norm_squared(),
-            None => BEHIND,
-        })
-        .sum()
+}
+
+impl Objective<'_> {
+    /// Robust cost of a state (behind-camera points charged a large constant).
+    fn cost(&self, pose: &RelativePose, rho: &[f64]) -> f64 {
+        const BEHIND: f64 = 1e6;
+        self.tracks
+            .iter()
+            .zip(rho)
+            .map(|(t, &r)| match linearize(self.model, pose, t, r) {
+                Some(l) => self.loss.rho(l.rc.norm_squared(), self.c2) + l.rr.norm_squared(),
+                None => BEHIND,
+            })
+            .sum()
+    }
 }
 
 /// The reduced (Schur-complement) normal equations at a state: `S`, its right-hand side, and the
@@ -147,41 +151,37 @@ struct Reduced {
     points: Vec<Option<(Vector6<f64>, f64, f64)>>, // (bᵢ, dᵢ, gᵢ)
 }
 
-fn reduce(
-    model: &StereoModel,
-    pose: &RelativePose,
-    tracks: &[StereoTrack],
-    rho: &[f64],
-    loss: RobustLoss,
-    c2: f64,
-    lambda: f64,
-) -> Reduced {
-    let mut a = Matrix6::<f64>::zeros();
-    let mut g = Vector6::<f64>::zeros();
-    let mut points = Vec::with_capacity(tracks.len());
-    for (t, &r) in tracks.iter().zip(rho) {
-        let Some(l) = linearize(model, pose, t, r) else {
-            points.push(None);
-            continue;
-        };
-        let w = loss.weight(l.rc.norm_squared(), c2);
-        a += l.jc_pose.transpose() * l.jc_pose * w;
-        g += l.jc_pose.transpose() * l.rc * w;
-        let b = l.jc_pose.transpose() * l.jc_rho * w;
-        let d = (l.jc_rho.norm_squared() * w + l.jr_rho.norm_squared()) * (1.0 + lambda);
-        let gr = l.jc_rho.dot(&l.rc) * w + l.jr_rho.dot(&l.rr);
-        points.push((d > 0.0).then_some((b, d, gr)));
+impl Objective<'_> {
+    /// The reduced system at a state, with Levenberg–Marquardt damping `lambda`.
+    fn reduce(&self, pose: &RelativePose, rho: &[f64], lambda: f64) -> Reduced {
+        let (model, tracks, loss, c2) = (self.model, self.tracks, self.loss, self.c2);
+        let mut a = Matrix6::<f64>::zeros();
+        let mut g = Vector6::<f64>::zeros();
+        let mut points = Vec::with_capacity(tracks.len());
+        for (t, &r) in tracks.iter().zip(rho) {
+            let Some(l) = linearize(model, pose, t, r) else {
+                points.push(None);
+                continue;
+            };
+            let w = loss.weight(l.rc.norm_squared(), c2);
+            a += l.jc_pose.transpose() * l.jc_pose * w;
+            g += l.jc_pose.transpose() * l.rc * w;
+            let b = l.jc_pose.transpose() * l.jc_rho * w;
+            let d = (l.jc_rho.norm_squared() * w + l.jr_rho.norm_squared()) * (1.0 + lambda);
+            let gr = l.jc_rho.dot(&l.rc) * w + l.jr_rho.dot(&l.rr);
+            points.push((d > 0.0).then_some((b, d, gr)));
+        }
+        for i in 0..6 {
+            a[(i, i)] *= 1.0 + lambda;
+        }
+        let mut s = a;
+        let mut rhs = g;
+        for (b, d, gr) in points.iter().flatten() {
+            s -= b * b.transpose() / *d;
+            rhs -= b * (*gr / *d);
+        }
+        Reduced { s, rhs, points }
     }
-    for i in 0..6 {
-        a[(i, i)] *= 1.0 + lambda;
-    }
-    let mut s = a;
-    let mut rhs = g;
-    for (b, d, gr) in points.iter().flatten() {
-        s -= b * b.transpose() / *d;
-        rhs -= b * (*gr / *d);
-    }
-    Reduced { s, rhs, points }
 }
 
 fn retract(pose: &RelativePose, delta: &Vector6<f64>) -> RelativePose {
@@ -205,14 +205,20 @@ pub(crate) fn refine_stereo_pose(
     max_iterations: usize,
 ) -> Option<StereoRefinement> {
     let c2 = scale_px * scale_px;
+    let objective = Objective {
+        model,
+        tracks,
+        loss,
+        c2,
+    };
     let mut pose = *init;
     let mut rho: Vec<f64> = tracks.iter().map(|t| t.inverse_depth).collect();
-    let mut current = cost(model, &pose, tracks, &rho, loss, c2);
+    let mut current = objective.cost(&pose, &rho);
     let mut lambda = 1e-4;
     let mut iterations = 0;
     for _ in 0..max_iterations {
         iterations += 1;
-        let red = reduce(model, &pose, tracks, &rho, loss, c2, lambda);
+        let red = objective.reduce(&pose, &rho, lambda);
         let step = -red.s.cholesky()?.solve(&red.rhs);
         let next_pose = retract(&pose, &step);
         let next_rho: Vec<f64> = rho
@@ -223,7 +229,7 @@ pub(crate) fn refine_stereo_pose(
                 None => *r,
             })
             .collect();
-        let next = cost(model, &next_pose, tracks, &next_rho, loss, c2);
+        let next = objective.cost(&next_pose, &next_rho);
         if next < current {
             let converged = (current - next) <= 1e-10 * current.max(1e-300);
             pose = next_pose;
@@ -259,7 +265,7 @@ pub(crate) fn refine_stereo_pose(
         return None;
     }
     let sigma2 = sum_sq / dof;
-    let red = reduce(model, &pose, tracks, &rho, loss, c2, 0.0);
+    let red = objective.reduce(&pose, &rho, 0.0);
     let info = red.s.cholesky()?;
     Some(StereoRefinement {
         pose,

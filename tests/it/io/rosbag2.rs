@@ -8,31 +8,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use imd::io::bag::compression::CompressionMode;
 use imd::io::bag::{Bag, BagError, BagMessage, ReadReport, StorageKind};
 use serde_json::Value;
 
-use crate::util::{fixture, imd_bin, root, venv_python};
+use crate::util::{fixture, generated_fixtures, imd_bin};
 
 /// The generated bags (made on first use).
-pub fn rosbag2_fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = root().join("target/test-fixtures/rosbag2");
-        let out = Command::new(venv_python())
-            .arg(root().join("scripts/make_rosbag2_fixtures.py"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "make_rosbag2_fixtures.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+pub fn rosbag2_fixtures() -> PathBuf {
+    generated_fixtures("make_rosbag2_fixtures.py", "rosbag2")
 }
 
 /// `manifest.json`'s entry for `bag`.
