@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::metric::FrameMetric;
 use super::PipelineError;
-use crate::geometry::{CameraModel, Intrinsics};
+use crate::geometry::{CameraModel, Intrinsics, StereoRig};
 use crate::io::frames::{camera_info_mismatch, CameraFrame};
+use crate::io::image::DepthMap;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::sensor_msgs::CameraInfo;
 
@@ -36,6 +36,24 @@ pub struct Frame {
     pub model: CameraModel,
     /// The aligned depth image or stereo partner, for metric scale (`None`: monocular).
     pub metric: Option<FrameMetric>,
+}
+
+/// A decoded frame's metric companion.
+#[derive(Debug, Clone)]
+pub enum FrameMetric {
+    /// Its depth image, registered to the colour image.
+    Depth(Arc<DepthMap>),
+    /// The right view of its stereo rig.
+    Stereo(Box<StereoView>),
+}
+
+/// The right image of a stereo frame, ready for the matcher, and the rig.
+#[derive(Debug, Clone)]
+pub struct StereoView {
+    /// The right image as a frame (camera name `<camera>/right`).
+    pub right: Box<Frame>,
+    /// The calibrated rig (left = the tracked camera).
+    pub rig: StereoRig,
 }
 
 impl Frame {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use nalgebra::{Quaternion, Rotation3, UnitQuaternion, Vector3};
 use serde::Serialize;
 
-use super::frame::{camera_model_for, CameraId, Frame};
+use super::frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
 use super::PipelineError;
 use crate::geometry::depth::RejectionCounts;
 use crate::geometry::{
@@ -82,24 +82,6 @@ impl MetricOptions {
             stereo: config.stereo.clone(),
         }
     }
-}
-
-/// A decoded frame's metric companion.
-#[derive(Debug, Clone)]
-pub enum FrameMetric {
-    /// Its depth image, registered to the colour image.
-    Depth(Arc<DepthMap>),
-    /// The right view of its stereo rig.
-    Stereo(Box<StereoView>),
-}
-
-/// The right image of a stereo frame, ready for the matcher, and the rig.
-#[derive(Debug, Clone)]
-pub struct StereoView {
-    /// The right image as a frame (camera name `<camera>/right`).
-    pub right: Box<Frame>,
-    /// The calibrated rig (left = the tracked camera).
-    pub rig: StereoRig,
 }
 
 fn metric_error(input: &str, reason: impl Into<String>) -> PipelineError {

@@ -32,11 +32,11 @@ pub mod worker;
 pub use crate::config::TrackerConfig;
 pub use cause_log::CauseLog;
 pub use contract::{ControlCommand, FrameOutputs, FrameProcessor, FrameReport, ScheduleInfo};
-pub use frame::{camera_model_for, CameraId, Frame};
+pub use frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
 pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
 pub use messages::{track_messages, MessageContext};
-pub use metric::{FrameMetric, KeyframeDepth, MetricOptions, MetricReport, PoseScale};
+pub use metric::{KeyframeDepth, MetricOptions, MetricReport, PoseScale};
 pub use output::{
     Correspondence, KeyframeId, RelocalizationCandidate, TrackOutput, TrackQuality, TrackState,
     TrackTimings, TrackedPose,

@@ -24,11 +24,10 @@ use std::time::Instant;
 
 use image::RgbImage;
 
+use super::frame::FrameMetric;
 use super::keyframes::{Keyframe, KeyframeStore};
 use super::matcher::{cosine_similarity, PairMatcher};
-use super::metric::{
-    metric_pose, FrameMetric, KeyframeDepth, MetricOptions, MetricPose, MetricReport,
-};
+use super::metric::{metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
 use super::{
     Correspondence, Frame, KeyframeId, PipelineError, PoseScale, RelocalizationCandidate,
