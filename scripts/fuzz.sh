@@ -23,7 +23,15 @@ export RUST_LOG="${RUST_LOG:-off}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --test it -- --exact fuzz::long --ignored --nocapture >"$log" 2>&1
+# With the project's ROS prefix, build as scripts/test.sh does (`--features ros`), so the test
+# binary and its dependencies are reused instead of built a second time.
+features=()
+if [ -f .ros/env.sh ] && [ -z "${ROS_DISTRO:-}" ]; then
+  # shellcheck disable=SC1091
+  . .ros/env.sh
+fi
+[ -n "${ROS_DISTRO:-}" ] && features=(--features ros)
+cargo test "${features[@]}" --test it -- --exact fuzz::long --ignored --nocapture >"$log" 2>&1
 rc=$?
 set -e
 grep -E '^(FUZZ|fuzz:|fuzz [a-z]+ +[0-9]|test result|thread|error)' "$log" || tail -20 "$log"
