@@ -366,4 +366,102 @@ mod tests {
         assert_eq!(PoseScale::MetricStereo.as_str(), "metric_stereo");
         assert!(!PoseScale::Monocular.is_metric());
     }
+
+    /// Bad metric companions fail the frame with the topic named and what was expected.
+    #[test]
+    fn bad_depth_and_stereo_companions_are_refused_naming_the_topic() {
+        use crate::io::frames::{CameraImage, StereoConfig};
+        use crate::io::msgs::sensor_msgs::Image;
+        use std::time::Instant;
+        let info = CameraInfo {
+            width: 4,
+            height: 2,
+            k: [10.0, 0.0, 1.5, 0.0, 10.0, 0.5, 0.0, 0.0, 1.0],
+            p: [10.0, 0.0, 1.5, 0.0, 0.0, 10.0, 0.5, 0.0, 0.0, 0.0, 1.0, 0.0],
+            ..Default::default()
+        };
+        let rgb = |w: u32, h: u32| Image {
+            width: w,
+            height: h,
+            encoding: "rgb8".into(),
+            step: 3 * w,
+            data: vec![7; (3 * w * h) as usize],
+            ..Default::default()
+        };
+        let depth = |w: u32, h: u32, encoding: &str, bytes: usize| Image {
+            width: w,
+            height: h,
+            encoding: encoding.into(),
+            step: 2 * w,
+            data: vec![0; bytes],
+            ..Default::default()
+        };
+        let depth_cam = CameraConfig {
+            name: "c".into(),
+            image_topic: "/c/image".into(),
+            camera_info_topic: "/c/info".into(),
+            optical_frame: None,
+            metric: MetricSource::Depth {
+                topic: "/c/depth".into(),
+            },
+        };
+        let try_frame = |cam: &CameraConfig, metric: MetricFrame| {
+            let input = CameraFrame {
+                camera: 0,
+                camera_name: "c".into(),
+                image: CameraImage::Raw(rgb(4, 2)),
+                info: info.clone(),
+                metric: Some(Arc::new(metric)),
+                received: Instant::now(),
+            };
+            let mut frame = Frame::from_camera_frame(&input, None).unwrap();
+            attach_metric(&mut frame, &input, cam).map(|_| frame)
+        };
+        let err = |cam: &CameraConfig, m: MetricFrame| try_frame(cam, m).unwrap_err().to_string();
+        // Wrong size (not registered), wrong encoding, truncated data.
+        let e = err(&depth_cam, MetricFrame::Depth(depth(8, 4, "16UC1", 64)));
+        assert!(
+            e.contains("/c/depth") && e.contains("8×4") && e.contains("4×2"),
+            "{e}"
+        );
+        let e = err(&depth_cam, MetricFrame::Depth(depth(4, 2, "rgb8", 16)));
+        assert!(e.contains("/c/depth") && e.contains("32FC1"), "{e}");
+        let e = err(&depth_cam, MetricFrame::Depth(depth(4, 2, "16UC1", 15)));
+        assert!(e.contains("/c/depth") && e.contains("15 bytes"), "{e}");
+        assert!(try_frame(&depth_cam, MetricFrame::Depth(depth(4, 2, "16UC1", 16))).is_ok());
+        // Stereo: P without a baseline and no extrinsic; NaN in P; an empty right image.
+        let stereo_cam = CameraConfig {
+            metric: MetricSource::Stereo(StereoConfig {
+                image_topic: "/c/right".into(),
+                camera_info_topic: "/c/right/info".into(),
+                right_from_left: None,
+            }),
+            ..depth_cam.clone()
+        };
+        let right = |p3: f64, image: Image| MetricFrame::Stereo {
+            image: CameraImage::Raw(image),
+            info: Box::new(CameraInfo {
+                p: {
+                    let mut p = info.p;
+                    p[3] = p3;
+                    p
+                },
+                ..info.clone()
+            }),
+        };
+        let e = err(&stereo_cam, right(0.0, rgb(4, 2)));
+        assert!(
+            e.contains("/c/right/info") && e.contains("right_from_left"),
+            "{e}"
+        );
+        let e = err(&stereo_cam, right(f64::NAN, rgb(4, 2)));
+        assert!(e.contains("/c/right/info"), "{e}");
+        let e = err(&stereo_cam, right(-1.2, rgb(0, 0)));
+        assert!(e.contains("/c/right"), "{e}");
+        let ok = try_frame(&stereo_cam, right(-1.2, rgb(4, 2))).unwrap();
+        let Some(FrameMetric::Stereo(view)) = &ok.metric else {
+            panic!("no stereo view")
+        };
+        assert!((view.rig.baseline_m() - 0.12).abs() < 1e-12);
+    }
 }
