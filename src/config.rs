@@ -9,6 +9,7 @@
 //! whose layer is lower (model, geometry, io's camera streams) is defined there, the tracker's
 //! section is defined here ([`TrackerConfig`]).
 
+mod integrity;
 mod tracker;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::io::frames::CameraConfig;
 use crate::io::frames::{MetricSource, RigExtrinsic, StereoConfig};
+pub use integrity::{IntegrityConfig, LostOutput};
 pub use tracker::TrackerConfig;
 
 /// Errors reading or validating configuration.
@@ -45,6 +47,9 @@ pub struct ImdConfig {
     pub stereo: crate::geometry::StereoOptions,
     /// Keyframe policy, relocalization and the keyframe store.
     pub tracker: TrackerConfig,
+    /// Pose checks that do not trust the matcher, covariance calibration, what a lost frame
+    /// publishes.
+    pub integrity: IntegrityConfig,
     /// The cameras to subscribe to (parallel lists, as ROS parameters must be flat).
     pub cameras: CamerasConfig,
     /// ROS node behaviour: QoS, sync, output frames and topics.
@@ -323,6 +328,7 @@ impl ImdConfig {
             reason: e.to_string(),
         })?;
         self.tracker.validate()?;
+        self.integrity.validate()?;
         for (field, result) in [
             ("absolute_pose", self.absolute_pose.validate()),
             ("depth", self.depth.validate()),

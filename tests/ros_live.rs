@@ -293,6 +293,55 @@ fn replay_odometry(bag: &Path) -> BTreeMap<(i32, u32), Value> {
 /// `imd replay` of `bag` with the node's configuration and `args` (cameras); the odometry it
 /// wrote, by stamp.
 fn replay_odometry_with(bag: &Path, args: &[&str]) -> BTreeMap<(i32, u32), Value> {
+    let mut by = BTreeMap::new();
+    for m in replay_messages(bag, args) {
+        if m["topic"] == "/imd_matcher/odometry" {
+            let msg = &m["message"];
+            let t = &msg["header"]["stamp"];
+            let key = (
+                t["sec"].as_i64().unwrap() as i32,
+                t["nanosec"].as_u64().unwrap() as u32,
+            );
+            by.insert(key, msg.clone());
+        }
+    }
+    by
+}
+
+/// The per-frame tracker states `imd replay` of `bag` published on /diagnostics, by (camera,
+/// frame_stamp), as [`tracker_states`] reads them from the live node.
+fn replay_states(bag: &Path, args: &[&str]) -> BTreeMap<(String, String), String> {
+    let mut states = BTreeMap::new();
+    for m in replay_messages(bag, args) {
+        if m["topic"] != "/diagnostics" {
+            continue;
+        }
+        for s in m["message"]["status"].as_array().unwrap() {
+            if !s["name"].as_str().unwrap().contains(": tracker ") {
+                continue;
+            }
+            let value = |key: &str| {
+                s["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|kv| kv["key"] == key)
+                    .and_then(|kv| kv["value"].as_str())
+                    .map(str::to_string)
+            };
+            if let (Some(c), Some(t), Some(st)) =
+                (value("camera"), value("frame_stamp"), value("state"))
+            {
+                states.insert((c, t), st);
+            }
+        }
+    }
+    states
+}
+
+/// Every message `imd replay` of `bag` (node configuration, demo model, `args`) wrote, decoded
+/// by the independent reader.
+fn replay_messages(bag: &Path, args: &[&str]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("replay.mcap");
     let status = Command::new(imd_bin())
@@ -316,19 +365,7 @@ fn replay_odometry_with(bag: &Path, args: &[&str]) -> BTreeMap<(i32, u32), Value
         .unwrap();
     assert!(json.status.success());
     let decoded: Value = serde_json::from_slice(&json.stdout).unwrap();
-    let mut by = BTreeMap::new();
-    for m in decoded["messages"].as_array().unwrap() {
-        if m["topic"] == "/imd_matcher/odometry" {
-            let msg = &m["message"];
-            let t = &msg["header"]["stamp"];
-            let key = (
-                t["sec"].as_i64().unwrap() as i32,
-                t["nanosec"].as_u64().unwrap() as u32,
-            );
-            by.insert(key, msg.clone());
-        }
-    }
-    by
+    decoded["messages"].as_array().unwrap().clone()
 }
 
 #[test]
@@ -948,6 +985,75 @@ fn ros_live_rgbd_camera_publishes_metric_odometry_equal_to_replay() {
             assert!(
                 (a - b.as_f64().unwrap()).abs() < 1e-6,
                 "{key:?}: {a} vs {b}"
+            );
+        }
+    }
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Integrity, live: the jump sequence of `scripts/make_integrity_fixtures.py` (the camera
+/// turns to a wall it never saw, comes back, turns to another, comes back) published through
+/// DDS frame by frame gives the same tracker states as `imd replay` of the bag, with the demo
+/// model and config/matcher.yaml: the jumps are `lost` (never a confident pose), the returns
+/// `relocalized`, and no lost frame carries a confident covariance or a TF guess.
+#[test]
+fn ros_live_jump_sequence_is_lost_and_relocalized_as_in_replay() {
+    let _serial = serial();
+    let domain = 69;
+    let bag = util::fixture("integrity/jump.mcap");
+    let frames = 24;
+    let node = LiveNode::start(
+        domain,
+        &params(&[
+            ("cameras.names", "[cam0]"),
+            ("cameras.image_topics", "[/cam0/image_raw/compressed]"),
+            ("cameras.camera_info_topics", "[/cam0/camera_info]"),
+            ("cameras.optical_frames", "['']"),
+        ]),
+    );
+    let rec = harness(
+        domain,
+        &node,
+        "metric",
+        &[
+            "--bag",
+            bag.to_str().unwrap(),
+            "--topics",
+            "/cam0/image_raw/compressed,/cam0/camera_info",
+            "--frames",
+            &frames.to_string(),
+        ],
+    );
+    let log = node.stop();
+    let live = tracker_states(&rec);
+    let replayed = replay_states(&bag, &["--camera", "/cam0/image_raw/compressed"]);
+    let count = |states: &BTreeMap<(String, String), String>, state: &str| {
+        states.values().filter(|s| *s == state).count()
+    };
+    eprintln!(
+        "live jump: {} frames, lost {}, relocalized {}; replay: lost {}, relocalized {}",
+        live.len(),
+        count(&live, "lost"),
+        count(&live, "relocalized"),
+        count(&replayed, "lost"),
+        count(&replayed, "relocalized")
+    );
+    assert_eq!(live.len(), frames);
+    assert_eq!(live, replayed, "live and replay states differ");
+    assert!(count(&live, "lost") >= 2, "{live:?}");
+    assert!(count(&live, "relocalized") >= 1, "{live:?}");
+    // Lost frames: unknown covariance on every published odometry.
+    for ((sec, nanosec), o) in &odometry_by_stamp(&rec) {
+        let t = format!("{sec}.{nanosec:09}");
+        if live
+            .get(&("cam0".to_string(), t.clone()))
+            .map(String::as_str)
+            == Some("lost")
+        {
+            let cov = f64s(&o["covariance"]);
+            assert!(
+                cov[21] >= 1e5 && cov[28] >= 1e5 && cov[35] >= 1e5,
+                "{t}: {cov:?}"
             );
         }
     }

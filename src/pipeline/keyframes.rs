@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
+use super::integrity::GreyImage;
 use super::metric::KeyframeDepth;
 use super::{CameraId, KeyframeId};
 use crate::geometry::CameraModel;
@@ -30,6 +31,8 @@ pub struct Keyframe<P> {
     pub depth: Option<Arc<KeyframeDepth>>,
     /// Why a metric camera's keyframe has no depth (stereo matching or triangulation failed).
     pub depth_failure: Option<String>,
+    /// Its grey levels for the integrity checks (computed once, when it was a frame).
+    pub grey: Option<Arc<GreyImage>>,
     /// Insertion order (larger = newer).
     sequence: u64,
 }
@@ -54,6 +57,7 @@ impl<P> Keyframe<P> {
             tracked: 0,
             depth: None,
             depth_failure: None,
+            grey: None,
             sequence: 0,
         }
     }

@@ -11,6 +11,7 @@ use nalgebra::{Matrix3, Matrix6, UnitQuaternion, Vector3};
 
 use super::contract::{FrameOutputs, FrameReport};
 use super::{KeyframeId, PoseScale, TrackOutput, TrackState, TrackerCounters};
+use crate::config::LostOutput;
 use crate::geometry::{RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::io::msgs::geometry_msgs::{
@@ -49,14 +50,26 @@ pub struct MessageContext {
     pub rate_skipped: u64,
     /// The tracker's counters after this frame.
     pub counters: TrackerCounters,
+    /// What a frame without a verified pose publishes.
+    pub lost_output: LostOutput,
+    /// Lost frames in a row from which the status is an ERROR instead of a WARN (0 = never).
+    pub lost_error_frames: u32,
 }
 
 /// Every message of one tracked frame; see README.md (section ROS 2) for when each is present.
 pub fn track_messages(out: &TrackOutput, ctx: &MessageContext) -> FrameOutputs {
+    // `integrity.lost_output: nothing`: a lost frame publishes no pose at all (isaac's way);
+    // the default null pose with unknown covariance is rtabmap's.
+    let silent = out.state == TrackState::Lost && ctx.lost_output == LostOutput::Nothing;
+    // No frame to express a pose in (a blank first frame): nothing to publish.
+    let has_parent = pose_parent(out).is_some();
+    // TF carries no covariance: it is only published for a verified pose, or for a frame
+    // that is its own new keyframe (the identity is then exact), never as a guess.
+    let exact_tf = out.pose.is_some() || out.promoted.is_some();
     FrameOutputs {
         correspondences: correspondences_cloud(out),
-        odometry: Some(odometry(out)),
-        tf: ctx.publish_tf.then(|| transform(out)),
+        odometry: (!silent && has_parent).then(|| odometry(out)),
+        tf: (ctx.publish_tf && !silent && exact_tf).then(|| transform(out)),
         debug_image: if ctx.publish_debug_image {
             debug_image(out)
         } else {
@@ -329,10 +342,16 @@ fn metric_values(out: &TrackOutput) -> Vec<KeyValue> {
 }
 
 /// The per-frame `diagnostic_msgs/DiagnosticStatus` (name `imd_matcher: tracker <camera>`,
-/// hardware_id = camera): level OK while tracking / promoting / relocalized, WARN when lost;
-/// the message says the state and why; the key–value list is documented in README.md (section ROS 2).
+/// hardware_id = camera): level OK while tracking / promoting / relocalized, WARN when lost,
+/// ERROR when lost for `lost_error_frames` frames in a row; the message says the state and
+/// why; the key–value list is documented in README.md (section ROS 2).
 pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStatus {
     let level = match out.state {
+        TrackState::Lost
+            if ctx.lost_error_frames > 0 && out.lost_streak >= ctx.lost_error_frames =>
+        {
+            DiagnosticStatus::ERROR
+        }
         TrackState::Lost => DiagnosticStatus::WARN,
         _ => DiagnosticStatus::OK,
     };
@@ -414,8 +433,10 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         KeyValue::new("pose_ms", format!("{:.1}", t.pose_ms)),
         KeyValue::new("metric_ms", format!("{:.1}", t.metric_ms)),
         KeyValue::new("relocalization_ms", format!("{:.1}", t.relocalization_ms)),
+        KeyValue::new("integrity_ms", format!("{:.1}", t.integrity_ms)),
         KeyValue::new("track_ms", format!("{:.1}", t.total_ms)),
     ];
+    values.extend(integrity_values(out));
     for (key, v) in model_stages(out) {
         values.push(KeyValue::new(key, format!("{v:.1}")));
     }
@@ -447,6 +468,47 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         hardware_id: out.camera.name.clone(),
         values,
     }
+}
+
+/// What the integrity checks measured (empty strings when they did not run).
+fn integrity_values(out: &TrackOutput) -> Vec<KeyValue> {
+    let i = out.integrity.as_ref();
+    let num = |f: &dyn Fn(&super::IntegrityReport) -> Option<f64>, digits: usize| {
+        i.and_then(f)
+            .map(|v| format!("{v:.digits$}"))
+            .unwrap_or_default()
+    };
+    vec![
+        KeyValue::new(
+            "photometric_support",
+            num(&|r| Some(r.photometric_support), 3),
+        ),
+        KeyValue::new(
+            "photometric_samples",
+            i.map(|r| r.photometric_samples.to_string())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new(
+            "photometric_informative",
+            i.map(|r| r.photometric_informative.to_string())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new("inlier_spread", num(&|r| Some(r.inlier_spread), 3)),
+        KeyValue::new(
+            "translation_parallax_px",
+            num(&|r| Some(r.translation_parallax_px), 2),
+        ),
+        KeyValue::new("frame_contrast", num(&|r| Some(r.frame_contrast), 1)),
+        KeyValue::new(
+            "rotation_surprise_deg",
+            num(&|r| r.rotation_surprise_deg, 2),
+        ),
+        KeyValue::new(
+            "integrity_rejected",
+            i.and_then(|r| r.rejected.clone()).unwrap_or_default(),
+        ),
+        KeyValue::new("lost_streak", out.lost_streak),
+    ]
 }
 
 /// The matcher's own stages, ms (keys `model_<stage>_ms`).
@@ -553,6 +615,8 @@ mod tests {
             }),
             quality: TrackQuality::default(),
             reason: None,
+            integrity: None,
+            lost_streak: 0,
             relocalization: Vec::new(),
             metric: None,
             keyframes_stored: 3,

@@ -6,6 +6,9 @@
 //! - [`Tracker`]: per-camera reference keyframes, pose estimation with model selection,
 //!   keyframe promotion ([`policy`]), a bounded keyframe store shared by all cameras
 //!   ([`keyframes`]), relocalization by embedding retrieval + verification.
+//! - [`integrity`]: the checks a pose must pass besides its inlier count (pixels, frame
+//!   content, inlier spread, motion continuity) and the covariance calibration, so a
+//!   hallucinating matcher never becomes a confident pose.
 //! - [`TrackOutput`]: correspondences, pose + covariance + model, state, keyframe identity,
 //!   timings; [`messages`] turns it into the ROS 2 messages the node and the replay publish.
 //! - [`contract`]: what inputs hand the pipeline and get back ([`FrameProcessor`],
@@ -17,6 +20,7 @@
 pub mod cause_log;
 pub mod contract;
 pub mod frame;
+pub mod integrity;
 pub mod keyframes;
 pub mod matcher;
 pub mod messages;
@@ -38,8 +42,8 @@ pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
 pub use messages::{track_messages, MessageContext};
 pub use metric::{KeyframeDepth, MetricOptions, MetricReport, PoseScale};
 pub use output::{
-    Correspondence, KeyframeId, RelocalizationCandidate, TrackOutput, TrackQuality, TrackState,
-    TrackTimings, TrackedPose,
+    Correspondence, IntegrityReport, KeyframeId, RelocalizationCandidate, TrackOutput,
+    TrackQuality, TrackState, TrackTimings, TrackedPose,
 };
 pub use processor::TrackerProcessor;
 pub use replay::{replay, ReplayOptions, ReplaySummary};

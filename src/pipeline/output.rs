@@ -167,6 +167,27 @@ pub struct TrackQuality {
     pub keyframe_age_frames: u32,
 }
 
+/// What the integrity checks (`super::integrity`) measured on one pose.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IntegrityReport {
+    /// Fraction of the informative sampled inliers whose patches agree in both images.
+    pub photometric_support: f64,
+    /// Inliers sampled for the photometric check.
+    pub photometric_samples: usize,
+    /// Of those, the ones where both patches have contrast.
+    pub photometric_informative: usize,
+    /// Fraction of 4×4 grid cells holding an inlier, the smaller of the two images.
+    pub inlier_spread: f64,
+    /// Median translation parallax of the inliers, pixels (what the rotation does not explain).
+    pub translation_parallax_px: f64,
+    /// Grey-level standard deviation of the frame (0–255).
+    pub frame_contrast: f64,
+    /// Degrees between the rotation and the constant-velocity prediction (`None` without one).
+    pub rotation_surprise_deg: Option<f64>,
+    /// Why the checks rejected the pose (`None`: accepted).
+    pub rejected: Option<String>,
+}
+
 /// One keyframe tried during a relocalization.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RelocalizationCandidate {
@@ -191,6 +212,8 @@ pub struct TrackTimings {
     pub metric_ms: f64,
     /// Relocalization (matching + poses against candidates).
     pub relocalization_ms: f64,
+    /// Integrity checks (grey image, photometric support, spread, continuity).
+    pub integrity_ms: f64,
     /// The whole [`super::Tracker::track`] call.
     pub total_ms: f64,
     /// The matcher's own stage breakdown, summed over this frame's calls.
@@ -224,6 +247,11 @@ pub struct TrackOutput {
     /// Why tracking failed, a keyframe was promoted or a relocalization was accepted (`None`
     /// when tracking normally).
     pub reason: Option<String>,
+    /// What the integrity checks measured on the pose reported (`None` when they did not run:
+    /// no pose with enough inliers, or `integrity.enabled` false).
+    pub integrity: Option<IntegrityReport>,
+    /// Frames of this camera in a row without a verified pose, this one included.
+    pub lost_streak: u32,
     /// Keyframes tried by a relocalization, in the order they were matched.
     pub relocalization: Vec<RelocalizationCandidate>,
     /// What the metric path did (`None` for a monocular camera matched against a keyframe

@@ -41,6 +41,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
     ) -> Result<Self, PipelineError> {
         let mut tracker = Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?;
         tracker.set_metric_options(MetricOptions::of(config))?;
+        tracker.set_integrity(config.integrity.clone())?;
         Ok(TrackerProcessor {
             tracker,
             cameras,
@@ -78,6 +79,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             dropped_frames: schedule.dropped,
             rate_skipped: schedule.rate_skipped,
             counters: self.tracker.counters(),
+            lost_output: self.tracker.integrity().lost_output,
+            lost_error_frames: self.tracker.integrity().lost_error_frames,
         };
         let messages = track_messages(&out, &ctx);
         Ok((out, messages))
@@ -161,6 +164,9 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
         }
         if let Err(e) = self.tracker.set_metric_options(MetricOptions::of(config)) {
             log::error!("new absolute_pose/depth/stereo parameters rejected: {e}");
+        }
+        if let Err(e) = self.tracker.set_integrity(config.integrity.clone()) {
+            log::error!("new integrity parameters rejected: {e}");
         }
         self.node = config.node.clone();
     }

@@ -5,35 +5,48 @@
 //! 1. prepare the frame once (the matcher's per-image features; kept if it becomes a
 //!    keyframe, so no image is ever encoded twice);
 //! 2. the camera's first frame (or the first after a reset, or after its keyframe was evicted)
-//!    becomes its keyframe: [`TrackState::NewKeyframe`];
+//!    becomes its keyframe: [`TrackState::NewKeyframe`] (a blank frame does not: `lost`);
 //! 3. a pending relocalization request runs first (every stored keyframe is a candidate); if
 //!    it verifies nothing, tracking goes on as below;
 //! 4. match against the reference keyframe, estimate the pose (essential / homography /
 //!    rotation model selection) and call it verified when it has at least
-//!    `tracker.min_inliers` inliers: then [`TrackState::Tracking`], or
-//!    [`TrackState::NewKeyframe`] when [`promotion_reason`] says the views drifted apart;
+//!    `tracker.min_inliers` inliers and passes the integrity checks
+//!    ([`super::integrity`]: pixels, frame content, spread, motion continuity): then
+//!    [`TrackState::Tracking`], or [`TrackState::NewKeyframe`] when [`promotion_reason`] says
+//!    the views drifted apart;
 //! 5. unverified: relocalize (rank every stored keyframe of every camera except the failed
 //!    one by embedding similarity, match the top k, keep the verified pose with the most
-//!    inliers): [`TrackState::Relocalized`] with that keyframe as the camera's new reference,
-//!    or else [`TrackState::Lost`] and the frame becomes the camera's keyframe, so tracking
-//!    restarts from it.
+//!    inliers, the same checks applied): [`TrackState::Relocalized`] with that keyframe as the
+//!    camera's new reference, or else [`TrackState::Lost`] and the frame becomes the camera's
+//!    keyframe, so tracking restarts from it — unless it is blank, or its pose was only held
+//!    back by the continuity check (the reference is then kept).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use image::RgbImage;
+use nalgebra::{Matrix6, Vector3};
 
 use super::frame::FrameMetric;
+use super::integrity::{
+    covariance_scale, inlier_spread, local_mapping, photometric_support, planar_ambiguity,
+    scale_covariance, translation_parallax_px, GreyImage, MotionState,
+};
 use super::keyframes::{Keyframe, KeyframeStore};
 use super::matcher::{cosine_similarity, PairMatcher};
 use super::metric::{metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
 use super::{
-    Correspondence, Frame, KeyframeId, PipelineError, PoseScale, RelocalizationCandidate,
-    TrackOutput, TrackQuality, TrackState, TrackTimings, TrackedPose, TrackerConfig,
+    Correspondence, Frame, IntegrityReport, KeyframeId, PipelineError, PoseScale,
+    RelocalizationCandidate, TrackOutput, TrackQuality, TrackState, TrackTimings, TrackedPose,
+    TrackerConfig,
 };
-use crate::geometry::{estimate_relative_pose, CameraModel, PixelMatch, PoseEstimate, PoseOptions};
+use crate::config::IntegrityConfig;
+use crate::geometry::{
+    estimate_relative_pose, CameraModel, PixelMatch, PoseEstimate, PoseModel, PoseOptions,
+    RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE,
+};
 
 /// Per-camera tracking state.
 #[derive(Debug, Clone)]
@@ -45,6 +58,10 @@ struct CameraTrack {
     frames_on_reference: u32,
     /// Relocalize on the next frame.
     relocalize_requested: bool,
+    /// The last verified rotation and the angular velocity (motion continuity).
+    motion: Option<MotionState>,
+    /// Frames in a row without a verified pose.
+    lost_streak: u32,
 }
 
 /// Counters over a tracker's lifetime.
@@ -74,6 +91,8 @@ struct Attempt {
     metric: Option<(Option<MetricPose>, MetricReport)>,
     /// Why the attempt does not verify (`None` when it does).
     failure: Option<String>,
+    /// What the integrity checks measured (`None` when they did not run).
+    integrity: Option<IntegrityReport>,
     quality: TrackQuality,
 }
 
@@ -81,6 +100,19 @@ impl Attempt {
     fn inliers(&self) -> usize {
         self.estimate.as_ref().map_or(0, |e| e.num_inliers)
     }
+
+    /// The integrity checks rejected the pose.
+    fn rejected(&self) -> bool {
+        self.integrity
+            .as_ref()
+            .is_some_and(|i| i.rejected.is_some())
+    }
+}
+
+/// The current frame's pixels as the checks need them, computed once per frame.
+struct FrameEvidence {
+    grey: Arc<GreyImage>,
+    contrast: f64,
 }
 
 /// Time accumulated while tracking one frame.
@@ -96,6 +128,7 @@ pub struct Tracker<M: PairMatcher> {
     config: TrackerConfig,
     pose: PoseOptions,
     metric: MetricOptions,
+    integrity: IntegrityConfig,
     store: KeyframeStore<M::Prepared>,
     cameras: BTreeMap<usize, CameraTrack>,
     counters: TrackerCounters,
@@ -116,6 +149,7 @@ impl<M: PairMatcher> Tracker<M> {
             config,
             pose,
             metric: MetricOptions::default(),
+            integrity: IntegrityConfig::default(),
             cameras: BTreeMap::new(),
             counters: TrackerCounters::default(),
         })
@@ -173,6 +207,18 @@ impl<M: PairMatcher> Tracker<M> {
         Ok(())
     }
 
+    /// Set the integrity checks, covariance calibration and lost-frame output; checked first.
+    pub fn set_integrity(&mut self, integrity: IntegrityConfig) -> Result<(), PipelineError> {
+        integrity.validate()?;
+        self.integrity = integrity;
+        Ok(())
+    }
+
+    /// The integrity configuration in use.
+    pub fn integrity(&self) -> &IntegrityConfig {
+        &self.integrity
+    }
+
     /// Relocalize on the next frame of the camera named `camera`, or of every camera when
     /// `None`. Returns the number of cameras flagged (a camera is known once it sent a frame).
     pub fn request_relocalization(&mut self, camera: Option<&str>) -> usize {
@@ -197,6 +243,7 @@ impl<M: PairMatcher> Tracker<M> {
         for track in self.cameras.values_mut() {
             if camera.is_none_or(|c| c == track.name) {
                 track.relocalize_requested = false;
+                track.motion = None;
             }
         }
         removed.len()
@@ -219,6 +266,7 @@ impl<M: PairMatcher> Tracker<M> {
             {
                 track.reference = None;
                 track.frames_on_reference = 0;
+                track.motion = None;
             }
         }
     }
@@ -244,12 +292,31 @@ impl<M: PairMatcher> Tracker<M> {
             reference: None,
             frames_on_reference: 0,
             relocalize_requested: false,
+            motion: None,
+            lost_streak: 0,
         });
         track.name = frame.camera.name.clone();
         let requested = std::mem::take(&mut track.relocalize_requested);
-        let result = self.track_prepared(frame, prepared, requested, &mut clock, start);
-        match &result {
-            Ok(_) => self.counters.frames += 1,
+        let t = Instant::now();
+        let grey = GreyImage::of(&frame.image);
+        let evidence = FrameEvidence {
+            contrast: grey.contrast(),
+            grey: Arc::new(grey),
+        };
+        clock.timings.integrity_ms += ms(t);
+        let mut result =
+            self.track_prepared(frame, prepared, &evidence, requested, &mut clock, start);
+        match &mut result {
+            Ok(out) => {
+                self.counters.frames += 1;
+                if let Some(t) = self.cameras.get_mut(&camera) {
+                    t.lost_streak = match out.state {
+                        TrackState::Lost => t.lost_streak.saturating_add(1),
+                        _ => 0,
+                    };
+                    out.lost_streak = t.lost_streak;
+                }
+            }
             // The frame is skipped; a pending request waits for the next one.
             Err(_) => {
                 if let Some(t) = self.cameras.get_mut(&camera) {
@@ -264,6 +331,7 @@ impl<M: PairMatcher> Tracker<M> {
         &mut self,
         frame: Frame,
         prepared: M::Prepared,
+        evidence: &FrameEvidence,
         requested: bool,
         clock: &mut Clock,
         start: Instant,
@@ -276,13 +344,13 @@ impl<M: PairMatcher> Tracker<M> {
             .filter(|r| self.store.get(r).is_some());
 
         let Some(reference) = reference else {
-            return Ok(self.promote_first(frame, prepared, clock, start));
+            return Ok(self.promote_first(frame, prepared, evidence, clock, start));
         };
 
         // 3. Requested relocalization: every stored keyframe is a candidate.
         let mut tried = Vec::new();
         if requested {
-            let (best, candidates) = self.relocalize(&frame, &prepared, None, clock)?;
+            let (best, candidates) = self.relocalize(&frame, &prepared, evidence, None, clock)?;
             tried = candidates;
             if let Some(best) = best {
                 return Ok(self.finish_relocalized(frame, best, tried, clock, start));
@@ -295,16 +363,44 @@ impl<M: PairMatcher> Tracker<M> {
             .get(&camera)
             .map_or(0, |t| t.frames_on_reference)
             + 1;
-        let attempt = self.attempt(&reference, &frame, &prepared, frames_on_reference, clock)?;
+        let mut attempt = self.attempt(
+            &reference,
+            &frame,
+            &prepared,
+            evidence,
+            frames_on_reference,
+            clock,
+        )?;
+        let mut held_back = false;
+        if self.verified(&attempt, self.config.min_inliers as usize) {
+            if let Some(surprise) = self.continuity_failure(&frame, &reference, &mut attempt) {
+                held_back = true;
+                let rotation = attempt.estimate.as_ref().map(|e| e.pose.rotation);
+                if let (Some(t), Some(rotation)) = (self.cameras.get_mut(&camera), rotation) {
+                    // The next frame is predicted from this one at the same angular velocity:
+                    // if it agrees, it confirms the jump; if not, the one after it decides.
+                    let velocity = t.motion.as_ref().and_then(|m| m.velocity);
+                    t.motion = Some(MotionState {
+                        reference: reference.clone(),
+                        rotation,
+                        stamp_ns: frame.stamp.as_nanos(),
+                        velocity,
+                    });
+                }
+                log::warn!("{}: {surprise}", frame.camera.name);
+            }
+        }
         if self.verified(&attempt, self.config.min_inliers as usize) {
             let reason = promotion_reason(&attempt.quality, &self.config);
             if let Some(kf) = self.store.get_mut(&reference) {
                 kf.tracked += 1;
             }
+            let stamp_ns = frame.stamp.as_nanos();
+            let rotation = attempt.estimate.as_ref().map(|e| e.pose.rotation);
             let (state, promoted) = match &reason {
                 Some(_) => (
                     TrackState::NewKeyframe,
-                    Some(self.promote(&frame, prepared, clock)),
+                    Some(self.promote(&frame, prepared, evidence, clock)),
                 ),
                 None => {
                     if let Some(t) = self.cameras.get_mut(&camera) {
@@ -313,22 +409,45 @@ impl<M: PairMatcher> Tracker<M> {
                     (TrackState::Tracking, None)
                 }
             };
+            if let (Some(t), Some(rotation)) = (self.cameras.get_mut(&camera), rotation) {
+                let moved = MotionState::advance(t.motion.as_ref(), &reference, rotation, stamp_ns);
+                t.motion = Some(match &promoted {
+                    Some(id) => moved.rebase(id, stamp_ns),
+                    None => moved,
+                });
+            }
             return Ok(self.output(
                 &frame, state, attempt, promoted, reason, tried, clock, start,
             ));
         }
 
-        // 5. Lost against the reference: relocalize over the other keyframes.
-        let lost_reason = attempt.failure.clone();
-        if self.config.relocalize_when_lost {
-            let (best, candidates) = self.relocalize(&frame, &prepared, Some(&reference), clock)?;
+        // 5. Lost against the reference: relocalize over the other keyframes (a frame without
+        // image content has nothing to relocalize with).
+        let lost_reason = attempt
+            .integrity
+            .as_ref()
+            .and_then(|i| i.rejected.clone())
+            .or_else(|| attempt.failure.clone());
+        let blank = self.is_blank(evidence);
+        if self.config.relocalize_when_lost && !blank {
+            let (best, candidates) =
+                self.relocalize(&frame, &prepared, evidence, Some(&reference), clock)?;
             tried.extend(candidates);
             if let Some(best) = best {
                 return Ok(self.finish_relocalized(frame, best, tried, clock, start));
             }
         }
         self.counters.lost += 1;
-        let promoted = Some(self.promote(&frame, prepared, clock));
+        // A held-back pose waits for confirmation on the same reference, and a blank frame
+        // would make a useless keyframe: neither replaces the reference.
+        let promoted = if held_back || blank {
+            None
+        } else {
+            if let Some(t) = self.cameras.get_mut(&camera) {
+                t.motion = None;
+            }
+            Some(self.promote(&frame, prepared, evidence, clock))
+        };
         Ok(self.output(
             &frame,
             TrackState::Lost,
@@ -341,8 +460,62 @@ impl<M: PairMatcher> Tracker<M> {
         ))
     }
 
+    /// Why [`Self::is_blank`] holds, for the diagnostics.
+    fn blank_reason(&self, evidence: &FrameEvidence) -> String {
+        format!(
+            "integrity: the frame has no image content (grey-level std {:.1} < \
+             integrity.min_frame_contrast {}): black, uniform or saturated",
+            evidence.contrast, self.integrity.min_frame_contrast
+        )
+    }
+
+    /// A frame without image content (black, uniform, saturated): never evidence, never a
+    /// keyframe.
+    fn is_blank(&self, evidence: &FrameEvidence) -> bool {
+        self.integrity.enabled
+            && self.integrity.min_frame_contrast > 0.0
+            && evidence.contrast < self.integrity.min_frame_contrast
+    }
+
+    /// Motion continuity: when the attempt's rotation is further from the constant-velocity
+    /// prediction than `integrity.max_rotation_surprise_deg`, mark it rejected and return why.
+    fn continuity_failure(
+        &self,
+        frame: &Frame,
+        reference: &KeyframeId,
+        attempt: &mut Attempt,
+    ) -> Option<String> {
+        let limit = self.integrity.max_rotation_surprise_deg;
+        if !self.integrity.enabled || limit <= 0.0 {
+            return None;
+        }
+        // Without an angular velocity (a new track) there is no prediction to be surprised by.
+        let motion = self
+            .cameras
+            .get(&frame.camera.index)?
+            .motion
+            .as_ref()
+            .filter(|m| m.velocity.is_some())?;
+        let rotation = attempt.estimate.as_ref()?.pose.rotation;
+        let surprise = motion.surprise_deg(reference, &rotation, frame.stamp.as_nanos())?;
+        let report = attempt
+            .integrity
+            .get_or_insert_with(IntegrityReport::default);
+        report.rotation_surprise_deg = Some(surprise);
+        if surprise <= limit {
+            return None;
+        }
+        let why = format!(
+            "integrity: rotation {surprise:.1}° away from the motion so far (> \
+             integrity.max_rotation_surprise_deg {limit}); held back until the next frame \
+             confirms it"
+        );
+        report.rejected = Some(why.clone());
+        Some(why)
+    }
+
     fn verified(&self, attempt: &Attempt, min_inliers: usize) -> bool {
-        attempt.estimate.is_some() && attempt.inliers() >= min_inliers.max(1)
+        attempt.estimate.is_some() && attempt.inliers() >= min_inliers.max(1) && !attempt.rejected()
     }
 
     /// The camera's first frame (or first after a reset) becomes its keyframe.
@@ -350,23 +523,52 @@ impl<M: PairMatcher> Tracker<M> {
         &mut self,
         frame: Frame,
         prepared: M::Prepared,
+        evidence: &FrameEvidence,
         clock: &mut Clock,
         start: Instant,
     ) -> TrackOutput {
-        let id = self.promote(&frame, prepared, clock);
+        // A blank first frame is no keyframe: the camera waits for one with content.
+        let (state, promoted, reason) = if self.is_blank(evidence) {
+            self.counters.lost += 1;
+            (
+                TrackState::Lost,
+                None,
+                format!(
+                    "no keyframe for this camera yet, and {}",
+                    self.blank_reason(evidence)
+                ),
+            )
+        } else {
+            let id = self.promote(&frame, prepared, evidence, clock);
+            if let Some(t) = self.cameras.get_mut(&frame.camera.index) {
+                t.motion = Some(MotionState {
+                    reference: id.clone(),
+                    rotation: nalgebra::Rotation3::identity(),
+                    stamp_ns: frame.stamp.as_nanos(),
+                    velocity: None,
+                });
+            }
+            (
+                TrackState::NewKeyframe,
+                Some(id),
+                "no keyframe for this camera yet".to_string(),
+            )
+        };
         clock.timings.total_ms = ms(start);
         TrackOutput {
             camera: frame.camera.clone(),
             stamp: frame.stamp,
             frame_id: frame.frame_id.clone(),
-            state: TrackState::NewKeyframe,
+            state,
             keyframe: None,
             keyframe_frame_id: frame.frame_id.clone(),
-            promoted: Some(id),
+            promoted,
             correspondences: Vec::new(),
             pose: None,
             quality: TrackQuality::default(),
-            reason: Some("no keyframe for this camera yet".into()),
+            reason: Some(reason),
+            integrity: None,
+            lost_streak: 0,
             relocalization: Vec::new(),
             metric: None,
             keyframes_stored: self.store.len(),
@@ -377,7 +579,13 @@ impl<M: PairMatcher> Tracker<M> {
     }
 
     /// Store the frame as a keyframe (with its metric depth) and make it its camera's reference.
-    fn promote(&mut self, frame: &Frame, prepared: M::Prepared, clock: &mut Clock) -> KeyframeId {
+    fn promote(
+        &mut self,
+        frame: &Frame,
+        prepared: M::Prepared,
+        evidence: &FrameEvidence,
+        clock: &mut Clock,
+    ) -> KeyframeId {
         let t = Instant::now();
         let (depth, depth_failure) = match self.keyframe_depth(frame, &prepared) {
             Ok(depth) => (depth.map(Arc::new), None),
@@ -406,6 +614,7 @@ impl<M: PairMatcher> Tracker<M> {
         );
         keyframe.depth = depth;
         keyframe.depth_failure = depth_failure;
+        keyframe.grey = Some(evidence.grey.clone());
         let evicted = self.store.insert(keyframe, &refs);
         self.counters.evicted += evicted.len() as u64;
         self.forget(&evicted);
@@ -443,6 +652,7 @@ impl<M: PairMatcher> Tracker<M> {
         keyframe: &KeyframeId,
         frame: &Frame,
         prepared: &M::Prepared,
+        evidence: &FrameEvidence,
         frames_on_reference: u32,
         clock: &mut Clock,
     ) -> Result<Attempt, PipelineError> {
@@ -547,6 +757,18 @@ impl<M: PairMatcher> Tracker<M> {
             keyframe_age_s: (frame.stamp.as_nanos() - kf.id.stamp.as_nanos()) as f64 * 1e-9,
             keyframe_age_frames: frames_on_reference,
         };
+        let t = Instant::now();
+        let integrity = match (&estimate, &failure) {
+            (Some(e), None) if self.integrity.enabled => {
+                let kf_grey = kf
+                    .grey
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(GreyImage::of(&kf.image)));
+                Some(self.check(e, &kept, &kf_grey, &kf.model, frame, evidence))
+            }
+            _ => None,
+        };
+        clock.timings.integrity_ms += ms(t);
         Ok(Attempt {
             keyframe: keyframe.clone(),
             keyframe_frame_id: kf.frame_id.clone(),
@@ -555,8 +777,98 @@ impl<M: PairMatcher> Tracker<M> {
             estimate,
             metric,
             failure,
+            integrity,
             quality,
         })
+    }
+
+    /// The integrity checks of a pose with enough inliers (module [`super::integrity`]):
+    /// frame content, inlier spread, photometric support. `kept` are the matches the pose was
+    /// estimated from (its inlier flags index them).
+    fn check(
+        &self,
+        estimate: &crate::geometry::PoseEstimate,
+        kept: &[PixelMatch],
+        kf_grey: &GreyImage,
+        kf_model: &CameraModel,
+        frame: &Frame,
+        evidence: &FrameEvidence,
+    ) -> IntegrityReport {
+        let cfg = &self.integrity;
+        let inliers: Vec<PixelMatch> = kept
+            .iter()
+            .zip(&estimate.inliers)
+            .filter(|(_, &i)| i)
+            .map(|(m, _)| *m)
+            .collect();
+        let spread = inlier_spread(
+            &inliers,
+            (kf_model.width, kf_model.height),
+            (frame.image.width(), frame.image.height()),
+        );
+        let support = photometric_support(
+            &inliers,
+            &local_mapping(estimate),
+            (kf_grey, &evidence.grey),
+            (kf_model, &frame.model),
+            cfg,
+        );
+        let mut report = IntegrityReport {
+            photometric_support: support.fraction(),
+            photometric_samples: support.sampled,
+            photometric_informative: support.informative,
+            inlier_spread: spread,
+            translation_parallax_px: translation_parallax_px(
+                &inliers,
+                estimate.pose.rotation.matrix(),
+                kf_model,
+                &frame.model,
+            ),
+            frame_contrast: evidence.contrast,
+            rotation_surprise_deg: None,
+            rejected: None,
+        };
+        report.rejected = if self.is_blank(evidence) {
+            Some(self.blank_reason(evidence))
+        } else if cfg.no_overlap_inliers > 0 && inliers.len() <= cfg.no_overlap_inliers as usize {
+            Some(format!(
+                "integrity: {} inliers, no more than this matcher gets on photos with no \
+                 overlap at all (integrity.no_overlap_inliers {}): chance, not evidence",
+                inliers.len(),
+                cfg.no_overlap_inliers
+            ))
+        } else if cfg.min_inlier_spread > 0.0 && spread < cfg.min_inlier_spread {
+            Some(format!(
+                "integrity: the {} inliers cover {:.0} % of a 4×4 grid in the emptier image \
+                 (< integrity.min_inlier_spread {:.0} %): the pose is not determined by the view",
+                inliers.len(),
+                spread * 100.0,
+                cfg.min_inlier_spread * 100.0
+            ))
+        } else if cfg.min_photometric_support > 0.0
+            && support.informative < cfg.min_informative_samples as usize
+        {
+            Some(format!(
+                "integrity: {} of {} sampled inliers have texture in both images \
+                 (< integrity.min_informative_samples {}): nothing to verify the pose with",
+                support.informative, support.sampled, cfg.min_informative_samples
+            ))
+        } else if cfg.min_photometric_support > 0.0
+            && support.fraction() < cfg.min_photometric_support
+        {
+            Some(format!(
+                "integrity: {} of {} sampled inliers show the same surface in both images \
+                 ({:.0} % < integrity.min_photometric_support {:.0} %): the matches do not \
+                 describe these images",
+                support.supporting,
+                support.sampled,
+                support.fraction() * 100.0,
+                cfg.min_photometric_support * 100.0
+            ))
+        } else {
+            None
+        };
+        report
     }
 
     /// Rank keyframes (all but `exclude`) by embedding similarity, match the top k and return
@@ -565,6 +877,7 @@ impl<M: PairMatcher> Tracker<M> {
         &mut self,
         frame: &Frame,
         prepared: &M::Prepared,
+        evidence: &FrameEvidence,
         exclude: Option<&KeyframeId>,
         clock: &mut Clock,
     ) -> Result<(Option<Attempt>, Vec<RelocalizationCandidate>), PipelineError> {
@@ -592,7 +905,7 @@ impl<M: PairMatcher> Tracker<M> {
         let mut best: Option<Attempt> = None;
         let mut tried = Vec::new();
         for (id, similarity) in ranked {
-            let attempt = self.attempt(&id, frame, prepared, 1, clock)?;
+            let attempt = self.attempt(&id, frame, prepared, evidence, 1, clock)?;
             tried.push(RelocalizationCandidate {
                 keyframe: id.frame_name(),
                 similarity,
@@ -625,6 +938,12 @@ impl<M: PairMatcher> Tracker<M> {
         if let Some(track) = self.cameras.get_mut(&frame.camera.index) {
             track.reference = Some(best.keyframe.clone());
             track.frames_on_reference = 1;
+            track.motion = best.estimate.as_ref().map(|e| MotionState {
+                reference: best.keyframe.clone(),
+                rotation: e.pose.rotation,
+                stamp_ns: frame.stamp.as_nanos(),
+                velocity: None,
+            });
         }
         let reason = Some(format!(
             "verified against {} with {} inliers",
@@ -661,20 +980,72 @@ impl<M: PairMatcher> Tracker<M> {
             Some((pose, report)) => (pose, Some(report)),
             None => (None, None),
         };
+        let integrity = attempt.integrity;
+        let flow = attempt.quality.median_flow_px;
+        // Too little parallax to tell the translation direction from the matcher's noise, or a
+        // planar scene whose two homography decompositions both explain the matches with
+        // translations far apart: the direction is not determined.
+        let two_fold = attempt.estimate.as_ref().and_then(|e| {
+            e.alternative
+                .as_ref()
+                .map(|alt| two_fold_ambiguity(&e.pose, alt))
+        });
+        let too_little_parallax = self.integrity.enabled
+            && (integrity.as_ref().is_some_and(|i| {
+                i.translation_parallax_px < self.integrity.min_translation_parallax_px
+            }) || two_fold.is_some_and(|(_, t_deg)| t_deg > TWO_FOLD_TRANSLATION_DEG));
+        let focal = frame.model.intrinsics.focal();
+        let calibrate = |covariance: Matrix6<f64>, noise_sigma_px: f64, model| {
+            if !self.integrity.enabled {
+                return covariance;
+            }
+            let support = integrity.as_ref().map_or(1.0, |i| i.photometric_support);
+            let mut out = scale_covariance(
+                &covariance,
+                covariance_scale(noise_sigma_px, support, &self.integrity),
+            );
+            let ambiguity = planar_ambiguity(model, flow, focal, self.integrity.planar_ambiguity);
+            let mut block = out.fixed_view_mut::<3, 3>(3, 3);
+            block += ambiguity;
+            // The reported decomposition is one of two equally supported ones: its error is 0
+            // or their difference d, second moment d·dᵀ/2.
+            if let Some((d, _)) = two_fold {
+                block += d * d.transpose() * 0.5;
+            }
+            out
+        };
         let pose = match state {
             TrackState::Lost => None,
             _ => attempt.estimate.map(|e| match metric_estimate {
                 Some(m) => TrackedPose {
                     pose: m.estimate.pose,
-                    covariance: m.estimate.covariance,
+                    // PnP against metric depth separates rotation from translation: no
+                    // planar ambiguity to add.
+                    covariance: calibrate(
+                        m.estimate.covariance,
+                        m.estimate.noise_sigma_px,
+                        PoseModel::Essential,
+                    ),
                     model: e.model,
                     translation_observable: true,
                     noise_sigma_px: m.estimate.noise_sigma_px,
                     scale: m.scale,
                 },
+                None if e.translation_observable && too_little_parallax => TrackedPose {
+                    pose: RelativePose::new(e.pose.rotation, Vector3::zeros()),
+                    covariance: unobservable_translation(calibrate(
+                        e.covariance,
+                        e.noise_sigma_px,
+                        e.model,
+                    )),
+                    model: e.model,
+                    translation_observable: false,
+                    noise_sigma_px: e.noise_sigma_px,
+                    scale: PoseScale::Monocular,
+                },
                 None => TrackedPose {
                     pose: e.pose,
-                    covariance: e.covariance,
+                    covariance: calibrate(e.covariance, e.noise_sigma_px, e.model),
                     model: e.model,
                     translation_observable: e.translation_observable,
                     noise_sigma_px: e.noise_sigma_px,
@@ -701,6 +1072,8 @@ impl<M: PairMatcher> Tracker<M> {
             pose,
             quality: attempt.quality,
             reason,
+            integrity,
+            lost_streak: 0,
             relocalization,
             metric,
             keyframes_stored: self.store.len(),
@@ -709,6 +1082,40 @@ impl<M: PairMatcher> Tracker<M> {
             timings: clock.timings,
         }
     }
+}
+
+/// Two homography decompositions whose translation directions differ by more than this
+/// leave the direction undetermined, degrees.
+const TWO_FOLD_TRANSLATION_DEG: f64 = 15.0;
+
+/// The rotation difference (rotation vector, rad) and the translation-direction difference
+/// (degrees) between the reported planar decomposition and its equally supported alternative.
+fn two_fold_ambiguity(pose: &RelativePose, alternative: &RelativePose) -> (Vector3<f64>, f64) {
+    let d = (alternative.rotation * pose.rotation.inverse()).scaled_axis();
+    let (a, b) = (pose.translation, alternative.translation);
+    let t_deg = if a.norm() > 0.0 && b.norm() > 0.0 {
+        (a.dot(&b) / (a.norm() * b.norm()))
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees()
+    } else {
+        0.0
+    };
+    (d, t_deg)
+}
+
+/// `covariance` with its translation block (and its cross terms) replaced by the "unknown"
+/// variance of an unobservable translation.
+fn unobservable_translation(covariance: Matrix6<f64>) -> Matrix6<f64> {
+    let mut out = covariance;
+    for i in 0..3 {
+        for j in 0..6 {
+            out[(i, j)] = 0.0;
+            out[(j, i)] = 0.0;
+        }
+        out[(i, i)] = UNOBSERVABLE_TRANSLATION_VARIANCE;
+    }
+    out
 }
 
 /// Matches whose points both cameras can undistort (a matcher may return points in image

@@ -309,8 +309,9 @@ impl Drop for FrameWorker {
 
 enum Work {
     Control(ControlCommand, Option<ControlReply>),
-    Config(ImdConfig),
-    Frame(usize, CameraFrame, ScheduleInfo),
+    // Both boxed: a configuration and a frame are hundreds of bytes, a control request tens.
+    Config(Box<ImdConfig>),
+    Frame(usize, Box<CameraFrame>, ScheduleInfo),
 }
 
 fn run(
@@ -335,7 +336,7 @@ fn run(
                 let work = if let Some((c, reply)) = s.control.pop_front() {
                     Some(Work::Control(c, reply))
                 } else if let Some(c) = s.config.take() {
-                    Some(Work::Config(c))
+                    Some(Work::Config(Box::new(c)))
                 } else {
                     let found = (0..n)
                         .map(|k| (next + k) % n)
@@ -359,7 +360,7 @@ fn run(
                                 dropped: s.stats[i].dropped,
                                 rate_skipped: s.stats[i].rate_skipped,
                             };
-                            Some(Work::Frame(i, frame, info))
+                            Some(Work::Frame(i, Box::new(frame), info))
                         }
                         None => None,
                     }
@@ -388,7 +389,7 @@ fn run(
             Work::Frame(i, frame, info) => {
                 let label = labels.get(i).map(String::as_str).unwrap_or("?");
                 let stamp = frame.image.header().stamp;
-                match processor.process(frame, &info) {
+                match processor.process(*frame, &info) {
                     Ok(out) => {
                         let stats = {
                             let mut s = shared.lock();

@@ -83,6 +83,12 @@ fn config(input: Input) -> ImdConfig {
     };
     config.pose.max_iterations = 10_000;
     config.node.publish_debug_image = false;
+    // The covariance calibration of the ground-truth oracle matcher: its pixel errors are
+    // independent Gaussian noise (σ 0.25 px), exactly the geometry's model, so nothing is
+    // inflated (the shipped inflation and noise floor are the demo model's; README
+    // "Integrity").
+    config.integrity.covariance_inflation = 1.0;
+    config.integrity.covariance_noise_floor_px = 0.0;
     config
 }
 

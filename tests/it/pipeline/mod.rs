@@ -6,6 +6,8 @@
 //! random outliers, and an embedding computed from the pixels. Frames come through the same
 //! bag reader and stamp pairing as `imd replay`.
 
+pub mod integrity;
+pub mod liars;
 pub mod oracle;
 pub mod scene;
 

@@ -37,6 +37,9 @@ pub struct GtFrame {
     pub stamp: Time,
     pub r_cw: Matrix3<f64>,
     pub t_cw: Vector3<f64>,
+    /// How the rendered image was damaged on purpose (`black`, `overexposed`, `uniform`,
+    /// `blur`; scripts/make_integrity_fixtures.py), `None` for a clean frame.
+    pub degraded: Option<String>,
 }
 
 impl GtFrame {
@@ -134,6 +137,7 @@ impl Scene {
                 },
                 r_cw: Matrix3::from_row_slice(&f64s(&f["r_cw"])),
                 t_cw: vec3(&f["t_cw"]),
+                degraded: f["degraded"].as_str().map(str::to_string),
             })
             .collect();
         Scene {
