@@ -34,6 +34,10 @@
 //!   σ ~ U(0, blur_sigma) pixels ([`super::degrade::gaussian_blur`]);
 //! - `jitter.jpeg_probability`: after it, each image is JPEG-compressed with this
 //!   probability at a quality ~ U(jpeg_quality_min, 95) ([`super::degrade::jpeg_round_trip`]);
+//! - `range_power`: each pair's geometric ranges (rotation, log-scale, perspective,
+//!   translation) are multiplied by `u^range_power`, `u ~ U(0, 1)`, so easy pairs stay common
+//!   while the hardest reach the full ranges (a mixture instead of a schedule: with power 1,
+//!   41 % of pairs rotate by less than 25° of a ±180° range and 3 % by more than 135°);
 //! - `negative_fraction`: this share of pairs are **negatives**: image 1 is made exactly like
 //!   an image 1 (crop, homography, jitter) but from a *different* photo, and the ground truth
 //!   is [`no_overlap_homography`], a translation that sends all of image 0 far outside
@@ -159,6 +163,9 @@ pub struct SyntheticHomographyConfig {
     /// Share of negative pairs (image 1 from another photo, no ground truth; module doc).
     #[serde(skip_serializing_if = "is_zero")]
     pub negative_fraction: f64,
+    /// Per-pair multiplier `u^range_power` of the geometric ranges (0 = off; module doc).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub range_power: f64,
 }
 
 impl Default for SyntheticHomographyConfig {
@@ -180,6 +187,7 @@ impl Default for SyntheticHomographyConfig {
             min_overlap: 0.5,
             jitter: PhotometricJitter::default(),
             negative_fraction: 0.0,
+            range_power: 0.0,
         }
     }
 }
@@ -248,12 +256,28 @@ impl SyntheticHomographyConfig {
             ("jitter.gamma", self.jitter.gamma),
             ("jitter.noise_std", self.jitter.noise_std),
             ("jitter.blur_sigma", self.jitter.blur_sigma),
+            ("range_power", self.range_power),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(f, format!("{v} is not a finite number ≥ 0"));
             }
         }
         Ok(())
+    }
+}
+
+impl SyntheticHomographyConfig {
+    /// The configuration with its geometric ranges multiplied by `m ∈ [0, 1]`: rotation,
+    /// perspective and translation ranges × m, scale range `[scale_min^m, scale_max^m]`.
+    pub fn with_geometry_scaled(&self, m: f64) -> Self {
+        SyntheticHomographyConfig {
+            max_rotation_deg: self.max_rotation_deg * m,
+            scale_min: self.scale_min.powf(m),
+            scale_max: self.scale_max.powf(m),
+            max_perspective: self.max_perspective * m,
+            max_translation: self.max_translation * m,
+            ..self.clone()
+        }
     }
 }
 
@@ -545,6 +569,13 @@ impl PairDataset for SyntheticHomographyDataset {
         let mut extra = SeededRng::for_item(cfg.seed ^ EXTRA_STREAM, index as u64);
         let k = rng.below(self.photos.len() as u64) as usize;
         let path = self.photos[k].clone();
+        let scaled;
+        let cfg = if cfg.range_power > 0.0 {
+            scaled = cfg.with_geometry_scaled(extra.uniform().powf(cfg.range_power));
+            &scaled
+        } else {
+            cfg
+        };
         let (mut img0, mut img1, mut hm) = render_pair(&load_rgb(&path)?, cfg, &mut rng);
         let mut path1 = path.clone();
         if cfg.negative_fraction > 0.0 && extra.uniform() < cfg.negative_fraction {
@@ -657,6 +688,24 @@ mod tests {
         // A diamond fully inside keeps its area 2.
         let d = [(2.0, 1.0), (3.0, 2.0), (2.0, 3.0), (1.0, 2.0)];
         assert!((polygon_area(&clip_to_rect(&d, 0.0, 0.0, 4.0, 4.0)) - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn geometry_scaled_to_zero_is_the_identity() {
+        let cfg = SyntheticHomographyConfig {
+            max_rotation_deg: 180.0,
+            scale_min: 0.33,
+            scale_max: 3.0,
+            max_perspective: 0.25,
+            ..SyntheticHomographyConfig::default()
+        };
+        let zero = cfg.with_geometry_scaled(0.0);
+        assert_eq!((zero.scale_min, zero.scale_max), (1.0, 1.0));
+        let hm = sample_homography(&mut SeededRng::new(5), &zero, 64, 48);
+        assert!((hm - Matrix3::identity()).abs().max() < 1e-9, "{hm}");
+        let half = cfg.with_geometry_scaled(0.5);
+        assert_eq!(half.max_rotation_deg, 90.0);
+        assert!((half.scale_max - 3f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
