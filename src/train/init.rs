@@ -63,9 +63,10 @@ mod tests {
         let wrong = Tensor::ones([5], (Kind::Float, Device::Cpu));
         Tensor::write_safetensors(&[("x.w", &a), ("y.w", &wrong)], &path).unwrap();
         let vs = nn::VarStore::new(Device::Cpu);
-        let x = vs.root().zeros("x.w", &[2, 3]);
-        let y = vs.root().zeros("y.w", &[4]);
-        let z = vs.root().zeros("z.w", &[1]);
+        let root = vs.root();
+        let x = (&root / "x").zeros("w", &[2, 3]);
+        let y = (&root / "y").zeros("w", &[4]);
+        let z = (&root / "z").zeros("w", &[1]);
         let r = init_from_file(&vs, &path).unwrap();
         assert_eq!(r.copied, vec!["x.w".to_string()]);
         assert_eq!(r.kept, vec!["y.w".to_string(), "z.w".to_string()]);

@@ -548,7 +548,7 @@ fn aggregated_attention_matches_the_torch_reference() {
     let weights: Vec<&String> = refs.keys().filter(|k| k.starts_with("layers.")).collect();
     assert_eq!(names.len(), weights.len(), "{names:?} vs {weights:?}");
     tch::no_grad(|| {
-        for (name, var) in vs.variables() {
+        for (name, mut var) in vs.variables() {
             let src = refs
                 .get(&name)
                 .unwrap_or_else(|| panic!("fixture has no `{name}`"));

@@ -855,7 +855,7 @@ checkpoint: {{ every: 0 }}
             3,
             "attention: aggregated",
             "negative_weight: 2.0",
-            "negative_fraction: 1.0, blur_sigma: 1.0, jpeg_probability: 0.5, max_rotation_deg: 180",
+            "negative_fraction: 1.0, max_rotation_deg: 180, jitter: { blur_sigma: 1.0, jpeg_probability: 0.5 }",
         );
         let mut t = Trainer::new(&cfg).unwrap();
         for r in run(&mut t, 3) {
