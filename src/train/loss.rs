@@ -322,7 +322,7 @@ pub fn imd_loss(
         + &subpixel * config.subpixel_weight;
     let negative = if config.negative_weight > 0.0 {
         let neg = coarse_negative_loss(outputs.coarse_conf, coarse_gt, outputs.masks, config)?;
-        total = total + &neg * config.negative_weight;
+        total += &neg * config.negative_weight;
         neg
     } else {
         graph_zero(outputs.coarse_conf)

@@ -100,12 +100,14 @@ impl AggregatedLayer {
 
     /// Aggregated queries `[B, ceil(h/a)·ceil(w/a), d]` (before `norm1`).
     fn aggregate_queries(&self, x: &Tensor, grid: CoarseGrid, mask: Option<&Tensor>) -> Tensor {
-        let mut map = Self::to_map(x, grid);
-        if let Some(m) = mask {
-            let b = map.size()[0];
-            let keep = m.view([b, 1, grid.height, grid.width]).to_kind(map.kind());
-            map = map * keep;
-        }
+        let map = Self::to_map(x, grid); // a view of `x`: no in-place operation on it
+        let mut map = match mask {
+            Some(m) => {
+                let b = map.size()[0];
+                &map * m.view([b, 1, grid.height, grid.width]).to_kind(map.kind())
+            }
+            None => map,
+        };
         let (ph, pw) = (pad_to(grid.height, self.agg), pad_to(grid.width, self.agg));
         if ph > 0 || pw > 0 {
             map = map.pad([0, pw, 0, ph], "constant", 0.0);
