@@ -208,6 +208,8 @@ def main():
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--methods", default="imd,sift,orb")
+    ap.add_argument("--cells", default="", help="only cells whose name starts with one of these "
+                    "comma-separated prefixes, e.g. 'rotation 45,scale' (default: all)")
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
     names = args.methods.split(",")
@@ -221,6 +223,9 @@ def main():
     bases = {n.split(".")[0]: load_base(n, w, h) for n in ("coffee.png", "rocket.jpg")}
     cells = ([("rotation", r) for r in ROTATIONS] + [("scale", s) for s in SCALES]
              + [("perspective", "strong")] + [("photometric", p) for p in PHOTOMETRIC])
+    if args.cells:
+        keep = args.cells.split(",")
+        cells = [c for c in cells if any(f"{c[0]} {c[1]}".startswith(k) for k in keep)]
     rng = np.random.default_rng(args.seed)
     table = {}
     for cell in cells:
