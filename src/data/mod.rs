@@ -10,6 +10,7 @@
 //! Every reader yields [`PairSample`]s through the [`PairDataset`] trait.
 
 pub mod burst;
+pub mod degrade;
 pub mod hpatches;
 pub mod image;
 pub mod imim;

@@ -27,6 +27,21 @@
 //! contrast `×exp(U(±ln(1+contrast)))` about the mean grey, saturation blend with grey by
 //! `1 + U(−saturation, saturation)`, brightness `+U(−brightness, brightness)`, gamma
 //! `exp(U(±ln(1+gamma)))`, then Gaussian noise with σ ~ U(0, noise_std).
+//!
+//! **Harder options** (all off by default; their random numbers come from a separate stream
+//! seeded by `(seed, i)`, so pairs made with them off are unchanged):
+//! - `jitter.blur_sigma`: before the jitter, each image is blurred with a Gaussian of
+//!   σ ~ U(0, blur_sigma) pixels ([`super::degrade::gaussian_blur`]);
+//! - `jitter.jpeg_probability`: after it, each image is JPEG-compressed with this
+//!   probability at a quality ~ U(jpeg_quality_min, 95) ([`super::degrade::jpeg_round_trip`]);
+//! - `range_power`: each pair's geometric ranges (rotation, log-scale, perspective,
+//!   translation) are multiplied by `u^range_power`, `u ~ U(0, 1)`, so easy pairs stay common
+//!   while the hardest reach the full ranges (a mixture instead of a schedule: with power 1,
+//!   41 % of pairs rotate by less than 25° of a ±180° range and 3 % by more than 135°);
+//! - `negative_fraction`: this share of pairs are **negatives**: image 1 is made exactly like
+//!   an image 1 (crop, homography, jitter) but from a *different* photo, and the ground truth
+//!   is [`no_overlap_homography`], a translation that sends all of image 0 far outside
+//!   image 1, so the supervision finds no correspondence at all (needs ≥ 2 photos).
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +51,7 @@ use nalgebra::{Matrix3, Vector3};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use super::degrade::{gaussian_blur, jpeg_round_trip};
 use super::image::load_rgb;
 use super::rng::SeededRng;
 use super::{check_index, DataError, GroundTruth, PairDataset, PairSample, SampleImage};
@@ -54,7 +70,30 @@ pub struct PhotometricJitter {
     pub gamma: f64,
     /// Largest Gaussian noise σ.
     pub noise_std: f64,
+    /// Largest Gaussian blur σ in pixels (0 = off).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blur_sigma: f64,
+    /// Probability of a JPEG round trip per image (0 = off).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub jpeg_probability: f64,
+    /// Lowest JPEG quality (the quality is uniform in `jpeg_quality_min..=95`).
+    #[serde(skip_serializing_if = "is_default_jpeg_quality")]
+    pub jpeg_quality_min: u8,
 }
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// Default of [`PhotometricJitter::jpeg_quality_min`].
+const DEFAULT_JPEG_QUALITY_MIN: u8 = 30;
+
+fn is_default_jpeg_quality(q: &u8) -> bool {
+    *q == DEFAULT_JPEG_QUALITY_MIN
+}
+
+/// Seed-stream tag of the harder options' random numbers (module doc).
+const EXTRA_STREAM: u64 = 0x6861_7264_0000_0003;
 
 impl Default for PhotometricJitter {
     fn default() -> Self {
@@ -64,6 +103,9 @@ impl Default for PhotometricJitter {
             saturation: 0.25,
             gamma: 0.2,
             noise_std: 0.02,
+            blur_sigma: 0.0,
+            jpeg_probability: 0.0,
+            jpeg_quality_min: DEFAULT_JPEG_QUALITY_MIN,
         }
     }
 }
@@ -77,6 +119,9 @@ impl PhotometricJitter {
             saturation: 0.0,
             gamma: 0.0,
             noise_std: 0.0,
+            blur_sigma: 0.0,
+            jpeg_probability: 0.0,
+            jpeg_quality_min: DEFAULT_JPEG_QUALITY_MIN,
         }
     }
 }
@@ -115,6 +160,12 @@ pub struct SyntheticHomographyConfig {
     pub min_overlap: f64,
     /// Photometric jitter.
     pub jitter: PhotometricJitter,
+    /// Share of negative pairs (image 1 from another photo, no ground truth; module doc).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub negative_fraction: f64,
+    /// Per-pair multiplier `u^range_power` of the geometric ranges (0 = off; module doc).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub range_power: f64,
 }
 
 impl Default for SyntheticHomographyConfig {
@@ -135,6 +186,8 @@ impl Default for SyntheticHomographyConfig {
             max_translation: 0.1,
             min_overlap: 0.5,
             jitter: PhotometricJitter::default(),
+            negative_fraction: 0.0,
+            range_power: 0.0,
         }
     }
 }
@@ -181,6 +234,20 @@ impl SyntheticHomographyConfig {
             );
         }
         for (f, v) in [
+            ("negative_fraction", self.negative_fraction),
+            ("jitter.jpeg_probability", self.jitter.jpeg_probability),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(f, format!("{v} is not in [0, 1]"));
+            }
+        }
+        if !(1..=95).contains(&self.jitter.jpeg_quality_min) {
+            return bad(
+                "jitter.jpeg_quality_min",
+                format!("{} is not in 1..=95", self.jitter.jpeg_quality_min),
+            );
+        }
+        for (f, v) in [
             ("max_rotation_deg", self.max_rotation_deg),
             ("max_translation", self.max_translation),
             ("jitter.brightness", self.jitter.brightness),
@@ -188,12 +255,29 @@ impl SyntheticHomographyConfig {
             ("jitter.saturation", self.jitter.saturation),
             ("jitter.gamma", self.jitter.gamma),
             ("jitter.noise_std", self.jitter.noise_std),
+            ("jitter.blur_sigma", self.jitter.blur_sigma),
+            ("range_power", self.range_power),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(f, format!("{v} is not a finite number ≥ 0"));
             }
         }
         Ok(())
+    }
+}
+
+impl SyntheticHomographyConfig {
+    /// The configuration with its geometric ranges multiplied by `m ∈ [0, 1]`: rotation,
+    /// perspective and translation ranges × m, scale range `[scale_min^m, scale_max^m]`.
+    pub fn with_geometry_scaled(&self, m: f64) -> Self {
+        SyntheticHomographyConfig {
+            max_rotation_deg: self.max_rotation_deg * m,
+            scale_min: self.scale_min.powf(m),
+            scale_max: self.scale_max.powf(m),
+            max_perspective: self.max_perspective * m,
+            max_translation: self.max_translation * m,
+            ..self.clone()
+        }
     }
 }
 
@@ -233,6 +317,12 @@ impl SyntheticHomographyDataset {
                 "no usable photos (after include/exclude)",
             ));
         }
+        if config.negative_fraction > 0.0 && photos.len() < 2 {
+            return Err(DataError::option(
+                "synthetic.negative_fraction",
+                "negative pairs need at least 2 photos (image 1 comes from another photo)",
+            ));
+        }
         Ok(SyntheticHomographyDataset { config, photos })
     }
 
@@ -240,6 +330,22 @@ impl SyntheticHomographyDataset {
     pub fn photos(&self) -> &[PathBuf] {
         &self.photos
     }
+}
+
+/// The ground truth of a negative pair: a translation by 10× the image size, which sends
+/// every pixel of image 0 outside image 1 (and back), so no pixel has a correspondence.
+pub fn no_overlap_homography(w: u32, h: u32) -> Matrix3<f64> {
+    Matrix3::new(
+        1.0,
+        0.0,
+        10.0 * w as f64,
+        0.0,
+        1.0,
+        10.0 * h as f64,
+        0.0,
+        0.0,
+        1.0,
+    )
 }
 
 /// Sample a homography per the module doc for a `w × h` image (image-0 → image-1 pixels).
@@ -460,66 +566,113 @@ impl PairDataset for SyntheticHomographyDataset {
         check_index(self.name(), index, self.len())?;
         let cfg = &self.config;
         let mut rng = SeededRng::for_item(cfg.seed, index as u64);
-        let path = self.photos[rng.below(self.photos.len() as u64) as usize].clone();
-        let photo = load_rgb(&path)?;
-        let (pw, ph) = photo.dimensions();
-        let (w, h) = (cfg.width, cfg.height);
-        // Largest crop of aspect w:h fits at factor f_max; pick a crop fraction of it.
-        let f_max = (pw as f64 / w as f64).min(ph as f64 / h as f64);
-        let frac = rng.range(cfg.min_crop, 1.0);
-        let factor = (f_max * frac).max(1e-6); // photo pixels per output pixel
-        let rw = ((pw as f64 / factor).round() as u32).max(w);
-        let rh = ((ph as f64 / factor).round() as u32).max(h);
-        let resized = image::imageops::resize(&photo, rw, rh, FilterType::Triangle);
-        let ox = rng.below((rw - w + 1) as u64) as f64;
-        let oy = rng.below((rh - h + 1) as u64) as f64;
-        let hm = sample_homography(&mut rng, cfg, w, h);
-        let inv = hm.try_inverse().unwrap_or_else(Matrix3::identity);
-
-        let (wu, hu) = (w as usize, h as usize);
-        let n = wu * hu;
-        let mut img0 = Planar {
-            w: wu,
-            h: hu,
-            rgb: vec![0.0; 3 * n],
-            valid: vec![true; n],
+        let mut extra = SeededRng::for_item(cfg.seed ^ EXTRA_STREAM, index as u64);
+        let k = rng.below(self.photos.len() as u64) as usize;
+        let path = self.photos[k].clone();
+        let scaled;
+        let cfg = if cfg.range_power > 0.0 {
+            scaled = cfg.with_geometry_scaled(extra.uniform().powf(cfg.range_power));
+            &scaled
+        } else {
+            cfg
         };
-        let mut img1 = Planar {
-            w: wu,
-            h: hu,
-            rgb: vec![0.0; 3 * n],
-            valid: vec![false; n],
-        };
-        for y in 0..hu {
-            for x in 0..wu {
-                let k = y * wu + x;
-                let p = resized.get_pixel(x as u32 + ox as u32, y as u32 + oy as u32);
-                for c in 0..3 {
-                    img0.rgb[c * n + k] = p[c] as f32 / 255.0;
-                }
-                if let Some((sx, sy)) = map_point(&inv, (x as f64, y as f64)) {
-                    if let Some(v) = bilinear(&resized, sx + ox, sy + oy) {
-                        for (c, value) in v.iter().enumerate() {
-                            img1.rgb[c * n + k] = *value;
-                        }
-                        img1.valid[k] = true;
-                    }
-                }
+        let (mut img0, mut img1, mut hm) = render_pair(&load_rgb(&path)?, cfg, &mut rng);
+        let mut path1 = path.clone();
+        if cfg.negative_fraction > 0.0 && extra.uniform() < cfg.negative_fraction {
+            // Another photo (open() checked there are ≥ 2), rendered like a positive pair.
+            let n = self.photos.len() as u64;
+            let other = (k + 1 + extra.below(n - 1) as usize) % n as usize;
+            path1 = self.photos[other].clone();
+            let (_, other1, _) = render_pair(&load_rgb(&path1)?, cfg, &mut extra);
+            img1 = other1;
+            hm = no_overlap_homography(cfg.width, cfg.height);
+        }
+        for img in [&mut img0, &mut img1] {
+            if cfg.jitter.blur_sigma > 0.0 {
+                let sigma = extra.range(0.0, cfg.jitter.blur_sigma);
+                gaussian_blur(&mut img.rgb, img.w, img.h, sigma);
             }
         }
         jitter(&mut img0, &cfg.jitter, &mut rng);
         jitter(&mut img1, &cfg.jitter, &mut rng);
+        for img in [&mut img0, &mut img1] {
+            if cfg.jitter.jpeg_probability > 0.0 && extra.uniform() < cfg.jitter.jpeg_probability {
+                let q = cfg.jitter.jpeg_quality_min as u64;
+                let quality = (q + extra.below(96 - q)) as u8;
+                jpeg_round_trip(&mut img.rgb, img.w, img.h, quality)?;
+                for (k, v) in img.rgb.iter_mut().enumerate() {
+                    if !img.valid[k % (img.w * img.h)] {
+                        *v = 0.0;
+                    }
+                }
+            }
+        }
         let name = format!(
             "{}#{index}",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("photo")
         );
         Ok(PairSample {
             name,
-            image0: to_sample(img0, path.clone()),
-            image1: to_sample(img1, path),
+            image0: to_sample(img0, path),
+            image1: to_sample(img1, path1),
             ground_truth: GroundTruth::Homography { h_0to1: hm },
         })
     }
+}
+
+/// Image 0, image 1 (before jitter) and the homography of one pair made from `photo` (module
+/// doc), drawing from `rng` in a fixed order.
+fn render_pair(
+    photo: &RgbImage,
+    cfg: &SyntheticHomographyConfig,
+    rng: &mut SeededRng,
+) -> (Planar, Planar, Matrix3<f64>) {
+    let (pw, ph) = photo.dimensions();
+    let (w, h) = (cfg.width, cfg.height);
+    // Largest crop of aspect w:h fits at factor f_max; pick a crop fraction of it.
+    let f_max = (pw as f64 / w as f64).min(ph as f64 / h as f64);
+    let frac = rng.range(cfg.min_crop, 1.0);
+    let factor = (f_max * frac).max(1e-6); // photo pixels per output pixel
+    let rw = ((pw as f64 / factor).round() as u32).max(w);
+    let rh = ((ph as f64 / factor).round() as u32).max(h);
+    let resized = image::imageops::resize(photo, rw, rh, FilterType::Triangle);
+    let ox = rng.below((rw - w + 1) as u64) as f64;
+    let oy = rng.below((rh - h + 1) as u64) as f64;
+    let hm = sample_homography(rng, cfg, w, h);
+    let inv = hm.try_inverse().unwrap_or_else(Matrix3::identity);
+
+    let (wu, hu) = (w as usize, h as usize);
+    let n = wu * hu;
+    let mut img0 = Planar {
+        w: wu,
+        h: hu,
+        rgb: vec![0.0; 3 * n],
+        valid: vec![true; n],
+    };
+    let mut img1 = Planar {
+        w: wu,
+        h: hu,
+        rgb: vec![0.0; 3 * n],
+        valid: vec![false; n],
+    };
+    for y in 0..hu {
+        for x in 0..wu {
+            let k = y * wu + x;
+            let p = resized.get_pixel(x as u32 + ox as u32, y as u32 + oy as u32);
+            for c in 0..3 {
+                img0.rgb[c * n + k] = p[c] as f32 / 255.0;
+            }
+            if let Some((sx, sy)) = map_point(&inv, (x as f64, y as f64)) {
+                if let Some(v) = bilinear(&resized, sx + ox, sy + oy) {
+                    for (c, value) in v.iter().enumerate() {
+                        img1.rgb[c * n + k] = *value;
+                    }
+                    img1.valid[k] = true;
+                }
+            }
+        }
+    }
+    (img0, img1, hm)
 }
 
 #[cfg(test)]
@@ -535,6 +688,24 @@ mod tests {
         // A diamond fully inside keeps its area 2.
         let d = [(2.0, 1.0), (3.0, 2.0), (2.0, 3.0), (1.0, 2.0)];
         assert!((polygon_area(&clip_to_rect(&d, 0.0, 0.0, 4.0, 4.0)) - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn geometry_scaled_to_zero_is_the_identity() {
+        let cfg = SyntheticHomographyConfig {
+            max_rotation_deg: 180.0,
+            scale_min: 0.33,
+            scale_max: 3.0,
+            max_perspective: 0.25,
+            ..SyntheticHomographyConfig::default()
+        };
+        let zero = cfg.with_geometry_scaled(0.0);
+        assert_eq!((zero.scale_min, zero.scale_max), (1.0, 1.0));
+        let hm = sample_homography(&mut SeededRng::new(5), &zero, 64, 48);
+        assert!((hm - Matrix3::identity()).abs().max() < 1e-9, "{hm}");
+        let half = cfg.with_geometry_scaled(0.5);
+        assert_eq!(half.max_rotation_deg, 90.0);
+        assert!((half.scale_max - 3f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! backbone: { kind: sd21, unet_block: 2, timestep: 0.0 }
 //! cipm: { clip_tokens: 257, dim: 256, prompt_length: 77, scale: 0.2, mlp_hidden: 1024 }
 //! coarse: { d_model: 256, nhead: 8, layers: [self, cross, self, cross], temperature: 0.1 }
+//! # optional: Efficient LoFTR's aggregated attention instead of full attention
+//! # coarse: { attention: aggregated, agg_size: 4 }
 //! fine: { dims: [64, 128], window: 8, subpixel_channels: 8, subpixel_temperature: 10.0 }
 //! ```
 
@@ -130,6 +132,31 @@ pub enum LayerKind {
     CrossAttention,
 }
 
+/// Attention of the coarse transformer layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoarseAttention {
+    /// Full softmax attention over all cells (LoFTR; the paper-size default).
+    #[default]
+    Full,
+    /// Efficient LoFTR's aggregated attention: queries aggregated by a depthwise
+    /// `agg_size × agg_size` convolution, keys/values max-pooled by `agg_size`, attention at the
+    /// reduced resolution, the message upsampled back (see
+    /// [`crate::model::coarse::aggregated`]).
+    Aggregated,
+}
+
+fn is_full_attention(a: &CoarseAttention) -> bool {
+    *a == CoarseAttention::Full
+}
+
+fn is_default_agg_size(n: &i64) -> bool {
+    *n == DEFAULT_AGG_SIZE
+}
+
+/// Default aggregation size of [`CoarseAttention::Aggregated`] (Efficient LoFTR's 4).
+pub const DEFAULT_AGG_SIZE: i64 = 4;
+
 /// Coarse transformer and matching sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -142,6 +169,12 @@ pub struct CoarseConfig {
     pub layers: Vec<LayerKind>,
     /// Dual-softmax temperature τ: `S = <f0, f1> / (d_model · τ)`.
     pub temperature: f64,
+    /// `full` (default) or `aggregated` attention (omitted from the file when `full`).
+    #[serde(skip_serializing_if = "is_full_attention")]
+    pub attention: CoarseAttention,
+    /// Aggregation size of `aggregated` attention (4; omitted from the file when 4).
+    #[serde(skip_serializing_if = "is_default_agg_size")]
+    pub agg_size: i64,
 }
 
 /// Fine stage sizes.
@@ -190,6 +223,8 @@ impl Default for CoarseConfig {
             nhead: 8,
             layers: vec![SelfAttention, CrossAttention, SelfAttention, CrossAttention],
             temperature: 0.1,
+            attention: CoarseAttention::Full,
+            agg_size: DEFAULT_AGG_SIZE,
         }
     }
 }
@@ -319,6 +354,12 @@ impl ImdModelConfig {
                 format!("{} must be a finite number > 0", self.coarse.temperature),
             ));
         }
+        if !(1..=16).contains(&self.coarse.agg_size) {
+            return Err(bad(
+                "coarse.agg_size",
+                format!("{} is not in 1..=16", self.coarse.agg_size),
+            ));
+        }
         if self.fine.dims.len() != 2 {
             return Err(bad(
                 "fine.dims",
@@ -418,12 +459,30 @@ mod tests {
     }
 
     #[test]
+    fn attention_defaults_to_full_and_is_omitted_from_the_file_then() {
+        let c = parse("description: x\n").unwrap();
+        assert_eq!(c.coarse.attention, CoarseAttention::Full);
+        assert_eq!(c.coarse.agg_size, 4);
+        // Existing imd.yaml files (and training fingerprints) stay byte-identical.
+        let text = c.to_yaml_string();
+        assert!(
+            !text.contains("attention") && !text.contains("agg_size"),
+            "{text}"
+        );
+        let c = parse("coarse: { attention: aggregated, agg_size: 2 }\n").unwrap();
+        assert_eq!(c.coarse.attention, CoarseAttention::Aggregated);
+        assert_eq!(c.coarse.agg_size, 2);
+        assert_eq!(parse(&c.to_yaml_string()).unwrap(), c);
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let cases = [
             ("coarse: { nhead: 3 }", "coarse.nhead"),
             ("coarse: { d_model: 250, nhead: 5 }", "coarse.d_model"),
             ("coarse: { layers: [] }", "coarse.layers"),
             ("coarse: { temperature: 0 }", "coarse.temperature"),
+            ("coarse: { agg_size: 0 }", "coarse.agg_size"),
             ("cipm: { dim: 0 }", "cipm.dim"),
             ("cipm: { prompt_length: -1 }", "cipm.prompt_length"),
             ("fine: { dims: [64] }", "fine.dims"),

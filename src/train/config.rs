@@ -116,6 +116,10 @@ pub struct TrainSection {
     pub backbone: bool,
     /// Learning-rate multiplier of the backbone parameters when `backbone` is true.
     pub backbone_lr_scale: f64,
+    /// Optional `heads.safetensors` of another run to start the heads from (every tensor of
+    /// the same name and shape; the rest keep their seeded initialisation). Empty: none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub init_heads: String,
 }
 
 impl Default for TrainSection {
@@ -127,6 +131,7 @@ impl Default for TrainSection {
             border: 2,
             backbone: false,
             backbone_lr_scale: 1.0,
+            init_heads: String::new(),
         }
     }
 }

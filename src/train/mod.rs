@@ -6,12 +6,14 @@
 //! - [`optim`]: AdamW with checkpointable state, warm-up + multi-step schedule;
 //! - [`checkpoint`]: safetensors checkpoints (model, optimiser state, step, seed);
 //! - [`forward`]: a batch through the network's one forward pass;
+//! - [`init`]: warm start of the heads from another run (`train.init_heads`);
 //! - [`trainer`]: the loop ([`Trainer`]) and the exported weights folder.
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod forward;
+pub mod init;
 pub mod loss;
 pub mod optim;
 pub mod supervision;

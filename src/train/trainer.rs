@@ -67,6 +67,8 @@ pub struct StepReport {
     pub fine: f64,
     /// Stage-2 sub-pixel L2 loss.
     pub subpixel: f64,
+    /// Negative coarse term (0 unless `loss.negative_weight > 0`).
+    pub negative: f64,
     /// Coarse ground-truth matches in the batch.
     pub coarse_gt: i64,
     /// Predicted coarse matches (before padding).
@@ -84,12 +86,12 @@ pub struct StepReport {
 impl StepReport {
     /// CSV header of [`StepReport::csv_row`].
     pub const CSV_HEADER: &'static str =
-        "step,epoch,lr,loss,coarse,fine,subpixel,coarse_gt,predicted,coarse_precision,fine_gt,seconds,data_seconds";
+        "step,epoch,lr,loss,coarse,fine,subpixel,negative,coarse_gt,predicted,coarse_precision,fine_gt,seconds,data_seconds";
 
     /// One CSV row (losses with full precision: resumed runs are compared bit for bit).
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{:e},{:e},{:e},{:e},{:e},{},{},{:.4},{},{:.3},{:.3}",
+            "{},{},{:e},{:e},{:e},{:e},{:e},{:e},{},{},{:.4},{},{:.3},{:.3}",
             self.step,
             self.epoch,
             self.lr,
@@ -97,6 +99,7 @@ impl StepReport {
             self.coarse,
             self.fine,
             self.subpixel,
+            self.negative,
             self.coarse_gt,
             self.predicted,
             self.coarse_precision,
@@ -206,6 +209,17 @@ impl Trainer {
         // The heads' initialisation is the only libtorch randomness of a run.
         tch::manual_seed(config.seed as i64);
         let heads = ImdHeads::new(&config.model, dims, device);
+        if !config.train.init_heads.is_empty() {
+            let path = Path::new(&config.train.init_heads);
+            let r = super::init::init_from_file(heads.var_store(), path)?;
+            log::info!(
+                "heads: {} tensors from {}, {} freshly initialised: {:?}",
+                r.copied.len(),
+                path.display(),
+                r.kept.len(),
+                r.kept
+            );
+        }
         let mut params: Vec<Param> = sorted_variables(heads.var_store())
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
@@ -381,6 +395,7 @@ impl Trainer {
             coarse: out.terms.coarse.double_value(&[]),
             fine: out.terms.fine.double_value(&[]),
             subpixel: out.terms.subpixel.double_value(&[]),
+            negative: out.terms.negative.double_value(&[]),
             coarse_gt: out.coarse_gt,
             predicted: out.predicted,
             coarse_precision: out.coarse_precision,
@@ -610,11 +625,12 @@ impl Trainer {
                 })?;
             bar.set_position(report.step);
             bar.set_message(format!(
-                "loss {:.4} (c {:.4} f {:.4} s {:.4}) lr {:.2e} prec {:.2}",
+                "loss {:.4} (c {:.4} f {:.4} s {:.4} n {:.4}) lr {:.2e} prec {:.2}",
                 report.loss,
                 report.coarse,
                 report.fine,
                 report.subpixel,
+                report.negative,
                 report.lr,
                 report.coarse_precision
             ));

@@ -540,3 +540,79 @@ fn synthetic_pairs_are_seeded_and_consistent_with_h() {
         assert_eq!(cy * 12 + cx, j);
     }
 }
+
+#[test]
+fn harder_synthetic_options_keep_positives_and_make_true_negatives() {
+    let plain = SyntheticHomographyDataset::open(synth_config()).unwrap();
+    let hard = SyntheticHomographyDataset::open(SyntheticHomographyConfig {
+        negative_fraction: 0.5,
+        ..synth_config()
+    })
+    .unwrap();
+    let (mut negatives, mut positives) = (0, 0);
+    for index in 0..6 {
+        let p = plain.get(index).unwrap();
+        let h = hard.get(index).unwrap();
+        // Image 0 never changes: the options draw from their own random stream.
+        assert!(h.image0.pixels.equal(&p.image0.pixels));
+        let (GroundTruth::Homography { h_0to1: hp }, GroundTruth::Homography { h_0to1: hh }) =
+            (&p.ground_truth, &h.ground_truth)
+        else {
+            panic!("synthetic pairs have homographies");
+        };
+        if h.image1.path == h.image0.path {
+            // A positive pair is the very pair the default configuration makes.
+            positives += 1;
+            assert!(h.image1.pixels.equal(&p.image1.pixels));
+            assert_eq!(hp, hh);
+        } else {
+            negatives += 1;
+            assert_eq!(
+                *hh,
+                imd::data::synthetic::no_overlap_homography(96, 64),
+                "{}",
+                h.name
+            );
+            // No ground truth survives the supervision.
+            let batch = TrainBatch::collate(&[h], &FineGrid::EFFICIENT_LOFTR, Device::Cpu).unwrap();
+            let gt = coarse_gt(&batch.warp, &batch.layout, &FineGrid::EFFICIENT_LOFTR).unwrap();
+            assert!(gt.is_empty());
+        }
+    }
+    assert!(negatives > 0 && positives > 0, "{negatives} / {positives}");
+
+    // Blur and JPEG change the images but keep them in [0, 1] and black where invalid.
+    let degraded = SyntheticHomographyDataset::open(SyntheticHomographyConfig {
+        jitter: PhotometricJitter {
+            blur_sigma: 2.0,
+            jpeg_probability: 1.0,
+            ..PhotometricJitter::default()
+        },
+        ..synth_config()
+    })
+    .unwrap();
+    let d = degraded.get(2).unwrap();
+    let p = plain.get(2).unwrap();
+    assert!(!d.image0.pixels.equal(&p.image0.pixels));
+    assert!(d.image1.valid.equal(&p.image1.valid));
+    let px = &d.image1.pixels;
+    assert!(px.min().double_value(&[]) >= 0.0 && px.max().double_value(&[]) <= 1.0);
+    let invalid = d.image1.valid.logical_not().unsqueeze(0).expand_as(px);
+    assert_eq!(
+        px.masked_select(&invalid)
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[]),
+        0.0
+    );
+
+    // Negatives need a second photo.
+    let err = SyntheticHomographyDataset::open(SyntheticHomographyConfig {
+        include: vec!["coffee.png".into()],
+        negative_fraction: 0.2,
+        ..synth_config()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("negative_fraction"), "{err}");
+}

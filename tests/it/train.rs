@@ -804,6 +804,68 @@ checkpoint: {{ every: 0 }}
         TrainConfig::from_yaml_str(&yaml).unwrap()
     }
 
+    /// `config` with extra YAML lines appended to sections (`model.coarse`, `loss`,
+    /// `data.synthetic`) through a reparse.
+    fn config_with(out: &Path, steps: u64, coarse: &str, loss: &str, synth: &str) -> TrainConfig {
+        let mut c = config(out, steps);
+        if !coarse.is_empty() {
+            let extra: imd::model::imd_config::CoarseConfig =
+                serde_yaml::from_str(&format!("{{ d_model: 16, nhead: 4, {coarse} }}")).unwrap();
+            c.model.coarse = extra;
+        }
+        if !loss.is_empty() {
+            c.loss = serde_yaml::from_str(&format!("{{ {loss} }}")).unwrap();
+        }
+        if !synth.is_empty() {
+            let mut v = serde_yaml::to_value(&c.data.synthetic).unwrap();
+            let add: serde_yaml::Value = serde_yaml::from_str(&format!("{{ {synth} }}")).unwrap();
+            for (k, val) in add.as_mapping().unwrap() {
+                v.as_mapping_mut().unwrap().insert(k.clone(), val.clone());
+            }
+            c.data.synthetic = serde_yaml::from_value(v).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn aggregated_attention_lowers_the_loss_too() {
+        // As `fifty_steps_lower_the_loss`, with Efficient LoFTR's aggregated attention (agg 2:
+        // the 12×8-cell grid pools to 6×4 keys).
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_with(dir.path(), 50, "attention: aggregated, agg_size: 2", "", "");
+        let mut t = Trainer::new(&cfg).unwrap();
+        let r = run(&mut t, 50);
+        let mean = |s: &[StepReport]| s.iter().map(|r| r.loss).sum::<f64>() / s.len() as f64;
+        let (first, last) = (mean(&r[..10]), mean(&r[40..]));
+        assert!(r.iter().all(|r| r.loss.is_finite()));
+        assert!(last < 0.7 * first, "loss {first:.4} → {last:.4}");
+        assert!(t
+            .params()
+            .iter()
+            .any(|p| p.name.ends_with("layers.0.aggregate.weight")));
+    }
+
+    #[test]
+    fn negative_pairs_have_no_ground_truth_and_a_finite_negative_loss() {
+        // Every pair a negative (image 1 from another photo): no coarse or fine ground truth,
+        // the EL terms are exact zeros and the loss is the negative term alone.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_with(
+            dir.path(),
+            3,
+            "attention: aggregated",
+            "negative_weight: 2.0",
+            "negative_fraction: 1.0, max_rotation_deg: 180, jitter: { blur_sigma: 1.0, jpeg_probability: 0.5 }",
+        );
+        let mut t = Trainer::new(&cfg).unwrap();
+        for r in run(&mut t, 3) {
+            assert_eq!((r.coarse_gt, r.fine_gt), (0, 0), "{r:?}");
+            assert_eq!((r.coarse, r.fine, r.subpixel), (0.0, 0.0, 0.0), "{r:?}");
+            assert!(r.negative.is_finite() && r.negative > 0.0, "{r:?}");
+            assert!((r.loss - 2.0 * r.negative).abs() <= 1e-6 * r.loss, "{r:?}");
+        }
+    }
+
     fn run(trainer: &mut Trainer, steps: u64) -> Vec<StepReport> {
         (0..steps).map(|_| trainer.train_step().unwrap()).collect()
     }

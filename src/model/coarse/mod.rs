@@ -1,5 +1,6 @@
 //! Coarse stage at 1/8 resolution: project the UNet features to `d_model`, add a 2-D sine
-//! position encoding, run interleaved self/cross attention ([`transformer`]), then match
+//! position encoding, run interleaved self/cross attention ([`transformer`]; full, or
+//! Efficient LoFTR's aggregated attention, [`aggregated`]), then match
 //! with Efficient LoFTR's dual softmax + mutual nearest neighbour ([`matching`]).
 //!
 //! # Coordinate convention (shared with training supervision)
@@ -14,6 +15,7 @@
 //! absorbs the convention. Where no training defines the convention (zero-shot mode),
 //! [`CoarseGrid::cell_centre`] gives the geometric centre `8 · x_c + 3.5`.
 
+pub mod aggregated;
 pub mod matching;
 pub mod position;
 pub mod transformer;

@@ -1,4 +1,6 @@
-//! Coarse transformer: LoFTR encoder layers with full softmax attention (libtorch SDPA).
+//! Coarse transformer: LoFTR encoder layers with full softmax attention (libtorch SDPA), or
+//! Efficient LoFTR's aggregated attention layers ([`super::aggregated`], `coarse.attention:
+//! aggregated`).
 //!
 //! One layer (LoFTR's `LoFTREncoderLayer`, bias-free linear maps):
 //! `m = norm1(merge(MHA(q_proj x, k_proj s, v_proj s)))`, `out = x + norm2(mlp([x, m]))`,
@@ -14,9 +16,10 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
+use super::aggregated::AggregatedLayer;
 use super::position::sine_position_encoding;
 use super::{CoarseGrid, ValidRegion};
-use crate::model::imd_config::{CoarseConfig, LayerKind};
+use crate::model::imd_config::{CoarseAttention, CoarseConfig, LayerKind};
 
 /// One LoFTR encoder layer with full attention.
 #[derive(Debug)]
@@ -75,10 +78,44 @@ impl EncoderLayer {
     }
 }
 
+/// A layer of either attention kind.
+#[derive(Debug)]
+enum Layer {
+    Full(EncoderLayer),
+    Aggregated(AggregatedLayer),
+}
+
+/// Features `[B, L, d]` of one side of a layer call, with their grid and padding mask.
+struct Side<'a> {
+    feat: &'a Tensor,
+    grid: CoarseGrid,
+    mask: Option<&'a Tensor>,
+}
+
+fn side<'a>(feat: &'a Tensor, grid: CoarseGrid, mask: Option<&'a Tensor>) -> Side<'a> {
+    Side { feat, grid, mask }
+}
+
+impl Layer {
+    fn forward(&self, x: Side<'_>, source: Side<'_>) -> Tensor {
+        match self {
+            Layer::Full(l) => l.forward(x.feat, source.feat, source.mask),
+            Layer::Aggregated(l) => l.forward(
+                x.feat,
+                x.grid,
+                x.mask,
+                source.feat,
+                source.grid,
+                source.mask,
+            ),
+        }
+    }
+}
+
 /// Interleaved self / cross attention over the two images' coarse features.
 #[derive(Debug)]
 pub struct CoarseTransformer {
-    layers: Vec<(LayerKind, EncoderLayer)>,
+    layers: Vec<(LayerKind, Layer)>,
 }
 
 impl CoarseTransformer {
@@ -89,62 +126,75 @@ impl CoarseTransformer {
             .iter()
             .enumerate()
             .map(|(i, &kind)| {
-                (
-                    kind,
-                    EncoderLayer::new(&(path / "layers" / i as i64), config.d_model, config.nhead),
-                )
+                let p = path / "layers" / i as i64;
+                let layer = match config.attention {
+                    CoarseAttention::Full => {
+                        Layer::Full(EncoderLayer::new(&p, config.d_model, config.nhead))
+                    }
+                    CoarseAttention::Aggregated => Layer::Aggregated(AggregatedLayer::new(
+                        &p,
+                        config.d_model,
+                        config.nhead,
+                        config.agg_size,
+                    )),
+                };
+                (kind, layer)
             })
             .collect();
         CoarseTransformer { layers }
     }
 
-    /// `f0 [B, L, d]`, `f1 [B, S, d]` with optional padding masks `[B, L]`, `[B, S]`
-    /// → transformed features of the same shapes.
+    /// `f0 [B, L, d]`, `f1 [B, S, d]` (cell grids `grid0`, `grid1`) with optional padding
+    /// masks `[B, L]`, `[B, S]` → transformed features of the same shapes.
     pub fn forward(
         &self,
         f0: &Tensor,
         f1: &Tensor,
+        (grid0, grid1): (CoarseGrid, CoarseGrid),
         mask0: Option<&Tensor>,
         mask1: Option<&Tensor>,
     ) -> (Tensor, Tensor) {
         let b = f0.size()[0];
-        let same_len = f0.size() == f1.size();
+        let same_grid = f0.size() == f1.size() && grid0 == grid1;
         // Both images in one batch when their grids agree (always the case in the matcher,
         // which pads the pair to one size); masks are then batched alongside.
+        let one_sided = mask0.is_some() != mask1.is_some();
         let both_masks = match (mask0, mask1) {
             (Some(m0), Some(m1)) => Some(Tensor::cat(&[m0, m1], 0)),
+            _ => None,
+        };
+        let swapped_masks = match (mask0, mask1) {
+            (Some(m0), Some(m1)) => Some(Tensor::cat(&[m1, m0], 0)),
             _ => None,
         };
         let mut f0 = f0.shallow_clone();
         let mut f1 = f1.shallow_clone();
         for (kind, layer) in &self.layers {
-            let one_sided = mask0.is_some() != mask1.is_some();
-            if same_len && !one_sided {
+            if same_grid && !one_sided {
                 let x = Tensor::cat(&[&f0, &f1], 0);
+                let xs = side(&x, grid0, both_masks.as_ref());
                 let out = match kind {
-                    LayerKind::SelfAttention => layer.forward(&x, &x, both_masks.as_ref()),
+                    LayerKind::SelfAttention => {
+                        layer.forward(xs, side(&x, grid0, both_masks.as_ref()))
+                    }
                     LayerKind::CrossAttention => {
                         let src = Tensor::cat(&[&f1, &f0], 0);
-                        let src_mask = match (mask0, mask1) {
-                            (Some(m0), Some(m1)) => Some(Tensor::cat(&[m1, m0], 0)),
-                            _ => None,
-                        };
-                        layer.forward(&x, &src, src_mask.as_ref())
+                        layer.forward(xs, side(&src, grid0, swapped_masks.as_ref()))
                     }
                 };
                 let parts = out.split(b, 0);
                 f0 = parts[0].shallow_clone();
                 f1 = parts[1].shallow_clone();
             } else {
+                let s0 = || side(&f0, grid0, mask0);
+                let s1 = || side(&f1, grid1, mask1);
                 let (n0, n1) = match kind {
-                    LayerKind::SelfAttention => (
-                        layer.forward(&f0, &f0, mask0),
-                        layer.forward(&f1, &f1, mask1),
-                    ),
-                    LayerKind::CrossAttention => (
-                        layer.forward(&f0, &f1, mask1),
-                        layer.forward(&f1, &f0, mask0),
-                    ),
+                    LayerKind::SelfAttention => {
+                        (layer.forward(s0(), s0()), layer.forward(s1(), s1()))
+                    }
+                    LayerKind::CrossAttention => {
+                        (layer.forward(s0(), s1()), layer.forward(s1(), s0()))
+                    }
                 };
                 f0 = n0;
                 f1 = n1;
@@ -229,9 +279,9 @@ impl CoarseModule {
         } else {
             (None, None)
         };
-        let (feat0, feat1) = self
-            .transformer
-            .forward(&x0, &x1, mask0.as_ref(), mask1.as_ref());
+        let (feat0, feat1) =
+            self.transformer
+                .forward(&x0, &x1, (grid0, grid1), mask0.as_ref(), mask1.as_ref());
         CoarseFeatures {
             feat0,
             feat1,
@@ -260,20 +310,28 @@ mod tests {
     use super::*;
     use tch::Device;
 
-    fn config() -> CoarseConfig {
+    fn config(attention: CoarseAttention) -> CoarseConfig {
         CoarseConfig {
             d_model: 16,
             nhead: 4,
             layers: vec![LayerKind::SelfAttention, LayerKind::CrossAttention],
             temperature: 0.1,
+            attention,
+            agg_size: 2,
         }
     }
 
     #[test]
     fn cross_layers_are_symmetric_and_masks_hide_padding() {
+        for attention in [CoarseAttention::Full, CoarseAttention::Aggregated] {
+            symmetric_and_masked(attention);
+        }
+    }
+
+    fn symmetric_and_masked(attention: CoarseAttention) {
         tch::manual_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
-        let m = CoarseModule::new(&vs.root(), 6, &config());
+        let m = CoarseModule::new(&vs.root(), 6, &config(attention));
         let a = Tensor::randn([1, 6, 3, 4], (Kind::Float, Device::Cpu));
         let b = Tensor::randn([1, 6, 3, 4], (Kind::Float, Device::Cpu));
         let full = [CoarseGrid::new(3, 4).full()];
