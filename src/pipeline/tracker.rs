@@ -993,7 +993,9 @@ impl<M: PairMatcher> Tracker<M> {
         let too_little_parallax = self.integrity.enabled
             && (integrity.as_ref().is_some_and(|i| {
                 i.translation_parallax_px < self.integrity.min_translation_parallax_px
-            }) || two_fold.is_some_and(|(_, t_deg)| t_deg > TWO_FOLD_TRANSLATION_DEG));
+            }) || attempt.quality.inlier_ratio
+                < self.integrity.min_inlier_ratio_for_translation
+                || two_fold.is_some_and(|(_, t_deg)| t_deg > TWO_FOLD_TRANSLATION_DEG));
         let focal = frame.model.intrinsics.focal();
         let calibrate = |covariance: Matrix6<f64>, noise_sigma_px: f64, model| {
             if !self.integrity.enabled {
