@@ -89,6 +89,9 @@ fn config(input: Input) -> ImdConfig {
     // "Integrity").
     config.integrity.covariance_inflation = 1.0;
     config.integrity.covariance_noise_floor_px = 0.0;
+    // ... and its 0.25 px noise determines a translation direction from a few pixels of
+    // parallax (the shipped 10 px is for the demo model's 1–2 px errors).
+    config.integrity.min_translation_parallax_px = 2.0;
     config
 }
 
