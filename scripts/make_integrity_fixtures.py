@@ -24,6 +24,12 @@ tests/fixtures/replay/sequence.json plus a per-frame "degraded" tag):
   repeated   a sideways walk along a wall tiled with one small texture (repeated pattern).
   static     a camera that does not move, 15 frames, fresh sensor noise on each.
 
+And one sequence that is NOT an integrity test: calibration (the covariance calibration's data,
+tests/it/pipeline/integrity.rs `integrity_calibration_demo_model`): the same room re-textured
+with training photos only (brick, astronaut, gravel, grass, page, camera, coins), 40 frames of slow pans,
+tilts and rolls with small translations, the near-rotational motion the covariance must be
+honest on, so the calibration never sees the evaluation sequences.
+
 Run: .venv/bin/python scripts/make_integrity_fixtures.py [--out DIR]
 """
 
@@ -71,6 +77,31 @@ def repeated_textures():
     tile = cv2.resize(skdata.coffee()[100:228, 200:328], (64, 64), interpolation=cv2.INTER_AREA)
     tex["back"] = np.tile(tile, (6, 12, 1))
     return tex
+
+
+def calibration_textures():
+    """Every wall re-textured with training photos (never the held-out ones)."""
+    import skimage
+    import skimage.io
+
+    def photo(name):
+        img = skimage.io.imread(os.path.join(os.path.dirname(skimage.__file__), "data", name))
+        if img.ndim == 2:
+            img = np.stack([img] * 3, axis=-1)
+        return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+
+    return {"back": np.concatenate([photo("brick.png"), photo("astronaut.png")], axis=1),
+            "floor": photo("gravel.png"), "left": photo("grass.png"), "right": photo("page.png"),
+            "front": photo("camera.png"), "ceiling": photo("coins.png")}
+
+
+def seq_calibration(k):
+    """40 frames: pan right, tilt, roll back and forth, small translations."""
+    c = [-1.0 + 0.015 * k, -0.4 + 0.005 * math.sin(k / 3), 1.0 + 0.01 * k]
+    yaw = 6.0 * math.sin(k / 6)
+    pitch = 6.0 + 4.0 * math.sin(k / 9)
+    roll = 12.0 * math.sin(k / 7)
+    return room.pose(c, yaw, pitch, roll)
 
 
 def jitter(k, amp, seed):
@@ -149,6 +180,7 @@ SEQUENCES = {
     "exposure": (20, seq_slow_pan, textures, EXPOSURE_DAMAGE.get),
     "repeated": (20, seq_repeated, repeated_textures, lambda k: None),
     "static": (15, seq_static, textures, lambda k: "noise"),
+    "calibration": (40, seq_calibration, calibration_textures, lambda k: None),
 }
 
 

@@ -79,6 +79,9 @@ pub struct IntegrityConfig {
     /// matches, which the per-match noise model cannot see); calibrated on ground-truth
     /// sequences, see README "Integrity".
     pub covariance_inflation: f64,
+    /// Every verified rotation is uncertain by at least this much about each axis, degrees
+    /// (the matcher's systematic errors do not average out over many matches; calibrated).
+    pub min_rotation_sigma_deg: f64,
     /// Rotation and homography models: fraction of the median inlier flow (as an angle) that
     /// may be an unresolved sideways translation, added to the rotation covariance about the
     /// camera's x and y axes (see `pipeline::integrity::planar_ambiguity`).
@@ -107,8 +110,9 @@ impl Default for IntegrityConfig {
             min_frame_contrast: 6.0,
             max_rotation_surprise_deg: 15.0,
             covariance_noise_floor_px: 0.5,
-            covariance_inflation: 2.1,
-            planar_ambiguity: 0.375,
+            covariance_inflation: 1.0,
+            planar_ambiguity: 0.1,
+            min_rotation_sigma_deg: 0.025,
             lost_output: LostOutput::NullPose,
             lost_error_frames: 10,
         }
@@ -141,6 +145,7 @@ impl IntegrityConfig {
             ("max_rotation_surprise_deg", self.max_rotation_surprise_deg),
             ("covariance_noise_floor_px", self.covariance_noise_floor_px),
             ("planar_ambiguity", self.planar_ambiguity),
+            ("min_rotation_sigma_deg", self.min_rotation_sigma_deg),
             (
                 "min_translation_parallax_px",
                 self.min_translation_parallax_px,

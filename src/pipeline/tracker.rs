@@ -1007,8 +1007,9 @@ impl<M: PairMatcher> Tracker<M> {
                 covariance_scale(noise_sigma_px, support, &self.integrity),
             );
             let ambiguity = planar_ambiguity(model, flow, focal, self.integrity.planar_ambiguity);
+            let floor = self.integrity.min_rotation_sigma_deg.to_radians().powi(2);
             let mut block = out.fixed_view_mut::<3, 3>(3, 3);
-            block += ambiguity;
+            block += ambiguity + nalgebra::Matrix3::identity() * floor;
             // The reported decomposition is one of two equally supported ones: its error is 0
             // or their difference d, second moment d·dᵀ/2.
             if let Some((d, _)) = two_fold {

@@ -435,84 +435,96 @@ fn integrity_demo_model() {
 }
 
 /// Calibration of the shipped covariance (`integrity.covariance_inflation`,
-/// `integrity.planar_ambiguity` in config/matcher.yaml) for the demo model, on data the
-/// integrity sequences do not contain: the replay fixture's two-camera room sequence
-/// (tests/fixtures/replay/sequence.mcap). Runs with both at their neutral values, then picks
-/// the pair whose rotation NEES over the verified poses matches χ²(3): mean 3 and median 2.37
-/// (grid: inflation 1–16, ambiguity 0–0.5). Minutes of CPU:
-/// `cargo test --features ros --test it -- --ignored integrity_calibration --nocapture`.
+/// `integrity.planar_ambiguity`, `integrity.min_rotation_sigma_deg` in config/matcher.yaml) for
+/// the demo model, on data the integrity sequences do not contain: the replay fixture's
+/// two-camera room (tests/fixtures/replay/sequence.mcap) and the `calibration` sequence of
+/// scripts/make_integrity_fixtures.py (the room re-textured with training photos, slow pans,
+/// tilts and rolls). Runs with all three at their neutral values, then picks the triple whose
+/// rotation NEES over the verified poses matches χ²(3): mean 3 and median 2.37. Minutes of
+/// CPU: `cargo test --features ros --test it -- --ignored integrity_calibration --nocapture`.
 #[test]
 #[ignore]
 fn integrity_calibration_demo_model() {
-    let scene = Arc::new(Scene::load());
-    let mut config = config_of(&scene);
-    config.integrity.covariance_inflation = 1.0;
-    config.integrity.planar_ambiguity = 0.0;
-    let options = imd::model::ModelOptions {
-        model_dir: crate::util::root()
-            .join("models/imd-tiny-synth")
-            .display()
-            .to_string(),
-        ..config.model.clone()
-    };
-    let matcher = imd::model::ImdMatcher::load(&options).unwrap();
-    let outputs = run_bag(&fixture("replay/sequence.mcap"), &config, matcher);
-    // Per verified pose: the rotation error vector, the rotation block, and the ambiguity
-    // direction's unit variance (the term `planar_ambiguity` scales).
     let mut samples = Vec::new();
-    for out in &outputs {
-        let (Some(pose), Some(kf)) = (&out.pose, &out.keyframe) else {
-            continue;
+    for (bag, truth) in [
+        ("replay/sequence.mcap", "replay/sequence.json"),
+        ("integrity/calibration.mcap", "integrity/calibration.json"),
+    ] {
+        let scene = Arc::new(Scene::load_file(&fixture(truth)));
+        let mut config = config_of(&scene);
+        config.integrity.covariance_inflation = 1.0;
+        config.integrity.planar_ambiguity = 0.0;
+        config.integrity.min_rotation_sigma_deg = 0.0;
+        let options = imd::model::ModelOptions {
+            model_dir: crate::util::root()
+                .join("models/imd-tiny-synth")
+                .display()
+                .to_string(),
+            ..config.model.clone()
         };
-        let truth = scene.relative(
-            gt(&scene, kf),
-            scene.frame(&out.camera.name, out.stamp).unwrap(),
-        );
-        let delta = (truth.rotation * pose.pose.rotation.inverse()).scaled_axis();
-        let block: Matrix3<f64> = pose.covariance.fixed_view::<3, 3>(3, 3).into_owned();
-        let unit = imd::pipeline::integrity::planar_ambiguity(
-            pose.model,
-            out.quality.median_flow_px,
-            scene.camera(&out.camera.name).model.intrinsics.focal(),
-            1.0,
-        );
-        samples.push((delta, block, unit));
+        let matcher = imd::model::ImdMatcher::load(&options).unwrap();
+        let outputs = run_bag(&fixture(bag), &config, matcher);
+        // Per verified pose: the rotation error vector, the rotation block, and the ambiguity
+        // direction's unit variance (the term `planar_ambiguity` scales).
+        for out in &outputs {
+            let (Some(pose), Some(kf)) = (&out.pose, &out.keyframe) else {
+                continue;
+            };
+            let truth = scene.relative(
+                gt(&scene, kf),
+                scene.frame(&out.camera.name, out.stamp).unwrap(),
+            );
+            let delta = (truth.rotation * pose.pose.rotation.inverse()).scaled_axis();
+            let block: Matrix3<f64> = pose.covariance.fixed_view::<3, 3>(3, 3).into_owned();
+            let unit = imd::pipeline::integrity::planar_ambiguity(
+                pose.model,
+                out.quality.median_flow_px,
+                scene.camera(&out.camera.name).model.intrinsics.focal(),
+                1.0,
+            );
+            samples.push((delta, block, unit));
+        }
     }
-    let nees_of = |k: f64, a: f64| -> Vec<f64> {
+    // `s`: the rotation floor, degrees.
+    let nees_of = |k: f64, a: f64, s: f64| -> Vec<f64> {
+        let floor = Matrix3::identity() * s.to_radians().powi(2);
         samples
             .iter()
             .filter_map(|(d, b, u)| {
-                let inv = (b * k + u * (a * a)).try_inverse()?;
+                let inv = (b * k + u * (a * a) + floor).try_inverse()?;
                 Some((d.transpose() * inv * d)[(0, 0)])
             })
             .collect()
     };
-    let mut best = (f64::INFINITY, 1.0, 0.0);
-    for ki in 0..=30 {
-        let k = 2f64.powf(ki as f64 * 4.0 / 30.0);
-        for ai in 0..=20 {
-            let a = ai as f64 * 0.025;
-            let n = nees_of(k, a);
-            let mean = n.iter().sum::<f64>() / n.len().max(1) as f64;
-            let cost = (mean / 3.0).ln().abs() + (median(&n) / 2.37).ln().abs();
-            if cost < best.0 {
-                best = (cost, k, a);
+    let mut best = (f64::INFINITY, 1.0, 0.0, 0.0);
+    for s in [0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5] {
+        for ki in 0..=30 {
+            let k = 2f64.powf(ki as f64 * 4.0 / 30.0);
+            for ai in 0..=20 {
+                let a = ai as f64 * 0.025;
+                let n = nees_of(k, a, s);
+                let mean = n.iter().sum::<f64>() / n.len().max(1) as f64;
+                let cost = (mean / 3.0).ln().abs() + (median(&n) / 2.37).ln().abs();
+                if cost < best.0 {
+                    best = (cost, k, a, s);
+                }
             }
         }
     }
-    let raw = nees_of(1.0, 0.0);
-    let fitted = nees_of(best.1, best.2);
+    let raw = nees_of(1.0, 0.0, 0.0);
+    let fitted = nees_of(best.1, best.2, best.3);
     println!(
-        "calibration on replay/sequence.mcap, demo model, {} verified poses: raw rotation NEES \
-         mean {:.2} median {:.2}; covariance_inflation {:.2}, planar_ambiguity {:.3} give mean \
-         {:.2} median {:.2}",
+        "calibration (replay fixture + calibration sequence), demo model, {} verified poses: \
+         raw rotation NEES mean {:.2} median {:.2}; covariance_inflation {:.2}, \
+         planar_ambiguity {:.3}, min_rotation_sigma_deg {} give mean {:.2} median {:.2}",
         samples.len(),
         raw.iter().sum::<f64>() / raw.len().max(1) as f64,
         median(&raw),
         best.1,
         best.2,
+        best.3,
         fitted.iter().sum::<f64>() / fitted.len().max(1) as f64,
         median(&fitted)
     );
-    assert!(samples.len() >= 30);
+    assert!(samples.len() >= 60);
 }
