@@ -41,6 +41,14 @@ impl GreyImage {
     /// Luma (BT.601) of `image`, smoothed.
     pub fn of(image: &RgbImage) -> GreyImage {
         let (w, h) = (image.width() as usize, image.height() as usize);
+        if w == 0 || h == 0 {
+            // Decoders refuse empty images; a library caller's empty frame has no content.
+            return GreyImage {
+                width: w,
+                height: h,
+                data: Vec::new(),
+            };
+        }
         let luma: Vec<f32> = image
             .pixels()
             .map(|p| 0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32)
@@ -548,6 +556,23 @@ mod tests {
         let yaw = Rotation3::from_axis_angle(&Vector3::y_axis(), (3.0f64 / 250.0).atan());
         let explained = translation_parallax_px(&matches, yaw.matrix(), &cam, &cam);
         assert!(explained < 0.5, "{explained}");
+    }
+
+    #[test]
+    fn an_empty_image_has_no_contrast_and_supports_nothing() {
+        let empty = GreyImage::of(&RgbImage::new(0, 0));
+        assert_eq!(empty.contrast(), 0.0);
+        assert_eq!(empty.sample(0.0, 0.0), None);
+        let cam = CameraModel::pinhole(250.0, 250.0, 159.5, 119.5, 320, 240);
+        let kf = GreyImage::of(&textured(320, 240, (0.0, 0.0)));
+        let none = photometric_support(
+            &grid_matches((0.0, 0.0), (0.0, 0.0)),
+            &Matrix3::identity(),
+            (&kf, &empty),
+            (&cam, &cam),
+            &IntegrityConfig::default(),
+        );
+        assert_eq!((none.informative, none.supporting), (0, 0));
     }
 
     #[test]
