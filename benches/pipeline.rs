@@ -176,24 +176,37 @@ fn ros_conversions(c: &mut Criterion, input: &CameraFrame, outputs: &imd::pipeli
         })
     });
     let publish = |out: &imd::pipeline::FrameOutputs, debug: bool| {
+        use imd::pipeline::{Output, OutputMessage};
         let mut n = 0usize;
-        if let Some(m) = &out.correspondences {
-            let r: r2r::sensor_msgs::msg::PointCloud2 = m.clone().into();
-            n += WrappedNativeMsg::from(&r).data.size;
-        }
-        if let Some(m) = &out.odometry {
-            let r: r2r::nav_msgs::msg::Odometry = m.clone().into();
-            drop(WrappedNativeMsg::from(&r));
-        }
-        if let Some(m) = &out.tf {
-            let r: r2r::tf2_msgs::msg::TFMessage = m.clone().into();
-            drop(WrappedNativeMsg::from(&r));
-        }
-        if debug {
-            if let Some(m) = &out.debug_image {
-                let r: RImage = m.clone().into();
-                n += WrappedNativeMsg::from(&r).data.size;
+        for p in &out.messages {
+            if p.output == Output::DebugImage && !debug {
+                continue;
             }
+            n += match p.message.clone() {
+                OutputMessage::PointCloud2(m) => {
+                    let r: r2r::sensor_msgs::msg::PointCloud2 = m.into();
+                    WrappedNativeMsg::from(&r).data.size
+                }
+                OutputMessage::Odometry(m) => {
+                    let r: r2r::nav_msgs::msg::Odometry = m.into();
+                    drop(WrappedNativeMsg::from(&r));
+                    0
+                }
+                OutputMessage::TFMessage(m) => {
+                    let r: r2r::tf2_msgs::msg::TFMessage = m.into();
+                    drop(WrappedNativeMsg::from(&r));
+                    0
+                }
+                OutputMessage::Image(m) => {
+                    let r: RImage = m.into();
+                    WrappedNativeMsg::from(&r).data.size
+                }
+                OutputMessage::DiagnosticArray(m) => {
+                    let r: r2r::diagnostic_msgs::msg::DiagnosticArray = m.into();
+                    drop(WrappedNativeMsg::from(&r));
+                    0
+                }
+            };
         }
         let diag = imd::io::msgs::diagnostic_msgs::DiagnosticArray {
             header: Default::default(),

@@ -37,6 +37,14 @@ pub mod builtin_interfaces {
             self.sec as f64 + self.nanosec as f64 * 1e-9
         }
     }
+
+    /// `<sec>.<nanosec>` with nanoseconds zero-padded to 9 digits (`1700000000.100000000`):
+    /// exact, and how every log line, status value and keyframe frame name writes a stamp.
+    impl std::fmt::Display for Time {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}.{:09}", self.sec, self.nanosec)
+        }
+    }
 }
 
 /// `std_msgs`.

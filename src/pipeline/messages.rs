@@ -10,6 +10,7 @@ use image::RgbImage;
 use nalgebra::{Matrix3, Matrix6, UnitQuaternion, Vector3};
 
 use super::contract::{FrameOutputs, FrameReport};
+use super::topics::{Output, Published};
 use super::{KeyframeId, PoseScale, TrackOutput, TrackState, TrackerCounters};
 use crate::config::LostOutput;
 use crate::geometry::{RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
@@ -23,7 +24,7 @@ use crate::io::msgs::sensor_msgs::{Image, PointCloud2, PointField};
 use crate::io::msgs::std_msgs::Header;
 use crate::io::msgs::tf2_msgs::TFMessage;
 
-/// The node's name: outputs live under `/<NODE_NAME>/…` (see [`super::replay::output_topic`]).
+/// The node's name: outputs live under `/<NODE_NAME>/…` (see [`super::topics::OutputTopic::resolved`]).
 pub const NODE_NAME: &str = "imd_matcher";
 
 /// Variance published for quantities that are not known at all (lost pose, twist, the scale
@@ -66,15 +67,19 @@ pub fn track_messages(out: &TrackOutput, ctx: &MessageContext) -> FrameOutputs {
     // TF carries no covariance: it is only published for a verified pose, or for a frame
     // that is its own new keyframe (the identity is then exact), never as a guess.
     let exact_tf = out.pose.is_some() || out.promoted.is_some();
+    // Publishing order: the pose first (what a consumer waits for), the larger messages last.
+    let messages = [
+        (!silent && has_parent).then(|| Published::new(Output::Odometry, odometry(out))),
+        (ctx.publish_tf && !silent && exact_tf).then(|| Published::new(Output::Tf, transform(out))),
+        correspondences_cloud(out).map(|m| Published::new(Output::Correspondences, m)),
+        ctx.publish_debug_image
+            .then(|| debug_image(out))
+            .flatten()
+            .map(|m| Published::new(Output::DebugImage, m)),
+    ];
     FrameOutputs {
-        correspondences: correspondences_cloud(out),
-        odometry: (!silent && has_parent).then(|| odometry(out)),
-        tf: (ctx.publish_tf && !silent && exact_tf).then(|| transform(out)),
-        debug_image: if ctx.publish_debug_image {
-            debug_image(out)
-        } else {
-            None
-        },
+        stamp: out.stamp,
+        messages: messages.into_iter().flatten().collect(),
         diagnostics: vec![tracker_status(out, ctx)],
         report: Some(report(out, ctx)),
     }
@@ -361,8 +366,7 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
     };
     let q = &out.quality;
     let t = &out.timings;
-    let stamp =
-        |s: &crate::io::msgs::builtin_interfaces::Time| format!("{}.{:09}", s.sec, s.nanosec);
+    let stamp = |s: &crate::io::msgs::builtin_interfaces::Time| s.to_string();
     let mut values = vec![
         KeyValue::new("state", out.state.as_str()),
         KeyValue::new("camera", &out.camera.name),
@@ -771,8 +775,9 @@ mod tests {
         assert_eq!(lost.level, DiagnosticStatus::WARN);
         // Everything together, honouring the publish flags.
         let all = track_messages(&out, &ctx);
-        assert!(all.tf.is_none() && all.debug_image.is_none());
-        assert!(all.correspondences.is_some() && all.odometry.is_some());
+        let outputs: Vec<Output> = all.messages.iter().map(|p| p.output).collect();
+        assert_eq!(outputs, [Output::Odometry, Output::Correspondences]);
+        assert!(all.message(Output::Tf).is_none());
         assert_eq!(all.report.unwrap().state, "tracking");
     }
 }

@@ -47,7 +47,7 @@ pub use output::{
 };
 pub use processor::TrackerProcessor;
 pub use replay::{replay, ReplayOptions, ReplaySummary};
-pub use topics::{Output, OutputTopic, OUTPUT_TOPICS};
+pub use topics::{MessageKind, Output, OutputMessage, OutputTopic, Published, OUTPUT_TOPICS};
 pub use tracker::{Tracker, TrackerCounters};
 pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 

@@ -3,7 +3,7 @@
 //! The path is the node's: [`BagFrames`] pairs images with camera_info exactly as the node's
 //! subscriptions do, a [`FrameWorker`] runs the [`TrackerProcessor`] on its own thread, and
 //! the same [`super::messages`] become CDR messages on the topics the node publishes
-//! ([`output_topic`]). Scheduling:
+//! ([`super::topics::OutputTopic::resolved`]). Scheduling:
 //! - default (lossless): the reader hands a frame over only when the worker is idle, so every
 //!   paired frame is processed, in log-time order, and results do not depend on machine speed;
 //!   latency is then the frame's own processing time; `node.max_rate_hz` is not applied;
@@ -33,7 +33,7 @@ use serde::Serialize;
 use super::contract::FrameOutputs;
 use super::matcher::PairMatcher;
 use super::messages::NODE_NAME;
-use super::topics::OUTPUT_TOPICS;
+use super::topics::{Output, Published};
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use super::{PipelineError, PoseScale, TrackState, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
@@ -41,17 +41,6 @@ use crate::io::bag::{Bag, BagError, BagFrames, BagOutput, ReadReport};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::std_msgs::Header;
-
-/// The topic the node publishes output `name` on (`correspondences`, `odometry`,
-/// `debug_image` under the node's name; `/tf` and `/diagnostics` are global), from
-/// [`OUTPUT_TOPICS`].
-pub fn output_topic(name: &str) -> String {
-    OUTPUT_TOPICS
-        .iter()
-        .find(|t| t.name.trim_start_matches("~/").trim_start_matches('/') == name)
-        .map(|t| t.resolved())
-        .unwrap_or_else(|| format!("/{NODE_NAME}/{name}"))
-}
 
 /// How to replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -263,14 +252,14 @@ struct Collected {
 }
 
 impl Collected {
-    fn write<M: crate::io::bag::CdrMessage>(&mut self, name: &str, stamp: Time, msg: &M) {
-        let topic = output_topic(name);
+    fn write(&mut self, stamp: Time, published: &Published) {
+        let topic = published.topic().resolved();
         *self.outputs.entry(topic.clone()).or_default() += 1;
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
         let t = stamp.as_nanos().max(0) as u64;
-        if let Err(e) = writer.write(&topic, t, msg) {
+        if let Err(e) = published.message.write_to(writer, &topic, t) {
             if self.write_error.is_none() {
                 log::error!("{e}");
                 self.write_error = Some(e.to_string());
@@ -286,7 +275,7 @@ impl Collected {
             },
             status,
         };
-        self.write("diagnostics", stamp, &msg);
+        self.write(stamp, &Published::new(Output::Diagnostics, msg));
     }
 }
 
@@ -305,21 +294,9 @@ impl FrameSink for ReplaySink {
     fn outputs(&mut self, _camera: usize, out: FrameOutputs, _stats: &WorkerCameraStats) {
         let mut c = self.lock();
         c.processed += 1;
-        let Some(stamp) = out.odometry.as_ref().map(|o| o.header.stamp) else {
-            log::warn!("a processed frame produced no odometry; nothing written for it");
-            return;
-        };
-        if let Some(m) = &out.correspondences {
-            c.write("correspondences", stamp, m);
-        }
-        if let Some(m) = &out.odometry {
-            c.write("odometry", stamp, m);
-        }
-        if let Some(m) = &out.tf {
-            c.write("tf", stamp, m);
-        }
-        if let Some(m) = &out.debug_image {
-            c.write("debug_image", stamp, m);
+        let stamp = out.stamp;
+        for published in &out.messages {
+            c.write(stamp, published);
         }
         c.diagnostics(stamp, out.diagnostics);
         if let Some(r) = out.report {
@@ -345,7 +322,7 @@ impl FrameSink for ReplaySink {
         let cam = self.cameras.get(camera);
         let topic = cam.map(|c| c.image_topic.clone()).unwrap_or_default();
         let name = cam.map(|c| c.name.clone()).unwrap_or_default();
-        let stamp_text = format!("{}.{:09}", stamp.sec, stamp.nanosec);
+        let stamp_text = stamp.to_string();
         let status = DiagnosticStatus {
             level: DiagnosticStatus::ERROR,
             name: format!("{NODE_NAME}: tracker {name}"),
@@ -637,7 +614,5 @@ mod tests {
         let s = Spread::of(&(1..=10).map(f64::from).collect::<Vec<_>>());
         assert_eq!((s.median, s.p90), (5.5, 9.0));
         assert_eq!(Spread::of(&[]), Spread::default());
-        assert_eq!(output_topic("odometry"), "/imd_matcher/odometry");
-        assert_eq!(output_topic("tf"), "/tf");
     }
 }

@@ -2,9 +2,18 @@
 //! enables each. The ROS node creates its publishers from [`OUTPUT_TOPICS`], `imd replay`
 //! names the topics of its output bag from it, and a test holds the README's topic table
 //! against [`OutputTopic::readme_row`].
+//!
+//! A frame's messages travel as [`Published`] values (an [`Output`] and its [`OutputMessage`]);
+//! the node and the replay writer iterate them, so adding a topic is a row here plus the code
+//! that builds its message (`super::messages`).
 
 use super::messages::NODE_NAME;
 use crate::config::NodeConfig;
+use crate::io::bag::{BagError, BagOutput, CdrMessage};
+use crate::io::msgs::diagnostic_msgs::DiagnosticArray;
+use crate::io::msgs::nav_msgs::Odometry;
+use crate::io::msgs::sensor_msgs::{Image, PointCloud2};
+use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// One of the node's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +58,8 @@ pub struct OutputTopic {
     pub output: Output,
     /// Name as the node declares it: `~/…` is relative to the node, `/…` absolute.
     pub name: &'static str,
-    /// ROS 2 message type.
-    pub message_type: &'static str,
+    /// Its message type.
+    pub kind: MessageKind,
     /// Publisher QoS.
     pub qos: OutputQos,
     /// The setting that enables it.
@@ -64,7 +73,7 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Correspondences,
         name: "~/correspondences",
-        message_type: "sensor_msgs/msg/PointCloud2",
+        kind: MessageKind::PointCloud2,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::Always,
         when: "every processed frame that had a keyframe to match (not a camera's first frame)",
@@ -72,7 +81,7 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Odometry,
         name: "~/odometry",
-        message_type: "nav_msgs/msg/Odometry",
+        kind: MessageKind::Odometry,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::Always,
         when: "every processed frame",
@@ -80,7 +89,7 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Tf,
         name: "/tf",
-        message_type: "tf2_msgs/msg/TFMessage",
+        kind: MessageKind::TFMessage,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishTf,
         when: "every processed frame",
@@ -88,7 +97,7 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::DebugImage,
         name: "~/debug_image",
-        message_type: "sensor_msgs/msg/Image",
+        kind: MessageKind::Image,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishDebugImage,
         when: "as `~/correspondences`",
@@ -96,7 +105,7 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Diagnostics,
         name: "/diagnostics",
-        message_type: "diagnostic_msgs/msg/DiagnosticArray",
+        kind: MessageKind::DiagnosticArray,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::Always,
         when: "node: 1 Hz, all statuses; replay: one array per processed or failed frame",
@@ -133,6 +142,11 @@ impl EnabledBy {
 }
 
 impl OutputTopic {
+    /// The ROS 2 message type, e.g. `nav_msgs/msg/Odometry`.
+    pub fn message_type(&self) -> &'static str {
+        self.kind.type_name()
+    }
+
     /// The name with `~/` resolved for a node in the root namespace (`/imd_matcher/…`), as in
     /// a replay's output bag.
     pub fn resolved(&self) -> String {
@@ -148,7 +162,110 @@ impl OutputTopic {
             Some(s) => format!("{}, when `{s}`", self.when),
             None => self.when.to_string(),
         };
-        format!("| `{}` | `{}` | {when} |", self.name, self.message_type)
+        format!("| `{}` | `{}` | {when} |", self.name, self.message_type())
+    }
+}
+
+/// The message types outputs carry: one variant per type, in [`MessageKind`] and
+/// [`OutputMessage`] alike (the ROS node keeps its publishers by the same list).
+macro_rules! output_messages {
+    ($($variant:ident($ty:ty)),+ $(,)?) => {
+        /// The ROS 2 message type of an output.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum MessageKind {
+            $(
+                #[doc = concat!("`", stringify!($ty), "`.")]
+                $variant,
+            )+
+        }
+
+        /// One output's message.
+        // One value per topic and frame, moved once: a box per message would cost more than
+        // the size difference between an odometry and a point cloud header.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum OutputMessage {
+            $(
+                #[doc = concat!("`", stringify!($ty), "`.")]
+                $variant($ty),
+            )+
+        }
+
+        impl MessageKind {
+            /// The ROS 2 type name, e.g. `nav_msgs/msg/Odometry`.
+            pub fn type_name(self) -> &'static str {
+                match self {
+                    $(MessageKind::$variant => <$ty as CdrMessage>::TYPE_NAME,)+
+                }
+            }
+        }
+
+        impl OutputMessage {
+            /// Its type.
+            pub fn kind(&self) -> MessageKind {
+                match self {
+                    $(OutputMessage::$variant(_) => MessageKind::$variant,)+
+                }
+            }
+
+            /// Append it to `bag` on `topic` at `log_time_ns`.
+            pub fn write_to(
+                &self,
+                bag: &mut BagOutput,
+                topic: &str,
+                log_time_ns: u64,
+            ) -> Result<(), BagError> {
+                match self {
+                    $(OutputMessage::$variant(m) => bag.write(topic, log_time_ns, m),)+
+                }
+            }
+        }
+
+        $(
+            impl From<$ty> for OutputMessage {
+                fn from(m: $ty) -> Self {
+                    OutputMessage::$variant(m)
+                }
+            }
+        )+
+    };
+}
+
+output_messages! {
+    PointCloud2(PointCloud2),
+    Odometry(Odometry),
+    TFMessage(TFMessage),
+    Image(Image),
+    DiagnosticArray(DiagnosticArray),
+}
+
+/// A message for one output topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// The topic (its row of [`OUTPUT_TOPICS`]).
+    pub output: Output,
+    /// The message, of the row's type.
+    pub message: OutputMessage,
+}
+
+impl Published {
+    /// `message` for `output`. The type must be the row's: a mismatch is a bug in the code
+    /// that builds the message (the messages' tests check every builder).
+    pub fn new(output: Output, message: impl Into<OutputMessage>) -> Self {
+        let message = message.into();
+        debug_assert_eq!(
+            message.kind(),
+            output.topic().kind,
+            "{} carries {}",
+            output.topic().name,
+            output.topic().message_type()
+        );
+        Published { output, message }
+    }
+
+    /// The topic's row.
+    pub fn topic(&self) -> &'static OutputTopic {
+        self.output.topic()
     }
 }
 

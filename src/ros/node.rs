@@ -36,7 +36,9 @@ use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::msgs::std_msgs::Header;
-use crate::pipeline::topics::{Output, OutputQos};
+use crate::pipeline::topics::{
+    MessageKind, Output, OutputMessage, OutputQos, OutputTopic, Published, OUTPUT_TOPICS,
+};
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use crate::pipeline::{CauseLog, TrackerProcessor};
 use crate::pipeline::{ControlCommand, FrameOutputs, FrameProcessor, PipelineError};
@@ -375,64 +377,85 @@ fn now_time(clock: &Arc<Mutex<r2r::Clock>>) -> Time {
     Time::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-/// Publishers of every output; publishing errors are logged, never fatal. r2r publishers are
-/// `Send` but not `Sync`: each task gets its own clone.
+/// A publisher of one message type (the variants follow
+/// [`crate::pipeline::topics::MessageKind`]).
+#[derive(Clone)]
+enum TypedPublisher {
+    PointCloud2(r2r::Publisher<r2r::sensor_msgs::msg::PointCloud2>),
+    Odometry(r2r::Publisher<r2r::nav_msgs::msg::Odometry>),
+    TFMessage(r2r::Publisher<r2r::tf2_msgs::msg::TFMessage>),
+    Image(r2r::Publisher<r2r::sensor_msgs::msg::Image>),
+    DiagnosticArray(r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>),
+}
+
+impl TypedPublisher {
+    fn create(node: &mut r2r::Node, topic: &OutputTopic) -> Result<Self, NodeError> {
+        let qos = match topic.qos {
+            OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
+        };
+        let context = || format!("publisher {}", topic.name);
+        let name = topic.name;
+        Ok(match topic.kind {
+            MessageKind::PointCloud2 => {
+                Self::PointCloud2(ros(context(), node.create_publisher(name, qos))?)
+            }
+            MessageKind::Odometry => {
+                Self::Odometry(ros(context(), node.create_publisher(name, qos))?)
+            }
+            MessageKind::TFMessage => {
+                Self::TFMessage(ros(context(), node.create_publisher(name, qos))?)
+            }
+            MessageKind::Image => Self::Image(ros(context(), node.create_publisher(name, qos))?),
+            MessageKind::DiagnosticArray => {
+                Self::DiagnosticArray(ros(context(), node.create_publisher(name, qos))?)
+            }
+        })
+    }
+
+    /// Publish `message`; `Err` names the mismatch when it is not this publisher's type.
+    fn publish(&self, message: OutputMessage) -> Result<(), String> {
+        let r = match (self, message) {
+            (Self::PointCloud2(p), OutputMessage::PointCloud2(m)) => p.publish(&m.into()),
+            (Self::Odometry(p), OutputMessage::Odometry(m)) => p.publish(&m.into()),
+            (Self::TFMessage(p), OutputMessage::TFMessage(m)) => p.publish(&m.into()),
+            (Self::Image(p), OutputMessage::Image(m)) => p.publish(&m.into()),
+            (Self::DiagnosticArray(p), OutputMessage::DiagnosticArray(m)) => p.publish(&m.into()),
+            (_, m) => return Err(format!("a {} message", m.kind().type_name())),
+        };
+        r.map_err(|e| e.to_string())
+    }
+}
+
+/// Publishers of every output, one per row of the output table; publishing errors are logged,
+/// never fatal. r2r publishers are `Send` but not `Sync`: each task gets its own clone.
 #[derive(Clone)]
 struct Publishers {
-    correspondences: r2r::Publisher<r2r::sensor_msgs::msg::PointCloud2>,
-    odometry: r2r::Publisher<r2r::nav_msgs::msg::Odometry>,
-    tf: r2r::Publisher<r2r::tf2_msgs::msg::TFMessage>,
-    debug_image: r2r::Publisher<r2r::sensor_msgs::msg::Image>,
-    diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
+    /// Indexed by [`Output`] (the table's order).
+    by_output: Vec<TypedPublisher>,
 }
 
 impl Publishers {
     fn create(node: &mut r2r::Node) -> Result<Self, NodeError> {
-        fn publisher<T: r2r::WrappedTypesupport>(
-            node: &mut r2r::Node,
-            output: Output,
-        ) -> Result<r2r::Publisher<T>, NodeError> {
-            let t = output.topic();
-            let qos = match t.qos {
-                OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
-            };
-            ros(
-                format!("publisher {}", t.name),
-                node.create_publisher(t.name, qos),
-            )
-        }
-        Ok(Publishers {
-            correspondences: publisher(node, Output::Correspondences)?,
-            odometry: publisher(node, Output::Odometry)?,
-            tf: publisher(node, Output::Tf)?,
-            debug_image: publisher(node, Output::DebugImage)?,
-            diagnostics: publisher(node, Output::Diagnostics)?,
-        })
+        let by_output = OUTPUT_TOPICS
+            .iter()
+            .map(|t| TypedPublisher::create(node, t))
+            .collect::<Result<_, _>>()?;
+        Ok(Publishers { by_output })
     }
 
-    /// Publish what the processor produced (it honours `node.publish_tf` and
+    /// Publish one output's message.
+    fn publish(&self, published: Published) {
+        let name = published.topic().name;
+        if let Err(e) = self.by_output[published.output as usize].publish(published.message) {
+            log::error!("publishing on {name}: {e}");
+        }
+    }
+
+    /// Publish what the processor produced, in its order (it honours `node.publish_tf` and
     /// `node.publish_debug_image` itself).
     fn publish_outputs(&self, out: FrameOutputs) {
-        let log_err = |output: Output, r: r2r::Result<()>| {
-            if let Err(e) = r {
-                log::error!("publishing on {}: {e}", output.topic().name);
-            }
-        };
-        // The pose first: it is what a consumer waits for; the larger messages follow.
-        if let Some(m) = out.odometry {
-            log_err(Output::Odometry, self.odometry.publish(&m.into()));
-        }
-        if let Some(m) = out.tf {
-            log_err(Output::Tf, self.tf.publish(&m.into()));
-        }
-        if let Some(m) = out.correspondences {
-            log_err(
-                Output::Correspondences,
-                self.correspondences.publish(&m.into()),
-            );
-        }
-        if let Some(m) = out.debug_image {
-            log_err(Output::DebugImage, self.debug_image.publish(&m.into()));
+        for published in out.messages {
+            self.publish(published);
         }
     }
 
@@ -444,9 +467,7 @@ impl Publishers {
             },
             status,
         };
-        if let Err(e) = self.diagnostics.publish(&msg.into()) {
-            log::error!("publishing on /diagnostics: {e}");
-        }
+        self.publish(Published::new(Output::Diagnostics, msg));
     }
 }
 

@@ -112,6 +112,13 @@ fn run(input: Input, scene: &Arc<Scene>) -> Vec<(TrackOutput, FrameOutputs)> {
         .collect()
 }
 
+fn odometry(m: &FrameOutputs) -> &imd::io::msgs::nav_msgs::Odometry {
+    match m.message(imd::pipeline::Output::Odometry) {
+        Some(imd::pipeline::OutputMessage::Odometry(o)) => o,
+        other => panic!("expected an odometry, got {other:?}"),
+    }
+}
+
 fn diagnostic<'a>(m: &'a FrameOutputs, key: &str) -> &'a str {
     m.diagnostics[0]
         .values
@@ -195,7 +202,7 @@ fn depth_and_stereo_cameras_give_metric_odometry_within_two_percent_of_the_dista
                 cov_t.trace().sqrt() * 1e3
             );
             // Published: the position in metres, its covariance the PnP's (no unknown scale).
-            let odom = messages.odometry.as_ref().unwrap();
+            let odom = odometry(messages);
             let p = &odom.pose.pose.position;
             let published = (p.x * p.x + p.y * p.y + p.z * p.z).sqrt();
             assert!((published - pose.pose.translation.norm()).abs() < 1e-9);
@@ -249,7 +256,7 @@ fn a_monocular_camera_keeps_the_unit_direction_and_the_unknown_scale() {
         if out.keyframe.is_some() && pose.translation_observable {
             poses += 1;
             assert!((pose.pose.translation.norm() - 1.0).abs() < 1e-9);
-            let c = &messages.odometry.as_ref().unwrap().pose.covariance;
+            let c = &odometry(messages).pose.covariance;
             assert!(c[0] + c[7] + c[14] >= UNKNOWN_VARIANCE);
             assert_eq!(diagnostic(messages, "scale"), "monocular");
         }

@@ -190,6 +190,7 @@ fn info(bag: &Bag) -> Info {
 
 fn stamp(ns: Option<u64>) -> String {
     match ns {
+        // Log times are u64 nanoseconds (not a ROS Time, whose seconds are i32).
         Some(ns) => format!("{}.{:09} s", ns / 1_000_000_000, ns % 1_000_000_000),
         None => "unknown".into(),
     }
