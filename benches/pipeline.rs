@@ -197,6 +197,11 @@ fn ros_conversions(c: &mut Criterion, input: &CameraFrame, outputs: &imd::pipeli
                     drop(WrappedNativeMsg::from(&r));
                     0
                 }
+                OutputMessage::Path(m) => {
+                    let r: r2r::nav_msgs::msg::Path = m.into();
+                    drop(WrappedNativeMsg::from(&r));
+                    0
+                }
                 OutputMessage::Image(m) => {
                     let r: RImage = m.into();
                     WrappedNativeMsg::from(&r).data.size

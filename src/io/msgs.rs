@@ -259,6 +259,15 @@ pub mod geometry_msgs {
         pub orientation: Quaternion,
     }
 
+    /// `geometry_msgs/msg/PoseStamped`.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct PoseStamped {
+        /// Time and the frame of `pose`.
+        pub header: Header,
+        /// The pose.
+        pub pose: Pose,
+    }
+
     /// `geometry_msgs/msg/PoseWithCovariance`.
     #[derive(Debug, Clone, Copy, PartialEq)]
     pub struct PoseWithCovariance {
@@ -329,6 +338,15 @@ pub mod geometry_msgs {
 pub mod nav_msgs {
     use super::geometry_msgs::{PoseWithCovariance, TwistWithCovariance};
     use super::std_msgs::Header;
+
+    /// `nav_msgs/msg/Path`.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct Path {
+        /// Time and the frame of every pose.
+        pub header: Header,
+        /// The poses, oldest first.
+        pub poses: Vec<super::geometry_msgs::PoseStamped>,
+    }
 
     /// `nav_msgs/msg/Odometry`.
     #[derive(Debug, Clone, Default, PartialEq)]

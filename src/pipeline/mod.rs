@@ -15,7 +15,10 @@
 //!   [`FrameOutputs`], [`ControlCommand`]); [`TrackerProcessor`] (decode + track + messages)
 //!   implements it, scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera
 //!   wins).
-//! - [`replay`]: `imd replay`'s engine on rosbag2 MCAP files.
+//! - [`odom`]: metric cameras' poses chained `odom ← keyframe ← current` and the robot's
+//!   pose through each camera's mount ([`transforms`]: the TF tree the mounts come from);
+//!   [`odom_messages`] publishes them.
+//! - [`replay`]: `imd replay`'s engine on rosbag2 bags (MCAP or sqlite3).
 
 pub mod cause_log;
 pub mod contract;
@@ -25,12 +28,15 @@ pub mod keyframes;
 pub mod matcher;
 pub mod messages;
 pub mod metric;
+pub mod odom;
+pub mod odom_messages;
 pub mod output;
 pub mod policy;
 pub mod processor;
 pub mod replay;
 pub mod topics;
 pub mod tracker;
+pub mod transforms;
 pub mod worker;
 
 pub use crate::config::TrackerConfig;
@@ -41,6 +47,7 @@ pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
 pub use messages::{track_messages, MessageContext};
 pub use metric::{KeyframeDepth, MetricOptions, MetricReport, PoseScale};
+pub use odom::{ChainState, ChainStep, Mount, MountSource, OdomChain, PoseWithCov};
 pub use output::{
     Correspondence, IntegrityReport, KeyframeId, RelocalizationCandidate, TrackOutput,
     TrackQuality, TrackState, TrackTimings, TrackedPose,
@@ -49,6 +56,7 @@ pub use processor::TrackerProcessor;
 pub use replay::{replay, ReplayOptions, ReplaySummary};
 pub use topics::{MessageKind, Output, OutputMessage, OutputTopic, Published, OUTPUT_TOPICS};
 pub use tracker::{Tracker, TrackerCounters};
+pub use transforms::{LookupError, SharedTransforms, TransformTree};
 pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 
 /// Errors of the tracking pipeline.

@@ -34,10 +34,11 @@ use super::contract::FrameOutputs;
 use super::matcher::PairMatcher;
 use super::messages::NODE_NAME;
 use super::topics::{Output, Published};
+use super::transforms::{SharedTransforms, TransformTree, TF_STATIC_TOPIC};
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use super::{PipelineError, PoseScale, TrackState, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
-use crate::io::bag::{Bag, BagError, BagFrames, BagOutput, ReadReport};
+use crate::io::bag::{Bag, BagError, BagFrames, BagMessage, BagOutput, BagPayload, ReadReport};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::std_msgs::Header;
@@ -362,6 +363,41 @@ fn proc_status_mib(key: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The bag's `/tf_static` (where a recorded robot's camera mounts are), as a tree; empty when
+/// the bag has none. Damaged messages are skipped with a warning (the mounts then come from
+/// `cameras.mounts`, as the log says).
+fn static_transforms(reader: &Bag) -> SharedTransforms {
+    let mut tree = TransformTree::new();
+    if reader.topics().iter().any(|t| t.name == TF_STATIC_TOPIC) {
+        match reader.messages(&[TF_STATIC_TOPIC]) {
+            Ok(messages) => {
+                for m in messages {
+                    match m {
+                        Ok(BagMessage {
+                            payload: BagPayload::Tf(tf),
+                            ..
+                        }) => {
+                            tree.insert(&tf);
+                        }
+                        Ok(_) => {}
+                        Err(e) => log::warn!("{}: {TF_STATIC_TOPIC}: {e}", reader.path().display()),
+                    }
+                }
+            }
+            Err(e) => log::warn!(
+                "{}: {TF_STATIC_TOPIC} not read: {e}",
+                reader.path().display()
+            ),
+        }
+        log::info!(
+            "{}: {} frame(s) from {TF_STATIC_TOPIC}",
+            reader.path().display(),
+            tree.len()
+        );
+    }
+    Arc::new(std::sync::RwLock::new(tree))
+}
+
 /// Replay `bag` through the pipeline with `matcher`, writing the outputs to `out` (when
 /// given). `config.cameras` selects the camera topics; `progress` is called after every image
 /// read. See the module doc for scheduling and error handling.
@@ -430,7 +466,8 @@ where
         .map(|t| t.message_count)
         .sum();
     let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
-    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?;
+    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?
+        .with_transforms(static_transforms(&reader));
     let writer = out.map(BagOutput::create).transpose()?;
     let collected = Arc::new(Mutex::new(Collected {
         writer,

@@ -11,7 +11,7 @@ use super::messages::NODE_NAME;
 use crate::config::NodeConfig;
 use crate::io::bag::{BagError, BagOutput, CdrMessage};
 use crate::io::msgs::diagnostic_msgs::DiagnosticArray;
-use crate::io::msgs::nav_msgs::Odometry;
+use crate::io::msgs::nav_msgs::{Odometry, Path};
 use crate::io::msgs::sensor_msgs::{Image, PointCloud2};
 use crate::io::msgs::tf2_msgs::TFMessage;
 
@@ -20,14 +20,20 @@ use crate::io::msgs::tf2_msgs::TFMessage;
 pub enum Output {
     /// Matches with inlier flags.
     Correspondences,
-    /// Relative pose with covariance.
+    /// Keyframe-relative pose with covariance.
     Odometry,
-    /// Keyframe → current camera transform.
+    /// `odom → base_link`, and (debug) keyframe → current camera transforms.
     Tf,
     /// Image with the matches drawn.
     DebugImage,
     /// Status reports.
     Diagnostics,
+    /// The robot's chained pose in `odom` (metric cameras).
+    Odom,
+    /// Every metric camera's chained optical-frame pose in `odom`.
+    CameraOdom,
+    /// The robot's recent poses in `odom`.
+    Path,
 }
 
 /// Publisher QoS of an output.
@@ -45,8 +51,10 @@ pub enum OutputQos {
 pub enum EnabledBy {
     /// Always published.
     Always,
-    /// `node.publish_tf`.
+    /// `node.publish_odom_tf` (the robot's transform) or `node.publish_tf` (keyframes).
     PublishTf,
+    /// `node.path_length` > 0.
+    PathLength,
     /// `node.publish_debug_image`.
     PublishDebugImage,
 }
@@ -69,7 +77,7 @@ pub struct OutputTopic {
 }
 
 /// Every published topic, in [`Output`] order.
-pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
+pub const OUTPUT_TOPICS: [OutputTopic; 8] = [
     OutputTopic {
         output: Output::Correspondences,
         name: "~/correspondences",
@@ -92,7 +100,8 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
         kind: MessageKind::TFMessage,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishTf,
-        when: "every processed frame",
+        when: "`odom → base_link` with every `~/odom`; keyframe → `<camera>/current` (debug) \
+               with every verified pose or new keyframe",
     },
     OutputTopic {
         output: Output::DebugImage,
@@ -110,6 +119,30 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
         enabled_by: EnabledBy::Always,
         when: "node: 1 Hz, all statuses; replay: one array per processed or failed frame",
     },
+    OutputTopic {
+        output: Output::Odom,
+        name: "~/odom",
+        kind: MessageKind::Odometry,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::Always,
+        when: "every frame of the odometry camera (`node.odom_camera`, metric)",
+    },
+    OutputTopic {
+        output: Output::CameraOdom,
+        name: "~/camera_odom",
+        kind: MessageKind::Odometry,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::Always,
+        when: "every frame of every metric camera",
+    },
+    OutputTopic {
+        output: Output::Path,
+        name: "~/path",
+        kind: MessageKind::Path,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::PathLength,
+        when: "as `~/odom`",
+    },
 ];
 
 const DEFAULT_QOS: OutputQos = OutputQos::Reliable { depth: 10 };
@@ -126,7 +159,8 @@ impl EnabledBy {
     pub fn setting(self) -> Option<&'static str> {
         match self {
             EnabledBy::Always => None,
-            EnabledBy::PublishTf => Some("node.publish_tf"),
+            EnabledBy::PublishTf => Some("node.publish_odom_tf` or `node.publish_tf"),
+            EnabledBy::PathLength => Some("node.path_length` > `0"),
             EnabledBy::PublishDebugImage => Some("node.publish_debug_image"),
         }
     }
@@ -135,7 +169,8 @@ impl EnabledBy {
     pub fn enabled(self, node: &NodeConfig) -> bool {
         match self {
             EnabledBy::Always => true,
-            EnabledBy::PublishTf => node.publish_tf,
+            EnabledBy::PublishTf => node.publish_odom_tf || node.publish_tf,
+            EnabledBy::PathLength => node.path_length > 0,
             EnabledBy::PublishDebugImage => node.publish_debug_image,
         }
     }
@@ -237,6 +272,7 @@ output_messages! {
     TFMessage(TFMessage),
     Image(Image),
     DiagnosticArray(DiagnosticArray),
+    Path(Path),
 }
 
 /// A message for one output topic.
@@ -283,11 +319,23 @@ mod tests {
         assert_eq!(Output::Tf.topic().resolved(), "/tf");
         let node = NodeConfig {
             publish_tf: false,
+            publish_odom_tf: false,
             publish_debug_image: true,
+            path_length: 0,
             ..Default::default()
         };
         assert!(
             !EnabledBy::PublishTf.enabled(&node) && EnabledBy::PublishDebugImage.enabled(&node)
         );
+        assert!(!EnabledBy::PathLength.enabled(&node));
+        // Either transform switches `/tf` on.
+        for (odom, keyframes) in [(true, false), (false, true)] {
+            let node = NodeConfig {
+                publish_tf: keyframes,
+                publish_odom_tf: odom,
+                ..node.clone()
+            };
+            assert!(EnabledBy::PublishTf.enabled(&node));
+        }
     }
 }

@@ -267,6 +267,7 @@ both_ways!(g::Point, rg::Point, x, y, z);
 both_ways!(g::Vector3, rg::Vector3, x, y, z);
 both_ways!(g::Quaternion, rg::Quaternion, x, y, z, w);
 both_ways!(g::Pose, rg::Pose, position, orientation);
+both_ways!(g::PoseStamped, rg::PoseStamped, header, pose);
 both_ways!(g::Twist, rg::Twist, linear, angular);
 both_ways!(g::Transform, rg::Transform, translation, rotation);
 both_ways!(
@@ -334,6 +335,23 @@ impl From<n::Odometry> for rn::Odometry {
             child_frame_id: m.child_frame_id,
             pose: m.pose.into(),
             twist: m.twist.into(),
+        }
+    }
+}
+
+impl From<rn::Path> for n::Path {
+    fn from(m: rn::Path) -> Self {
+        n::Path {
+            header: m.header.into(),
+            poses: vec_into(m.poses),
+        }
+    }
+}
+impl From<n::Path> for rn::Path {
+    fn from(m: n::Path) -> Self {
+        rn::Path {
+            header: m.header.into(),
+            poses: vec_into(m.poses),
         }
     }
 }

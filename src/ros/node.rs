@@ -36,9 +36,11 @@ use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::sensor_msgs::CameraInfo;
 use crate::io::msgs::std_msgs::Header;
+use crate::io::msgs::tf2_msgs::TFMessage;
 use crate::pipeline::topics::{
     MessageKind, Output, OutputMessage, OutputQos, OutputTopic, Published, OUTPUT_TOPICS,
 };
+use crate::pipeline::transforms::{SharedTransforms, TF_STATIC_TOPIC, TF_TOPIC};
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use crate::pipeline::{CauseLog, TrackerProcessor};
 use crate::pipeline::{ControlCommand, FrameOutputs, FrameProcessor, PipelineError};
@@ -386,6 +388,7 @@ enum TypedPublisher {
     TFMessage(r2r::Publisher<r2r::tf2_msgs::msg::TFMessage>),
     Image(r2r::Publisher<r2r::sensor_msgs::msg::Image>),
     DiagnosticArray(r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>),
+    Path(r2r::Publisher<r2r::nav_msgs::msg::Path>),
 }
 
 impl TypedPublisher {
@@ -409,6 +412,7 @@ impl TypedPublisher {
             MessageKind::DiagnosticArray => {
                 Self::DiagnosticArray(ros(context(), node.create_publisher(name, qos))?)
             }
+            MessageKind::Path => Self::Path(ros(context(), node.create_publisher(name, qos))?),
         })
     }
 
@@ -420,6 +424,7 @@ impl TypedPublisher {
             (Self::TFMessage(p), OutputMessage::TFMessage(m)) => p.publish(&m.into()),
             (Self::Image(p), OutputMessage::Image(m)) => p.publish(&m.into()),
             (Self::DiagnosticArray(p), OutputMessage::DiagnosticArray(m)) => p.publish(&m.into()),
+            (Self::Path(p), OutputMessage::Path(m)) => p.publish(&m.into()),
             (_, m) => return Err(format!("a {} message", m.kind().type_name())),
         };
         r.map_err(|e| e.to_string())
@@ -524,15 +529,36 @@ impl Shared {
 /// Run the node with the IMD tracker ([`TrackerProcessor`] loading `model.model_dir`) until
 /// SIGINT.
 pub fn run() -> Result<(), NodeError> {
-    run_with(|config, cameras| Ok(Box::new(TrackerProcessor::load(config, cameras.to_vec())?)))
+    run_with(|config, cameras, transforms| {
+        Ok(Box::new(
+            TrackerProcessor::load(config, cameras.to_vec())?.with_transforms(transforms),
+        ))
+    })
 }
 
-/// Run the node until SIGINT, processing frames with what `make_processor` builds from the
-/// configuration and its cameras, resolved once (the seam where the tracker plugs in).
-pub fn run_with<F>(make_processor: F) -> Result<(), NodeError>
-where
-    F: FnOnce(&ImdConfig, &[CameraConfig]) -> Result<Box<dyn FrameProcessor>, PipelineError>,
+/// What builds the frame processor: from the configuration, its cameras (resolved once) and
+/// the TF tree the node keeps from `/tf_static` and `/tf` (camera mounts).
+pub trait MakeProcessor:
+    FnOnce(
+    &ImdConfig,
+    &[CameraConfig],
+    SharedTransforms,
+) -> Result<Box<dyn FrameProcessor>, PipelineError>
 {
+}
+
+impl<F> MakeProcessor for F where
+    F: FnOnce(
+        &ImdConfig,
+        &[CameraConfig],
+        SharedTransforms,
+    ) -> Result<Box<dyn FrameProcessor>, PipelineError>
+{
+}
+
+/// Run the node until SIGINT, processing frames with what `make_processor` builds (the seam
+/// where the tracker plugs in).
+pub fn run_with<F: MakeProcessor>(make_processor: F) -> Result<(), NodeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -544,10 +570,7 @@ where
     result
 }
 
-async fn run_async<F>(make_processor: F) -> Result<(), NodeError>
-where
-    F: FnOnce(&ImdConfig, &[CameraConfig]) -> Result<Box<dyn FrameProcessor>, PipelineError>,
-{
+async fn run_async<F: MakeProcessor>(make_processor: F) -> Result<(), NodeError> {
     let ctx = ros("creating the ROS context", r2r::Context::create())?;
     let mut node = ros(
         format!("creating node {NODE_NAME}"),
@@ -570,7 +593,9 @@ where
     // Resolved once; the processor, the inputs and the services all take this list.
     let cameras = config.cameras()?;
     log::info!("loading the matcher from {:?}", config.model.model_dir);
-    let processor = make_processor(&config, &cameras).map_err(NodeError::Processor)?;
+    let transforms = SharedTransforms::default();
+    subscribe_transforms(&mut node, &transforms, &mut tasks)?;
+    let processor = make_processor(&config, &cameras, transforms).map_err(NodeError::Processor)?;
 
     // 2. Outputs and the worker (inference on its own thread).
     let publishers = Publishers::create(&mut node)?;
@@ -954,6 +979,47 @@ impl Subscriber<'_> {
     }
 }
 
+/// Keep `transforms` up to date from `/tf_static` (transient local, as its publishers latch it)
+/// and `/tf`. A message that does not convert is logged and dropped.
+fn subscribe_transforms(
+    node: &mut r2r::Node,
+    transforms: &SharedTransforms,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<(), NodeError> {
+    let latched = QosProfile::default()
+        .keep_last(100)
+        .reliable()
+        .transient_local();
+    for (topic, qos) in [
+        (TF_STATIC_TOPIC, latched),
+        (TF_TOPIC, QosProfile::default().keep_last(100)),
+    ] {
+        let mut sub = ros(
+            format!("subscribing to {topic}"),
+            node.subscribe::<r2r::tf2_msgs::msg::TFMessage>(topic, qos),
+        )?;
+        let tree = transforms.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut warned = false;
+            while let Some(msg) = sub.next().await {
+                let message: TFMessage = msg.into();
+                let skipped = match tree.write() {
+                    Ok(mut t) => t.insert(&message),
+                    Err(poisoned) => poisoned.into_inner().insert(&message),
+                };
+                if skipped > 0 && !warned {
+                    log::warn!(
+                        "{topic}: {skipped} transform(s) skipped (empty frame names, non-finite \
+                         values or a zero quaternion)"
+                    );
+                    warned = true;
+                }
+            }
+        }));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,6 +1032,7 @@ mod tests {
             camera_info_topic: "/front/camera_info".into(),
             optical_frame: None,
             metric: MetricSource::Monocular,
+            mount: None,
         }
     }
 

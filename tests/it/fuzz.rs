@@ -305,7 +305,7 @@ pub fn bag_target(bytes: &[u8]) -> bool {
                 BagPayload::CompressedImage(c) => {
                     let _ = decode_compressed(&c.format, &c.data);
                 }
-                BagPayload::CameraInfo(_) => {}
+                BagPayload::CameraInfo(_) | BagPayload::Tf(_) => {}
             }
         }
     }
@@ -541,6 +541,7 @@ fn payload_seeds(with_ctl: bool) -> Vec<(Vec<u8>, Vec<usize>)> {
                 BagPayload::Image(x) => to_cdr(x),
                 BagPayload::CompressedImage(x) => to_cdr(x),
                 BagPayload::CameraInfo(x) => to_cdr(x),
+                BagPayload::Tf(x) => to_cdr(x),
             }
             .unwrap();
             if with_ctl && matches!(m.payload, BagPayload::CameraInfo(_)) {

@@ -83,7 +83,7 @@ fn check(bag: &Bag, topics: &[String]) -> Result<Check> {
                 image_bytes += match &m.payload {
                     BagPayload::Image(i) => i.data.len() as u64,
                     BagPayload::CompressedImage(i) => i.data.len() as u64,
-                    BagPayload::CameraInfo(_) => 0,
+                    BagPayload::CameraInfo(_) | BagPayload::Tf(_) => 0,
                 };
             }
             Err(e) if e.is_message_error() => {

@@ -4,10 +4,10 @@ use super::cdr::{CdrError, CdrMessage, CdrReader, CdrWriter};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::geometry_msgs::{
-    Point, Pose, PoseWithCovariance, Quaternion, Transform, TransformStamped, Twist,
+    Point, Pose, PoseStamped, PoseWithCovariance, Quaternion, Transform, TransformStamped, Twist,
     TwistWithCovariance, Vector3,
 };
-use crate::io::msgs::nav_msgs::Odometry;
+use crate::io::msgs::nav_msgs::{Odometry, Path};
 use crate::io::msgs::sensor_msgs::{
     CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest,
 };
@@ -235,6 +235,20 @@ impl CdrMessage for Pose {
     }
 }
 
+impl CdrMessage for PoseStamped {
+    const TYPE_NAME: &'static str = "geometry_msgs/msg/PoseStamped";
+    fn write_cdr(&self, w: &mut CdrWriter) {
+        self.header.write_cdr(w);
+        self.pose.write_cdr(w);
+    }
+    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
+        Ok(PoseStamped {
+            header: r.nested("header")?,
+            pose: r.nested("pose")?,
+        })
+    }
+}
+
 impl CdrMessage for PoseWithCovariance {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/PoseWithCovariance";
     fn write_cdr(&self, w: &mut CdrWriter) {
@@ -321,6 +335,20 @@ impl CdrMessage for Odometry {
             child_frame_id: r.string("child_frame_id")?,
             pose: r.nested("pose")?,
             twist: r.nested("twist")?,
+        })
+    }
+}
+
+impl CdrMessage for Path {
+    const TYPE_NAME: &'static str = "nav_msgs/msg/Path";
+    fn write_cdr(&self, w: &mut CdrWriter) {
+        self.header.write_cdr(w);
+        w.seq(&self.poses, "poses");
+    }
+    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
+        Ok(Path {
+            header: r.nested("header")?,
+            poses: r.seq("poses", MIN_STRUCT)?,
         })
     }
 }

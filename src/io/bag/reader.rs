@@ -31,6 +31,7 @@ use super::records::{
 };
 use super::BagError;
 use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
+use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// One topic of a bag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub enum BagPayload {
     CompressedImage(CompressedImage),
     /// `sensor_msgs/msg/CameraInfo`.
     CameraInfo(CameraInfo),
+    /// `tf2_msgs/msg/TFMessage` (`/tf_static`: the camera mounts).
+    Tf(TFMessage),
 }
 
 /// A decoded message with where and when it was logged.
@@ -79,6 +82,7 @@ pub(super) enum Kind {
     Image,
     CompressedImage,
     CameraInfo,
+    Tf,
 }
 
 impl Kind {
@@ -86,6 +90,7 @@ impl Kind {
         Image::TYPE_NAME,
         CompressedImage::TYPE_NAME,
         CameraInfo::TYPE_NAME,
+        TFMessage::TYPE_NAME,
     ];
 
     pub(super) fn of(message_type: &str) -> Option<Kind> {
@@ -93,6 +98,7 @@ impl Kind {
             t if t == Image::TYPE_NAME => Some(Kind::Image),
             t if t == CompressedImage::TYPE_NAME => Some(Kind::CompressedImage),
             t if t == CameraInfo::TYPE_NAME => Some(Kind::CameraInfo),
+            t if t == TFMessage::TYPE_NAME => Some(Kind::Tf),
             _ => None,
         }
     }
@@ -102,6 +108,7 @@ impl Kind {
             Kind::Image => BagPayload::Image(from_cdr(data)?),
             Kind::CompressedImage => BagPayload::CompressedImage(from_cdr(data)?),
             Kind::CameraInfo => BagPayload::CameraInfo(from_cdr(data)?),
+            Kind::Tf => BagPayload::Tf(from_cdr(data)?),
         })
     }
 }

@@ -62,6 +62,10 @@ const DEFINITIONS: &[(&str, &str)] = &[
         "Point position\nQuaternion orientation\n",
     ),
     (
+        "geometry_msgs/msg/PoseStamped",
+        "std_msgs/Header header\nPose pose\n",
+    ),
+    (
         "geometry_msgs/msg/PoseWithCovariance",
         "Pose pose\nfloat64[36] covariance\n",
     ),
@@ -85,6 +89,10 @@ const DEFINITIONS: &[(&str, &str)] = &[
         "nav_msgs/msg/Odometry",
         "std_msgs/Header header\nstring child_frame_id\n\
          geometry_msgs/PoseWithCovariance pose\ngeometry_msgs/TwistWithCovariance twist\n",
+    ),
+    (
+        "nav_msgs/msg/Path",
+        "std_msgs/Header header\ngeometry_msgs/PoseStamped[] poses\n",
     ),
     (
         "tf2_msgs/msg/TFMessage",
