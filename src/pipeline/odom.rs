@@ -430,6 +430,170 @@ mod tests {
         assert!(worst < 0.03 * scale, "worst {worst:e} of scale {scale:e}");
     }
 
+    fn kf(camera: &str, sec: i32) -> KeyframeId {
+        KeyframeId {
+            camera: camera.into(),
+            stamp: Time { sec, nanosec: 0 },
+        }
+    }
+
+    /// A frame of camera 0 at `sec`: `pose` = its metric pose against `keyframe` (the camera
+    /// moved `forward` metres along its optical axis), `promoted` = it became a keyframe.
+    fn frame(
+        sec: i32,
+        state: super::super::TrackState,
+        keyframe: Option<KeyframeId>,
+        forward: Option<f64>,
+        promoted: bool,
+    ) -> TrackOutput {
+        use super::super::{CameraId, PoseScale, TrackQuality, TrackTimings, TrackedPose};
+        use crate::geometry::{PoseModel, RelativePose};
+        TrackOutput {
+            camera: CameraId {
+                index: 0,
+                name: "cam0".into(),
+            },
+            stamp: Time { sec, nanosec: 0 },
+            frame_id: "cam0_optical".into(),
+            state,
+            keyframe,
+            keyframe_frame_id: "cam0_optical".into(),
+            promoted: promoted.then(|| kf("cam0", sec)),
+            correspondences: Vec::new(),
+            // X_cur = X_kf − (0, 0, d): the camera moved d along its +z.
+            pose: forward.map(|d| TrackedPose {
+                pose: RelativePose::new(
+                    nalgebra::Rotation3::identity(),
+                    Vector3::new(0.0, 0.0, -d),
+                ),
+                covariance: Matrix6::identity() * 1e-6,
+                model: PoseModel::Essential,
+                translation_observable: true,
+                noise_sigma_px: 0.3,
+                scale: PoseScale::MetricDepth,
+            }),
+            quality: TrackQuality::default(),
+            reason: None,
+            integrity: None,
+            lost_streak: 0,
+            relocalization: Vec::new(),
+            metric: None,
+            keyframes_stored: 1,
+            image: std::sync::Arc::new(image::RgbImage::new(4, 4)),
+            keyframe_image: None,
+            timings: TrackTimings::default(),
+        }
+    }
+
+    #[test]
+    fn lost_frames_hold_the_pose_and_a_relocalization_reanchors_it() {
+        use super::super::TrackState::*;
+        let node = NodeConfig::default();
+        let mut chain = OdomChain::new(vec![true], Some(0), &node);
+        let identity = || Mount {
+            base_from_optical: Isometry3::identity(),
+            source: MountSource::Identity,
+        };
+        let z = |s: &ChainStep| s.base.pose.translation.z;
+        // Start, then 1 m forward and promote: keyframe 2 sits at z = 1.
+        let s = chain
+            .step(&frame(1, NewKeyframe, None, None, true), identity)
+            .unwrap();
+        assert_eq!((s.state, z(&s)), (ChainState::Started, 0.0));
+        let s = chain
+            .step(
+                &frame(2, NewKeyframe, Some(kf("cam0", 1)), Some(1.0), true),
+                identity,
+            )
+            .unwrap();
+        assert_eq!(s.state, ChainState::Tracking);
+        assert!((z(&s) - 1.0).abs() < 1e-12);
+        let verified_sigma = s.base.covariance[(0, 0)];
+        // Lost at t = 4 (2 s after the last verified pose): held at z = 1, σ grown by 2 m; the
+        // frame becomes a keyframe anchored there.
+        let s = chain
+            .step(&frame(4, Lost, Some(kf("cam0", 2)), None, true), identity)
+            .unwrap();
+        assert_eq!(s.state, ChainState::Holding { for_s: 2.0 });
+        assert!((z(&s) - 1.0).abs() < 1e-12);
+        assert!((s.base.covariance[(0, 0)] - verified_sigma - 4.0).abs() < 1e-9);
+        // Tracking resumes against the lost keyframe: continuous, still uncertain.
+        let s = chain
+            .step(
+                &frame(5, Tracking, Some(kf("cam0", 4)), Some(0.5), false),
+                identity,
+            )
+            .unwrap();
+        assert_eq!(s.state, ChainState::Tracking);
+        assert!((z(&s) - 1.5).abs() < 1e-12);
+        assert!(s.base.covariance[(0, 0)] > 4.0);
+        // Relocalized against keyframe 2 (z = 1, well known): the truth was 2.2 m along, so
+        // the chain jumps by 0.7 m from its held 1.5 m and says so; the covariance is
+        // keyframe 2's again.
+        let s = chain
+            .step(
+                &frame(6, Relocalized, Some(kf("cam0", 2)), Some(1.2), false),
+                identity,
+            )
+            .unwrap();
+        match s.state {
+            ChainState::Reanchored {
+                correction_m,
+                correction_deg,
+            } => {
+                assert!((correction_m - 0.7).abs() < 1e-9, "{correction_m}");
+                assert!(correction_deg.abs() < 1e-9);
+            }
+            other => panic!("expected a re-anchoring, got {other:?}"),
+        }
+        assert!((z(&s) - 2.2).abs() < 1e-12);
+        assert!(s.base.covariance[(0, 0)] < 1e-3);
+        // The path holds only verified poses: 0, 1, 1.5, 2.2.
+        let path: Vec<f64> = chain.path().map(|(_, p)| p.translation.z).collect();
+        assert_eq!(path.len(), 4);
+        assert!((path[3] - 2.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_camera_that_starts_late_starts_from_the_driving_cameras_robot_pose() {
+        let node = NodeConfig::default();
+        let mut chain = OdomChain::new(vec![true, true], Some(0), &node);
+        let ahead = || Mount {
+            base_from_optical: Isometry3::translation(0.5, 0.0, 0.0),
+            source: MountSource::Parameter,
+        };
+        chain.step(
+            &frame(1, super::super::TrackState::NewKeyframe, None, None, true),
+            ahead,
+        );
+        chain.step(
+            &frame(
+                2,
+                super::super::TrackState::Tracking,
+                Some(kf("cam0", 1)),
+                Some(2.0),
+                false,
+            ),
+            ahead,
+        );
+        // Camera 1 (mounted 0.3 m to the left) starts now: the robot is at z = 2 (the optical
+        // axis of camera 0 is the robot's z here), camera 1 at robot ∘ its mount.
+        let mut late = frame(2, super::super::TrackState::NewKeyframe, None, None, true);
+        late.camera.index = 1;
+        late.camera.name = "cam1".into();
+        late.promoted = Some(kf("cam1", 2));
+        let left = || Mount {
+            base_from_optical: Isometry3::translation(0.0, 0.3, 0.0),
+            source: MountSource::Parameter,
+        };
+        let s = chain.step(&late, left).unwrap();
+        assert_eq!(s.state, ChainState::Started);
+        assert!(!s.drives);
+        let want = Vector3::new(0.0, 0.3, 2.0);
+        assert!((s.camera.pose.translation.vector - want).norm() < 1e-12);
+        assert!((s.base.pose.translation.vector - Vector3::new(0.0, 0.0, 2.0)).norm() < 1e-12);
+    }
+
     #[test]
     fn holding_grows_with_the_fastest_unseen_motion() {
         let node = NodeConfig {

@@ -474,6 +474,14 @@ fn replay_chains_metric_odometry_to_base_link_through_the_bags_tf_static_mount()
         assert!(worst_rel < 0.02, "{input:?}: {worst_rel}");
         // Chained covariance consistent with the errors (χ² with 3 dof averages 3).
         assert!((0.3..9.0).contains(&nees), "{input:?}: NEES {nees}");
+        // TF stays bounded: with the defaults the only transform is odom → base_link, however
+        // many keyframes the run makes (the per-keyframe roots are a debug flag).
+        let children: std::collections::BTreeSet<String> = tf
+            .iter()
+            .flat_map(|m| m["transforms"].as_array().unwrap())
+            .map(|t| format!("{} -> {}", t["header"]["frame_id"], t["child_frame_id"]))
+            .collect();
+        assert_eq!(children.len(), 1, "{children:?}");
         // The path: every verified pose so far, the last one the latest ~/odom.
         let paths = of("/imd_matcher/path");
         assert_eq!(paths.len(), 24);
