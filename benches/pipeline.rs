@@ -170,48 +170,20 @@ fn ros_conversions(c: &mut Criterion, input: &CameraFrame, outputs: &imd::pipeli
     let native_info = WrappedNativeMsg::<RInfo>::from(&RInfo::from(input.info.clone()));
     c.bench_function("ros_input_image_camera_info_640x480", |b| {
         b.iter(|| {
-            let image: Image = RImage::from_native(black_box(&native_image)).into();
+            let image = Image::try_from(RImage::from_native(black_box(&native_image))).unwrap();
             let info = CameraInfo::try_from(RInfo::from_native(black_box(&native_info))).unwrap();
             (image, info)
         })
     });
     let publish = |out: &imd::pipeline::FrameOutputs, debug: bool| {
-        use imd::pipeline::{Output, OutputMessage};
+        use imd::pipeline::Output;
         let mut n = 0usize;
         for p in &out.messages {
             if p.output == Output::DebugImage && !debug {
                 continue;
             }
-            n += match p.message.clone() {
-                OutputMessage::PointCloud2(m) => {
-                    let r: r2r::sensor_msgs::msg::PointCloud2 = m.into();
-                    WrappedNativeMsg::from(&r).data.size
-                }
-                OutputMessage::Odometry(m) => {
-                    let r: r2r::nav_msgs::msg::Odometry = m.into();
-                    drop(WrappedNativeMsg::from(&r));
-                    0
-                }
-                OutputMessage::TFMessage(m) => {
-                    let r: r2r::tf2_msgs::msg::TFMessage = m.into();
-                    drop(WrappedNativeMsg::from(&r));
-                    0
-                }
-                OutputMessage::Path(m) => {
-                    let r: r2r::nav_msgs::msg::Path = m.into();
-                    drop(WrappedNativeMsg::from(&r));
-                    0
-                }
-                OutputMessage::Image(m) => {
-                    let r: RImage = m.into();
-                    WrappedNativeMsg::from(&r).data.size
-                }
-                OutputMessage::DiagnosticArray(m) => {
-                    let r: r2r::diagnostic_msgs::msg::DiagnosticArray = m.into();
-                    drop(WrappedNativeMsg::from(&r));
-                    0
-                }
-            };
+            imd::ros::convert_to_native(p.message.clone());
+            n += 1;
         }
         let diag = imd::io::msgs::diagnostic_msgs::DiagnosticArray {
             header: Default::default(),

@@ -10,10 +10,6 @@
 use super::messages::NODE_NAME;
 use crate::config::NodeConfig;
 use crate::io::bag::{BagError, BagOutput, CdrMessage};
-use crate::io::msgs::diagnostic_msgs::DiagnosticArray;
-use crate::io::msgs::nav_msgs::{Odometry, Path};
-use crate::io::msgs::sensor_msgs::{Image, PointCloud2};
-use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// One of the node's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,14 +262,23 @@ macro_rules! output_messages {
     };
 }
 
-output_messages! {
-    PointCloud2(PointCloud2),
-    Odometry(Odometry),
-    TFMessage(TFMessage),
-    Image(Image),
-    DiagnosticArray(DiagnosticArray),
-    Path(Path),
+/// Calls `$generator!` with the message types outputs carry, `Variant(path::to::Type)`: the
+/// one list behind [`MessageKind`], [`OutputMessage`] and the ROS node's typed publishers.
+macro_rules! for_each_output_message {
+    ($generator:ident) => {
+        $generator! {
+            PointCloud2($crate::io::msgs::sensor_msgs::PointCloud2),
+            Odometry($crate::io::msgs::nav_msgs::Odometry),
+            TFMessage($crate::io::msgs::tf2_msgs::TFMessage),
+            Image($crate::io::msgs::sensor_msgs::Image),
+            DiagnosticArray($crate::io::msgs::diagnostic_msgs::DiagnosticArray),
+            Path($crate::io::msgs::nav_msgs::Path),
+        }
+    };
 }
+pub(crate) use for_each_output_message;
+
+for_each_output_message!(output_messages);
 
 /// A message for one output topic.
 #[derive(Debug, Clone, PartialEq)]

@@ -34,7 +34,7 @@ use crate::io::camera_sync::{CameraMessage, CameraSync};
 use crate::io::frames::{CameraFrame, CameraImage, MetricSource};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
-use crate::io::msgs::sensor_msgs::CameraInfo;
+use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
 use crate::io::msgs::std_msgs::Header;
 use crate::io::msgs::tf2_msgs::TFMessage;
 use crate::pipeline::topics::{
@@ -44,6 +44,7 @@ use crate::pipeline::transforms::{SharedTransforms, TF_STATIC_TOPIC, TF_TOPIC};
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use crate::pipeline::{CauseLog, TrackerProcessor};
 use crate::pipeline::{ControlCommand, FrameOutputs, FrameProcessor, PipelineError};
+use crate::ros::msgs::RosMessage;
 use crate::ros::params::{ImdParams, ParamError};
 
 /// The node name.
@@ -379,57 +380,55 @@ fn now_time(clock: &Arc<Mutex<r2r::Clock>>) -> Time {
     Time::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-/// A publisher of one message type (the variants follow
-/// [`crate::pipeline::topics::MessageKind`]).
-#[derive(Clone)]
-enum TypedPublisher {
-    PointCloud2(r2r::Publisher<r2r::sensor_msgs::msg::PointCloud2>),
-    Odometry(r2r::Publisher<r2r::nav_msgs::msg::Odometry>),
-    TFMessage(r2r::Publisher<r2r::tf2_msgs::msg::TFMessage>),
-    Image(r2r::Publisher<r2r::sensor_msgs::msg::Image>),
-    DiagnosticArray(r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>),
-    Path(r2r::Publisher<r2r::nav_msgs::msg::Path>),
+/// A publisher of one output's message type: one variant per type of the output table's list
+/// ([`crate::pipeline::topics::for_each_output_message`]).
+macro_rules! typed_publishers {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        #[derive(Clone)]
+        enum TypedPublisher {
+            $($variant(r2r::Publisher<<$ty as RosMessage>::Ros>),)*
+        }
+
+        impl TypedPublisher {
+            fn create(node: &mut r2r::Node, topic: &OutputTopic) -> Result<Self, NodeError> {
+                let qos = match topic.qos {
+                    OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
+                };
+                let context = || format!("publisher {}", topic.name);
+                let name = topic.name;
+                Ok(match topic.kind {
+                    $(MessageKind::$variant => {
+                        Self::$variant(ros(context(), node.create_publisher(name, qos))?)
+                    })*
+                })
+            }
+
+            /// Publish `message`; `Err` names the mismatch when it is not this publisher's
+            /// type.
+            fn publish(&self, message: OutputMessage) -> Result<(), String> {
+                let r = match (self, message) {
+                    $((Self::$variant(p), OutputMessage::$variant(m)) => p.publish(&m.into()),)*
+                    #[allow(unreachable_patterns)]
+                    (_, m) => return Err(format!("a {} message", m.kind().type_name())),
+                };
+                r.map_err(|e| e.to_string())
+            }
+        }
+
+        /// Convert `message` to r2r's struct and then to its native (C) message, as publishing
+        /// does before rcl takes it, and drop it (what the benchmarks time).
+        pub fn convert_to_native(message: OutputMessage) {
+            match message {
+                $(OutputMessage::$variant(m) => {
+                    let r: <$ty as RosMessage>::Ros = m.into();
+                    drop(r2r::NativeMsg::from(&r));
+                })*
+            }
+        }
+    };
 }
 
-impl TypedPublisher {
-    fn create(node: &mut r2r::Node, topic: &OutputTopic) -> Result<Self, NodeError> {
-        let qos = match topic.qos {
-            OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
-        };
-        let context = || format!("publisher {}", topic.name);
-        let name = topic.name;
-        Ok(match topic.kind {
-            MessageKind::PointCloud2 => {
-                Self::PointCloud2(ros(context(), node.create_publisher(name, qos))?)
-            }
-            MessageKind::Odometry => {
-                Self::Odometry(ros(context(), node.create_publisher(name, qos))?)
-            }
-            MessageKind::TFMessage => {
-                Self::TFMessage(ros(context(), node.create_publisher(name, qos))?)
-            }
-            MessageKind::Image => Self::Image(ros(context(), node.create_publisher(name, qos))?),
-            MessageKind::DiagnosticArray => {
-                Self::DiagnosticArray(ros(context(), node.create_publisher(name, qos))?)
-            }
-            MessageKind::Path => Self::Path(ros(context(), node.create_publisher(name, qos))?),
-        })
-    }
-
-    /// Publish `message`; `Err` names the mismatch when it is not this publisher's type.
-    fn publish(&self, message: OutputMessage) -> Result<(), String> {
-        let r = match (self, message) {
-            (Self::PointCloud2(p), OutputMessage::PointCloud2(m)) => p.publish(&m.into()),
-            (Self::Odometry(p), OutputMessage::Odometry(m)) => p.publish(&m.into()),
-            (Self::TFMessage(p), OutputMessage::TFMessage(m)) => p.publish(&m.into()),
-            (Self::Image(p), OutputMessage::Image(m)) => p.publish(&m.into()),
-            (Self::DiagnosticArray(p), OutputMessage::DiagnosticArray(m)) => p.publish(&m.into()),
-            (Self::Path(p), OutputMessage::Path(m)) => p.publish(&m.into()),
-            (_, m) => return Err(format!("a {} message", m.kind().type_name())),
-        };
-        r.map_err(|e| e.to_string())
-    }
-}
+crate::pipeline::topics::for_each_output_message!(typed_publishers);
 
 /// Publishers of every output, one per row of the output table; publishing errors are logged,
 /// never fatal. r2r publishers are `Send` but not `Sync`: each task gets its own clone.
@@ -927,11 +926,15 @@ impl Subscriber<'_> {
     ) -> Result<(), NodeError> {
         if topic.ends_with("/compressed") {
             self.spawn(topic, move |m: r2r::sensor_msgs::msg::CompressedImage| {
-                Ok(wrap(CameraImage::Compressed(m.into())))
+                CompressedImage::try_from(m)
+                    .map(|m| wrap(CameraImage::Compressed(m)))
+                    .map_err(|e| e.to_string())
             })
         } else {
             self.spawn(topic, move |m: r2r::sensor_msgs::msg::Image| {
-                Ok(wrap(CameraImage::Raw(m.into())))
+                Image::try_from(m)
+                    .map(|m| wrap(CameraImage::Raw(m)))
+                    .map_err(|e| e.to_string())
             })
         }
     }
@@ -950,7 +953,9 @@ impl Subscriber<'_> {
     /// An aligned depth `sensor_msgs/Image` (decoded on the worker, with the frame).
     fn depth(&mut self, topic: &str) -> Result<(), NodeError> {
         self.spawn(topic, |m: r2r::sensor_msgs::msg::Image| {
-            Ok(CameraMessage::Depth(m.into()))
+            Image::try_from(m)
+                .map(CameraMessage::Depth)
+                .map_err(|e| e.to_string())
         })
     }
 
@@ -1002,7 +1007,9 @@ fn subscribe_transforms(
         tasks.push(tokio::spawn(async move {
             let mut warned = false;
             while let Some(msg) = sub.next().await {
-                let message: TFMessage = msg.into();
+                let Ok(message) = TFMessage::try_from(msg) else {
+                    continue; // r2r's TF has no fixed-size arrays: cannot fail
+                };
                 let skipped = match tree.write() {
                     Ok(mut t) => t.insert(&message),
                     Err(poisoned) => poisoned.into_inner().insert(&message),
