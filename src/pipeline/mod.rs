@@ -11,6 +11,8 @@
 //!   hallucinating matcher never becomes a confident pose.
 //! - [`TrackOutput`]: correspondences, pose + covariance + model, state, keyframe identity,
 //!   timings; [`messages`] turns it into the ROS 2 messages the node and the replay publish.
+//! - [`inputs`]: one camera's input side (frame assembly, counters, its diagnostics status),
+//!   ROS-free; the node feeds it from its subscriptions.
 //! - [`contract`]: what inputs hand the pipeline and get back ([`FrameProcessor`],
 //!   [`FrameOutputs`], [`ControlCommand`]); [`TrackerProcessor`] (decode + track + messages)
 //!   implements it, scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera
@@ -23,6 +25,7 @@
 pub mod cause_log;
 pub mod contract;
 pub mod frame;
+pub mod inputs;
 pub mod integrity;
 pub mod keyframes;
 pub mod matcher;
@@ -43,6 +46,7 @@ pub use crate::config::TrackerConfig;
 pub use cause_log::CauseLog;
 pub use contract::{ControlCommand, FrameOutputs, FrameProcessor, FrameReport, ScheduleInfo};
 pub use frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
+pub use inputs::{camera_status, control_services, CameraInput, CameraStats};
 pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
 pub use messages::{track_messages, MessageContext};

@@ -276,6 +276,7 @@ macro_rules! for_each_output_message {
         }
     };
 }
+#[allow(unused_imports)] // the ROS node's publishers (feature `ros`)
 pub(crate) use for_each_output_message;
 
 for_each_output_message!(output_messages);
