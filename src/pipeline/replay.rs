@@ -1,4 +1,5 @@
-//! `imd replay`'s engine: a rosbag2 MCAP through the node's own pipeline into an output MCAP.
+//! `imd replay`'s engine: a rosbag2 bag (MCAP or sqlite3, a directory or one file) through
+//! the node's own pipeline into an output bag.
 //!
 //! The path is the node's: [`BagFrames`] pairs images with camera_info exactly as the node's
 //! subscriptions do, a [`FrameWorker`] runs the [`TrackerProcessor`] on its own thread, and

@@ -125,9 +125,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// MERGE(io): replace the body with
-/// `imd::io::viz::draw_matches(img0, img1, matches, None).save(path)` (+ context) once
-/// `io::viz` is merged.
+/// Save the two images side by side with `matches` drawn ([`imd::io::viz::draw_matches`]).
 fn write_viz(
     path: &Path,
     img0: &image::RgbImage,
