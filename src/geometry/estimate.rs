@@ -15,9 +15,11 @@ use super::points::PixelMatch;
 use super::pose::{PoseEstimate, PoseModel, RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
 use super::ransac::{ransac, required_iterations, RansacSettings};
 use super::refine::homography::refine_homography;
-use super::refine::noise::{sigma_truncated_1d, sigma_truncated_2d};
 use super::refine::relative_pose::{refine_relative_pose, relative_pose_covariance};
 use super::refine::rotation::{refine_rotation, rotation_covariance, rotation_error_sq};
+use super::refine::schedule::{
+    covariance_inputs, noise_1d, noise_2d, refine_on_inliers, RefineProblem,
+};
 use super::refine::RobustLoss;
 use super::rng::Rng;
 use super::GeometryError;
@@ -267,81 +269,30 @@ fn gather(
     (x0, x1)
 }
 
-/// A pose after the final refinement.
-struct RefinedPose {
-    pose: RelativePose,
-    /// Inliers at the user's threshold.
-    inliers: Vec<bool>,
-    /// Squared Sampson errors (∞ behind a camera).
-    errors: Vec<f64>,
-    iterations: usize,
-    /// Noise σ̂ of the inliers (normalized units).
-    sigma: f64,
-}
+/// Relative pose under the refinement schedule: Sampson errors, cheirality.
+impl RefineProblem for NormalizedCorrespondences {
+    type Model = RelativePose;
+    const MIN_POINTS: usize = 6;
 
-/// σ̂ of 1-D residuals from the inliers' squared errors, cut at `threshold`.
-fn noise_1d(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
-    let (sum, count) = inliers
-        .iter()
-        .zip(errors)
-        .filter(|(f, _)| **f)
-        .fold((0.0, 0usize), |(s, c), (_, e)| (s + e, c + 1));
-    if count < 2 {
-        return 0.5 * threshold;
+    fn classify(&self, pose: &RelativePose, thr2: f64) -> (Vec<bool>, Vec<f64>) {
+        NormalizedCorrespondences::classify(self, pose, thr2)
     }
-    sigma_truncated_1d(sum / count as f64, threshold)
-}
 
-/// Refine on the matches within the noise-adapted window (see [`RefinementOptions`]), then
-/// re-select the inliers; repeated (at most three times) while the inlier set changes.
-///
-/// [`RefinementOptions`]: super::options::RefinementOptions
-fn refine_pose_on_inliers(
-    data: &NormalizedCorrespondences,
-    pose: &RelativePose,
-    opts: &PoseOptions,
-    threshold: f64,
-) -> RefinedPose {
-    let thr2 = threshold * threshold;
-    let refinement = &opts.refinement;
-    let mut pose = *pose;
-    let (mut inliers, mut errors) = data.classify(&pose, thr2);
-    let mut sigma = noise_1d(&inliers, &errors, threshold);
-    let mut iterations = 0;
-    if refinement.enabled {
-        for _ in 0..3 {
-            let window = refinement.window(sigma, threshold);
-            let (set, _) = data.classify(&pose, window * window);
-            let (x0, x1) = gather(data, &set);
-            if x0.len() < 6 {
-                break;
-            }
-            let out = refine_relative_pose(
-                &x0,
-                &x1,
-                &pose,
-                refinement.loss,
-                refinement.loss_scale * sigma,
-                refinement.max_iterations,
-            );
-            iterations += out.iterations;
-            pose = out.params;
-            let (next, next_errors) = data.classify(&pose, thr2);
-            let changed = next != inliers;
-            inliers = next;
-            errors = next_errors;
-            sigma = noise_1d(&inliers, &errors, threshold);
-            if !changed {
-                break;
-            }
-        }
+    fn noise(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
+        noise_1d(inliers, errors, threshold)
     }
-    RefinedPose {
-        pose,
-        inliers,
-        errors,
-        iterations,
-        sigma,
+
+    fn refine(
+        &self,
+        set: &[bool],
+        pose: &RelativePose,
+        loss: RobustLoss,
+        scale: f64,
+        max_iterations: usize,
+    ) -> (RelativePose, usize) {
+        let (x0, x1) = gather(self, set);
+        let out = refine_relative_pose(&x0, &x1, pose, loss, scale, max_iterations);
+        (out.params, out.iterations)
     }
 }
 
@@ -351,21 +302,11 @@ fn finish_essential(
     opts: &PoseOptions,
     threshold: f64,
 ) -> Finished {
-    let refined = refine_pose_on_inliers(data, pose, opts, threshold);
-    let refinement = &opts.refinement;
+    let refined = refine_on_inliers(data, pose, &opts.refinement, threshold);
     // The covariance describes the estimator that produced the pose: same window, same loss.
-    let (set, loss, scale) = if refinement.enabled {
-        let window = refinement.window(refined.sigma, threshold);
-        (
-            data.classify(&refined.pose, window * window).0,
-            refinement.loss,
-            refinement.loss_scale * refined.sigma,
-        )
-    } else {
-        (refined.inliers.clone(), RobustLoss::Squared, 1.0)
-    };
+    let (set, loss, scale2) = covariance_inputs(data, &refined, &opts.refinement, threshold);
     let (x0, x1) = gather(data, &set);
-    let covariance = relative_pose_covariance(&x0, &x1, &refined.pose, loss, scale * scale);
+    let covariance = relative_pose_covariance(&x0, &x1, &refined.model, loss, scale2);
     let count = refined.inliers.iter().filter(|b| **b).count().max(1);
     let sum: f64 = refined
         .inliers
@@ -375,7 +316,7 @@ fn finish_essential(
         .map(|(_, e)| e)
         .sum();
     Finished {
-        pose: refined.pose,
+        pose: refined.model,
         model: PoseModel::Essential,
         inliers: refined.inliers,
         covariance,
@@ -395,22 +336,33 @@ fn finish_rotation(
     threshold1: f64,
 ) -> Finished {
     let (x0, x1) = planar_points(data);
-    let fit = refine_rotation_on_inliers(&x0, &x1, rotation, opts, threshold1);
-    let thr2 = threshold1 * threshold1;
-    let inliers = flags_below(&fit.errors, thr2);
-    let covariance = rotation_pose_covariance(&x0, &x1, &fit, &inliers, opts, threshold1);
+    let problem = RotationProblem { x0: &x0, x1: &x1 };
+    let fit = refine_on_inliers(&problem, rotation, &opts.refinement, threshold1);
+    // The covariance describes the estimator that produced the rotation; the translation is
+    // unobservable.
+    let (set, loss, scale2) = covariance_inputs(&problem, &fit, &opts.refinement, threshold1);
+    let (a, b) = select_flagged(&x0, &x1, &set);
+    let cov_r = rotation_covariance(&a, &b, &fit.model, loss, scale2);
+    let mut covariance = Matrix6::zeros();
+    for i in 0..3 {
+        covariance[(i, i)] = UNOBSERVABLE_TRANSLATION_VARIANCE;
+        for j in 0..3 {
+            covariance[(3 + i, 3 + j)] = cov_r[(i, j)];
+        }
+    }
     let (sum, count) = fit
-        .errors
+        .inliers
         .iter()
-        .filter(|e| **e < thr2)
-        .fold((0.0, 0usize), |(s, c), e| (s + e, c + 1));
+        .zip(&fit.errors)
+        .filter(|(f, _)| **f)
+        .fold((0.0, 0usize), |(s, c), (_, e)| (s + e, c + 1));
     Finished {
         pose: RelativePose::new(
-            Rotation3::from_matrix_unchecked(fit.rotation),
+            Rotation3::from_matrix_unchecked(fit.model),
             Vector3::zeros(),
         ),
         model: PoseModel::Rotation,
-        inliers,
+        inliers: fit.inliers,
         covariance,
         homography: Some(homography),
         alternative: None,
@@ -421,113 +373,42 @@ fn finish_rotation(
     }
 }
 
-/// A rotation after the final refinement.
-struct RefinedRotation {
-    rotation: Matrix3<f64>,
-    /// Squared 2-D transfer errors of every match.
-    errors: Vec<f64>,
-    /// Noise σ̂ of the inliers (normalized units).
-    sigma: f64,
-    iterations: usize,
+/// Pure rotation under the refinement schedule: 2-D transfer errors on the normalized plane.
+struct RotationProblem<'a> {
+    x0: &'a [Vector2<f64>],
+    x1: &'a [Vector2<f64>],
 }
 
-fn rotation_errors(r: &Matrix3<f64>, x0: &[Vector2<f64>], x1: &[Vector2<f64>]) -> Vec<f64> {
-    x0.iter()
-        .zip(x1)
-        .map(|(a, b)| rotation_error_sq(r, a, b))
-        .collect()
-}
+impl RefineProblem for RotationProblem<'_> {
+    type Model = Matrix3<f64>;
+    const MIN_POINTS: usize = 3;
 
-fn flags_below(errors: &[f64], t2: f64) -> Vec<bool> {
-    errors.iter().map(|e| *e < t2).collect()
-}
-
-/// σ̂ of 2-D residuals from the squared errors below `threshold1`².
-fn noise_2d(errors: &[f64], threshold1: f64) -> f64 {
-    let thr2 = threshold1 * threshold1;
-    let inl: Vec<f64> = errors.iter().copied().filter(|e| *e < thr2).collect();
-    if inl.len() < 2 {
-        0.5 * threshold1
-    } else {
-        sigma_truncated_2d(inl.iter().sum::<f64>() / inl.len() as f64, threshold1)
+    fn classify(&self, r: &Matrix3<f64>, thr2: f64) -> (Vec<bool>, Vec<f64>) {
+        let errors: Vec<f64> = self
+            .x0
+            .iter()
+            .zip(self.x1)
+            .map(|(a, b)| rotation_error_sq(r, a, b))
+            .collect();
+        (errors.iter().map(|e| *e < thr2).collect(), errors)
     }
-}
 
-/// Two rounds of refinement on the noise-adapted window (see [`RefinementOptions`]).
-///
-/// [`RefinementOptions`]: super::options::RefinementOptions
-fn refine_rotation_on_inliers(
-    x0: &[Vector2<f64>],
-    x1: &[Vector2<f64>],
-    rotation: &Matrix3<f64>,
-    opts: &PoseOptions,
-    threshold1: f64,
-) -> RefinedRotation {
-    let refinement = &opts.refinement;
-    let mut r = *rotation;
-    let mut errors = rotation_errors(&r, x0, x1);
-    let mut sigma = noise_2d(&errors, threshold1);
-    let mut iterations = 0;
-    if refinement.enabled {
-        for _ in 0..2 {
-            let window = refinement.window(sigma, threshold1);
-            let (a, b) = select_flagged(x0, x1, &flags_below(&errors, window * window));
-            if a.len() < 3 {
-                break;
-            }
-            let out = refine_rotation(
-                &a,
-                &b,
-                &r,
-                refinement.loss,
-                refinement.loss_scale * sigma,
-                refinement.max_iterations,
-            );
-            iterations += out.iterations;
-            r = out.params;
-            errors = rotation_errors(&r, x0, x1);
-            sigma = noise_2d(&errors, threshold1);
-        }
+    fn noise(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
+        noise_2d(inliers, errors, threshold)
     }
-    RefinedRotation {
-        rotation: r,
-        errors,
-        sigma,
-        iterations,
-    }
-}
 
-/// The 6×6 covariance of a rotation-only pose: the rotation block from the estimator that
-/// produced it (same window, same loss), the translation block unobservable.
-fn rotation_pose_covariance(
-    x0: &[Vector2<f64>],
-    x1: &[Vector2<f64>],
-    fit: &RefinedRotation,
-    inliers: &[bool],
-    opts: &PoseOptions,
-    threshold1: f64,
-) -> Matrix6<f64> {
-    let refinement = &opts.refinement;
-    let (set, loss, scale) = if refinement.enabled {
-        let window = refinement.window(fit.sigma, threshold1);
-        (
-            flags_below(&fit.errors, window * window),
-            refinement.loss,
-            refinement.loss_scale * fit.sigma,
-        )
-    } else {
-        (inliers.to_vec(), RobustLoss::Squared, 1.0)
-    };
-    let (a, b) = select_flagged(x0, x1, &set);
-    let cov_r = rotation_covariance(&a, &b, &fit.rotation, loss, scale * scale);
-    let mut covariance = Matrix6::zeros();
-    for i in 0..3 {
-        covariance[(i, i)] = UNOBSERVABLE_TRANSLATION_VARIANCE;
-        for j in 0..3 {
-            covariance[(3 + i, 3 + j)] = cov_r[(i, j)];
-        }
+    fn refine(
+        &self,
+        set: &[bool],
+        r: &Matrix3<f64>,
+        loss: RobustLoss,
+        scale: f64,
+        max_iterations: usize,
+    ) -> (Matrix3<f64>, usize) {
+        let (a, b) = select_flagged(self.x0, self.x1, set);
+        let out = refine_rotation(&a, &b, r, loss, scale, max_iterations);
+        (out.params, out.iterations)
     }
-    covariance
 }
 
 fn planar_points(data: &NormalizedCorrespondences) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
@@ -794,14 +675,14 @@ fn choose_planar(
     let mut refined: Vec<(RelativePose, usize)> = candidates
         .iter()
         .map(|pose| {
-            let refined = refine_pose_on_inliers(data, pose, opts, threshold);
+            let refined = refine_on_inliers(data, pose, &opts.refinement, threshold);
             let off_plane = refined
                 .inliers
                 .iter()
                 .zip(h_inliers)
                 .filter(|(e, h)| **e && !**h)
                 .count();
-            (refined.pose, off_plane)
+            (refined.model, off_plane)
         })
         .collect();
     if refined.len() == 1 {
