@@ -364,82 +364,9 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         None => out.state.as_str().to_string(),
         Some(reason) => format!("{}: {reason}", out.state.as_str()),
     };
-    let q = &out.quality;
-    let t = &out.timings;
-    let stamp = |s: &crate::io::msgs::builtin_interfaces::Time| s.to_string();
-    let mut values = vec![
-        KeyValue::new("state", out.state.as_str()),
-        KeyValue::new("camera", &out.camera.name),
-        KeyValue::new("frame_stamp", stamp(&out.stamp)),
-        KeyValue::new("frame_id", &out.frame_id),
-        KeyValue::new(
-            "keyframe",
-            out.keyframe
-                .as_ref()
-                .map(KeyframeId::frame_name)
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "keyframe_camera",
-            out.keyframe
-                .as_ref()
-                .map(|k| k.camera.clone())
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "keyframe_stamp",
-            out.keyframe
-                .as_ref()
-                .map(|k| stamp(&k.stamp))
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "new_keyframe",
-            out.promoted
-                .as_ref()
-                .map(KeyframeId::frame_name)
-                .unwrap_or_default(),
-        ),
-        KeyValue::new("matches", q.matches),
-        KeyValue::new("inliers", q.inliers),
-        KeyValue::new("inlier_ratio", format!("{:.3}", q.inlier_ratio)),
-        KeyValue::new("coverage", format!("{:.3}", q.coverage)),
-        KeyValue::new("median_flow_px", format!("{:.2}", q.median_flow_px)),
-        KeyValue::new("keyframe_age_s", format!("{:.3}", q.keyframe_age_s)),
-        KeyValue::new("keyframe_age_frames", q.keyframe_age_frames),
-        KeyValue::new(
-            "model",
-            out.pose.as_ref().map(|p| p.model.as_str()).unwrap_or(""),
-        ),
-        KeyValue::new(
-            "translation_observable",
-            out.pose.as_ref().is_some_and(|p| p.translation_observable),
-        ),
-        KeyValue::new(
-            "scale",
-            out.pose
-                .as_ref()
-                .map(|p| p.scale.as_str())
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "noise_sigma_px",
-            out.pose
-                .as_ref()
-                .map(|p| format!("{:.3}", p.noise_sigma_px))
-                .unwrap_or_default(),
-        ),
-        KeyValue::new("latency_ms", format!("{:.1}", ctx.latency_ms)),
-        KeyValue::new("frames_dropped", ctx.dropped_frames),
-        KeyValue::new("frames_skipped_max_rate", ctx.rate_skipped),
-        KeyValue::new("prepare_ms", format!("{:.1}", t.prepare_ms)),
-        KeyValue::new("match_ms", format!("{:.1}", t.match_ms)),
-        KeyValue::new("pose_ms", format!("{:.1}", t.pose_ms)),
-        KeyValue::new("metric_ms", format!("{:.1}", t.metric_ms)),
-        KeyValue::new("relocalization_ms", format!("{:.1}", t.relocalization_ms)),
-        KeyValue::new("integrity_ms", format!("{:.1}", t.integrity_ms)),
-        KeyValue::new("track_ms", format!("{:.1}", t.total_ms)),
-    ];
+    let mut values = frame_values(out);
+    values.extend(quality_values(out));
+    values.extend(timing_values(out, ctx));
     values.extend(integrity_values(out));
     for (key, v) in model_stages(out) {
         values.push(KeyValue::new(key, format!("{v:.1}")));
@@ -472,6 +399,77 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         hardware_id: out.camera.name.clone(),
         values,
     }
+}
+
+/// Which frame, against which keyframe, and what became a keyframe.
+fn frame_values(out: &TrackOutput) -> Vec<KeyValue> {
+    let name = |k: Option<&KeyframeId>| k.map(KeyframeId::frame_name).unwrap_or_default();
+    vec![
+        KeyValue::new("state", out.state.as_str()),
+        KeyValue::new("camera", &out.camera.name),
+        KeyValue::new("frame_stamp", out.stamp),
+        KeyValue::new("frame_id", &out.frame_id),
+        KeyValue::new("keyframe", name(out.keyframe.as_ref())),
+        KeyValue::new(
+            "keyframe_camera",
+            out.keyframe
+                .as_ref()
+                .map(|k| k.camera.clone())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new(
+            "keyframe_stamp",
+            out.keyframe
+                .as_ref()
+                .map(|k| k.stamp.to_string())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new("new_keyframe", name(out.promoted.as_ref())),
+    ]
+}
+
+/// Tracking quality against the keyframe and the pose's model.
+fn quality_values(out: &TrackOutput) -> Vec<KeyValue> {
+    let q = &out.quality;
+    let pose = out.pose.as_ref();
+    vec![
+        KeyValue::new("matches", q.matches),
+        KeyValue::new("inliers", q.inliers),
+        KeyValue::new("inlier_ratio", format!("{:.3}", q.inlier_ratio)),
+        KeyValue::new("coverage", format!("{:.3}", q.coverage)),
+        KeyValue::new("median_flow_px", format!("{:.2}", q.median_flow_px)),
+        KeyValue::new("keyframe_age_s", format!("{:.3}", q.keyframe_age_s)),
+        KeyValue::new("keyframe_age_frames", q.keyframe_age_frames),
+        KeyValue::new("model", pose.map(|p| p.model.as_str()).unwrap_or("")),
+        KeyValue::new(
+            "translation_observable",
+            pose.is_some_and(|p| p.translation_observable),
+        ),
+        KeyValue::new("scale", pose.map(|p| p.scale.as_str()).unwrap_or_default()),
+        KeyValue::new(
+            "noise_sigma_px",
+            pose.map(|p| format!("{:.3}", p.noise_sigma_px))
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+/// Latency, scheduling and the stage timings of the tracker.
+fn timing_values(out: &TrackOutput, ctx: &MessageContext) -> Vec<KeyValue> {
+    let t = &out.timings;
+    let ms = |v: f64| format!("{v:.1}");
+    vec![
+        KeyValue::new("latency_ms", ms(ctx.latency_ms)),
+        KeyValue::new("frames_dropped", ctx.dropped_frames),
+        KeyValue::new("frames_skipped_max_rate", ctx.rate_skipped),
+        KeyValue::new("prepare_ms", ms(t.prepare_ms)),
+        KeyValue::new("match_ms", ms(t.match_ms)),
+        KeyValue::new("pose_ms", ms(t.pose_ms)),
+        KeyValue::new("metric_ms", ms(t.metric_ms)),
+        KeyValue::new("relocalization_ms", ms(t.relocalization_ms)),
+        KeyValue::new("integrity_ms", ms(t.integrity_ms)),
+        KeyValue::new("track_ms", ms(t.total_ms)),
+    ]
 }
 
 /// What the integrity checks measured (empty strings when they did not run).
