@@ -297,8 +297,8 @@ def main():
             for s in STAGES:
                 ms = med.get(f"{s}_ms", 0.0)
                 fl = flops.get(s)
-                stages[s] = {"ms": round(ms, 3), "gflop": round(fl / 1e9, 2) if fl is not None else None,
-                             "tflop_per_s": round(fl / (ms / 1e3) / 1e12, 3) if fl and ms > 0 else None}
+                stages[s] = {"ms": round(ms, 3), "gflop": float(f"{fl / 1e9:.4g}") if fl is not None else None,
+                             "tflop_per_s": float(f"{fl / (ms / 1e3) / 1e12:.4g}") if fl and ms > 0 else None}
             out[dtype] = {
                 "matches": t["matches"], "load_ms": round(t["load_ms"], 1), "cold_ms": round(t["cold"]["total_ms"], 1),
                 "pair_ms_median": round(med["total_ms"], 3),
