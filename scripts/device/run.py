@@ -15,7 +15,7 @@ Steps (each recorded as ok / failed / unavailable, the run goes on after a failu
            every mutual nearest neighbour is a match, so the fine stage has work): warm pair
            latency (median of --repeats),
            keyframe-cached latency, per-stage times against the manifest's FLOPs (TFLOP/s),
-           peak GPU memory of the process (nvidia-smi);
+           peak GPU memory of the process and of the whole device (nvidia-smi);
   replay   `imd replay` of the small bag on the device and on the CPU: frames/s, equality of
            the summaries (frames, tracking states, outputs per topic).
 Needs Python ≥ 3.8 with torch and safetensors (for the weights) and numpy-free code otherwise.
@@ -111,6 +111,8 @@ class GpuMemoryPoller:
 
     def __init__(self, pid):
         self.pid, self.peak, self.ok = pid, None, shutil.which("nvidia-smi") is not None
+        # Whole-device memory.used too: in a container nvidia-smi may not list our PID.
+        self.device_peak = None
         self.done = threading.Event()
         if self.ok:
             self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -126,6 +128,10 @@ class GpuMemoryPoller:
                     parts = [s.strip() for s in line.split(",")]
                     if len(parts) == 2 and parts[0] == str(self.pid) and parts[1].isdigit():
                         self.peak = max(self.peak or 0, int(parts[1]))
+                used = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
+                                       "--id=0"], capture_output=True, text=True, timeout=5).stdout.strip()
+                if used.isdigit():
+                    self.device_peak = max(self.device_peak or 0, int(used))
             except Exception:
                 pass
             self.done.wait(0.1)
@@ -134,7 +140,7 @@ class GpuMemoryPoller:
         self.done.set()
         if self.ok:
             self.thread.join(timeout=10)
-        return self.peak
+        return {"process_mib": self.peak, "device_used_mib": self.device_peak}
 
 
 def read_matches(path):
@@ -305,7 +311,10 @@ def main():
                 "pair_ms_all": [round(x["total_ms"], 3) for x in t["pair"]],
                 "keyframe_cached_ms_median": round(t["keyframe_cached_median"]["total_ms"], 3),
                 "stages": stages,
-                "peak_gpu_memory_mib": peak if peak is not None else "unavailable (CPU mode or no nvidia-smi)",
+                "peak_gpu_memory_mib": peak["process_mib"] if peak and peak["process_mib"] is not None
+                else "unavailable (CPU mode, no nvidia-smi, or PID not listed)",
+                "peak_device_memory_used_mib": peak["device_used_mib"] if peak and peak["device_used_mib"] is not None
+                else "unavailable (CPU mode or no nvidia-smi)",
                 "command_seconds": round(secs, 1),
             }
         if failed:
@@ -336,7 +345,8 @@ def main():
                     "--out", bag_out, "--summary-json", sj]
             rc, secs, _ = run.cmd(f"replay_{dev}", argv, env=rust_env, timeout=args.timeout)
             if rc != 0:
-                raise StepFailed(f"imd replay on {real} exited {rc} (logs/replay_{dev}.log)")
+                out.update(status="failed", error=f"imd replay on {real} exited {rc} (logs/replay_{dev}.log)")
+                return out
             s = json.loads(sj.read_text())
             summaries[dev] = s
             out[dev] = {"frames_processed": s["frames_processed"], "seconds": round(secs, 2),
