@@ -62,7 +62,7 @@ grep -E "^(__version__|git_version|cuda)" "$LIBTORCH/version.py" >&2
 
 work="$root/out/device-build"
 step "throwaway copy of HEAD ($(git rev-parse --short HEAD)) in $work/src, patched torch-sys"
-rm -rf "$work/src" "$work/torch-sys"
+rm -rf "$work/src" "$work/torch-sys.new"
 mkdir -p "$work/src"
 git archive HEAD | tar -x -C "$work/src"
 registry_torch_sys="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/torch-sys-0.26.0 | head -1)"
@@ -70,11 +70,18 @@ if [ -z "$registry_torch_sys" ]; then
   (cd "$work/src" && cargo fetch --quiet)
   registry_torch_sys="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/torch-sys-0.26.0 | head -1)"
 fi
-cp -r "$registry_torch_sys" "$work/torch-sys"
-chmod -R u+w "$work/torch-sys"
-"$py" scripts/device/patch_torch_sys.py "$work/torch-sys"
+cp -a "$registry_torch_sys" "$work/torch-sys.new"
+chmod -R u+w "$work/torch-sys.new"
+"$py" scripts/device/patch_torch_sys.py "$work/torch-sys.new"
+# Keep an identical earlier copy (and its timestamps): torch-sys's C++ then is not recompiled.
+if [ -d "$work/torch-sys" ] && diff -rq "$work/torch-sys" "$work/torch-sys.new" >/dev/null; then
+  rm -rf "$work/torch-sys.new"
+else
+  rm -rf "$work/torch-sys" && mv "$work/torch-sys.new" "$work/torch-sys"
+fi
 
 step "cargo build --release --bin imd against torch $TORCH"
+if [ -d "$work/target/release" ]; then build_kind="incremental (out/device-build/target reused)"; else build_kind="clean (no build folder)"; fi
 build_start=$(date +%s)
 (
   cd "$work/src"
@@ -129,7 +136,7 @@ Written by the script; commit it with the change that made the build.
 | torch wheel | torch-$TORCH-cp311-cp311-manylinux_2_28_x86_64.whl, sha256 \`$wheel_sha\` |
 | stripped \`imd\` | $binary_mib MiB ($binary_bytes bytes), \`libtorch_cuda.so\` NEEDED |
 | carry folder | $carry_mib MiB ($carry_bytes bytes, limit 64 MiB) |
-| cargo build --release | $build_s s |
+| cargo build --release | $build_s s, $build_kind |
 | whole script | $total_s s |
 MD
 step "done: out/device-carry is $carry_mib MiB (binary $binary_mib MiB); build $build_s s, total $total_s s"
