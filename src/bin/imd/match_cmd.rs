@@ -1,8 +1,10 @@
 //! `imd match IMG0 IMG1 --model DIR [--out M.csv] [--viz OUT.png] [--device D] [--dtype T]
-//! [--resize LONG_SIDE] [--threshold θ] [--mode MODE] [--max-matches N]`.
+//! [--resize LONG_SIDE] [--threshold θ] [--mode MODE] [--max-matches N]
+//! [--repeat N] [--timings-json FILE]`.
 //!
 //! Writes `x0,y0,x1,y1,confidence` in original-image pixels to `--out` (or stdout) and a
-//! summary (mode, match count, stage timings) to stderr.
+//! summary (mode, match count, stage timings) to stderr. `--repeat` adds warm repeats
+//! ([`crate::match_bench`]).
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +44,13 @@ pub struct Args {
     /// Keep at most N matches, most confident first (0 = all).
     #[arg(long, default_value_t = 0)]
     max_matches: u32,
+    /// After the first match, time N warm repeats of the pair and N with image 0 cached (the
+    /// tracker's per-frame cost); medians go to stderr and to --timings-json.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    repeat: u32,
+    /// Write load time, cold and warm per-stage timings (ms) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    timings_json: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<ModeOption, String> {
@@ -69,6 +78,9 @@ fn check_outputs(args: &Args) -> Result<()> {
     if let (Some(out), Some(viz)) = (&args.out, &args.viz) {
         imd::io::paths::check_output_not_input(viz, &[out]).context("--viz and --out")?;
     }
+    if let Some(t) = &args.timings_json {
+        imd::io::paths::check_output_not_input(t, &inputs).context("--timings-json")?;
+    }
     Ok(())
 }
 
@@ -87,8 +99,16 @@ pub fn run(args: Args) -> Result<()> {
         max_matches: args.max_matches,
         ..defaults
     };
+    if opts.dtype == ComputeDtype::F16 && opts.device == ComputeDevice::Cpu {
+        log::warn!(
+            "f16 on the CPU is very slow (libtorch's f16 CPU convolutions: one paper-size pair \
+             at 128x96 took 383 s in f16, 12 s in bf16): use bf16 or f32 on the CPU, f16 on CUDA"
+        );
+    }
+    let load_start = std::time::Instant::now();
     let matcher = ImdMatcher::load(&opts)
         .with_context(|| format!("loading the matcher from {}", args.model.display()))?;
+    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
     let out = matcher.match_images(&img0, &img1).with_context(|| {
         format!(
             "matching {} and {}",
@@ -122,6 +142,36 @@ pub fn run(args: Args) -> Result<()> {
         t.coarse_ms,
         t.fine_ms
     );
+    if args.repeat > 0 || args.timings_json.is_some() {
+        let setup = crate::match_bench::Setup {
+            matcher: &matcher,
+            img0: &img0,
+            img1: &img1,
+            load_ms,
+            cold: &out,
+        };
+        let timings = crate::match_bench::repeat(&setup, args.repeat as usize)?;
+        if args.repeat > 0 {
+            let (p, k) = (&timings.pair_median, &timings.keyframe_cached_median);
+            eprintln!(
+                "{} warm repeats, medians: pair {:.1} ms (vae {:.1}, clip {:.1}, fine encoder \
+                 {:.1}, cipm {:.1}, unet {:.1}, coarse {:.1}, fine {:.1}); keyframe cached {:.1} ms",
+                args.repeat,
+                p.total_ms,
+                p.vae_ms,
+                p.clip_ms,
+                p.fine_encoder_ms,
+                p.cipm_ms,
+                p.unet_ms,
+                p.coarse_ms,
+                p.fine_ms,
+                k.total_ms
+            );
+        }
+        if let Some(path) = &args.timings_json {
+            crate::match_bench::write_json(path, &timings)?;
+        }
+    }
     Ok(())
 }
 
