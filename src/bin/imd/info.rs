@@ -1,6 +1,6 @@
 //! `imd info [--json]`.
 
-use imd::runtime::RuntimeInfo;
+use imd::model::runtime::RuntimeInfo;
 
 #[derive(clap::Args)]
 pub struct Args {

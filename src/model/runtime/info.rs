@@ -2,10 +2,8 @@
 //! CUDA runtime / cuDNN / driver versions and CUDA devices.
 use serde::Serialize;
 
-pub mod cuda_driver;
-pub mod loaded;
-
-pub use loaded::LoadedLibtorch;
+use super::cuda_driver;
+use super::loaded::LoadedLibtorch;
 
 /// Facts about the runtime that `imd info` prints.
 #[derive(Debug, Clone, Serialize)]
