@@ -595,6 +595,61 @@ mod tests {
     }
 
     #[test]
+    fn a_thousand_frames_publish_one_transform_and_a_bounded_path() {
+        use super::super::contract::FrameOutputs;
+        use super::super::odom_messages::add_odom_messages;
+        use super::super::topics::{Output, OutputMessage};
+        use super::super::TrackState::*;
+        let node = NodeConfig {
+            path_length: 100,
+            ..Default::default()
+        };
+        let mut chain = OdomChain::new(vec![true], Some(0), &node);
+        let mount = || Mount {
+            base_from_optical: Isometry3::identity(),
+            source: MountSource::Identity,
+        };
+        let mut transforms = std::collections::BTreeSet::new();
+        let mut keyframe = None;
+        for k in 0..1000 {
+            // A new keyframe every 10 frames, a lost frame every 97th.
+            let state = match k {
+                0 => NewKeyframe,
+                k if k % 97 == 0 => Lost,
+                k if k % 10 == 0 => NewKeyframe,
+                _ => Tracking,
+            };
+            let forward = (k > 0 && state != Lost).then_some(0.01);
+            let promoted = state != Tracking;
+            let out = frame(k + 1, state, keyframe.clone(), forward, promoted);
+            let step = chain.step(&out, mount).unwrap();
+            let mut outputs = FrameOutputs::default();
+            add_odom_messages(&mut outputs, &out, &step, &node, chain.path());
+            for p in &outputs.messages {
+                match &p.message {
+                    OutputMessage::TFMessage(m) => {
+                        for t in &m.transforms {
+                            transforms
+                                .insert((t.header.frame_id.clone(), t.child_frame_id.clone()));
+                        }
+                    }
+                    OutputMessage::Path(m) => assert!(m.poses.len() <= 100),
+                    _ => {}
+                }
+            }
+            assert!(outputs.message(Output::Odom).is_some());
+            if promoted {
+                keyframe = out.promoted.clone();
+            }
+        }
+        assert_eq!(
+            transforms.into_iter().collect::<Vec<_>>(),
+            [("odom".to_string(), "base_link".to_string())]
+        );
+        assert_eq!(chain.path().count(), 100);
+    }
+
+    #[test]
     fn holding_grows_with_the_fastest_unseen_motion() {
         let node = NodeConfig {
             hold_speed_mps: 0.5,
