@@ -121,7 +121,8 @@ pub(super) fn create_temp(stem: &str) -> Result<(TempFile, File), String> {
 /// streaming, refusing output over `max` bytes. The copy keeps `src`'s name without `.zstd` so
 /// its storage is recognised by extension.
 pub fn decompress_file(src: &Path, max: u64) -> Result<TempFile, String> {
-    let input = File::open(src).map_err(|e| e.to_string())?;
+    let (input, _) = crate::io::paths::open_regular(src, "a zstd-compressed storage file")
+        .map_err(|e| e.reason)?;
     let stem = src
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".zstd").to_string())

@@ -104,6 +104,42 @@ fn safe_relative(rel: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
+/// The first entry of `listed` that names a file listed before it: the same path (`a.mcap`,
+/// `./a.mcap`) or the same file through a symlink or hard link.
+fn duplicate_file(dir: &Path, listed: &[String]) -> Option<String> {
+    let mut seen: Vec<(&str, PathBuf, Option<(u64, u64)>)> = Vec::new();
+    for rel in listed {
+        let normal: PathBuf = Path::new(rel)
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        let id = file_id(&dir.join(rel));
+        if let Some((first, _, _)) = seen
+            .iter()
+            .find(|(_, n, i)| *n == normal || (id.is_some() && *i == id))
+        {
+            return Some(if *first == rel.as_str() {
+                format!("`{rel}` twice")
+            } else {
+                format!("`{rel}`, the same file as `{first}`")
+            });
+        }
+        seen.push((rel, normal, id));
+    }
+    None
+}
+
+#[cfg(unix)]
+fn file_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
 impl Bag {
     /// Open a bag directory (or its `metadata.yaml`), or a single `.mcap` / `.db3` file
     /// (also `FILE`-compressed, `.zstd`).
@@ -235,6 +271,15 @@ impl Bag {
                         &meta_path,
                         format!(
                             "relative_file_paths lists `{bad}`, which leaves the bag directory"
+                        ),
+                    ));
+                }
+                if let Some(dup) = duplicate_file(dir, &m.relative_file_paths) {
+                    return Err(file_err(
+                        &meta_path,
+                        format!(
+                            "relative_file_paths lists {dup}; a storage file is played once \
+                             (rosbag2 never lists one twice: fix the list)"
                         ),
                     ));
                 }

@@ -78,8 +78,9 @@ impl SqliteReader {
             reason,
         };
         let mut magic = [0u8; 16];
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_exact(&mut magic))
+        crate::io::paths::open_regular(path, "an SQLite .db3 storage file")
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.reason))
+            .and_then(|(mut f, _)| f.read_exact(&mut magic))
             .map_err(|e| err(format!("cannot read an SQLite header: {e}")))?;
         if &magic != SQLITE_MAGIC {
             return Err(err("not an SQLite 3 database (no SQLite header)".into()));
@@ -321,6 +322,15 @@ impl SqliteReader {
                 .map(|id| c.get(id).copied().unwrap_or(0))
                 .sum()
         });
+        // The largest payload any selected type may have (its declared size is checked before
+        // SQLite loads a row's BLOB, so a row that claims 999 MB costs nothing); a compressed
+        // payload may be a little larger than its content.
+        let cap = selected
+            .values()
+            .map(|(_, k)| k.map_or(Kind::max_other_payload(), Kind::max_payload))
+            .max()
+            .unwrap_or(0);
+        let cap = cap.saturating_add(cap / 64).saturating_add(1 << 10);
         let (tx, rx) = sync_channel(QUEUE);
         let ids: Vec<i64> = selected.keys().copied().collect();
         let db = self.db.clone();
@@ -334,7 +344,7 @@ impl SqliteReader {
                 .name("imd-sqlite".into())
                 .spawn(move || {
                     let _copy = copy;
-                    query_rows(&db, &ids, order, tx)
+                    query_rows(&db, &ids, order, cap, tx)
                 });
         }
         SqliteMessages {
@@ -384,7 +394,7 @@ enum Row {
 
 /// The query thread: stream the selected rows into `tx` until done, an error, or the reader
 /// hangs up.
-fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
+fn query_rows(path: &Path, ids: &[i64], order: &str, cap: u64, tx: SyncSender<Row>) {
     let fail = |tx: &SyncSender<Row>, e: rusqlite::Error| {
         let _ = tx.send(Row::Failed(e.to_string()));
     };
@@ -396,7 +406,8 @@ fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
     // from text.
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     let sql = format!(
-        "SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN ({}) ORDER BY {order}",
+        "SELECT topic_id, timestamp, CASE WHEN length(data) <= {cap} THEN data END, \
+         length(data) FROM messages WHERE topic_id IN ({}) ORDER BY {order}",
         list.join(",")
     );
     let mut stmt = match conn.prepare(&sql) {
@@ -419,6 +430,14 @@ fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
         };
         let data = match row.get_ref(2) {
             Ok(ValueRef::Blob(b)) => Ok(b.to_vec()),
+            Ok(ValueRef::Null) if row.get::<_, i64>(3).is_ok_and(|n| n as u64 > cap) => {
+                Err(format!(
+                    "the row declares {} bytes, more than the {cap} the largest message of \
+                     its type may have; not read ({})",
+                    row.get::<_, i64>(3).unwrap_or(0),
+                    super::reader::RAISE_LIMITS
+                ))
+            }
             Ok(other) => Err(format!(
                 "the data column holds {:?}, not a BLOB",
                 other.data_type()
