@@ -306,14 +306,15 @@ pub fn run(args: Args) -> Result<()> {
         }
         .into());
     }
-    if summary.frames_failed > 0 && summary.frames_processed == 0 {
+    let malformed = summary.accounting.malformed;
+    if summary.frames_processed == 0 && (summary.frames_failed > 0 || malformed > 0) {
         return Err(crate::Incomplete {
             code: crate::Incomplete::PARTIAL,
             message: format!(
-                "{}: every frame failed ({} of {}); see `skipped frame` above",
+                "{}: no frame was processed: {} failed, {malformed} image(s) malformed (see \
+                 `skipped` above)",
                 args.bag.display(),
                 summary.frames_failed,
-                summary.frames_read
             ),
         }
         .into());

@@ -4,5 +4,6 @@
 
 mod bag;
 pub mod damage;
+pub mod hostile;
 pub mod rosbag2;
 mod writer;
