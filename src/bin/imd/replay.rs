@@ -238,7 +238,7 @@ fn check_outputs(args: &Args, config: &ImdConfig) -> Result<()> {
     if let Some(path) = &args.summary_json {
         if let Some(out) = &args.out {
             inputs.file(out);
-            if !out.extension().is_some_and(|e| e == "mcap") {
+            if out.extension().is_none_or(|e| e != "mcap") {
                 inputs.folder(out);
             }
         }

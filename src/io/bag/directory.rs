@@ -107,7 +107,9 @@ fn safe_relative(rel: &str) -> bool {
 /// The first entry of `listed` that names a file listed before it: the same path (`a.mcap`,
 /// `./a.mcap`) or the same file through a symlink or hard link.
 fn duplicate_file(dir: &Path, listed: &[String]) -> Option<String> {
-    let mut seen: Vec<(&str, PathBuf, Option<(u64, u64)>)> = Vec::new();
+    // (as listed, normalized path, device and inode).
+    type Seen<'a> = (&'a str, PathBuf, Option<(u64, u64)>);
+    let mut seen: Vec<Seen> = Vec::new();
     for rel in listed {
         let normal: PathBuf = Path::new(rel)
             .components()
