@@ -208,8 +208,9 @@ impl Bag {
         };
         if compressed {
             // A lone compressed file has no metadata to list its topics: read them now.
-            let temp = decompress_file(path, MAX_FILE_DECOMPRESSED)
+            let (temp, damage) = decompress_file(path, MAX_FILE_DECOMPRESSED)
                 .map_err(|e| file_err(path, format!("zstd: {e}")))?;
+            let notes: Vec<String> = damage.into_iter().collect();
             let reader = StorageFile::open(temp.path(), storage, limits)?;
             let topics = reader.topics().to_vec();
             return Ok(Self::assemble(
@@ -219,7 +220,7 @@ impl Bag {
                 None,
                 vec![file],
                 Some(topics),
-                Vec::new(),
+                notes,
                 limits,
             ));
         }
@@ -360,7 +361,7 @@ impl Bag {
             for f in files.iter_mut().filter(|f| f.problem.is_empty()) {
                 match decompress_file(&f.path, MAX_FILE_DECOMPRESSED)
                     .map_err(|e| file_err(&f.path, format!("zstd: {e}")))
-                    .and_then(|t| Ok((StorageFile::open(t.path(), storage, limits)?, t)))
+                    .and_then(|(t, _)| Ok((StorageFile::open(t.path(), storage, limits)?, t)))
                 {
                     Ok((r, _temp)) => all.extend(r.topics().iter().cloned()),
                     Err(e) => f.problem = e.to_string(),
@@ -668,7 +669,20 @@ impl BagStream {
             Some(r) => r,
             None => {
                 let temp = match decompress_file(&file.path, MAX_FILE_DECOMPRESSED) {
-                    Ok(t) => t,
+                    Ok((t, None)) => t,
+                    Ok((t, Some(damage))) => {
+                        // The prefix is read; the loss names the file and that its count of
+                        // lost messages is unknown.
+                        self.report.lose(DataLoss {
+                            file: self.name(i),
+                            start: 0,
+                            end: 0,
+                            chunk: false,
+                            messages: None,
+                            reason: damage,
+                        });
+                        t
+                    }
                     Err(e) => {
                         self.lose_file(i, format!("zstd: {e}"));
                         return None;

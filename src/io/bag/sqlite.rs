@@ -61,11 +61,32 @@ pub struct SqliteReader {
     time_range: Option<(u64, u64)>,
 }
 
+/// Open read-only and `immutable`: SQLite then takes no locks and never creates, reads or
+/// writes a `-shm` / `-wal` / `-journal` file next to the user's `.db3` (a WAL-mode bag on
+/// read-only media opens too; a stray `-wal` is not read, as the README says).
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        file_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )
+}
+
+/// `file:` URI of `path` with `immutable=1` (RFC 3986 percent-encoding of every byte that is
+/// not unreserved or `/`).
+fn file_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 impl SqliteReader {
@@ -207,15 +228,45 @@ impl SqliteReader {
                 (None, e.to_string())
             }
         };
-        let has_index = conn
+        let index: Option<String> = conn
             .query_row(
-                "SELECT COUNT(*) FROM pragma_index_list('messages') AS l, \
+                "SELECT l.name FROM pragma_index_list('messages') AS l, \
                  pragma_index_info(l.name) AS i WHERE i.seqno = 0 AND i.name = 'timestamp'",
                 [],
-                |r| r.get::<_, i64>(0),
+                |r| r.get::<_, String>(0),
             )
-            .unwrap_or(0)
-            > 0;
+            .ok();
+        let mut has_index = index.is_some();
+        if let (Some(index), None) = (&index, &salvage) {
+            // Walk the index alone (no row is loaded): a damaged `timestamp_idx` would end the
+            // ordered read at its first bad page although the table reads whole; rows then come
+            // in `id` (arrival) order.
+            let probe = conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM messages INDEXED BY \"{}\" WHERE timestamp >= \
+                     -9223372036854775808",
+                    index.replace('"', "\"\"")
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            );
+            let whole = match (&probe, &counts) {
+                (Ok(n), Some(c)) => *n as u64 == c.values().sum::<u64>(),
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            };
+            if !whole {
+                log::warn!(
+                    "{}: the timestamp index is damaged ({}); reading in id order",
+                    path.display(),
+                    probe
+                        .as_ref()
+                        .err()
+                        .map_or("it disagrees with the table".to_string(), |e| e.to_string())
+                );
+                has_index = false;
+            }
+        }
         let time_range = conn
             .query_row(
                 "SELECT MIN(timestamp), MAX(timestamp) FROM messages",
