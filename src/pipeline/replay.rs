@@ -433,6 +433,18 @@ fn static_transforms(reader: &Bag) -> SharedTransforms {
     Arc::new(std::sync::RwLock::new(tree))
 }
 
+/// Sleep `d`, waking early when `stop` is set (a realtime wait must not delay a signal).
+fn sleep_unless_stopped(d: Duration, stop: &StopFlag) {
+    let end = Instant::now() + d;
+    while !stop.is_set() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+}
+
 /// What a replay of `bag` with `config` reads, which no output may overwrite or lie inside:
 /// every file of the bag (its folder, `metadata.yaml`, each listed storage file wherever its
 /// symlink leads) and the weights folder.
@@ -600,10 +612,10 @@ where
                     options.max_wait_s
                 );
                 summary.waits_capped += 1;
-                std::thread::sleep(max_wait);
+                sleep_unless_stopped(max_wait, &options.stop);
                 clock = Some((Instant::now(), stamp));
             } else if wait_s > 0.0 {
-                std::thread::sleep(Duration::from_secs_f64(wait_s));
+                sleep_unless_stopped(Duration::from_secs_f64(wait_s), &options.stop);
             }
             frame.received = Instant::now();
             worker.submit(frame);
