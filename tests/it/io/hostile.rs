@@ -739,3 +739,69 @@ fn a_wal_mode_db3_is_read_without_writing_next_to_it_or_reading_a_stray_wal() {
         "nothing written into the bag's folder"
     );
 }
+
+#[test]
+fn other_subcommands_refuse_outputs_on_or_inside_their_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    copy_dir(&fixture("matching/random_model"), &model);
+    let before = snapshot(&model);
+    let img = fixture("bags/expected/unindexed_0.png");
+    let m = |rel: &str| model.join(rel).to_str().unwrap().to_string();
+    let runs: Vec<Vec<String>> = vec![
+        vec![
+            "match".into(),
+            img.to_str().unwrap().into(),
+            img.to_str().unwrap().into(),
+            "--model".into(),
+            m(""),
+            "--out".into(),
+            m("heads.safetensors"),
+        ],
+        vec![
+            "match".into(),
+            img.to_str().unwrap().into(),
+            img.to_str().unwrap().into(),
+            "--model".into(),
+            m(""),
+            "--viz".into(),
+            m("unet/viz.png"),
+        ],
+        vec![
+            "features".into(),
+            "--model".into(),
+            m(""),
+            "--image".into(),
+            img.to_str().unwrap().into(),
+            "--out".into(),
+            m("vae/x.safetensors"),
+        ],
+        vec![
+            "eval".into(),
+            "homography-synth".into(),
+            "--images".into(),
+            fixture("bags/expected").to_str().unwrap().into(),
+            "--model".into(),
+            m(""),
+            "--out".into(),
+            m("imd.yaml"),
+        ],
+        vec![
+            "imim".into(),
+            "build".into(),
+            "--annotations".into(),
+            m("imd.yaml"),
+            "--images".into(),
+            m(""),
+            "--out".into(),
+            m("imd.yaml"),
+        ],
+    ];
+    for args in &runs {
+        let o = Command::new(imd_bin()).args(args).output().unwrap();
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains("destroy the input"), "{args:?}: {e}");
+        assert_eq!(snapshot(&model), before, "{args:?}");
+    }
+}
