@@ -294,10 +294,11 @@ impl Default for NodeConfig {
 impl ImdConfig {
     /// Read a YAML file: a ROS 2 parameter file or the bare mapping.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = crate::io::paths::read_text_capped(path, "a configuration file", 16 << 20)
+            .map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                reason: e.reason,
+            })?;
         Self::from_yaml_str(&text).map_err(|e| match e {
             ConfigError::File { reason, .. } => ConfigError::File {
                 path: path.display().to_string(),

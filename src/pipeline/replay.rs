@@ -58,6 +58,37 @@ pub struct ReplayOptions {
     /// Longest wait between two frames in `realtime` mode, s (a stamp gap longer than this,
     /// after scaling by `rate`, is cut short and the clock restarts at the next frame).
     pub max_wait_s: f64,
+    /// Stop reading when this flag is set (a signal handler sets it): the frames handed over
+    /// are finished, the output bag is closed whole, and the summary says
+    /// [`ReplaySummary::interrupted`].
+    pub stop: StopFlag,
+}
+
+/// A flag that asks a running replay to stop (set from a signal handler: a plain atomic store).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StopFlag(Option<&'static std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    /// Watch `flag`.
+    pub fn new(flag: &'static std::sync::atomic::AtomicBool) -> Self {
+        StopFlag(Some(flag))
+    }
+
+    /// True once the flag was set.
+    pub fn is_set(&self) -> bool {
+        self.0
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 impl ReplayOptions {
@@ -75,6 +106,7 @@ impl Default for ReplayOptions {
             max_frames: 0,
             memory_every: 100,
             max_wait_s: 1.0,
+            stop: StopFlag::default(),
         }
     }
 }
@@ -214,6 +246,9 @@ pub struct ReplaySummary {
     pub failed: Vec<FailedFrame>,
     /// Reading stopped early on this error (`None` when the bag was read to its end).
     pub read_error: Option<String>,
+    /// Reading was stopped on request ([`ReplayOptions::stop`], a signal) before the bag
+    /// ended; the outputs hold the frames processed until then.
+    pub interrupted: bool,
     /// What the bag reader skipped: damaged chunks and records (byte ranges, messages lost).
     pub data_loss: ReadReport,
     /// Where every image went.
@@ -399,6 +434,31 @@ fn static_transforms(reader: &Bag) -> SharedTransforms {
     Arc::new(std::sync::RwLock::new(tree))
 }
 
+/// Sleep `d`, waking early when `stop` is set (a realtime wait must not delay a signal).
+fn sleep_unless_stopped(d: Duration, stop: &StopFlag) {
+    let end = Instant::now() + d;
+    while !stop.is_set() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+}
+
+/// What a replay of `bag` with `config` reads, which no output may overwrite or lie inside:
+/// every file of the bag (its folder, `metadata.yaml`, each listed storage file wherever its
+/// symlink leads) and the weights folder.
+pub fn input_set(bag: &Path, config: &ImdConfig) -> crate::io::paths::InputSet {
+    let mut set = crate::io::paths::InputSet::default();
+    set.bag(bag);
+    let model = config.model.model_dir.trim();
+    if !model.is_empty() {
+        set.folder(Path::new(model));
+    }
+    set
+}
+
 /// Replay `bag` through the pipeline with `matcher`, writing the outputs to `out` (when
 /// given). `config.cameras` selects the camera topics; `progress` is called after every image
 /// read. See the module doc for scheduling and error handling.
@@ -434,12 +494,12 @@ where
         });
     }
     if let Some(out) = out {
-        crate::io::paths::check_output_not_input(out, &[bag]).map_err(|e| {
-            PipelineError::InvalidConfig {
+        input_set(bag, config)
+            .check(out)
+            .map_err(|e| PipelineError::InvalidConfig {
                 field: "out".into(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
     }
     let reader = Bag::open(bag)?;
     for c in &cameras {
@@ -504,7 +564,16 @@ where
     let mut malformed_images = 0u64;
     let mut clock: Option<(Instant, i64)> = None;
     let max_wait = Duration::from_secs_f64(options.max_wait_s);
-    for item in frames.by_ref() {
+    loop {
+        // Checked before the next read, so every frame read is handed over and accounted.
+        if options.stop.is_set() {
+            log::warn!("stopping on request: no more frames are read");
+            summary.interrupted = true;
+            break;
+        }
+        let Some(item) = frames.next() else {
+            break;
+        };
         let mut frame = match item {
             Ok(frame) => frame,
             Err(BagError::Message {
@@ -544,10 +613,10 @@ where
                     options.max_wait_s
                 );
                 summary.waits_capped += 1;
-                std::thread::sleep(max_wait);
+                sleep_unless_stopped(max_wait, &options.stop);
                 clock = Some((Instant::now(), stamp));
             } else if wait_s > 0.0 {
-                std::thread::sleep(Duration::from_secs_f64(wait_s));
+                sleep_unless_stopped(Duration::from_secs_f64(wait_s), &options.stop);
             }
             frame.received = Instant::now();
             worker.submit(frame);

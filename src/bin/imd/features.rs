@@ -43,7 +43,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    imd::io::paths::check_output_not_input(&args.out, &[&args.image]).context("--out")?;
+    imd::io::paths::InputSet::default()
+        .file(&args.image)
+        .folder(&args.model)
+        .check(&args.out)
+        .context("--out")?;
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }

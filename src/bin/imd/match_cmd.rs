@@ -69,10 +69,14 @@ fn load_image(path: &Path) -> Result<image::RgbImage> {
 /// `--out` and `--viz` must not overwrite an input image (same path, symlink, hard link) or
 /// each other.
 fn check_outputs(args: &Args) -> Result<()> {
-    let inputs = [args.image0.as_path(), args.image1.as_path()];
+    let mut inputs = imd::io::paths::InputSet::default();
+    inputs
+        .file(&args.image0)
+        .file(&args.image1)
+        .folder(&args.model);
     for (flag, out) in [("--out", &args.out), ("--viz", &args.viz)] {
         if let Some(out) = out {
-            imd::io::paths::check_output_not_input(out, &inputs).context(flag)?;
+            inputs.check(out).context(flag)?;
         }
     }
     if let (Some(out), Some(viz)) = (&args.out, &args.viz) {

@@ -5,6 +5,7 @@
 
 mod bag;
 pub mod damage;
+pub mod hostile;
 pub mod rosbag2;
 mod schema;
 mod writer;
