@@ -66,24 +66,32 @@ fn load_image(path: &Path) -> Result<image::RgbImage> {
     Ok(imd::io::image::load_image_file(path)?.into_rgb8())
 }
 
-/// `--out` and `--viz` must not overwrite an input image (same path, symlink, hard link) or
-/// each other.
+/// `--out`, `--viz` and `--timings-json` must not overwrite an input (same path, symlink, hard
+/// link) or each other.
 fn check_outputs(args: &Args) -> Result<()> {
     let mut inputs = imd::io::paths::InputSet::default();
     inputs
         .file(&args.image0)
         .file(&args.image1)
         .folder(&args.model);
-    for (flag, out) in [("--out", &args.out), ("--viz", &args.viz)] {
+    let outputs = [
+        ("--out", &args.out),
+        ("--viz", &args.viz),
+        ("--timings-json", &args.timings_json),
+    ];
+    for (flag, out) in outputs {
         if let Some(out) = out {
             inputs.check(out).context(flag)?;
         }
     }
-    if let (Some(out), Some(viz)) = (&args.out, &args.viz) {
-        imd::io::paths::check_output_not_input(viz, &[out]).context("--viz and --out")?;
-    }
-    if let Some(t) = &args.timings_json {
-        imd::io::paths::check_output_not_input(t, &inputs).context("--timings-json")?;
+    // No two outputs on one file.
+    for (i, (flag, a)) in outputs.iter().enumerate() {
+        for (other, b) in &outputs[i + 1..] {
+            if let (Some(a), Some(b)) = (a, b) {
+                imd::io::paths::check_output_not_input(a, &[b.as_path()])
+                    .with_context(|| format!("{flag} and {other}"))?;
+            }
+        }
     }
     Ok(())
 }
