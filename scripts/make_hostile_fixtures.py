@@ -10,6 +10,9 @@ with rosbag2's Humble schema (`make_rosbag2_fixtures.HUMBLE_SCHEMA`).
   bad_index.db3     24 /cam0/camera_info rows whose `timestamp_idx` page (one leaf, found from
                     sqlite_master's rootpage) is overwritten with 0xEE bytes: the table is
                     intact, the index is not.
+  bad_leaf.db3      the same 24 rows; the `messages` table's middle leaf page (from its interior
+                    root page, sqlite.org/fileformat.html 1.6) overwritten with 0xEE bytes: the
+                    rows on the other leaves and the index are intact.
   wal/wal.db3       the same 24 rows in a WAL-mode database (checkpointed), with a stray
                     `wal.db3-wal` holding one more committed row that was never checkpointed.
 
@@ -86,6 +89,27 @@ def bad_index(path, payload):
         f.write(b"\xee" * page_size)
 
 
+def bad_leaf(path, payload):
+    db = rows24(path, payload)
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages'").fetchone()[0]
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(path, "r+b") as f:
+        blob = f.read()
+        hdr = (root - 1) * page_size + (100 if root == 1 else 0)
+        assert blob[hdr] == 0x05, "the table root must be an interior page (several leaves)"
+        n = int.from_bytes(blob[hdr + 3:hdr + 5], "big")
+        base = (root - 1) * page_size
+        children = []
+        for k in range(n):
+            cell = base + int.from_bytes(blob[hdr + 12 + 2 * k:hdr + 14 + 2 * k], "big")
+            children.append(int.from_bytes(blob[cell:cell + 4], "big"))
+        children.append(int.from_bytes(blob[hdr + 8:hdr + 12], "big"))
+        assert len(children) >= 3, children
+        f.seek((children[len(children) // 2] - 1) * page_size)
+        f.write(b"\xee" * page_size)
+
+
 def wal_bag(path, payload):
     db = rows24(path, payload, wal=True)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -117,6 +141,7 @@ def main():
     os.remove(os.path.join(out, ".info.mcap"))
     big_row(os.path.join(out, "big_row.db3"), bytes(payload))
     bad_index(os.path.join(out, "bad_index.db3"), bytes(payload))
+    bad_leaf(os.path.join(out, "bad_leaf.db3"), bytes(payload) + bytes(800))
     os.makedirs(os.path.join(out, ".wal"), exist_ok=True)
     wal_bag(os.path.join(out, ".wal", "wal.db3"), bytes(payload))
     os.rmdir(os.path.join(out, ".wal"))

@@ -642,7 +642,7 @@ fn ros_live_parameters_from_file_and_overrides_validated_updates() {
 
     let sets = &rec["sets"];
     assert_eq!(sets["valid"]["successful"], true, "{sets}");
-    for bad in ["out_of_range", "wrong_type", "unknown"] {
+    for bad in ["out_of_range", "wrong_type", "unknown", "wedge"] {
         assert_eq!(sets[bad]["successful"], false, "{bad}: {sets}");
     }
     let reason = |k: &str| sets[k]["reason"].as_str().unwrap().to_string();
@@ -656,8 +656,14 @@ fn ros_live_parameters_from_file_and_overrides_validated_updates() {
         "{}",
         reason("wrong_type")
     );
+    assert!(
+        reason("wedge").contains("pose.max_iterations") && reason("wedge").contains("1000000"),
+        "{}",
+        reason("wedge")
+    );
     // A rejected set changes nothing.
     let after = &rec["after"];
+    assert_eq!(after["pose.max_iterations"], before["pose.max_iterations"]);
     assert_eq!(after["pose.threshold_px"], 1.0);
     assert_eq!(after["tracker.min_inliers"], 17);
     assert_eq!(after["node.publish_debug_image"], false);

@@ -547,6 +547,7 @@ def scenario_params(h, a):
         "tracker.min_inliers",
         "cameras.names",
         "model.resize_long_side",
+        "pose.max_iterations",
     ]
     before = h.get_params(names)
     tex = texture()
@@ -571,6 +572,8 @@ def scenario_params(h, a):
         "out_of_range": h.set_param("pose.threshold_px", -1.0),
         "wrong_type": h.set_param("tracker.min_inliers", "many"),
         "unknown": h.set_param("tracker.no_such_parameter", 3),
+        # Issue 25: a value that would wedge the worker for good (2^62 RANSAC samples).
+        "wedge": h.set_param("pose.max_iterations", 4611686018427387904),
     }
     h.spin_for(0.5)
     for i in range(3, 6):

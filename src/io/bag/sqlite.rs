@@ -55,6 +55,8 @@ pub struct SqliteReader {
     count_problem: String,
     /// `ORDER BY` clause.
     order: &'static str,
+    /// The timestamp index the order uses.
+    index: Option<String>,
     /// `schema.schema_version` (rosbag2 3 = Humble, 4 = Iron+), when the file records it.
     schema_version: Option<i64>,
     /// First and last message timestamp.
@@ -310,6 +312,11 @@ impl SqliteReader {
             counts,
             count_problem,
             order,
+            index: if order.starts_with("timestamp") {
+                index
+            } else {
+                None
+            },
             schema_version,
             time_range,
         })
@@ -385,7 +392,13 @@ impl SqliteReader {
         let (tx, rx) = sync_channel(QUEUE);
         let ids: Vec<i64> = selected.keys().copied().collect();
         let db = self.db.clone();
-        let order = self.order;
+        let query = Query {
+            ids: ids.clone(),
+            order: self.order,
+            cap,
+            index: self.index.clone(),
+            by_row: self.salvage.is_none(),
+        };
         let any = !ids.is_empty();
         // The thread holds the salvage copy so that it outlives the reader if need be.
         let copy = self.salvage.as_ref().map(|(c, _)| Arc::clone(c));
@@ -395,7 +408,7 @@ impl SqliteReader {
                 .name("imd-sqlite".into())
                 .spawn(move || {
                     let _copy = copy;
-                    query_rows(&db, &ids, order, cap, tx)
+                    query_rows(&db, query, tx)
                 });
         }
         SqliteMessages {
@@ -406,6 +419,7 @@ impl SqliteReader {
             unpack,
             expected,
             read: 0,
+            lost: 0,
             report: ReadReport {
                 indexed: true,
                 ..Default::default()
@@ -439,71 +453,173 @@ enum Row {
         timestamp: i64,
         data: Result<Vec<u8>, String>,
     },
+    /// One row that SQLite cannot read (a damaged page); the others go on.
+    Lost(String),
     /// SQLite stopped with this error.
     Failed(String),
 }
 
+/// How the query thread reads: which rows, in which order, and whether to salvage row by row.
+struct Query {
+    /// Selected topic ids.
+    ids: Vec<i64>,
+    /// `ORDER BY` clause.
+    order: &'static str,
+    /// Largest BLOB loaded.
+    cap: u64,
+    /// The timestamp index, when the order uses it.
+    index: Option<String>,
+    /// After a damaged page, read the remaining rows one by one by id (not for a file cut
+    /// short, whose loss is the pages past the cut).
+    by_row: bool,
+}
+
+/// `topic_id, timestamp, data (when its declared size is within the cap), length(data)`.
+fn columns(cap: u64) -> String {
+    format!("topic_id, timestamp, CASE WHEN length(data) <= {cap} THEN data END, length(data)")
+}
+
+/// A row's message, from the columns of [`columns`] starting at column `base`.
+fn row_message(row: &rusqlite::Row<'_>, cap: u64, base: usize) -> rusqlite::Result<Row> {
+    let topic_id = row.get::<_, i64>(base)?;
+    let timestamp = row.get::<_, i64>(base + 1)?;
+    let declared = row.get::<_, i64>(base + 3);
+    let data = match row.get_ref(base + 2) {
+        Ok(ValueRef::Blob(b)) => Ok(b.to_vec()),
+        Ok(ValueRef::Null) if declared.as_ref().is_ok_and(|&n| n as u64 > cap) => Err(format!(
+            "the row declares {} bytes, more than the {cap} the largest message of its type may \
+             have; not read ({})",
+            declared.unwrap_or(0),
+            super::reader::RAISE_LIMITS
+        )),
+        Ok(other) => Err(format!(
+            "the data column holds {:?}, not a BLOB",
+            other.data_type()
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    Ok(Row::Message {
+        topic_id,
+        timestamp,
+        data,
+    })
+}
+
 /// The query thread: stream the selected rows into `tx` until done, an error, or the reader
-/// hangs up.
-fn query_rows(path: &Path, ids: &[i64], order: &str, cap: u64, tx: SyncSender<Row>) {
-    let fail = |tx: &SyncSender<Row>, e: rusqlite::Error| {
-        let _ = tx.send(Row::Failed(e.to_string()));
+/// hangs up. When SQLite stops on a damaged page and `q.by_row`, every row id is listed (from
+/// the index alone when the order uses it, so no table page is read) and the rows not yet sent
+/// are read one by one: a damaged page then costs its own rows only.
+fn query_rows(path: &Path, q: Query, tx: SyncSender<Row>) {
+    let fail = |tx: &SyncSender<Row>, e: String| {
+        let _ = tx.send(Row::Failed(e));
     };
     let conn = match open_read_only(path) {
         Ok(c) => c,
-        Err(e) => return fail(&tx, e),
+        Err(e) => return fail(&tx, e.to_string()),
     };
     // The ids are integers from the file's topics table, formatted here: nothing is spliced in
     // from text.
-    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let list: Vec<String> = q.ids.iter().map(i64::to_string).collect();
     let sql = format!(
-        "SELECT topic_id, timestamp, CASE WHEN length(data) <= {cap} THEN data END, \
-         length(data) FROM messages WHERE topic_id IN ({}) ORDER BY {order}",
-        list.join(",")
+        "SELECT id, {} FROM messages WHERE topic_id IN ({}) ORDER BY {}",
+        columns(q.cap),
+        list.join(","),
+        q.order
     );
-    let mut stmt = match conn.prepare(&sql) {
+    let mut sent = std::collections::HashSet::new();
+    let failure = match stream_rows(&conn, &sql, q.cap, &tx, &mut sent) {
+        Ok(true) => return,
+        Ok(false) => return, // The reader is gone.
+        Err(e) => e,
+    };
+    if !q.by_row {
+        return fail(&tx, failure);
+    }
+    let id_sql = match &q.index {
+        Some(ix) if q.order.starts_with("timestamp") => format!(
+            "SELECT id FROM messages INDEXED BY \"{}\" ORDER BY timestamp, id",
+            ix.replace('"', "\"\"")
+        ),
+        _ => "SELECT id FROM messages ORDER BY id".to_string(),
+    };
+    let (all, listing_failed) = list_ids(&conn, &id_sql);
+    if all.is_empty() {
+        return fail(&tx, failure);
+    }
+    log::warn!(
+        "{}: SQLite stopped ({failure}); reading the remaining rows one by one",
+        path.display()
+    );
+    let by_id = format!("SELECT {} FROM messages WHERE id = ?1", columns(q.cap));
+    let mut stmt = match conn.prepare(&by_id) {
         Ok(s) => s,
-        Err(e) => return fail(&tx, e),
+        Err(e) => return fail(&tx, e.to_string()),
     };
-    let mut rows = match stmt.query([]) {
-        Ok(r) => r,
-        Err(e) => return fail(&tx, e),
-    };
+    for id in all.into_iter().filter(|id| !sent.contains(id)) {
+        let row = match stmt.query_row([id], |r| row_message(r, q.cap, 0)) {
+            Ok(m @ Row::Message { topic_id, .. }) if q.ids.contains(&topic_id) => m,
+            Ok(_) => continue,
+            Err(e) => Row::Lost(format!(
+                "row id {id} is unreadable ({e}); the rows around it were read by id"
+            )),
+        };
+        if tx.send(row).is_err() {
+            return;
+        }
+    }
+    if let Some(e) = listing_failed {
+        fail(
+            &tx,
+            format!("{failure}; listing the rows by id then stopped too ({e})"),
+        );
+    }
+}
+
+/// Send the rows of `sql` (`id` then [`columns`]); `Ok(true)` at the end, `Ok(false)` when the
+/// reader hung up, `Err` when SQLite stopped.
+fn stream_rows(
+    conn: &Connection,
+    sql: &str,
+    cap: u64,
+    tx: &SyncSender<Row>,
+    sent: &mut std::collections::HashSet<i64>,
+) -> Result<bool, String> {
+    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
     loop {
         let row = match rows.next() {
             Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => return fail(&tx, e),
+            Ok(None) => return Ok(true),
+            Err(e) => return Err(e.to_string()),
         };
-        let (topic_id, timestamp) = match (row.get::<_, i64>(0), row.get::<_, i64>(1)) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return fail(&tx, e),
-        };
-        let data = match row.get_ref(2) {
-            Ok(ValueRef::Blob(b)) => Ok(b.to_vec()),
-            Ok(ValueRef::Null) if row.get::<_, i64>(3).is_ok_and(|n| n as u64 > cap) => {
-                Err(format!(
-                    "the row declares {} bytes, more than the {cap} the largest message of \
-                     its type may have; not read ({})",
-                    row.get::<_, i64>(3).unwrap_or(0),
-                    super::reader::RAISE_LIMITS
-                ))
-            }
-            Ok(other) => Err(format!(
-                "the data column holds {:?}, not a BLOB",
-                other.data_type()
-            )),
-            Err(e) => Err(e.to_string()),
-        };
-        if tx
-            .send(Row::Message {
-                topic_id,
-                timestamp,
-                data,
-            })
-            .is_err()
-        {
-            return; // The reader is gone.
+        let id = row.get::<_, i64>(0).map_err(|e| e.to_string())?;
+        let message = row_message(row, cap, 1).map_err(|e| e.to_string())?;
+        sent.insert(id);
+        if tx.send(message).is_err() {
+            return Ok(false);
+        }
+    }
+}
+
+/// The ids `sql` lists, as far as SQLite gets, and the error that stopped it (if one did).
+fn list_ids(conn: &Connection, sql: &str) -> (Vec<i64>, Option<String>) {
+    let mut out = Vec::new();
+    let mut stmt = match conn.prepare(sql) {
+        Ok(s) => s,
+        Err(e) => return (out, Some(e.to_string())),
+    };
+    let mut rows = match stmt.query([]) {
+        Ok(r) => r,
+        Err(e) => return (out, Some(e.to_string())),
+    };
+    loop {
+        match rows.next() {
+            Ok(Some(r)) => match r.get::<_, i64>(0) {
+                Ok(id) => out.push(id),
+                Err(e) => return (out, Some(e.to_string())),
+            },
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
         }
     }
 }
@@ -521,6 +637,8 @@ pub struct SqliteMessages {
     /// Selected messages the file holds, when it could count them.
     expected: Option<u64>,
     read: u64,
+    /// Rows lost one by one (read around by id).
+    lost: u64,
     report: ReadReport,
     done: bool,
 }
@@ -602,7 +720,7 @@ impl Iterator for SqliteMessages {
                     if let Some(cut) = self.cut {
                         // Even a table read to its end lost the pages past the cut.
                         self.lose_after_cut(cut, "the messages table ended".into());
-                    } else if self.expected.is_some_and(|n| self.read < n) {
+                    } else if self.expected.is_some_and(|n| self.read + self.lost < n) {
                         self.stop("the query ended early".into());
                     }
                     break;
@@ -617,6 +735,18 @@ impl Iterator for SqliteMessages {
                 Row::Failed(reason) => {
                     self.stop(reason);
                     break;
+                }
+                Row::Lost(reason) => {
+                    self.lost += 1;
+                    self.report.lose(DataLoss {
+                        file: self.path.clone(),
+                        start: 0,
+                        end: 0,
+                        chunk: false,
+                        messages: Some(1),
+                        reason,
+                    });
+                    continue;
                 }
             };
             let Some((topic, kind)) = self.selected.get(&topic_id) else {
