@@ -707,6 +707,46 @@ def scenario_metric(h, a):
     return {"published": published}
 
 
+def scenario_soak(h, a):
+    """Two cameras at --rate while parameters (valid and invalid, alternating) and the control
+    services are called as fast as they answer, for --duration seconds; RSS sampled."""
+    tex = texture()
+    pubs = [synthetic_publishers(h, camera=c) for c in ("cam0", "cam1")]
+    h.wait_matched([p for pair in pubs for p in pair])
+    params = [
+        ("tracker.min_inliers", 20), ("tracker.min_inliers", -5),
+        ("pose.max_iterations", 1000), ("pose.max_iterations", 2**62),
+        ("node.publish_debug_image", False), ("node.path_length", 50),
+        ("integrity.min_inlier_ratio_for_translation", 0.5), ("model.coarse_threshold", 5.0),
+    ]
+    services = ["relocalize", "reset", "cam0/relocalize", "cam1/reset"]
+    counts = {"frames": 0, "param_calls": 0, "param_accepted": 0, "service_calls": 0,
+              "service_errors": 0}
+    period = 1.0 / a.rate
+    start = time.monotonic()
+    next_frame, i = start, 0
+    while time.monotonic() - start < a.duration:
+        now = time.monotonic()
+        if now >= next_frame:
+            stamp_ns = 1_700_000_000 * 10**9 + int((now - start) * 1e9)
+            for cam, (img_pub, info_pub) in zip(("cam0", "cam1"), pubs):
+                info_pub.publish(synthetic_info(stamp_ns, frame_id=f"{cam}_optical"))
+                img_pub.publish(synthetic_frame(tex, i, stamp_ns, frame_id=f"{cam}_optical"))
+            counts["frames"] += 1
+            i += 1
+            next_frame += period
+        name, value = params[counts["param_calls"] % len(params)]
+        r = h.set_param(name, value)
+        counts["param_calls"] += 1
+        counts["param_accepted"] += bool(r.get("successful"))
+        t = h.trigger(services[counts["service_calls"] % len(services)])
+        counts["service_calls"] += 1
+        counts["service_errors"] += "error" in t
+        h.spin_for(0.0)
+    h.spin_for(1.0)
+    return {"soak": counts, "odometry_received": len(h.odometry)}
+
+
 SCENARIOS = {
     "sequence": scenario_sequence,
     "metric": scenario_metric,
@@ -716,6 +756,7 @@ SCENARIOS = {
     "params": scenario_params,
     "bad_input": scenario_bad_input,
     "qos": scenario_qos,
+    "soak": scenario_soak,
 }
 
 
@@ -728,6 +769,7 @@ def main():
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--drain", type=float, default=3.0)
+    ap.add_argument("--duration", type=float, default=300.0, help="soak: seconds")
     ap.add_argument("--with-diagnostics", action="store_true")
     ap.add_argument("--bag", help="metric: the bag to publish")
     ap.add_argument("--topics", default="", help="metric: comma-separated topics to publish")
