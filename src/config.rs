@@ -363,6 +363,12 @@ impl ImdConfig {
             field: "pose".into(),
             reason: e.to_string(),
         })?;
+        self.model
+            .validate_ranges()
+            .map_err(|e| ConfigError::Invalid {
+                field: "model".into(),
+                reason: e.to_string(),
+            })?;
         self.tracker.validate()?;
         self.integrity.validate()?;
         for (field, result) in [

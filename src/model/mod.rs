@@ -141,18 +141,26 @@ impl Default for ModelOptions {
 }
 
 impl ModelOptions {
-    /// Check ranges; errors name the option as `model.<field>`.
+    /// Check ranges and that a weights folder is named; errors name the option as
+    /// `model.<field>`.
     pub fn validate(&self) -> Result<(), ModelError> {
+        if self.model_dir.trim().is_empty() {
+            return Err(ModelError::InvalidOption {
+                option: "model.model_dir".into(),
+                reason: "is empty: name the weights folder (`--model DIR` or model.model_dir)"
+                    .into(),
+            });
+        }
+        self.validate_ranges()
+    }
+
+    /// Check the numeric ranges only (what a configuration file or a live parameter set is
+    /// held to before a weights folder is chosen).
+    pub fn validate_ranges(&self) -> Result<(), ModelError> {
         let bad = |option: &str, reason: String| ModelError::InvalidOption {
             option: format!("model.{option}"),
             reason,
         };
-        if self.model_dir.trim().is_empty() {
-            return Err(bad(
-                "model_dir",
-                "is empty: name the weights folder (`--model DIR` or model.model_dir)".into(),
-            ));
-        }
         if !(0.0..1.0).contains(&self.coarse_threshold) {
             return Err(bad(
                 "coarse_threshold",

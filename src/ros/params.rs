@@ -467,6 +467,22 @@ mod tests {
     }
 
     #[test]
+    fn a_live_model_parameter_is_accepted_only_if_it_will_work() {
+        let mut p = params(&[]).unwrap();
+        let e = p
+            .set("model.coarse_threshold", &ParameterValue::Double(5.0))
+            .unwrap_err();
+        assert!(
+            e.contains("model.coarse_threshold") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        assert_eq!(p.config().model.coarse_threshold, 0.2);
+        p.set("model.coarse_threshold", &ParameterValue::Double(0.3))
+            .unwrap();
+        assert_eq!(p.config().model.coarse_threshold, 0.3);
+    }
+
+    #[test]
     fn declares_every_config_leaf_with_its_type_and_default() {
         let specs = declare(&ImdConfig::default()).unwrap();
         let flat = ImdConfig::default().to_flat();
