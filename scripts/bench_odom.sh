@@ -2,7 +2,7 @@
 # Odometry benchmark: imd's metric odometry (RGB-D and stereo) vs OpenCV SIFT + PnP, on the
 # rendered robot loop of scripts/make_odom_fixtures.py, against ground truth.
 #
-#   scripts/bench_odom.sh [--chain-keyframe-relative] [--release] [OUT_DIR]
+#   scripts/bench_odom.sh [--chain-keyframe-relative] [--release] [--coverage] [OUT_DIR]
 #
 # Writes the two sequences (rgbd.mcap, stereo.mcap, odom.json: 284 frames, a 14.2 m loop with
 # two half-turns, base_link ground truth, /tf_static mount) into OUT_DIR (default out/odom;
@@ -14,14 +14,17 @@
 #
 # --chain-keyframe-relative: chain imd's keyframe-relative /imd_matcher/odometry in the script
 # (before the node publishes /imd_matcher/odom). IMD=path/to/imd overrides the binary.
+# --coverage: then scripts/bench_odom_stereo_coverage.py (exact-depth PnP on the matches a stereo
+# keyframe can lift vs on all of them: is stereo's worst case the lookup's coverage?).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-chain=() profile=debug out=out/odom
+chain=() profile=debug out=out/odom coverage=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --chain-keyframe-relative) chain=(--chain-keyframe-relative) ;;
     --release) profile=release ;;
+    --coverage) coverage=1 ;;
     *) out="$1" ;;
   esac
   shift
@@ -66,3 +69,5 @@ YAML
     --imd "$out/run/${seq}_out.mcap" --imd-log "$out/run/$seq.log" --json "$out/run/$seq.json" \
     "${stereo[@]}" "${chain[@]}"
 done
+[ "$coverage" = 1 ] && .venv/bin/python scripts/bench_odom_stereo_coverage.py "$out" "$IMD"
+exit 0
