@@ -134,11 +134,11 @@ pub(crate) fn track_fits(
             return false;
         };
         let h = l.jc_rho.norm_squared() + l.jr_rho.norm_squared();
-        if !(h > 0.0) {
+        if h.is_nan() || h <= 0.0 {
             break;
         }
         let next = rho - (l.jc_rho.dot(&l.rc) + l.jr_rho.dot(&l.rr)) / h;
-        if !(next > 0.0) {
+        if next.is_nan() || next <= 0.0 {
             return false;
         }
         rho = next;
