@@ -170,30 +170,20 @@ fn ros_conversions(c: &mut Criterion, input: &CameraFrame, outputs: &imd::pipeli
     let native_info = WrappedNativeMsg::<RInfo>::from(&RInfo::from(input.info.clone()));
     c.bench_function("ros_input_image_camera_info_640x480", |b| {
         b.iter(|| {
-            let image: Image = RImage::from_native(black_box(&native_image)).into();
+            let image = Image::try_from(RImage::from_native(black_box(&native_image))).unwrap();
             let info = CameraInfo::try_from(RInfo::from_native(black_box(&native_info))).unwrap();
             (image, info)
         })
     });
     let publish = |out: &imd::pipeline::FrameOutputs, debug: bool| {
+        use imd::pipeline::Output;
         let mut n = 0usize;
-        if let Some(m) = &out.correspondences {
-            let r: r2r::sensor_msgs::msg::PointCloud2 = m.clone().into();
-            n += WrappedNativeMsg::from(&r).data.size;
-        }
-        if let Some(m) = &out.odometry {
-            let r: r2r::nav_msgs::msg::Odometry = m.clone().into();
-            drop(WrappedNativeMsg::from(&r));
-        }
-        if let Some(m) = &out.tf {
-            let r: r2r::tf2_msgs::msg::TFMessage = m.clone().into();
-            drop(WrappedNativeMsg::from(&r));
-        }
-        if debug {
-            if let Some(m) = &out.debug_image {
-                let r: RImage = m.clone().into();
-                n += WrappedNativeMsg::from(&r).data.size;
+        for p in &out.messages {
+            if p.output == Output::DebugImage && !debug {
+                continue;
             }
+            imd::ros::convert_to_native(p.message.clone());
+            n += 1;
         }
         let diag = imd::io::msgs::diagnostic_msgs::DiagnosticArray {
             header: Default::default(),

@@ -70,6 +70,16 @@ DEFS = {
         f"{SEP}\nMSG: sensor_msgs/RegionOfInterest\n"
         "uint32 x_offset\nuint32 y_offset\nuint32 height\nuint32 width\nbool do_rectify\n"
     ),
+    "tf2_msgs/msg/TFMessage": (
+        "geometry_msgs/TransformStamped[] transforms\n"
+        f"{SEP}\nMSG: geometry_msgs/TransformStamped\n"
+        "std_msgs/Header header\nstring child_frame_id\nTransform transform\n"
+        f"{SEP}\nMSG: std_msgs/Header\n{HEADER}{SEP}\nMSG: builtin_interfaces/Time\n{TIME}"
+        f"{SEP}\nMSG: geometry_msgs/Transform\nVector3 translation\nQuaternion rotation\n"
+        f"{SEP}\nMSG: geometry_msgs/Vector3\nfloat64 x\nfloat64 y\nfloat64 z\n"
+        f"{SEP}\nMSG: geometry_msgs/Quaternion\n"
+        "float64 x 0\nfloat64 y 0\nfloat64 z 0\nfloat64 w 1\n"
+    ),
 }
 
 

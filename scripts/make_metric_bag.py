@@ -27,9 +27,14 @@ Outputs (under OUT_DIR, written with PyPI's `mcap` + `mcap-ros2-support`, indepe
                image, right camera_info, camera_info, image. Log times are equal within a
                frame, so a reader that pairs colour, depth and right image by stamp must not
                rely on file order (both orders occur).
+               /tf_static                one TFMessage at T0 - 1 ms (before every frame): a
+                                         robot's mount, base_link -> cam0_link (x 0.2 m, z 0.5 m,
+                                         pitched 10 deg down) -> cam0_optical (REP 103 optical
+                                         axes), as robot_state_publisher latches it
   metric.json  ground truth in the schema of sequence.json (cameras "cam0" and "cam0/right",
                planes, per frame camera / index / stamp / world->camera pose) plus baseline_m,
-               depth_topic, depth_m_topic, depth_artifacts and per-topic message counts.
+               depth_topic, depth_m_topic, depth_artifacts, per-topic message counts and
+               "mount": the optical frame's pose in base_link (t, q_xyzw; X_base = R X_opt + t).
 
 Deterministic (same bytes every run).
 Run: .venv/bin/python scripts/make_metric_bag.py OUT_DIR
@@ -67,6 +72,12 @@ TOPIC = {
     "right_info": "/cam0/right/camera_info",
     "right_image": "/cam0/right/image_raw/compressed",
 }
+# The robot's mount (REP 103: base_link x forward, y left, z up): the camera body 0.2 m ahead
+# and 0.5 m above base_link, pitched 10 degrees down (a positive rotation about +y), its
+# optical frame rotated from the body by the standard x right, y down, z forward.
+MOUNT_LINK_T = (0.2, 0.0, 0.5)
+MOUNT_PITCH_DEG = 10.0
+OPTICAL_Q = (-0.5, 0.5, -0.5, 0.5)  # x, y, z, w
 ORDER_EVEN = ["info", "image", "depth", "depth_m", "right_info", "right_image"]
 ORDER_ODD = ["depth", "depth_m", "right_image", "right_info", "info", "image"]
 
@@ -121,12 +132,49 @@ def pose_gt(name, k, t, r_cw, t_cw):
             "r_cw": [float(x) for x in r_cw.reshape(-1)], "t_cw": [float(x) for x in t_cw]}
 
 
+def quat_mul(a, b):
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)
+
+
+def quat_matrix(q):
+    x, y, z, w = q
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def mount():
+    """The two transforms of /tf_static and their product (optical frame in base_link)."""
+    half = np.radians(MOUNT_PITCH_DEG) / 2
+    link_q = (0.0, float(np.sin(half)), 0.0, float(np.cos(half)))
+    optical_q = quat_mul(link_q, OPTICAL_Q)
+    return link_q, {"t": list(MOUNT_LINK_T), "q_xyzw": [float(v) for v in optical_q],
+                    "base_frame": "base_link", "optical_frame": CAMERAS[LEFT]["frame_id"]}
+
+
+def tf_static_msg(t_ns, link_q):
+    def stamped(parent, child, t, q):
+        return {"header": {"stamp": stamp(t_ns), "frame_id": parent}, "child_frame_id": child,
+                "transform": {"translation": {"x": t[0], "y": t[1], "z": t[2]},
+                              "rotation": {"x": q[0], "y": q[1], "z": q[2], "w": q[3]}}}
+    return {"transforms": [
+        stamped("base_link", "cam0_link", MOUNT_LINK_T, link_q),
+        stamped("cam0_link", CAMERAS[LEFT]["frame_id"], (0.0, 0.0, 0.0), OPTICAL_Q)]}
+
+
 def write(out_dir):
     tex = textures()
     cam = CAMERAS[LEFT]
     sample_rays, pixel_rays = rays(cam), centre_rays(cam)
     path = os.path.join(out_dir, "metric.mcap")
     bag = BagWriter(path, compression=CompressionType.ZSTD, chunk_size=1024 * 1024)
+    link_q, mount_gt = mount()
+    assert np.allclose(quat_matrix(mount_gt["q_xyzw"]) @ [0, 0, 1],
+                       [np.cos(np.radians(MOUNT_PITCH_DEG)), 0, -np.sin(np.radians(MOUNT_PITCH_DEG))])
+    bag.write("/tf_static", "tf2_msgs/msg/TFMessage", T0 - 1_000_000, tf_static_msg(T0, link_q))
     frames = []
     for k in range(N_FRAMES):
         t = T0 + k * PERIOD
@@ -168,6 +216,7 @@ def write(out_dir):
             "ranges": "half-open [start, stop)",
         },
         "counts": dict(sorted(bag.counts.items())),
+        "mount": mount_gt,
     }
     with open(os.path.join(out_dir, "metric.json"), "w") as f:
         json.dump(gt, f, indent=1)

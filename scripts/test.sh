@@ -61,11 +61,17 @@ step "colcon build + the launch file's command line, run live"
 scripts/check_colcon.sh
 
 step "Python scripts and launch file compile"
-.venv/bin/python -m py_compile launch/matcher.launch.py models/*.py scripts/*.py tests/ros/*.py
+.venv/bin/python -m py_compile launch/matcher.launch.py models/*.py scripts/*.py scripts/device/*.py tests/ros/*.py
 find launch models scripts tests/ros -name __pycache__ -type d -prune -exec rm -rf {} +
 
 step "imd without ROS, run with no environment set"
 cargo build --bin imd
-env -i "$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/imd" info
+imd_bin="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/imd"
+env -i "$imd_bin" info
+
+step "device check, CPU mode (scripts/device/run.sh --cpu: every step of the GPU check at small sizes)"
+device_out="$(mktemp -d)"
+OUT="$device_out" scripts/device/run.sh --cpu --imd "$imd_bin"
+rm -rf "$device_out"
 
 printf '\nall tests passed\n' >&2

@@ -97,6 +97,11 @@ pub struct CamerasConfig {
     /// camera: `x y z` (metres) `qx qy qz qw` with `X_right = R·X_left + t`. Empty, or all seven
     /// 0 for a camera: the baseline comes from the right camera_info's `P` (rectified images).
     pub right_from_left: Vec<f64>,
+    /// Fallback camera mounts when TF has none, 7 numbers per camera: the optical frame's pose
+    /// in `node.base_frame`, `x y z` (metres) `qx qy qz qw` with `X_base = R·X_optical + t`
+    /// (REP 103: the optical frame looks along +z, x right, y down). Empty, or all seven 0 for
+    /// a camera: TF only (`node.base_frame → <optical frame>`).
+    pub mounts: Vec<f64>,
 }
 
 impl CamerasConfig {
@@ -123,15 +128,20 @@ impl CamerasConfig {
             self.right_camera_info_topics.len(),
             self.right_image_topics.is_empty(),
         )?;
-        if !self.right_from_left.is_empty() && self.right_from_left.len() != 7 * n {
-            return Err(ConfigError::Invalid {
-                field: "cameras.right_from_left".into(),
-                reason: format!(
-                    "has {} numbers, expected 7 per camera ({}: x y z qx qy qz qw)",
-                    self.right_from_left.len(),
-                    7 * n
-                ),
-            });
+        for (field, list) in [
+            ("right_from_left", &self.right_from_left),
+            ("mounts", &self.mounts),
+        ] {
+            if !list.is_empty() && list.len() != 7 * n {
+                return Err(ConfigError::Invalid {
+                    field: format!("cameras.{field}"),
+                    reason: format!(
+                        "has {} numbers, expected 7 per camera ({}: x y z qx qy qz qw)",
+                        list.len(),
+                        7 * n
+                    ),
+                });
+            }
         }
         (0..n).map(|i| self.camera(i)).collect()
     }
@@ -149,7 +159,7 @@ impl CamerasConfig {
                 MetricSource::Stereo(StereoConfig {
                     image_topic,
                     camera_info_topic,
-                    right_from_left: self.extrinsic(i)?,
+                    right_from_left: extrinsic("right_from_left", &self.right_from_left, i)?,
                 })
             }
             (Some(_), Some(_), _) => {
@@ -182,39 +192,40 @@ impl CamerasConfig {
             camera_info_topic: self.camera_info_topics[i].clone(),
             optical_frame: entry(&self.optical_frames),
             metric,
+            mount: extrinsic("mounts", &self.mounts, i)?,
         })
     }
+}
 
-    /// Camera `i`'s 7 numbers of `right_from_left`; `None` when absent or all zero.
-    fn extrinsic(&self, i: usize) -> Result<Option<RigExtrinsic>, ConfigError> {
-        let Some(v) = self.right_from_left.get(7 * i..7 * i + 7) else {
-            return Ok(None);
-        };
-        if v.iter().all(|x| *x == 0.0) {
-            return Ok(None);
-        }
-        let field = || format!("cameras.right_from_left[{}..{}]", 7 * i, 7 * i + 7);
-        if !v.iter().all(|x| x.is_finite()) {
-            return Err(ConfigError::Invalid {
-                field: field(),
-                reason: format!("{v:?} is not finite"),
-            });
-        }
-        let q_norm = v[3..].iter().map(|x| x * x).sum::<f64>().sqrt();
-        if (q_norm - 1.0).abs() > 1e-3 {
-            return Err(ConfigError::Invalid {
-                field: field(),
-                reason: format!(
-                    "quaternion ({}, {}, {}, {}) has norm {q_norm:.6}; expected a unit quaternion",
-                    v[3], v[4], v[5], v[6]
-                ),
-            });
-        }
-        Ok(Some(RigExtrinsic {
-            translation_m: [v[0], v[1], v[2]],
-            rotation_xyzw: [v[3] / q_norm, v[4] / q_norm, v[5] / q_norm, v[6] / q_norm],
-        }))
+/// Camera `i`'s 7 numbers of the list `cameras.<name>`; `None` when absent or all zero.
+fn extrinsic(name: &str, list: &[f64], i: usize) -> Result<Option<RigExtrinsic>, ConfigError> {
+    let Some(v) = list.get(7 * i..7 * i + 7) else {
+        return Ok(None);
+    };
+    if v.iter().all(|x| *x == 0.0) {
+        return Ok(None);
     }
+    let field = || format!("cameras.{name}[{}..{}]", 7 * i, 7 * i + 7);
+    if !v.iter().all(|x| x.is_finite()) {
+        return Err(ConfigError::Invalid {
+            field: field(),
+            reason: format!("{v:?} is not finite"),
+        });
+    }
+    let q_norm = v[3..].iter().map(|x| x * x).sum::<f64>().sqrt();
+    if (q_norm - 1.0).abs() > 1e-3 {
+        return Err(ConfigError::Invalid {
+            field: field(),
+            reason: format!(
+                "quaternion ({}, {}, {}, {}) has norm {q_norm:.6}; expected a unit quaternion",
+                v[3], v[4], v[5], v[6]
+            ),
+        });
+    }
+    Ok(Some(RigExtrinsic {
+        translation_m: [v[0], v[1], v[2]],
+        rotation_xyzw: [v[3] / q_norm, v[4] / q_norm, v[5] / q_norm, v[6] / q_norm],
+    }))
 }
 
 /// QoS reliability for the camera subscriptions.
@@ -236,12 +247,29 @@ pub struct NodeConfig {
     pub qos: QosPreset,
     /// Largest |stamp(image) − stamp(camera_info)| accepted as a pair, seconds.
     pub sync_tolerance_s: f64,
-    /// Broadcast the keyframe → current camera transform on `/tf`.
+    /// Debug: broadcast each keyframe → current camera transform on `/tf` (one new TF root per
+    /// keyframe, so TF grows with the run; the robot's transform is `publish_odom_tf`).
     pub publish_tf: bool,
     /// Publish the debug image with matches drawn.
     pub publish_debug_image: bool,
     /// Upper bound on processed frames per second per camera (0 = as fast as possible).
     pub max_rate_hz: f64,
+    /// The fixed frame metric odometry is expressed in (REP 105 `odom`).
+    pub odom_frame: String,
+    /// The robot's body frame (REP 105 `base_link`): camera mounts are looked up from it.
+    pub base_frame: String,
+    /// Broadcast `odom_frame → base_frame` on `/tf` (off when another node owns it).
+    pub publish_odom_tf: bool,
+    /// The camera (by name) whose chain drives `~/odom`, `~/path` and the odometry TF; empty:
+    /// the first metric camera.
+    pub odom_camera: String,
+    /// Poses kept in `~/path` (0 = no `~/path`).
+    pub path_length: u32,
+    /// While no pose is verified, the held pose's position standard deviation grows at this
+    /// speed (m/s): the fastest the robot may move unseen.
+    pub hold_speed_mps: f64,
+    /// Likewise for its rotation, degrees per second.
+    pub hold_turn_rate_dps: f64,
 }
 
 impl Default for NodeConfig {
@@ -252,6 +280,13 @@ impl Default for NodeConfig {
             publish_tf: false,
             publish_debug_image: true,
             max_rate_hz: 0.0,
+            odom_frame: "odom".into(),
+            base_frame: "base_link".into(),
+            publish_odom_tf: true,
+            odom_camera: String::new(),
+            path_length: 1000,
+            hold_speed_mps: 1.0,
+            hold_turn_rate_dps: 90.0,
         }
     }
 }
@@ -259,10 +294,11 @@ impl Default for NodeConfig {
 impl ImdConfig {
     /// Read a YAML file: a ROS 2 parameter file or the bare mapping.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = crate::io::paths::read_text_capped(path, "a configuration file", 16 << 20)
+            .map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                reason: e.reason,
+            })?;
         Self::from_yaml_str(&text).map_err(|e| match e {
             ConfigError::File { reason, .. } => ConfigError::File {
                 path: path.display().to_string(),
@@ -339,15 +375,94 @@ impl ImdConfig {
                 reason: e.to_string(),
             })?;
         }
-        if !(self.node.sync_tolerance_s >= 0.0 && self.node.sync_tolerance_s.is_finite()) {
-            return Err(ConfigError::Invalid {
-                field: "node.sync_tolerance_s".into(),
-                reason: format!("{} is not a finite number ≥ 0", self.node.sync_tolerance_s),
-            });
+        self.node.validate()?;
+        self.validate_odometry_camera()
+    }
+
+    /// `node.odom_camera` names a metric camera (the chain needs metric scale).
+    fn validate_odometry_camera(&self) -> Result<(), ConfigError> {
+        let wanted = self.node.odom_camera.trim();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let cameras = self.cameras.resolve()?;
+        match cameras.iter().find(|c| c.name == wanted) {
+            Some(c) if c.metric != MetricSource::Monocular => Ok(()),
+            Some(_) => Err(ConfigError::Invalid {
+                field: "node.odom_camera".into(),
+                reason: format!(
+                    "camera `{wanted}` is monocular; odometry needs metric scale (give it \
+                     cameras.depth_topics or a stereo partner)"
+                ),
+            }),
+            None => Err(ConfigError::Invalid {
+                field: "node.odom_camera".into(),
+                reason: format!(
+                    "no camera named `{wanted}`; expected one of [{}] or empty for the first \
+                     metric camera",
+                    cameras
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Finite tolerances and rates, usable frame names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: String| ConfigError::Invalid {
+            field: format!("node.{field}"),
+            reason,
+        };
+        for (field, value) in [
+            ("sync_tolerance_s", self.sync_tolerance_s),
+            ("hold_speed_mps", self.hold_speed_mps),
+            ("hold_turn_rate_dps", self.hold_turn_rate_dps),
+        ] {
+            if !(value >= 0.0 && value.is_finite()) {
+                return Err(invalid(
+                    field,
+                    format!("{value} is not a finite number ≥ 0"),
+                ));
+            }
+        }
+        for (field, name) in [
+            ("odom_frame", &self.odom_frame),
+            ("base_frame", &self.base_frame),
+        ] {
+            if name.trim_start_matches('/').is_empty() || name.contains(char::is_whitespace) {
+                return Err(invalid(
+                    field,
+                    format!("`{name}` is not a frame name (non-empty, no spaces)"),
+                ));
+            }
+        }
+        if self.odom_frame.trim_start_matches('/') == self.base_frame.trim_start_matches('/') {
+            return Err(invalid(
+                "base_frame",
+                format!("equals node.odom_frame (`{}`)", self.odom_frame),
+            ));
+        }
+        if self.path_length > MAX_PATH_LENGTH {
+            return Err(invalid(
+                "path_length",
+                format!(
+                    "{} poses would make every ~/path message megabytes; expected ≤ \
+                     {MAX_PATH_LENGTH}",
+                    self.path_length
+                ),
+            ));
         }
         Ok(())
     }
 }
+
+/// Upper bound on `node.path_length` (100 000 poses are a 6 MB message).
+pub const MAX_PATH_LENGTH: u32 = 100_000;
 
 fn ros_parameters_body(value: &serde_yaml::Value) -> Option<serde_yaml::Value> {
     let map = value.as_mapping()?;

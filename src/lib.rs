@@ -3,11 +3,12 @@
 //!
 //! Layers depend only downward, with no module cycles:
 //! 1. [`geometry`] (relative pose, homography, metric absolute pose from depth-lifted or
-//!    stereo-triangulated points) and [`runtime`] know nothing of torch, ROS or files;
+//!    stereo-triangulated points) knows nothing of torch, ROS or files;
 //! 2. [`io`] holds formats only (images, the ROS message model, CDR, rosbag2 bags with their
 //!    directory, MCAP / sqlite3 storage and compression, camera frames, match files);
 //!    [`model`] is the network in torch behind the backbone seam
-//!    [`model::source::FeatureSource`], with its one forward pass in [`model::matcher::forward`];
+//!    [`model::source::FeatureSource`], with its one forward pass in [`model::matcher::forward`]
+//!    and what the build runs on ([`model::runtime`]: device, precision, libtorch, CUDA);
 //!    [`data`] reads datasets;
 //! 3. [`config`] ([`config::ImdConfig`], every user setting) builds on the sections of those
 //!    layers; [`train`] and [`eval`] use the model's forward pass and the data;
@@ -27,7 +28,6 @@ pub mod model;
 pub mod pipeline;
 #[cfg(feature = "ros")]
 pub mod ros;
-pub mod runtime;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -12,7 +12,7 @@ use super::options::AbsolutePoseOptions;
 use super::pose::RelativePose;
 use super::ransac::{ransac, RansacSettings};
 use super::refine::absolute_pose::{absolute_pose_covariance, refine_absolute_pose};
-use super::refine::noise::sigma_truncated_2d;
+use super::refine::schedule::{covariance_inputs, noise_2d, refine_on_inliers, RefineProblem};
 use super::refine::RobustLoss;
 use super::rng::Rng;
 use super::structure::PointMatch;
@@ -83,7 +83,7 @@ pub fn estimate_absolute_pose(
             reason: format!("no 3-point sample among {n} correspondences gave a pose"),
         }
     })?;
-    let refined = refine_on_inliers(&data, &outcome.model, opts, threshold);
+    let refined = refine_on_inliers(&data, &outcome.model, &opts.refinement, threshold);
     let num_inliers = refined.inliers.iter().filter(|b| **b).count();
     let needed = opts.min_inliers.max(4);
     if num_inliers < needed {
@@ -95,19 +95,9 @@ pub fn estimate_absolute_pose(
     }
     check_not_collinear(&data, &refined.inliers, threshold)?;
     // The covariance describes the estimator that produced the pose: same window, same loss.
-    let refinement = &opts.refinement;
-    let (set, loss, scale) = if refinement.enabled {
-        let window = refinement.window(refined.sigma, threshold);
-        (
-            data.classify(&refined.pose, window * window).0,
-            refinement.loss,
-            refinement.loss_scale * refined.sigma,
-        )
-    } else {
-        (refined.inliers.clone(), RobustLoss::Squared, 1.0)
-    };
+    let (set, loss, scale2) = covariance_inputs(&data, &refined, &opts.refinement, threshold);
     let (points, rays) = gather(&data, &set);
-    let covariance = absolute_pose_covariance(&points, &rays, &refined.pose, loss, scale * scale);
+    let covariance = absolute_pose_covariance(&points, &rays, &refined.model, loss, scale2);
     let sum: f64 = refined
         .inliers
         .iter()
@@ -116,7 +106,7 @@ pub fn estimate_absolute_pose(
         .map(|(_, e)| e)
         .sum();
     Ok(AbsolutePoseEstimate {
-        pose: refined.pose,
+        pose: refined.model,
         num_inliers,
         num_matches: n,
         inliers: refined.inliers,
@@ -168,77 +158,30 @@ fn gather(data: &PointCorrespondences, set: &[bool]) -> (Vec<Vector3<f64>>, Vec<
     (points, rays)
 }
 
-/// A pose after the final refinement.
-struct Refined {
-    pose: RelativePose,
-    inliers: Vec<bool>,
-    errors: Vec<f64>,
-    iterations: usize,
-    /// Per-coordinate noise σ̂ (normalized units).
-    sigma: f64,
-}
+/// Absolute pose under the refinement schedule: reprojection errors on the normalized plane.
+impl RefineProblem for PointCorrespondences {
+    type Model = RelativePose;
+    const MIN_POINTS: usize = 4;
 
-fn noise_2d(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
-    let (sum, count) = inliers
-        .iter()
-        .zip(errors)
-        .filter(|(f, _)| **f)
-        .fold((0.0, 0usize), |(s, c), (_, e)| (s + e, c + 1));
-    if count < 2 {
-        return 0.5 * threshold;
+    fn classify(&self, pose: &RelativePose, thr2: f64) -> (Vec<bool>, Vec<f64>) {
+        PointCorrespondences::classify(self, pose, thr2)
     }
-    sigma_truncated_2d(sum / count as f64, threshold)
-}
 
-/// Refine on the points within the noise-adapted window (see
-/// [`super::options::RefinementOptions`]), re-select the inliers; at most three rounds while the
-/// inlier set changes (as for relative pose).
-fn refine_on_inliers(
-    data: &PointCorrespondences,
-    pose: &RelativePose,
-    opts: &AbsolutePoseOptions,
-    threshold: f64,
-) -> Refined {
-    let thr2 = threshold * threshold;
-    let refinement = &opts.refinement;
-    let mut pose = *pose;
-    let (mut inliers, mut errors) = data.classify(&pose, thr2);
-    let mut sigma = noise_2d(&inliers, &errors, threshold);
-    let mut iterations = 0;
-    if refinement.enabled {
-        for _ in 0..3 {
-            let window = refinement.window(sigma, threshold);
-            let (set, _) = data.classify(&pose, window * window);
-            let (points, rays) = gather(data, &set);
-            if points.len() < 4 {
-                break;
-            }
-            let out = refine_absolute_pose(
-                &points,
-                &rays,
-                &pose,
-                refinement.loss,
-                refinement.loss_scale * sigma,
-                refinement.max_iterations,
-            );
-            iterations += out.iterations;
-            pose = out.params;
-            let (next, next_errors) = data.classify(&pose, thr2);
-            let changed = next != inliers;
-            inliers = next;
-            errors = next_errors;
-            sigma = noise_2d(&inliers, &errors, threshold);
-            if !changed {
-                break;
-            }
-        }
+    fn noise(inliers: &[bool], errors: &[f64], threshold: f64) -> f64 {
+        noise_2d(inliers, errors, threshold)
     }
-    Refined {
-        pose,
-        inliers,
-        errors,
-        iterations,
-        sigma,
+
+    fn refine(
+        &self,
+        set: &[bool],
+        pose: &RelativePose,
+        loss: RobustLoss,
+        scale: f64,
+        max_iterations: usize,
+    ) -> (RelativePose, usize) {
+        let (points, rays) = gather(self, set);
+        let out = refine_absolute_pose(&points, &rays, pose, loss, scale, max_iterations);
+        (out.params, out.iterations)
     }
 }
 

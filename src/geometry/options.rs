@@ -197,6 +197,28 @@ fn positive(field: &str, v: f64) -> Result<(), GeometryError> {
     }
 }
 
+/// Most RANSAC samples (`max_iterations`, `min_iterations`) a setting may ask for: each
+/// sample costs microseconds, so this bounds one estimate to seconds even on a slow core, and
+/// a live parameter cannot wedge the worker.
+pub const MAX_RANSAC_ITERATIONS: usize = 1_000_000;
+/// Most Levenberg–Marquardt iterations per local optimisation.
+pub const MAX_LOCAL_ITERATIONS: usize = 1_000;
+/// Most Levenberg–Marquardt iterations of the final refinement.
+pub const MAX_REFINEMENT_ITERATIONS: usize = 10_000;
+
+fn at_most(field: String, v: usize, max: usize) -> Result<(), GeometryError> {
+    if v > max {
+        return Err(invalid(
+            &field,
+            format!(
+                "{v} is more than {max}, the most that keeps the time per frame bounded \
+                 (the default is far below)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn common(
     prefix: &str,
     threshold_px: f64,
@@ -213,6 +235,21 @@ fn common(
             format!("{confidence} is not in (0, 1)"),
         ));
     }
+    at_most(
+        format!("{prefix}max_iterations"),
+        max_iterations,
+        MAX_RANSAC_ITERATIONS,
+    )?;
+    at_most(
+        format!("{prefix}local_optimization.max_iterations"),
+        lo.max_iterations,
+        MAX_LOCAL_ITERATIONS,
+    )?;
+    at_most(
+        format!("{prefix}refinement.max_iterations"),
+        refinement.max_iterations,
+        MAX_REFINEMENT_ITERATIONS,
+    )?;
     if max_iterations == 0 || min_iterations > max_iterations {
         return Err(invalid(
             &format!("{prefix}max_iterations"),

@@ -276,6 +276,7 @@ mod tests {
             camera_info_topic: "/c/info".into(),
             optical_frame: None,
             metric,
+            mount: None,
         }
     }
 

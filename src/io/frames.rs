@@ -128,6 +128,9 @@ pub struct CameraConfig {
     pub optical_frame: Option<String>,
     /// Depth topic, stereo partner or neither.
     pub metric: MetricSource,
+    /// The optical frame's pose on the robot (`X_base = R·X_optical + t`) when configured;
+    /// TF's `base_frame → optical frame` takes precedence.
+    pub mount: Option<RigExtrinsic>,
 }
 
 impl CameraConfig {

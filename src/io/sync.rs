@@ -1,9 +1,7 @@
 //! Camera stream bookkeeping without ROS: pairing images with camera_info by approximate
-//! stamp, and "newest frame wins" slots that count what they drop.
+//! stamp (the worker's own slots do "newest frame wins").
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use crate::io::msgs::builtin_interfaces::Time;
 
@@ -123,86 +121,6 @@ impl<I, C: Clone> StampPairer<I, C> {
     }
 }
 
-/// One "newest wins" slot per camera, with a drop counter each, and a notification for the
-/// consumer. Producers never block and memory stays bounded: a frame not yet taken when a
-/// newer one arrives is dropped and counted.
-#[derive(Debug)]
-pub struct LatestSlots<T> {
-    slots: Vec<Mutex<Option<T>>>,
-    dropped: Vec<AtomicU64>,
-    notify: tokio::sync::Notify,
-}
-
-impl<T> LatestSlots<T> {
-    /// `n` empty slots.
-    pub fn new(n: usize) -> Self {
-        LatestSlots {
-            slots: (0..n).map(|_| Mutex::new(None)).collect(),
-            dropped: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            notify: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// Number of slots.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// True when there are no slots.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
-    /// Store `value` in slot `i` (ignored if `i` is out of range); returns true if it replaced
-    /// an untaken value (counted as dropped).
-    pub fn put(&self, i: usize, value: T) -> bool {
-        let Some(slot) = self.slots.get(i) else {
-            return false;
-        };
-        // A poisoned lock only means a panic elsewhere; the Option inside is still valid.
-        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let replaced = guard.replace(value).is_some();
-        drop(guard);
-        if replaced {
-            self.dropped[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.notify.notify_one();
-        replaced
-    }
-
-    /// Take the value of slot `i`, if any.
-    pub fn take(&self, i: usize) -> Option<T> {
-        let slot = self.slots.get(i)?;
-        slot.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Take the first non-empty slot at or after `start` (wrapping), for round-robin service.
-    pub fn take_next(&self, start: usize) -> Option<(usize, T)> {
-        let n = self.slots.len();
-        (0..n)
-            .map(|k| (start + k) % n)
-            .find_map(|i| self.take(i).map(|v| (i, v)))
-    }
-
-    /// Frames dropped in slot `i` so far.
-    pub fn dropped(&self, i: usize) -> u64 {
-        self.dropped
-            .get(i)
-            .map(|d| d.load(Ordering::Relaxed))
-            .unwrap_or(0)
-    }
-
-    /// Wake the consumer without a new value (control requests, shutdown).
-    pub fn wake(&self) {
-        self.notify.notify_one();
-    }
-
-    /// Wait until a value is put (returns at once if one was put since the last wait).
-    pub async fn notified(&self) {
-        self.notify.notified().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,18 +179,5 @@ mod tests {
         assert_eq!(p.push_image(t(12), 1), Some((1, 12)));
         assert_eq!(p.stats().images_unmatched, 1);
         assert_eq!(p.push_info(t(5), 5), None); // the stamp-5 image is gone
-    }
-
-    #[test]
-    fn latest_slots_keep_the_newest_and_count_drops() {
-        let s = LatestSlots::new(2);
-        assert!(!s.put(0, 1));
-        assert!(s.put(0, 2)); // 1 dropped
-        assert!(!s.put(1, 10));
-        assert_eq!(s.take_next(1), Some((1, 10)));
-        assert_eq!(s.take_next(1), Some((0, 2)));
-        assert_eq!(s.take_next(0), None);
-        assert_eq!((s.dropped(0), s.dropped(1)), (1, 0));
-        assert!(!s.put(5, 1)); // out of range: ignored
     }
 }

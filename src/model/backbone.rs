@@ -81,26 +81,6 @@ pub fn clip_files(dir: &Path) -> Result<ComponentFiles, ModelError> {
     locate(dir, "image_encoder", &TRANSFORMERS_WEIGHTS)
 }
 
-/// Read `DIR/empty_prompt.safetensors` (tensor `prompt`, [1, L, D]) if the file exists.
-pub fn load_empty_prompt(dir: &Path) -> Result<Option<Tensor>, ModelError> {
-    let path = dir.join(EMPTY_PROMPT_FILE);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let file = super::weights::WeightFile::open(&path)?;
-    let prompt = file.tensor("prompt")?;
-    if prompt.dim() != 3 || prompt.size()[0] != 1 {
-        return Err(ModelError::BadFile {
-            path,
-            reason: format!(
-                "tensor `prompt` has shape {:?}, expected [1, L, D]",
-                prompt.size()
-            ),
-        });
-    }
-    Ok(Some(prompt))
-}
-
 /// Which backbone parts to load and how to run the UNet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackboneOptions {

@@ -257,10 +257,13 @@ impl ImdModelConfig {
 
     /// Read and validate `path`.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::BadFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            crate::io::paths::read_text_capped(path, "an imd.yaml", 1 << 20).map_err(|e| {
+                ModelError::BadFile {
+                    path: path.to_path_buf(),
+                    reason: e.reason,
+                }
+            })?;
         Self::from_yaml_str(&text, path)
     }
 

@@ -6,7 +6,6 @@
 //! first (registering variables under their checkpoint names), then filled by [`load_into`].
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -33,10 +32,11 @@ pub struct WeightFile {
 impl WeightFile {
     /// Map `path` and validate its header.
     pub fn open(path: &Path) -> Result<Self, ModelError> {
-        let file = File::open(path).map_err(|e| ModelError::BadFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let (file, _) = crate::io::paths::open_regular(path, "a safetensors weights file")
+            .map_err(|e| ModelError::BadFile {
+                path: path.to_path_buf(),
+                reason: e.reason,
+            })?;
         // SAFETY: the mapping is read-only; weight files are not modified while we run.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::BadFile {
             path: path.to_path_buf(),

@@ -5,13 +5,12 @@
 //! [`super::TrackerProcessor`]; [`super::FrameWorker`] runs it on a dedicated thread for both
 //! the ROS node and `imd replay`.
 
+use super::topics::{Output, OutputMessage, Published};
 use super::{PipelineError, PoseScale, TrackState};
 use crate::config::ImdConfig;
 use crate::io::frames::CameraFrame;
+use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::DiagnosticStatus;
-use crate::io::msgs::nav_msgs::Odometry;
-use crate::io::msgs::sensor_msgs::{Image, PointCloud2};
-use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// Control requests to the processor (the node's `~/relocalize` and `~/reset` services).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,21 +38,29 @@ impl ControlCommand {
     }
 }
 
-/// What processing one frame produced. Every field is optional: adapters publish what is set.
+/// What processing one frame produced: the messages to publish, in publishing order (the
+/// pose first: it is what a consumer waits for), and the frame's statuses.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameOutputs {
-    /// Correspondences (fields x0, y0, x1, y1, confidence, inlier).
-    pub correspondences: Option<PointCloud2>,
-    /// Relative pose with covariance.
-    pub odometry: Option<Odometry>,
-    /// Transforms for `/tf`.
-    pub tf: Option<TFMessage>,
-    /// Image with matches drawn.
-    pub debug_image: Option<Image>,
-    /// Status reports for `/diagnostics`.
+    /// The frame's stamp (every message of the frame carries it).
+    pub stamp: Time,
+    /// Messages for the output topics, each naming its row of the output table.
+    pub messages: Vec<Published>,
+    /// Status reports for `/diagnostics` (the node aggregates them at 1 Hz, replay writes one
+    /// array per frame).
     pub diagnostics: Vec<DiagnosticStatus>,
     /// Typed summary of what happened, for adapters that aggregate statistics (not published).
     pub report: Option<FrameReport>,
+}
+
+impl FrameOutputs {
+    /// The message for `output`, if this frame has one.
+    pub fn message(&self, output: Output) -> Option<&OutputMessage> {
+        self.messages
+            .iter()
+            .find(|p| p.output == output)
+            .map(|p| &p.message)
+    }
 }
 
 /// A processed frame in numbers (what `imd replay` sums up).

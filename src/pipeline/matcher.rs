@@ -3,8 +3,9 @@
 //!
 //! Matching is split like IMD's forward: [`PairMatcher::prepare`] does the per-image work that
 //! does not depend on the other image (for IMD: VAE latent, CLIP tokens + global embedding,
-//! fine-encoder features), [`PairMatcher::match_pair`] the per-pair rest (CIPM prompts, UNet,
-//! coarse + fine heads). The tracker prepares every frame exactly once and keeps a keyframe's
+//! fine-encoder features; in zero-shot mode the UNet features under the empty prompt), and
+//! [`PairMatcher::match_pair`] the per-pair rest (CIPM prompts, UNet, coarse + fine heads; in
+//! zero-shot mode only the heads). The tracker prepares every frame exactly once and keeps a keyframe's
 //! prepared features for as long as the keyframe lives, so only the per-pair part runs per
 //! frame.
 

@@ -10,6 +10,7 @@ use image::RgbImage;
 use nalgebra::{Matrix3, Matrix6, UnitQuaternion, Vector3};
 
 use super::contract::{FrameOutputs, FrameReport};
+use super::topics::{Output, Published};
 use super::{KeyframeId, PoseScale, TrackOutput, TrackState, TrackerCounters};
 use crate::config::LostOutput;
 use crate::geometry::{RelativePose, UNOBSERVABLE_TRANSLATION_VARIANCE};
@@ -23,7 +24,7 @@ use crate::io::msgs::sensor_msgs::{Image, PointCloud2, PointField};
 use crate::io::msgs::std_msgs::Header;
 use crate::io::msgs::tf2_msgs::TFMessage;
 
-/// The node's name: outputs live under `/<NODE_NAME>/…` (see [`super::replay::output_topic`]).
+/// The node's name: outputs live under `/<NODE_NAME>/…` (see [`super::topics::OutputTopic::resolved`]).
 pub const NODE_NAME: &str = "imd_matcher";
 
 /// Variance published for quantities that are not known at all (lost pose, twist, the scale
@@ -66,15 +67,19 @@ pub fn track_messages(out: &TrackOutput, ctx: &MessageContext) -> FrameOutputs {
     // TF carries no covariance: it is only published for a verified pose, or for a frame
     // that is its own new keyframe (the identity is then exact), never as a guess.
     let exact_tf = out.pose.is_some() || out.promoted.is_some();
+    // Publishing order: the pose first (what a consumer waits for), the larger messages last.
+    let messages = [
+        (!silent && has_parent).then(|| Published::new(Output::Odometry, odometry(out))),
+        (ctx.publish_tf && !silent && exact_tf).then(|| Published::new(Output::Tf, transform(out))),
+        correspondences_cloud(out).map(|m| Published::new(Output::Correspondences, m)),
+        ctx.publish_debug_image
+            .then(|| debug_image(out))
+            .flatten()
+            .map(|m| Published::new(Output::DebugImage, m)),
+    ];
     FrameOutputs {
-        correspondences: correspondences_cloud(out),
-        odometry: (!silent && has_parent).then(|| odometry(out)),
-        tf: (ctx.publish_tf && !silent && exact_tf).then(|| transform(out)),
-        debug_image: if ctx.publish_debug_image {
-            debug_image(out)
-        } else {
-            None
-        },
+        stamp: out.stamp,
+        messages: messages.into_iter().flatten().collect(),
         diagnostics: vec![tracker_status(out, ctx)],
         report: Some(report(out, ctx)),
     }
@@ -359,83 +364,9 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         None => out.state.as_str().to_string(),
         Some(reason) => format!("{}: {reason}", out.state.as_str()),
     };
-    let q = &out.quality;
-    let t = &out.timings;
-    let stamp =
-        |s: &crate::io::msgs::builtin_interfaces::Time| format!("{}.{:09}", s.sec, s.nanosec);
-    let mut values = vec![
-        KeyValue::new("state", out.state.as_str()),
-        KeyValue::new("camera", &out.camera.name),
-        KeyValue::new("frame_stamp", stamp(&out.stamp)),
-        KeyValue::new("frame_id", &out.frame_id),
-        KeyValue::new(
-            "keyframe",
-            out.keyframe
-                .as_ref()
-                .map(KeyframeId::frame_name)
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "keyframe_camera",
-            out.keyframe
-                .as_ref()
-                .map(|k| k.camera.clone())
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "keyframe_stamp",
-            out.keyframe
-                .as_ref()
-                .map(|k| stamp(&k.stamp))
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "new_keyframe",
-            out.promoted
-                .as_ref()
-                .map(KeyframeId::frame_name)
-                .unwrap_or_default(),
-        ),
-        KeyValue::new("matches", q.matches),
-        KeyValue::new("inliers", q.inliers),
-        KeyValue::new("inlier_ratio", format!("{:.3}", q.inlier_ratio)),
-        KeyValue::new("coverage", format!("{:.3}", q.coverage)),
-        KeyValue::new("median_flow_px", format!("{:.2}", q.median_flow_px)),
-        KeyValue::new("keyframe_age_s", format!("{:.3}", q.keyframe_age_s)),
-        KeyValue::new("keyframe_age_frames", q.keyframe_age_frames),
-        KeyValue::new(
-            "model",
-            out.pose.as_ref().map(|p| p.model.as_str()).unwrap_or(""),
-        ),
-        KeyValue::new(
-            "translation_observable",
-            out.pose.as_ref().is_some_and(|p| p.translation_observable),
-        ),
-        KeyValue::new(
-            "scale",
-            out.pose
-                .as_ref()
-                .map(|p| p.scale.as_str())
-                .unwrap_or_default(),
-        ),
-        KeyValue::new(
-            "noise_sigma_px",
-            out.pose
-                .as_ref()
-                .map(|p| format!("{:.3}", p.noise_sigma_px))
-                .unwrap_or_default(),
-        ),
-        KeyValue::new("latency_ms", format!("{:.1}", ctx.latency_ms)),
-        KeyValue::new("frames_dropped", ctx.dropped_frames),
-        KeyValue::new("frames_skipped_max_rate", ctx.rate_skipped),
-        KeyValue::new("prepare_ms", format!("{:.1}", t.prepare_ms)),
-        KeyValue::new("match_ms", format!("{:.1}", t.match_ms)),
-        KeyValue::new("pose_ms", format!("{:.1}", t.pose_ms)),
-        KeyValue::new("metric_ms", format!("{:.1}", t.metric_ms)),
-        KeyValue::new("relocalization_ms", format!("{:.1}", t.relocalization_ms)),
-        KeyValue::new("integrity_ms", format!("{:.1}", t.integrity_ms)),
-        KeyValue::new("track_ms", format!("{:.1}", t.total_ms)),
-    ];
+    let mut values = frame_values(out);
+    values.extend(quality_values(out));
+    values.extend(timing_values(out, ctx));
     values.extend(integrity_values(out));
     for (key, v) in model_stages(out) {
         values.push(KeyValue::new(key, format!("{v:.1}")));
@@ -468,6 +399,77 @@ pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStat
         hardware_id: out.camera.name.clone(),
         values,
     }
+}
+
+/// Which frame, against which keyframe, and what became a keyframe.
+fn frame_values(out: &TrackOutput) -> Vec<KeyValue> {
+    let name = |k: Option<&KeyframeId>| k.map(KeyframeId::frame_name).unwrap_or_default();
+    vec![
+        KeyValue::new("state", out.state.as_str()),
+        KeyValue::new("camera", &out.camera.name),
+        KeyValue::new("frame_stamp", out.stamp),
+        KeyValue::new("frame_id", &out.frame_id),
+        KeyValue::new("keyframe", name(out.keyframe.as_ref())),
+        KeyValue::new(
+            "keyframe_camera",
+            out.keyframe
+                .as_ref()
+                .map(|k| k.camera.clone())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new(
+            "keyframe_stamp",
+            out.keyframe
+                .as_ref()
+                .map(|k| k.stamp.to_string())
+                .unwrap_or_default(),
+        ),
+        KeyValue::new("new_keyframe", name(out.promoted.as_ref())),
+    ]
+}
+
+/// Tracking quality against the keyframe and the pose's model.
+fn quality_values(out: &TrackOutput) -> Vec<KeyValue> {
+    let q = &out.quality;
+    let pose = out.pose.as_ref();
+    vec![
+        KeyValue::new("matches", q.matches),
+        KeyValue::new("inliers", q.inliers),
+        KeyValue::new("inlier_ratio", format!("{:.3}", q.inlier_ratio)),
+        KeyValue::new("coverage", format!("{:.3}", q.coverage)),
+        KeyValue::new("median_flow_px", format!("{:.2}", q.median_flow_px)),
+        KeyValue::new("keyframe_age_s", format!("{:.3}", q.keyframe_age_s)),
+        KeyValue::new("keyframe_age_frames", q.keyframe_age_frames),
+        KeyValue::new("model", pose.map(|p| p.model.as_str()).unwrap_or("")),
+        KeyValue::new(
+            "translation_observable",
+            pose.is_some_and(|p| p.translation_observable),
+        ),
+        KeyValue::new("scale", pose.map(|p| p.scale.as_str()).unwrap_or_default()),
+        KeyValue::new(
+            "noise_sigma_px",
+            pose.map(|p| format!("{:.3}", p.noise_sigma_px))
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+/// Latency, scheduling and the stage timings of the tracker.
+fn timing_values(out: &TrackOutput, ctx: &MessageContext) -> Vec<KeyValue> {
+    let t = &out.timings;
+    let ms = |v: f64| format!("{v:.1}");
+    vec![
+        KeyValue::new("latency_ms", ms(ctx.latency_ms)),
+        KeyValue::new("frames_dropped", ctx.dropped_frames),
+        KeyValue::new("frames_skipped_max_rate", ctx.rate_skipped),
+        KeyValue::new("prepare_ms", ms(t.prepare_ms)),
+        KeyValue::new("match_ms", ms(t.match_ms)),
+        KeyValue::new("pose_ms", ms(t.pose_ms)),
+        KeyValue::new("metric_ms", ms(t.metric_ms)),
+        KeyValue::new("relocalization_ms", ms(t.relocalization_ms)),
+        KeyValue::new("integrity_ms", ms(t.integrity_ms)),
+        KeyValue::new("track_ms", ms(t.total_ms)),
+    ]
 }
 
 /// What the integrity checks measured (empty strings when they did not run).
@@ -771,8 +773,9 @@ mod tests {
         assert_eq!(lost.level, DiagnosticStatus::WARN);
         // Everything together, honouring the publish flags.
         let all = track_messages(&out, &ctx);
-        assert!(all.tf.is_none() && all.debug_image.is_none());
-        assert!(all.correspondences.is_some() && all.odometry.is_some());
+        let outputs: Vec<Output> = all.messages.iter().map(|p| p.output).collect();
+        assert_eq!(outputs, [Output::Odometry, Output::Correspondences]);
+        assert!(all.message(Output::Tf).is_none());
         assert_eq!(all.report.unwrap().state, "tracking");
     }
 }

@@ -419,6 +419,7 @@ mod tests {
             metric: MetricSource::Depth {
                 topic: "/c/depth".into(),
             },
+            mount: None,
         };
         let try_frame = |cam: &CameraConfig, metric: MetricFrame| {
             let input = CameraFrame {

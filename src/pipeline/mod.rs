@@ -11,44 +11,56 @@
 //!   hallucinating matcher never becomes a confident pose.
 //! - [`TrackOutput`]: correspondences, pose + covariance + model, state, keyframe identity,
 //!   timings; [`messages`] turns it into the ROS 2 messages the node and the replay publish.
+//! - [`inputs`]: one camera's input side (frame assembly, counters, its diagnostics status),
+//!   ROS-free; the node feeds it from its subscriptions.
 //! - [`contract`]: what inputs hand the pipeline and get back ([`FrameProcessor`],
 //!   [`FrameOutputs`], [`ControlCommand`]); [`TrackerProcessor`] (decode + track + messages)
 //!   implements it, scheduled by [`FrameWorker`] (dedicated thread, newest frame per camera
 //!   wins).
-//! - [`replay`]: `imd replay`'s engine on rosbag2 MCAP files.
+//! - [`odom`]: metric cameras' poses chained `odom ← keyframe ← current` and the robot's
+//!   pose through each camera's mount ([`transforms`]: the TF tree the mounts come from);
+//!   [`odom_messages`] publishes them.
+//! - [`replay`]: `imd replay`'s engine on rosbag2 bags (MCAP or sqlite3).
 
 pub mod cause_log;
 pub mod contract;
 pub mod frame;
+pub mod inputs;
 pub mod integrity;
 pub mod keyframes;
 pub mod matcher;
 pub mod messages;
 pub mod metric;
+pub mod odom;
+pub mod odom_messages;
 pub mod output;
 pub mod policy;
 pub mod processor;
 pub mod replay;
 pub mod topics;
 pub mod tracker;
+pub mod transforms;
 pub mod worker;
 
 pub use crate::config::TrackerConfig;
 pub use cause_log::CauseLog;
 pub use contract::{ControlCommand, FrameOutputs, FrameProcessor, FrameReport, ScheduleInfo};
 pub use frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
+pub use inputs::{camera_status, control_services, CameraInput, CameraStats};
 pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};
 pub use messages::{track_messages, MessageContext};
 pub use metric::{KeyframeDepth, MetricOptions, MetricReport, PoseScale};
+pub use odom::{ChainState, ChainStep, Mount, MountSource, OdomChain, PoseWithCov};
 pub use output::{
     Correspondence, IntegrityReport, KeyframeId, RelocalizationCandidate, TrackOutput,
     TrackQuality, TrackState, TrackTimings, TrackedPose,
 };
 pub use processor::TrackerProcessor;
 pub use replay::{replay, ReplayOptions, ReplaySummary};
-pub use topics::{Output, OutputTopic, OUTPUT_TOPICS};
+pub use topics::{MessageKind, Output, OutputMessage, OutputTopic, Published, OUTPUT_TOPICS};
 pub use tracker::{Tracker, TrackerCounters};
+pub use transforms::{LookupError, SharedTransforms, TransformTree};
 pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 
 /// Errors of the tracking pipeline.

@@ -26,10 +26,7 @@ impl KeyframeId {
     /// The frame name outputs use for this keyframe: `<camera>/keyframe/<sec>.<nanosec>` with
     /// nanoseconds zero-padded to 9 digits, e.g. `cam0/keyframe/1700000000.100000000`.
     pub fn frame_name(&self) -> String {
-        format!(
-            "{}/keyframe/{}.{:09}",
-            self.camera, self.stamp.sec, self.stamp.nanosec
-        )
+        format!("{}/keyframe/{}", self.camera, self.stamp)
     }
 
     /// Parse [`KeyframeId::frame_name`]'s format back.

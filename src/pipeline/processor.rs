@@ -7,10 +7,13 @@ use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
 use super::metric::{attach_metric, MetricOptions};
+use super::odom::{Mount, MountSource, OdomChain};
+use super::odom_messages::add_odom_messages;
 use super::topics::Output;
+use super::transforms::SharedTransforms;
 use super::{Frame, PipelineError, TrackOutput, Tracker};
 use crate::config::{CameraConfig, ImdConfig, NodeConfig};
-use crate::io::frames::CameraFrame;
+use crate::io::frames::{CameraFrame, MetricSource};
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::model::ImdMatcher;
 
@@ -20,6 +23,8 @@ pub struct TrackerProcessor<M: PairMatcher> {
     tracker: Tracker<M>,
     cameras: Vec<CameraConfig>,
     node: NodeConfig,
+    odom: OdomChain,
+    transforms: SharedTransforms,
 }
 
 impl TrackerProcessor<ImdMatcher> {
@@ -42,11 +47,43 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         let mut tracker = Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?;
         tracker.set_metric_options(MetricOptions::of(config))?;
         tracker.set_integrity(config.integrity.clone())?;
+        let metric: Vec<bool> = cameras
+            .iter()
+            .map(|c| c.metric != MetricSource::Monocular)
+            .collect();
+        let wanted = config.node.odom_camera.trim();
+        let driver = if wanted.is_empty() {
+            metric.iter().position(|m| *m)
+        } else {
+            cameras.iter().position(|c| c.name == wanted)
+        };
+        if let Some(d) = driver.filter(|d| !metric[*d]) {
+            return Err(PipelineError::InvalidConfig {
+                field: "node.odom_camera".into(),
+                reason: format!(
+                    "camera `{}` is monocular; odometry needs metric scale",
+                    cameras[d].name
+                ),
+            });
+        }
         Ok(TrackerProcessor {
             tracker,
+            odom: OdomChain::new(metric, driver, &config.node),
             cameras,
             node: config.node.clone(),
+            transforms: SharedTransforms::default(),
         })
+    }
+
+    /// Read camera mounts from `transforms` (the node's TF listener, a bag's `/tf_static`).
+    pub fn with_transforms(mut self, transforms: SharedTransforms) -> Self {
+        self.transforms = transforms;
+        self
+    }
+
+    /// The odometry chain.
+    pub fn odom(&self) -> &OdomChain {
+        &self.odom
     }
 
     /// The tracker.
@@ -73,7 +110,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         }
         let out = self.tracker.track(decoded)?;
         let ctx = MessageContext {
-            publish_tf: Output::Tf.topic().enabled_by.enabled(&self.node),
+            // The keyframe transforms only; the robot's comes with the odometry chain.
+            publish_tf: self.node.publish_tf,
             publish_debug_image: Output::DebugImage.topic().enabled_by.enabled(&self.node),
             latency_ms: frame.received.elapsed().as_secs_f64() * 1e3,
             dropped_frames: schedule.dropped,
@@ -82,8 +120,70 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             lost_output: self.tracker.integrity().lost_output,
             lost_error_frames: self.tracker.integrity().lost_error_frames,
         };
-        let messages = track_messages(&out, &ctx);
+        let mut messages = track_messages(&out, &ctx);
+        let camera = self.cameras.get(frame.camera);
+        let (transforms, node) = (&self.transforms, &self.node);
+        if let Some(step) = self
+            .odom
+            .step(&out, || mount_of(camera, &out.frame_id, node, transforms))
+        {
+            add_odom_messages(&mut messages, &out, &step, &self.node, self.odom.path());
+        }
+        // Keyframe poses live as long as the tracker keeps the keyframe.
+        if self.odom.keyframes_known() > 2 * self.tracker.config().max_keyframes as usize + 8 {
+            let kept: std::collections::HashSet<_> =
+                self.tracker.keyframes().map(|k| k.id.clone()).collect();
+            self.odom.retain_keyframes(|id| kept.contains(id));
+        }
         Ok((out, messages))
+    }
+}
+
+/// A camera's mount: TF's `base_frame → optical frame`, else `cameras.mounts`, else the
+/// identity with a WARN (once per camera: the chain asks once).
+fn mount_of(
+    camera: Option<&CameraConfig>,
+    optical_frame: &str,
+    node: &NodeConfig,
+    transforms: &SharedTransforms,
+) -> Mount {
+    let name = camera.map(|c| c.name.as_str()).unwrap_or("?");
+    let looked_up = match transforms.read() {
+        Ok(tree) => tree.lookup(&node.base_frame, optical_frame),
+        // A panicked writer leaves the last complete tree: still usable.
+        Err(poisoned) => poisoned
+            .into_inner()
+            .lookup(&node.base_frame, optical_frame),
+    };
+    let tf_error = match looked_up {
+        Ok(pose) => {
+            log::info!(
+                "camera {name}: mount {} → {optical_frame} from TF",
+                node.base_frame
+            );
+            return Mount {
+                base_from_optical: pose,
+                source: MountSource::Tf,
+            };
+        }
+        Err(e) => e,
+    };
+    if let Some(e) = camera.and_then(|c| c.mount.as_ref()) {
+        log::info!(
+            "camera {name}: mount from cameras.mounts (TF has no {} → {optical_frame}: {tf_error})",
+            node.base_frame
+        );
+        return Mount::from_extrinsic(e);
+    }
+    log::warn!(
+        "camera {name}: no mount: TF has no {} → {optical_frame} ({tf_error}) and \
+         cameras.mounts has none for it; using the identity (the robot's pose is the camera's, \
+         optical axes: z forward)",
+        node.base_frame
+    );
+    Mount {
+        base_from_optical: nalgebra::Isometry3::identity(),
+        source: MountSource::Identity,
     }
 }
 
@@ -168,6 +268,7 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
         if let Err(e) = self.tracker.set_integrity(config.integrity.clone()) {
             log::error!("new integrity parameters rejected: {e}");
         }
+        self.odom.reconfigure(&config.node);
         self.node = config.node.clone();
     }
 }

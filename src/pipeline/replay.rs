@@ -1,9 +1,10 @@
-//! `imd replay`'s engine: a rosbag2 MCAP through the node's own pipeline into an output MCAP.
+//! `imd replay`'s engine: a rosbag2 bag (MCAP or sqlite3, a directory or one file) through
+//! the node's own pipeline into an output bag.
 //!
 //! The path is the node's: [`BagFrames`] pairs images with camera_info exactly as the node's
 //! subscriptions do, a [`FrameWorker`] runs the [`TrackerProcessor`] on its own thread, and
 //! the same [`super::messages`] become CDR messages on the topics the node publishes
-//! ([`output_topic`]). Scheduling:
+//! ([`super::topics::OutputTopic::resolved`]). Scheduling:
 //! - default (lossless): the reader hands a frame over only when the worker is idle, so every
 //!   paired frame is processed, in log-time order, and results do not depend on machine speed;
 //!   latency is then the frame's own processing time; `node.max_rate_hz` is not applied;
@@ -33,25 +34,15 @@ use serde::Serialize;
 use super::contract::FrameOutputs;
 use super::matcher::PairMatcher;
 use super::messages::NODE_NAME;
-use super::topics::OUTPUT_TOPICS;
+use super::topics::{Output, Published};
+use super::transforms::{SharedTransforms, TransformTree, TF_STATIC_TOPIC};
 use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
 use super::{PipelineError, PoseScale, TrackState, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
-use crate::io::bag::{Bag, BagError, BagFrames, BagOutput, ReadReport};
+use crate::io::bag::{Bag, BagError, BagFrames, BagMessage, BagOutput, BagPayload, ReadReport};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::std_msgs::Header;
-
-/// The topic the node publishes output `name` on (`correspondences`, `odometry`,
-/// `debug_image` under the node's name; `/tf` and `/diagnostics` are global), from
-/// [`OUTPUT_TOPICS`].
-pub fn output_topic(name: &str) -> String {
-    OUTPUT_TOPICS
-        .iter()
-        .find(|t| t.name.trim_start_matches("~/").trim_start_matches('/') == name)
-        .map(|t| t.resolved())
-        .unwrap_or_else(|| format!("/{NODE_NAME}/{name}"))
-}
 
 /// How to replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +58,37 @@ pub struct ReplayOptions {
     /// Longest wait between two frames in `realtime` mode, s (a stamp gap longer than this,
     /// after scaling by `rate`, is cut short and the clock restarts at the next frame).
     pub max_wait_s: f64,
+    /// Stop reading when this flag is set (a signal handler sets it): the frames handed over
+    /// are finished, the output bag is closed whole, and the summary says
+    /// [`ReplaySummary::interrupted`].
+    pub stop: StopFlag,
+}
+
+/// A flag that asks a running replay to stop (set from a signal handler: a plain atomic store).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StopFlag(Option<&'static std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    /// Watch `flag`.
+    pub fn new(flag: &'static std::sync::atomic::AtomicBool) -> Self {
+        StopFlag(Some(flag))
+    }
+
+    /// True once the flag was set.
+    pub fn is_set(&self) -> bool {
+        self.0
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 impl ReplayOptions {
@@ -84,6 +106,7 @@ impl Default for ReplayOptions {
             max_frames: 0,
             memory_every: 100,
             max_wait_s: 1.0,
+            stop: StopFlag::default(),
         }
     }
 }
@@ -223,6 +246,9 @@ pub struct ReplaySummary {
     pub failed: Vec<FailedFrame>,
     /// Reading stopped early on this error (`None` when the bag was read to its end).
     pub read_error: Option<String>,
+    /// Reading was stopped on request ([`ReplayOptions::stop`], a signal) before the bag
+    /// ended; the outputs hold the frames processed until then.
+    pub interrupted: bool,
     /// What the bag reader skipped: damaged chunks and records (byte ranges, messages lost).
     pub data_loss: ReadReport,
     /// Where every image went.
@@ -263,14 +289,14 @@ struct Collected {
 }
 
 impl Collected {
-    fn write<M: crate::io::bag::CdrMessage>(&mut self, name: &str, stamp: Time, msg: &M) {
-        let topic = output_topic(name);
+    fn write(&mut self, stamp: Time, published: &Published) {
+        let topic = published.topic().resolved();
         *self.outputs.entry(topic.clone()).or_default() += 1;
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
         let t = stamp.as_nanos().max(0) as u64;
-        if let Err(e) = writer.write(&topic, t, msg) {
+        if let Err(e) = published.message.write_to(writer, &topic, t) {
             if self.write_error.is_none() {
                 log::error!("{e}");
                 self.write_error = Some(e.to_string());
@@ -286,7 +312,7 @@ impl Collected {
             },
             status,
         };
-        self.write("diagnostics", stamp, &msg);
+        self.write(stamp, &Published::new(Output::Diagnostics, msg));
     }
 }
 
@@ -305,21 +331,9 @@ impl FrameSink for ReplaySink {
     fn outputs(&mut self, _camera: usize, out: FrameOutputs, _stats: &WorkerCameraStats) {
         let mut c = self.lock();
         c.processed += 1;
-        let Some(stamp) = out.odometry.as_ref().map(|o| o.header.stamp) else {
-            log::warn!("a processed frame produced no odometry; nothing written for it");
-            return;
-        };
-        if let Some(m) = &out.correspondences {
-            c.write("correspondences", stamp, m);
-        }
-        if let Some(m) = &out.odometry {
-            c.write("odometry", stamp, m);
-        }
-        if let Some(m) = &out.tf {
-            c.write("tf", stamp, m);
-        }
-        if let Some(m) = &out.debug_image {
-            c.write("debug_image", stamp, m);
+        let stamp = out.stamp;
+        for published in &out.messages {
+            c.write(stamp, published);
         }
         c.diagnostics(stamp, out.diagnostics);
         if let Some(r) = out.report {
@@ -345,7 +359,7 @@ impl FrameSink for ReplaySink {
         let cam = self.cameras.get(camera);
         let topic = cam.map(|c| c.image_topic.clone()).unwrap_or_default();
         let name = cam.map(|c| c.name.clone()).unwrap_or_default();
-        let stamp_text = format!("{}.{:09}", stamp.sec, stamp.nanosec);
+        let stamp_text = stamp.to_string();
         let status = DiagnosticStatus {
             level: DiagnosticStatus::ERROR,
             name: format!("{NODE_NAME}: tracker {name}"),
@@ -385,6 +399,66 @@ fn proc_status_mib(key: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The bag's `/tf_static` (where a recorded robot's camera mounts are), as a tree; empty when
+/// the bag has none. Damaged messages are skipped with a warning (the mounts then come from
+/// `cameras.mounts`, as the log says).
+fn static_transforms(reader: &Bag) -> SharedTransforms {
+    let mut tree = TransformTree::new();
+    if reader.topics().iter().any(|t| t.name == TF_STATIC_TOPIC) {
+        match reader.messages(&[TF_STATIC_TOPIC]) {
+            Ok(messages) => {
+                for m in messages {
+                    match m {
+                        Ok(BagMessage {
+                            payload: BagPayload::Tf(tf),
+                            ..
+                        }) => {
+                            tree.insert(&tf);
+                        }
+                        Ok(_) => {}
+                        Err(e) => log::warn!("{}: {TF_STATIC_TOPIC}: {e}", reader.path().display()),
+                    }
+                }
+            }
+            Err(e) => log::warn!(
+                "{}: {TF_STATIC_TOPIC} not read: {e}",
+                reader.path().display()
+            ),
+        }
+        log::info!(
+            "{}: {} frame(s) from {TF_STATIC_TOPIC}",
+            reader.path().display(),
+            tree.len()
+        );
+    }
+    Arc::new(std::sync::RwLock::new(tree))
+}
+
+/// Sleep `d`, waking early when `stop` is set (a realtime wait must not delay a signal).
+fn sleep_unless_stopped(d: Duration, stop: &StopFlag) {
+    let end = Instant::now() + d;
+    while !stop.is_set() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+}
+
+/// What a replay of `bag` with `config` reads, which no output may overwrite or lie inside:
+/// every file of the bag (its folder, `metadata.yaml`, each listed storage file wherever its
+/// symlink leads) and the weights folder.
+pub fn input_set(bag: &Path, config: &ImdConfig) -> crate::io::paths::InputSet {
+    let mut set = crate::io::paths::InputSet::default();
+    set.bag(bag);
+    let model = config.model.model_dir.trim();
+    if !model.is_empty() {
+        set.folder(Path::new(model));
+    }
+    set
+}
+
 /// Replay `bag` through the pipeline with `matcher`, writing the outputs to `out` (when
 /// given). `config.cameras` selects the camera topics; `progress` is called after every image
 /// read. See the module doc for scheduling and error handling.
@@ -420,12 +494,12 @@ where
         });
     }
     if let Some(out) = out {
-        crate::io::paths::check_output_not_input(out, &[bag]).map_err(|e| {
-            PipelineError::InvalidConfig {
+        input_set(bag, config)
+            .check(out)
+            .map_err(|e| PipelineError::InvalidConfig {
                 field: "out".into(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
     }
     let reader = Bag::open(bag)?;
     for c in &cameras {
@@ -453,7 +527,8 @@ where
         .map(|t| t.message_count)
         .sum();
     let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
-    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?;
+    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?
+        .with_transforms(static_transforms(&reader));
     let writer = out.map(BagOutput::create).transpose()?;
     let collected = Arc::new(Mutex::new(Collected {
         writer,
@@ -489,7 +564,16 @@ where
     let mut malformed_images = 0u64;
     let mut clock: Option<(Instant, i64)> = None;
     let max_wait = Duration::from_secs_f64(options.max_wait_s);
-    for item in frames.by_ref() {
+    loop {
+        // Checked before the next read, so every frame read is handed over and accounted.
+        if options.stop.is_set() {
+            log::warn!("stopping on request: no more frames are read");
+            summary.interrupted = true;
+            break;
+        }
+        let Some(item) = frames.next() else {
+            break;
+        };
         let mut frame = match item {
             Ok(frame) => frame,
             Err(BagError::Message {
@@ -529,10 +613,10 @@ where
                     options.max_wait_s
                 );
                 summary.waits_capped += 1;
-                std::thread::sleep(max_wait);
+                sleep_unless_stopped(max_wait, &options.stop);
                 clock = Some((Instant::now(), stamp));
             } else if wait_s > 0.0 {
-                std::thread::sleep(Duration::from_secs_f64(wait_s));
+                sleep_unless_stopped(Duration::from_secs_f64(wait_s), &options.stop);
             }
             frame.received = Instant::now();
             worker.submit(frame);
@@ -637,7 +721,5 @@ mod tests {
         let s = Spread::of(&(1..=10).map(f64::from).collect::<Vec<_>>());
         assert_eq!((s.median, s.p90), (5.5, 9.0));
         assert_eq!(Spread::of(&[]), Spread::default());
-        assert_eq!(output_topic("odometry"), "/imd_matcher/odometry");
-        assert_eq!(output_topic("tf"), "/tf");
     }
 }

@@ -2,23 +2,34 @@
 //! enables each. The ROS node creates its publishers from [`OUTPUT_TOPICS`], `imd replay`
 //! names the topics of its output bag from it, and a test holds the README's topic table
 //! against [`OutputTopic::readme_row`].
+//!
+//! A frame's messages travel as [`Published`] values (an [`Output`] and its [`OutputMessage`]);
+//! the node and the replay writer iterate them, so adding a topic is a row here plus the code
+//! that builds its message (`super::messages`).
 
 use super::messages::NODE_NAME;
 use crate::config::NodeConfig;
+use crate::io::bag::{BagError, BagOutput, CdrMessage};
 
 /// One of the node's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// Matches with inlier flags.
     Correspondences,
-    /// Relative pose with covariance.
+    /// Keyframe-relative pose with covariance.
     Odometry,
-    /// Keyframe → current camera transform.
+    /// `odom → base_link`, and (debug) keyframe → current camera transforms.
     Tf,
     /// Image with the matches drawn.
     DebugImage,
     /// Status reports.
     Diagnostics,
+    /// The robot's chained pose in `odom` (metric cameras).
+    Odom,
+    /// Every metric camera's chained optical-frame pose in `odom`.
+    CameraOdom,
+    /// The robot's recent poses in `odom`.
+    Path,
 }
 
 /// Publisher QoS of an output.
@@ -36,8 +47,10 @@ pub enum OutputQos {
 pub enum EnabledBy {
     /// Always published.
     Always,
-    /// `node.publish_tf`.
+    /// `node.publish_odom_tf` (the robot's transform) or `node.publish_tf` (keyframes).
     PublishTf,
+    /// `node.path_length` > 0.
+    PathLength,
     /// `node.publish_debug_image`.
     PublishDebugImage,
 }
@@ -49,8 +62,8 @@ pub struct OutputTopic {
     pub output: Output,
     /// Name as the node declares it: `~/…` is relative to the node, `/…` absolute.
     pub name: &'static str,
-    /// ROS 2 message type.
-    pub message_type: &'static str,
+    /// Its message type.
+    pub kind: MessageKind,
     /// Publisher QoS.
     pub qos: OutputQos,
     /// The setting that enables it.
@@ -60,11 +73,11 @@ pub struct OutputTopic {
 }
 
 /// Every published topic, in [`Output`] order.
-pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
+pub const OUTPUT_TOPICS: [OutputTopic; 8] = [
     OutputTopic {
         output: Output::Correspondences,
         name: "~/correspondences",
-        message_type: "sensor_msgs/msg/PointCloud2",
+        kind: MessageKind::PointCloud2,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::Always,
         when: "every processed frame that had a keyframe to match (not a camera's first frame)",
@@ -72,7 +85,7 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Odometry,
         name: "~/odometry",
-        message_type: "nav_msgs/msg/Odometry",
+        kind: MessageKind::Odometry,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::Always,
         when: "every processed frame",
@@ -80,15 +93,16 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Tf,
         name: "/tf",
-        message_type: "tf2_msgs/msg/TFMessage",
+        kind: MessageKind::TFMessage,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishTf,
-        when: "every processed frame",
+        when: "`odom → base_link` with every `~/odom`; keyframe → `<camera>/current` (debug) \
+               with every verified pose or new keyframe",
     },
     OutputTopic {
         output: Output::DebugImage,
         name: "~/debug_image",
-        message_type: "sensor_msgs/msg/Image",
+        kind: MessageKind::Image,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishDebugImage,
         when: "as `~/correspondences`",
@@ -96,10 +110,34 @@ pub const OUTPUT_TOPICS: [OutputTopic; 5] = [
     OutputTopic {
         output: Output::Diagnostics,
         name: "/diagnostics",
-        message_type: "diagnostic_msgs/msg/DiagnosticArray",
+        kind: MessageKind::DiagnosticArray,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::Always,
         when: "node: 1 Hz, all statuses; replay: one array per processed or failed frame",
+    },
+    OutputTopic {
+        output: Output::Odom,
+        name: "~/odom",
+        kind: MessageKind::Odometry,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::Always,
+        when: "every frame of the odometry camera (`node.odom_camera`, metric)",
+    },
+    OutputTopic {
+        output: Output::CameraOdom,
+        name: "~/camera_odom",
+        kind: MessageKind::Odometry,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::Always,
+        when: "every frame of every metric camera",
+    },
+    OutputTopic {
+        output: Output::Path,
+        name: "~/path",
+        kind: MessageKind::Path,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::PathLength,
+        when: "as `~/odom`",
     },
 ];
 
@@ -117,7 +155,8 @@ impl EnabledBy {
     pub fn setting(self) -> Option<&'static str> {
         match self {
             EnabledBy::Always => None,
-            EnabledBy::PublishTf => Some("node.publish_tf"),
+            EnabledBy::PublishTf => Some("node.publish_odom_tf` or `node.publish_tf"),
+            EnabledBy::PathLength => Some("node.path_length` > `0"),
             EnabledBy::PublishDebugImage => Some("node.publish_debug_image"),
         }
     }
@@ -126,13 +165,19 @@ impl EnabledBy {
     pub fn enabled(self, node: &NodeConfig) -> bool {
         match self {
             EnabledBy::Always => true,
-            EnabledBy::PublishTf => node.publish_tf,
+            EnabledBy::PublishTf => node.publish_odom_tf || node.publish_tf,
+            EnabledBy::PathLength => node.path_length > 0,
             EnabledBy::PublishDebugImage => node.publish_debug_image,
         }
     }
 }
 
 impl OutputTopic {
+    /// The ROS 2 message type, e.g. `nav_msgs/msg/Odometry`.
+    pub fn message_type(&self) -> &'static str {
+        self.kind.type_name()
+    }
+
     /// The name with `~/` resolved for a node in the root namespace (`/imd_matcher/…`), as in
     /// a replay's output bag.
     pub fn resolved(&self) -> String {
@@ -148,7 +193,121 @@ impl OutputTopic {
             Some(s) => format!("{}, when `{s}`", self.when),
             None => self.when.to_string(),
         };
-        format!("| `{}` | `{}` | {when} |", self.name, self.message_type)
+        format!("| `{}` | `{}` | {when} |", self.name, self.message_type())
+    }
+}
+
+/// The message types outputs carry: one variant per type, in [`MessageKind`] and
+/// [`OutputMessage`] alike (the ROS node keeps its publishers by the same list).
+macro_rules! output_messages {
+    ($($variant:ident($ty:ty)),+ $(,)?) => {
+        /// The ROS 2 message type of an output.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum MessageKind {
+            $(
+                #[doc = concat!("`", stringify!($ty), "`.")]
+                $variant,
+            )+
+        }
+
+        /// One output's message.
+        // One value per topic and frame, moved once: a box per message would cost more than
+        // the size difference between an odometry and a point cloud header.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum OutputMessage {
+            $(
+                #[doc = concat!("`", stringify!($ty), "`.")]
+                $variant($ty),
+            )+
+        }
+
+        impl MessageKind {
+            /// The ROS 2 type name, e.g. `nav_msgs/msg/Odometry`.
+            pub fn type_name(self) -> &'static str {
+                match self {
+                    $(MessageKind::$variant => <$ty as CdrMessage>::TYPE_NAME,)+
+                }
+            }
+        }
+
+        impl OutputMessage {
+            /// Its type.
+            pub fn kind(&self) -> MessageKind {
+                match self {
+                    $(OutputMessage::$variant(_) => MessageKind::$variant,)+
+                }
+            }
+
+            /// Append it to `bag` on `topic` at `log_time_ns`.
+            pub fn write_to(
+                &self,
+                bag: &mut BagOutput,
+                topic: &str,
+                log_time_ns: u64,
+            ) -> Result<(), BagError> {
+                match self {
+                    $(OutputMessage::$variant(m) => bag.write(topic, log_time_ns, m),)+
+                }
+            }
+        }
+
+        $(
+            impl From<$ty> for OutputMessage {
+                fn from(m: $ty) -> Self {
+                    OutputMessage::$variant(m)
+                }
+            }
+        )+
+    };
+}
+
+/// Calls `$generator!` with the message types outputs carry, `Variant(path::to::Type)`: the
+/// one list behind [`MessageKind`], [`OutputMessage`] and the ROS node's typed publishers.
+macro_rules! for_each_output_message {
+    ($generator:ident) => {
+        $generator! {
+            PointCloud2($crate::io::msgs::sensor_msgs::PointCloud2),
+            Odometry($crate::io::msgs::nav_msgs::Odometry),
+            TFMessage($crate::io::msgs::tf2_msgs::TFMessage),
+            Image($crate::io::msgs::sensor_msgs::Image),
+            DiagnosticArray($crate::io::msgs::diagnostic_msgs::DiagnosticArray),
+            Path($crate::io::msgs::nav_msgs::Path),
+        }
+    };
+}
+#[allow(unused_imports)] // the ROS node's publishers (feature `ros`)
+pub(crate) use for_each_output_message;
+
+for_each_output_message!(output_messages);
+
+/// A message for one output topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// The topic (its row of [`OUTPUT_TOPICS`]).
+    pub output: Output,
+    /// The message, of the row's type.
+    pub message: OutputMessage,
+}
+
+impl Published {
+    /// `message` for `output`. The type must be the row's: a mismatch is a bug in the code
+    /// that builds the message (the messages' tests check every builder).
+    pub fn new(output: Output, message: impl Into<OutputMessage>) -> Self {
+        let message = message.into();
+        debug_assert_eq!(
+            message.kind(),
+            output.topic().kind,
+            "{} carries {}",
+            output.topic().name,
+            output.topic().message_type()
+        );
+        Published { output, message }
+    }
+
+    /// The topic's row.
+    pub fn topic(&self) -> &'static OutputTopic {
+        self.output.topic()
     }
 }
 
@@ -166,11 +325,23 @@ mod tests {
         assert_eq!(Output::Tf.topic().resolved(), "/tf");
         let node = NodeConfig {
             publish_tf: false,
+            publish_odom_tf: false,
             publish_debug_image: true,
+            path_length: 0,
             ..Default::default()
         };
         assert!(
             !EnabledBy::PublishTf.enabled(&node) && EnabledBy::PublishDebugImage.enabled(&node)
         );
+        assert!(!EnabledBy::PathLength.enabled(&node));
+        // Either transform switches `/tf` on.
+        for (odom, keyframes) in [(true, false), (false, true)] {
+            let node = NodeConfig {
+                publish_tf: keyframes,
+                publish_odom_tf: odom,
+                ..node.clone()
+            };
+            assert!(EnabledBy::PublishTf.enabled(&node));
+        }
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use image::RgbImage;
-use nalgebra::{Matrix6, Vector3};
+use nalgebra::{Matrix6, Rotation3, Vector3};
 
 use super::frame::FrameMetric;
 use super::integrity::{
@@ -62,6 +62,24 @@ struct CameraTrack {
     motion: Option<MotionState>,
     /// Frames in a row without a verified pose.
     lost_streak: u32,
+}
+
+impl CameraTrack {
+    /// A verified rotation against `reference` at `stamp_ns` moves the motion state on; when
+    /// the frame became keyframe `promoted`, the state is re-expressed against it.
+    fn advance_motion(
+        &mut self,
+        reference: &KeyframeId,
+        rotation: Rotation3<f64>,
+        stamp_ns: i64,
+        promoted: Option<&KeyframeId>,
+    ) {
+        let moved = MotionState::advance(self.motion.as_ref(), reference, rotation, stamp_ns);
+        self.motion = Some(match promoted {
+            Some(id) => moved.rebase(id, stamp_ns),
+            None => moved,
+        });
+    }
 }
 
 /// Counters over a tracker's lifetime.
@@ -371,25 +389,8 @@ impl<M: PairMatcher> Tracker<M> {
             frames_on_reference,
             clock,
         )?;
-        let mut held_back = false;
-        if self.verified(&attempt, self.config.min_inliers as usize) {
-            if let Some(surprise) = self.continuity_failure(&frame, &reference, &mut attempt) {
-                held_back = true;
-                let rotation = attempt.estimate.as_ref().map(|e| e.pose.rotation);
-                if let (Some(t), Some(rotation)) = (self.cameras.get_mut(&camera), rotation) {
-                    // The next frame is predicted from this one at the same angular velocity:
-                    // if it agrees, it confirms the jump; if not, the one after it decides.
-                    let velocity = t.motion.as_ref().and_then(|m| m.velocity);
-                    t.motion = Some(MotionState {
-                        reference: reference.clone(),
-                        rotation,
-                        stamp_ns: frame.stamp.as_nanos(),
-                        velocity,
-                    });
-                }
-                log::warn!("{}: {surprise}", frame.camera.name);
-            }
-        }
+        let held_back = self.verified(&attempt, self.config.min_inliers as usize)
+            && self.hold_back_discontinuity(&frame, &reference, &mut attempt);
         if self.verified(&attempt, self.config.min_inliers as usize) {
             let reason = promotion_reason(&attempt.quality, &self.config);
             if let Some(kf) = self.store.get_mut(&reference) {
@@ -410,11 +411,7 @@ impl<M: PairMatcher> Tracker<M> {
                 }
             };
             if let (Some(t), Some(rotation)) = (self.cameras.get_mut(&camera), rotation) {
-                let moved = MotionState::advance(t.motion.as_ref(), &reference, rotation, stamp_ns);
-                t.motion = Some(match &promoted {
-                    Some(id) => moved.rebase(id, stamp_ns),
-                    None => moved,
-                });
+                t.advance_motion(&reference, rotation, stamp_ns, promoted.as_ref());
             }
             return Ok(self.output(
                 &frame, state, attempt, promoted, reason, tried, clock, start,
@@ -458,6 +455,33 @@ impl<M: PairMatcher> Tracker<M> {
             clock,
             start,
         ))
+    }
+
+    /// A verified pose far outside the camera's motion waits for confirmation (see
+    /// [`Self::continuity_failure`]): the camera's motion is re-anchored on it so the next
+    /// frame, predicted at the same angular velocity, confirms or refutes the jump. True when
+    /// the pose is held back.
+    fn hold_back_discontinuity(
+        &mut self,
+        frame: &Frame,
+        reference: &KeyframeId,
+        attempt: &mut Attempt,
+    ) -> bool {
+        let Some(surprise) = self.continuity_failure(frame, reference, attempt) else {
+            return false;
+        };
+        let rotation = attempt.estimate.as_ref().map(|e| e.pose.rotation);
+        if let (Some(t), Some(rotation)) = (self.cameras.get_mut(&frame.camera.index), rotation) {
+            let velocity = t.motion.as_ref().and_then(|m| m.velocity);
+            t.motion = Some(MotionState {
+                reference: reference.clone(),
+                rotation,
+                stamp_ns: frame.stamp.as_nanos(),
+                velocity,
+            });
+        }
+        log::warn!("{}: {surprise}", frame.camera.name);
+        true
     }
 
     /// Why [`Self::is_blank`] holds, for the diagnostics.
@@ -696,30 +720,7 @@ impl<M: PairMatcher> Tracker<M> {
         clock.timings.pose_ms += ms(t);
 
         let t = Instant::now();
-        let metric = match (&kf.depth, &frame.metric) {
-            (Some(depth), _) => Some(metric_pose(
-                depth,
-                &kf.model,
-                &kept,
-                &frame.model,
-                &self.metric,
-            )),
-            (None, Some(_)) => Some((
-                None,
-                MetricReport {
-                    failure: Some(format!(
-                        "keyframe {} has no metric depth{}",
-                        kf.id,
-                        kf.depth_failure
-                            .as_deref()
-                            .map(|e| format!(": {e}"))
-                            .unwrap_or_default()
-                    )),
-                    ..Default::default()
-                },
-            )),
-            (None, None) => None,
-        };
+        let metric = keyframe_metric(kf, &kept, frame, &self.metric);
         clock.timings.metric_ms += ms(t);
 
         // Inlier flags back onto the full match list (unusable matches are outliers).
@@ -962,6 +963,40 @@ impl<M: PairMatcher> Tracker<M> {
         )
     }
 
+    /// The covariance calibrated against ground truth (`integrity.*`): scaled for the noise
+    /// and the photometric support, plus the planar ambiguity, the rotation floor and the
+    /// homography's two-fold ambiguity. Unchanged with the integrity checks off.
+    fn calibrate_covariance(
+        &self,
+        covariance: Matrix6<f64>,
+        noise_sigma_px: f64,
+        model: PoseModel,
+        evidence: &CovarianceEvidence,
+    ) -> Matrix6<f64> {
+        if !self.integrity.enabled {
+            return covariance;
+        }
+        let mut out = scale_covariance(
+            &covariance,
+            covariance_scale(noise_sigma_px, evidence.support, &self.integrity),
+        );
+        let ambiguity = planar_ambiguity(
+            model,
+            evidence.flow_px,
+            evidence.focal,
+            self.integrity.planar_ambiguity,
+        );
+        let floor = self.integrity.min_rotation_sigma_deg.to_radians().powi(2);
+        let mut block = out.fixed_view_mut::<3, 3>(3, 3);
+        block += ambiguity + nalgebra::Matrix3::identity() * floor;
+        // The reported decomposition is one of two equally supported ones: its error is 0 or
+        // their difference d, second moment d·dᵀ/2.
+        if let Some(d) = evidence.two_fold_rotation {
+            block += d * d.transpose() * 0.5;
+        }
+        out
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn output(
         &self,
@@ -996,26 +1031,14 @@ impl<M: PairMatcher> Tracker<M> {
             }) || attempt.quality.inlier_ratio
                 < self.integrity.min_inlier_ratio_for_translation
                 || two_fold.is_some_and(|(_, t_deg)| t_deg > TWO_FOLD_TRANSLATION_DEG));
-        let focal = frame.model.intrinsics.focal();
+        let evidence = CovarianceEvidence {
+            support: integrity.as_ref().map_or(1.0, |i| i.photometric_support),
+            flow_px: flow,
+            focal: frame.model.intrinsics.focal(),
+            two_fold_rotation: two_fold.map(|(d, _)| d),
+        };
         let calibrate = |covariance: Matrix6<f64>, noise_sigma_px: f64, model| {
-            if !self.integrity.enabled {
-                return covariance;
-            }
-            let support = integrity.as_ref().map_or(1.0, |i| i.photometric_support);
-            let mut out = scale_covariance(
-                &covariance,
-                covariance_scale(noise_sigma_px, support, &self.integrity),
-            );
-            let ambiguity = planar_ambiguity(model, flow, focal, self.integrity.planar_ambiguity);
-            let floor = self.integrity.min_rotation_sigma_deg.to_radians().powi(2);
-            let mut block = out.fixed_view_mut::<3, 3>(3, 3);
-            block += ambiguity + nalgebra::Matrix3::identity() * floor;
-            // The reported decomposition is one of two equally supported ones: its error is 0
-            // or their difference d, second moment d·dᵀ/2.
-            if let Some((d, _)) = two_fold {
-                block += d * d.transpose() * 0.5;
-            }
-            out
+            self.calibrate_covariance(covariance, noise_sigma_px, model, &evidence)
         };
         let pose = match state {
             TrackState::Lost => None,
@@ -1085,6 +1108,48 @@ impl<M: PairMatcher> Tracker<M> {
             timings: clock.timings,
         }
     }
+}
+
+/// The metric pose of `frame` against keyframe `kf` from `kept` matches: PnP on the keyframe's
+/// depth; a report of why not when the keyframe has none while the frame has metric input;
+/// `None` when neither is metric.
+fn keyframe_metric<P>(
+    kf: &Keyframe<P>,
+    kept: &[PixelMatch],
+    frame: &Frame,
+    opts: &MetricOptions,
+) -> Option<(Option<MetricPose>, MetricReport)> {
+    match (&kf.depth, &frame.metric) {
+        (Some(depth), _) => Some(metric_pose(depth, &kf.model, kept, &frame.model, opts)),
+        (None, Some(_)) => Some((
+            None,
+            MetricReport {
+                failure: Some(format!(
+                    "keyframe {} has no metric depth{}",
+                    kf.id,
+                    kf.depth_failure
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                )),
+                ..Default::default()
+            },
+        )),
+        (None, None) => None,
+    }
+}
+
+/// What the covariance calibration needs to know about a pose besides its covariance.
+struct CovarianceEvidence {
+    /// Photometric support of the inliers (1 without integrity measurements).
+    support: f64,
+    /// Median inlier flow, pixels.
+    flow_px: f64,
+    /// Focal length of the current camera, pixels.
+    focal: f64,
+    /// The rotation difference to the other homography decomposition when both explain the
+    /// matches.
+    two_fold_rotation: Option<Vector3<f64>>,
 }
 
 /// Two homography decompositions whose translation directions differ by more than this

@@ -410,10 +410,7 @@ fn run(
                             st.last_error = Some(error);
                             first
                         };
-                        let line = format!(
-                            "{label}: frame {}.{:09} skipped: {e}",
-                            stamp.sec, stamp.nanosec
-                        );
+                        let line = format!("{label}: frame {stamp} skipped: {e}");
                         if first {
                             log::error!("{line} (further frames failing so are counted)");
                         } else {

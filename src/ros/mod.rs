@@ -10,4 +10,4 @@ pub mod msgs;
 pub mod node;
 pub mod params;
 
-pub use node::{exit_now, run, run_with, NodeError};
+pub use node::{convert_to_native, exit_now, run, run_with, MakeProcessor, NodeError};

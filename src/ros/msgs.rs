@@ -1,24 +1,22 @@
-//! Conversions between r2r's generated message structs and [`crate::io::msgs`].
+//! Conversions between r2r's generated message structs and [`crate::io::msgs`], generated
+//! from the message table ([`crate::io::msgs::for_each_message`]).
 //!
-//! `From` moves vectors and strings (no copies) where the shapes agree. r2r represents
-//! fixed-size arrays (`float64[9]`, `float64[36]`) as `Vec`, so r2r → ours is `TryFrom` for the
-//! types that hold them and fails with [`ConversionError`] naming the field when a length is
-//! wrong (rcl always delivers the right length; only hand-built structs can be wrong).
+//! Fields move (no copies) where the shapes agree. r2r represents fixed-size arrays
+//! (`float64[9]`, `float64[36]`) as `Vec`, so r2r → ours is `TryFrom` and fails with
+//! [`ConversionError`] naming the field when a length is wrong (rcl always delivers the right
+//! length; only hand-built structs can be wrong). Ours → r2r is `From`.
 
+#[allow(unused_imports)]
 use crate::io::msgs::{
-    builtin_interfaces as b, diagnostic_msgs as d, geometry_msgs as g, nav_msgs as n,
-    sensor_msgs as s, std_msgs as sm, tf2_msgs as t,
-};
-use r2r::{
-    builtin_interfaces::msg as rb, diagnostic_msgs::msg as rd, geometry_msgs::msg as rg,
-    nav_msgs::msg as rn, sensor_msgs::msg as rs, std_msgs::msg as rsm, tf2_msgs::msg as rt,
+    builtin_interfaces, diagnostic_msgs, for_each_message, geometry_msgs, nav_msgs, sensor_msgs,
+    std_msgs, tf2_msgs,
 };
 
 /// A fixed-size array field of an r2r message has the wrong length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {len} elements, expected {expected}")]
 pub struct ConversionError {
-    /// Message type and field, e.g. `sensor_msgs/CameraInfo.k`.
+    /// Message type and field, e.g. `sensor_msgs/msg/CameraInfo.k`.
     pub field: String,
     /// Elements found.
     pub len: usize,
@@ -26,377 +24,138 @@ pub struct ConversionError {
     pub expected: usize,
 }
 
-fn fixed<const N: usize>(v: Vec<f64>, field: &str) -> Result<[f64; N], ConversionError> {
-    let len = v.len();
-    v.try_into().map_err(|_| ConversionError {
-        field: field.to_string(),
-        len,
-        expected: N,
-    })
+/// How one field converts, by its Rust type (`R` is r2r's representation).
+trait RosField<R>: Sized {
+    /// From r2r's field `field` (for errors).
+    fn from_ros(r: R, field: &str) -> Result<Self, ConversionError>;
+    /// To r2r's field.
+    fn into_ros(self) -> R;
 }
 
-fn vec_into<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
-    v.into_iter().map(B::from).collect()
+/// Types r2r represents exactly as we do.
+macro_rules! same_field {
+    ($($t:ty),* $(,)?) => {
+        $(
+            impl RosField<$t> for $t {
+                fn from_ros(r: $t, _field: &str) -> Result<Self, ConversionError> {
+                    Ok(r)
+                }
+                fn into_ros(self) -> $t {
+                    self
+                }
+            }
+        )*
+    };
 }
+same_field!(u8, bool, i32, u32, f64, String, Vec<u8>, Vec<f64>);
 
-// builtin_interfaces / std_msgs
-
-impl From<rb::Time> for b::Time {
-    fn from(m: rb::Time) -> Self {
-        b::Time {
-            sec: m.sec,
-            nanosec: m.nanosec,
-        }
-    }
-}
-impl From<b::Time> for rb::Time {
-    fn from(m: b::Time) -> Self {
-        rb::Time {
-            sec: m.sec,
-            nanosec: m.nanosec,
-        }
-    }
-}
-
-impl From<rsm::Header> for sm::Header {
-    fn from(m: rsm::Header) -> Self {
-        sm::Header {
-            stamp: m.stamp.into(),
-            frame_id: m.frame_id,
-        }
-    }
-}
-impl From<sm::Header> for rsm::Header {
-    fn from(m: sm::Header) -> Self {
-        rsm::Header {
-            stamp: m.stamp.into(),
-            frame_id: m.frame_id,
-        }
-    }
-}
-
-impl From<rsm::String> for sm::String {
-    fn from(m: rsm::String) -> Self {
-        sm::String { data: m.data }
-    }
-}
-impl From<sm::String> for rsm::String {
-    fn from(m: sm::String) -> Self {
-        rsm::String { data: m.data }
-    }
-}
-
-// sensor_msgs
-
-impl From<rs::Image> for s::Image {
-    fn from(m: rs::Image) -> Self {
-        s::Image {
-            header: m.header.into(),
-            height: m.height,
-            width: m.width,
-            encoding: m.encoding,
-            is_bigendian: m.is_bigendian,
-            step: m.step,
-            data: m.data,
-        }
-    }
-}
-impl From<s::Image> for rs::Image {
-    fn from(m: s::Image) -> Self {
-        rs::Image {
-            header: m.header.into(),
-            height: m.height,
-            width: m.width,
-            encoding: m.encoding,
-            is_bigendian: m.is_bigendian,
-            step: m.step,
-            data: m.data,
-        }
-    }
-}
-
-impl From<rs::CompressedImage> for s::CompressedImage {
-    fn from(m: rs::CompressedImage) -> Self {
-        s::CompressedImage {
-            header: m.header.into(),
-            format: m.format,
-            data: m.data,
-        }
-    }
-}
-impl From<s::CompressedImage> for rs::CompressedImage {
-    fn from(m: s::CompressedImage) -> Self {
-        rs::CompressedImage {
-            header: m.header.into(),
-            format: m.format,
-            data: m.data,
-        }
-    }
-}
-
-impl From<rs::RegionOfInterest> for s::RegionOfInterest {
-    fn from(m: rs::RegionOfInterest) -> Self {
-        s::RegionOfInterest {
-            x_offset: m.x_offset,
-            y_offset: m.y_offset,
-            height: m.height,
-            width: m.width,
-            do_rectify: m.do_rectify,
-        }
-    }
-}
-impl From<s::RegionOfInterest> for rs::RegionOfInterest {
-    fn from(m: s::RegionOfInterest) -> Self {
-        rs::RegionOfInterest {
-            x_offset: m.x_offset,
-            y_offset: m.y_offset,
-            height: m.height,
-            width: m.width,
-            do_rectify: m.do_rectify,
-        }
-    }
-}
-
-impl TryFrom<rs::CameraInfo> for s::CameraInfo {
-    type Error = ConversionError;
-    fn try_from(m: rs::CameraInfo) -> Result<Self, ConversionError> {
-        Ok(s::CameraInfo {
-            header: m.header.into(),
-            height: m.height,
-            width: m.width,
-            distortion_model: m.distortion_model,
-            d: m.d,
-            k: fixed(m.k, "sensor_msgs/CameraInfo.k")?,
-            r: fixed(m.r, "sensor_msgs/CameraInfo.r")?,
-            p: fixed(m.p, "sensor_msgs/CameraInfo.p")?,
-            binning_x: m.binning_x,
-            binning_y: m.binning_y,
-            roi: m.roi.into(),
+/// `float64[N]`: a `Vec` in r2r.
+impl<const N: usize> RosField<Vec<f64>> for [f64; N] {
+    fn from_ros(r: Vec<f64>, field: &str) -> Result<Self, ConversionError> {
+        let len = r.len();
+        r.try_into().map_err(|_| ConversionError {
+            field: field.to_string(),
+            len,
+            expected: N,
         })
     }
-}
-impl From<s::CameraInfo> for rs::CameraInfo {
-    fn from(m: s::CameraInfo) -> Self {
-        rs::CameraInfo {
-            header: m.header.into(),
-            height: m.height,
-            width: m.width,
-            distortion_model: m.distortion_model,
-            d: m.d,
-            k: m.k.to_vec(),
-            r: m.r.to_vec(),
-            p: m.p.to_vec(),
-            binning_x: m.binning_x,
-            binning_y: m.binning_y,
-            roi: m.roi.into(),
-        }
+    fn into_ros(self) -> Vec<f64> {
+        self.to_vec()
     }
 }
 
-impl From<rs::PointField> for s::PointField {
-    fn from(m: rs::PointField) -> Self {
-        s::PointField {
-            name: m.name,
-            offset: m.offset,
-            datatype: m.datatype,
-            count: m.count,
-        }
-    }
+/// A message of the table and its r2r struct.
+pub trait RosMessage: TryFrom<Self::Ros, Error = ConversionError> {
+    /// r2r's generated struct.
+    type Ros: From<Self>;
 }
-impl From<s::PointField> for rs::PointField {
-    fn from(m: s::PointField) -> Self {
-        rs::PointField {
-            name: m.name,
-            offset: m.offset,
-            datatype: m.datatype,
-            count: m.count,
-        }
+
+/// A nested message.
+impl<M: RosMessage> RosField<M::Ros> for M {
+    fn from_ros(r: M::Ros, _field: &str) -> Result<Self, ConversionError> {
+        M::try_from(r)
+    }
+    fn into_ros(self) -> M::Ros {
+        self.into()
     }
 }
 
-impl From<rs::PointCloud2> for s::PointCloud2 {
-    fn from(m: rs::PointCloud2) -> Self {
-        s::PointCloud2 {
-            header: m.header.into(),
-            height: m.height,
-            width: m.width,
-            fields: vec_into(m.fields),
-            is_bigendian: m.is_bigendian,
-            point_step: m.point_step,
-            row_step: m.row_step,
-            data: m.data,
-            is_dense: m.is_dense,
-        }
+/// `T[]` of messages.
+impl<M: RosMessage> RosField<Vec<M::Ros>> for Vec<M> {
+    fn from_ros(r: Vec<M::Ros>, _field: &str) -> Result<Self, ConversionError> {
+        r.into_iter().map(M::try_from).collect()
     }
-}
-impl From<s::PointCloud2> for rs::PointCloud2 {
-    fn from(m: s::PointCloud2) -> Self {
-        rs::PointCloud2 {
-            header: m.header.into(),
-            height: m.height,
-            width: m.width,
-            fields: vec_into(m.fields),
-            is_bigendian: m.is_bigendian,
-            point_step: m.point_step,
-            row_step: m.row_step,
-            data: m.data,
-            is_dense: m.is_dense,
-        }
+    fn into_ros(self) -> Vec<M::Ros> {
+        self.into_iter().map(Into::into).collect()
     }
 }
 
-// geometry_msgs
-
-/// Both directions for messages whose fields are plain copies.
-macro_rules! both_ways {
-    ($ours:ty, $theirs:ty, $($f:ident),+) => {
-        impl From<$theirs> for $ours {
-            fn from(m: $theirs) -> Self {
-                Self { $( $f: m.$f.into(), )+ }
+/// `TryFrom<r2r>` and `From<ours>` for every message of the table.
+macro_rules! ros_conversions {
+    ($(
+        $package:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $(#[derive($($derive:ident),*)])?
+                $name:ident $type_name:literal $(check($check:path))? $(consts {
+                    $(
+                        $(#[doc = $const_doc:literal])*
+                        $const:ident : $const_ty:ty = $value:literal as $const_msg:literal
+                    ),* $(,)?
+                })? {
+                    $(
+                        $(#[doc = $field_doc:literal])*
+                        $field:ident : $ty:ty = $msg:literal
+                            $(; default $default:expr $(=> $msg_default:literal)?)?
+                    ),* $(,)?
+                }
+            )*
+        }
+    )*) => {
+        $($(
+            impl RosMessage for $package::$name {
+                type Ros = r2r::$package::msg::$name;
             }
-        }
-        impl From<$ours> for $theirs {
-            fn from(m: $ours) -> Self {
-                Self { $( $f: m.$f.into(), )+ }
+
+            impl TryFrom<r2r::$package::msg::$name> for $package::$name {
+                type Error = ConversionError;
+                #[allow(unused_variables)]
+                fn try_from(m: r2r::$package::msg::$name) -> Result<Self, ConversionError> {
+                    Ok($package::$name {
+                        $($field: RosField::from_ros(
+                            m.$field,
+                            concat!($type_name, ".", stringify!($field)),
+                        )?,)*
+                    })
+                }
             }
-        }
+
+            impl From<$package::$name> for r2r::$package::msg::$name {
+                #[allow(unused_variables)]
+                fn from(m: $package::$name) -> Self {
+                    r2r::$package::msg::$name {
+                        $($field: RosField::into_ros(m.$field),)*
+                    }
+                }
+            }
+        )*)*
     };
 }
 
-both_ways!(g::Point, rg::Point, x, y, z);
-both_ways!(g::Vector3, rg::Vector3, x, y, z);
-both_ways!(g::Quaternion, rg::Quaternion, x, y, z, w);
-both_ways!(g::Pose, rg::Pose, position, orientation);
-both_ways!(g::Twist, rg::Twist, linear, angular);
-both_ways!(g::Transform, rg::Transform, translation, rotation);
-both_ways!(
-    g::TransformStamped,
-    rg::TransformStamped,
-    header,
-    child_frame_id,
-    transform
-);
-both_ways!(d::KeyValue, rd::KeyValue, key, value);
-
-impl TryFrom<rg::PoseWithCovariance> for g::PoseWithCovariance {
-    type Error = ConversionError;
-    fn try_from(m: rg::PoseWithCovariance) -> Result<Self, ConversionError> {
-        Ok(g::PoseWithCovariance {
-            pose: m.pose.into(),
-            covariance: fixed(m.covariance, "geometry_msgs/PoseWithCovariance.covariance")?,
-        })
-    }
-}
-impl From<g::PoseWithCovariance> for rg::PoseWithCovariance {
-    fn from(m: g::PoseWithCovariance) -> Self {
-        rg::PoseWithCovariance {
-            pose: m.pose.into(),
-            covariance: m.covariance.to_vec(),
-        }
-    }
-}
-
-impl TryFrom<rg::TwistWithCovariance> for g::TwistWithCovariance {
-    type Error = ConversionError;
-    fn try_from(m: rg::TwistWithCovariance) -> Result<Self, ConversionError> {
-        Ok(g::TwistWithCovariance {
-            twist: m.twist.into(),
-            covariance: fixed(m.covariance, "geometry_msgs/TwistWithCovariance.covariance")?,
-        })
-    }
-}
-impl From<g::TwistWithCovariance> for rg::TwistWithCovariance {
-    fn from(m: g::TwistWithCovariance) -> Self {
-        rg::TwistWithCovariance {
-            twist: m.twist.into(),
-            covariance: m.covariance.to_vec(),
-        }
-    }
-}
-
-// nav_msgs / tf2_msgs / diagnostic_msgs
-
-impl TryFrom<rn::Odometry> for n::Odometry {
-    type Error = ConversionError;
-    fn try_from(m: rn::Odometry) -> Result<Self, ConversionError> {
-        Ok(n::Odometry {
-            header: m.header.into(),
-            child_frame_id: m.child_frame_id,
-            pose: m.pose.try_into()?,
-            twist: m.twist.try_into()?,
-        })
-    }
-}
-impl From<n::Odometry> for rn::Odometry {
-    fn from(m: n::Odometry) -> Self {
-        rn::Odometry {
-            header: m.header.into(),
-            child_frame_id: m.child_frame_id,
-            pose: m.pose.into(),
-            twist: m.twist.into(),
-        }
-    }
-}
-
-impl From<rt::TFMessage> for t::TFMessage {
-    fn from(m: rt::TFMessage) -> Self {
-        t::TFMessage {
-            transforms: vec_into(m.transforms),
-        }
-    }
-}
-impl From<t::TFMessage> for rt::TFMessage {
-    fn from(m: t::TFMessage) -> Self {
-        rt::TFMessage {
-            transforms: vec_into(m.transforms),
-        }
-    }
-}
-
-impl From<rd::DiagnosticStatus> for d::DiagnosticStatus {
-    fn from(m: rd::DiagnosticStatus) -> Self {
-        d::DiagnosticStatus {
-            level: m.level,
-            name: m.name,
-            message: m.message,
-            hardware_id: m.hardware_id,
-            values: vec_into(m.values),
-        }
-    }
-}
-impl From<d::DiagnosticStatus> for rd::DiagnosticStatus {
-    fn from(m: d::DiagnosticStatus) -> Self {
-        rd::DiagnosticStatus {
-            level: m.level,
-            name: m.name,
-            message: m.message,
-            hardware_id: m.hardware_id,
-            values: vec_into(m.values),
-        }
-    }
-}
-
-impl From<rd::DiagnosticArray> for d::DiagnosticArray {
-    fn from(m: rd::DiagnosticArray) -> Self {
-        d::DiagnosticArray {
-            header: m.header.into(),
-            status: vec_into(m.status),
-        }
-    }
-}
-impl From<d::DiagnosticArray> for rd::DiagnosticArray {
-    fn from(m: d::DiagnosticArray) -> Self {
-        rd::DiagnosticArray {
-            header: m.header.into(),
-            status: vec_into(m.status),
-        }
-    }
-}
+for_each_message!(ros_conversions);
 
 #[cfg(test)]
 mod tests {
     //! Every r2r struct is spelled out as a literal, so each field's conversion is visible.
     use super::*;
+    use crate::io::msgs::{
+        diagnostic_msgs as d, geometry_msgs as g, nav_msgs as n, sensor_msgs as s, std_msgs as sm,
+        tf2_msgs as t,
+    };
+    use r2r::{
+        builtin_interfaces::msg as rb, diagnostic_msgs::msg as rd, geometry_msgs::msg as rg,
+        nav_msgs::msg as rn, sensor_msgs::msg as rs, std_msgs::msg as rsm, tf2_msgs::msg as rt,
+    };
 
     fn r_header(frame: &str) -> rsm::Header {
         rsm::Header {
@@ -606,7 +365,7 @@ mod tests {
         assert_eq!(
             e,
             ConversionError {
-                field: "sensor_msgs/CameraInfo.k".into(),
+                field: "sensor_msgs/msg/CameraInfo.k".into(),
                 len: 8,
                 expected: 9
             }

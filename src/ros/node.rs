@@ -30,23 +30,26 @@ use r2r::std_srvs::srv::Trigger;
 use r2r::QosProfile;
 
 use crate::config::{CameraConfig, ConfigError, ImdConfig, QosPreset};
-use crate::io::camera_sync::{CameraMessage, CameraSync};
-use crate::io::frames::{CameraFrame, CameraImage, MetricSource};
+use crate::io::camera_sync::CameraMessage;
+use crate::io::frames::{CameraImage, MetricSource};
 use crate::io::msgs::builtin_interfaces::Time;
-use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
-use crate::io::msgs::sensor_msgs::CameraInfo;
+use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus};
+use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
 use crate::io::msgs::std_msgs::Header;
-use crate::pipeline::topics::{Output, OutputQos};
+use crate::io::msgs::tf2_msgs::TFMessage;
+use crate::pipeline::inputs::{camera_status, control_services, CameraInput};
+use crate::pipeline::topics::{
+    MessageKind, Output, OutputMessage, OutputQos, OutputTopic, Published, OUTPUT_TOPICS,
+};
+use crate::pipeline::transforms::{SharedTransforms, TF_STATIC_TOPIC, TF_TOPIC};
 use crate::pipeline::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
-use crate::pipeline::{CauseLog, TrackerProcessor};
-use crate::pipeline::{ControlCommand, FrameOutputs, FrameProcessor, PipelineError};
+use crate::pipeline::TrackerProcessor;
+use crate::pipeline::{FrameOutputs, FrameProcessor, PipelineError};
+use crate::ros::msgs::RosMessage;
 use crate::ros::params::{ImdParams, ParamError};
 
 /// The node name.
 pub use crate::pipeline::messages::NODE_NAME;
-
-/// An image or camera_info silent for longer than this makes the camera STALE.
-const STALE_AFTER: Duration = Duration::from_secs(2);
 
 /// How long a control service waits for the worker (busy with a frame) before it answers
 /// that the request is queued.
@@ -86,266 +89,6 @@ fn ros<T>(what: impl Into<String>, r: r2r::Result<T>) -> Result<T, NodeError> {
     })
 }
 
-/// Counters and state of one camera's inputs (processing counters live in the worker).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CameraStats {
-    /// Images received.
-    pub images: u64,
-    /// camera_info messages received.
-    pub infos: u64,
-    /// Depth images or right-camera messages received (metric cameras).
-    pub metric_messages: u64,
-    /// Complete frames handed to the worker.
-    pub paired: u64,
-    /// Images replaced before they became a frame (no camera_info, or no depth / right view).
-    pub unmatched: u64,
-    /// Of those, images that had their camera_info but no depth / right view.
-    pub metric_unmatched: u64,
-    /// 1 while an image waits for its camera_info.
-    pub waiting_for_info: u64,
-    /// 1 while an image waits for its depth / right view.
-    pub waiting_for_metric: u64,
-    /// Messages that could not be converted (wrong array lengths, …).
-    pub bad_messages: u64,
-    /// Most recent input error, for diagnostics (`None` before the first).
-    pub last_error: Option<String>,
-    /// Bad messages per cause (the first of each is logged).
-    pub bad_message_causes: CauseLog,
-    /// When the last image arrived.
-    pub last_image: Option<Instant>,
-    /// When the last camera_info arrived.
-    pub last_info: Option<Instant>,
-    /// When the last depth image / right-camera message arrived.
-    pub last_metric: Option<Instant>,
-}
-
-/// One camera's input side: assembles frames ([`CameraSync`]) and counts everything. ROS-free
-/// so it can be tested without a ROS installation.
-#[derive(Debug)]
-pub struct CameraInput {
-    /// Index in the configuration.
-    pub index: usize,
-    /// Configuration of the camera.
-    pub camera: CameraConfig,
-    sync: CameraSync,
-    /// Counters.
-    pub stats: CameraStats,
-}
-
-impl CameraInput {
-    /// Input for camera `index` pairing within `tolerance_s`.
-    pub fn new(index: usize, camera: CameraConfig, tolerance_s: f64) -> Self {
-        CameraInput {
-            index,
-            sync: CameraSync::new(index, &camera, tolerance_s),
-            camera,
-            stats: CameraStats::default(),
-        }
-    }
-
-    /// Change the pairing tolerance (parameter update).
-    pub fn set_tolerance(&mut self, tolerance_s: f64) {
-        self.sync.set_tolerance(tolerance_s);
-    }
-
-    /// A message of one of the camera's streams arrived; returns the frame it completes.
-    pub fn on_message(&mut self, message: CameraMessage) -> Option<CameraFrame> {
-        let now = Instant::now();
-        match &message {
-            CameraMessage::Image(_) => {
-                self.stats.images += 1;
-                self.stats.last_image = Some(now);
-            }
-            CameraMessage::Info(_) => {
-                self.stats.infos += 1;
-                self.stats.last_info = Some(now);
-            }
-            CameraMessage::Depth(_)
-            | CameraMessage::RightImage(_)
-            | CameraMessage::RightInfo(_) => {
-                self.stats.metric_messages += 1;
-                self.stats.last_metric = Some(now);
-            }
-        }
-        let frame = self.sync.push(message, now);
-        let s = self.sync.stats();
-        self.stats.paired = s.frames;
-        self.stats.unmatched = s.images_unmatched;
-        self.stats.metric_unmatched = s.metric_unmatched;
-        self.stats.waiting_for_info = s.waiting_for_info;
-        self.stats.waiting_for_metric = s.waiting_for_metric;
-        frame
-    }
-
-    /// An image arrived; returns the frame if it completes now.
-    pub fn on_image(&mut self, image: CameraImage) -> Option<CameraFrame> {
-        self.on_message(CameraMessage::Image(image))
-    }
-
-    /// A camera_info arrived; returns the frame if a waiting image completes with it.
-    pub fn on_info(&mut self, info: CameraInfo) -> Option<CameraFrame> {
-        self.on_message(CameraMessage::Info(info))
-    }
-
-    /// Record a bad message on `topic`; the first of each cause is logged.
-    pub fn bad_message(&mut self, topic: &str, reason: &str) {
-        self.stats.bad_messages += 1;
-        let error = format!("{topic}: {reason}");
-        let first = self.stats.bad_message_causes.record(&error);
-        self.stats.last_error = Some(error);
-        if first {
-            log::error!(
-                "{topic}: dropping message: {reason} (further messages failing so are counted \
-                 in /diagnostics)"
-            );
-        }
-    }
-}
-
-/// The node's own diagnostics for one camera, from its input and scheduling counters at
-/// time `now`.
-pub fn camera_status(
-    input: &CameraInput,
-    work: &WorkerCameraStats,
-    tolerance_s: f64,
-    now: Instant,
-) -> DiagnosticStatus {
-    let s = &input.stats;
-    let c = &input.camera;
-    let age = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
-    let (metric_what, metric_topic) = match &c.metric {
-        MetricSource::Monocular => ("", None),
-        MetricSource::Depth { topic } => ("depth image", Some(topic.as_str())),
-        MetricSource::Stereo(st) => ("right image", Some(st.image_topic.as_str())),
-    };
-    let (level, message) = match (age(s.last_image), age(s.last_info)) {
-        (None, _) => (
-            DiagnosticStatus::STALE,
-            format!("no image received on {}", c.image_topic),
-        ),
-        // Images but never a camera_info: that is the cause to report, stale or not.
-        (Some(a), None) => (
-            if a > STALE_AFTER {
-                DiagnosticStatus::STALE
-            } else {
-                DiagnosticStatus::WARN
-            },
-            format!(
-                "no camera_info received on {} ({} images waiting for one)",
-                c.camera_info_topic, s.images
-            ),
-        ),
-        (Some(a), _) if a > STALE_AFTER => (
-            DiagnosticStatus::STALE,
-            format!("no image on {} for {:.1} s", c.image_topic, a.as_secs_f64()),
-        ),
-        (_, Some(a)) if a > STALE_AFTER => (
-            DiagnosticStatus::WARN,
-            format!(
-                "no camera_info on {} for {:.1} s",
-                c.camera_info_topic,
-                a.as_secs_f64()
-            ),
-        ),
-        _ if metric_topic.is_some() && s.last_metric.is_none() => (
-            DiagnosticStatus::WARN,
-            format!(
-                "no {} received on {} ({} images waiting for one)",
-                metric_what,
-                metric_topic.unwrap_or_default(),
-                s.images
-            ),
-        ),
-        _ if s.paired == 0 => (
-            DiagnosticStatus::WARN,
-            format!(
-                "images and camera_info{} arrive but no stamps agree within \
-                 node.sync_tolerance_s = {tolerance_s} s",
-                if metric_topic.is_some() {
-                    format!(" and {metric_what}s")
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-        _ if work.failed > 0 && work.processed == 0 => (
-            DiagnosticStatus::ERROR,
-            format!(
-                "every frame failed: {}",
-                work.last_error.as_deref().unwrap_or_default()
-            ),
-        ),
-        _ => (DiagnosticStatus::OK, "receiving and pairing frames".into()),
-    };
-    // A processing error says more than an input error; the message field wants a string, so
-    // "none yet" is the empty string there.
-    let last_error = work
-        .last_error
-        .as_deref()
-        .or(s.last_error.as_deref())
-        .unwrap_or_default();
-    DiagnosticStatus {
-        level,
-        name: format!("{NODE_NAME}: input {}", c.name),
-        message,
-        hardware_id: c.name.clone(),
-        values: vec![
-            KeyValue::new("image_topic", &c.image_topic),
-            KeyValue::new("camera_info_topic", &c.camera_info_topic),
-            KeyValue::new("images_received", s.images),
-            KeyValue::new("camera_infos_received", s.infos),
-            KeyValue::new("pairs", s.paired),
-            KeyValue::new("images_unmatched", s.unmatched),
-            KeyValue::new("images_waiting_for_camera_info", s.waiting_for_info),
-            KeyValue::new("metric_topic", metric_topic.unwrap_or_default()),
-            KeyValue::new("metric_messages_received", s.metric_messages),
-            KeyValue::new("images_unmatched_metric", s.metric_unmatched),
-            KeyValue::new("images_waiting_for_metric", s.waiting_for_metric),
-            KeyValue::new("frames_dropped_newest_wins", work.dropped),
-            KeyValue::new("frames_skipped_max_rate", work.rate_skipped),
-            KeyValue::new("frames_processed", work.processed),
-            KeyValue::new("frames_waiting", work.waiting),
-            KeyValue::new("frames_in_progress", work.in_progress),
-            KeyValue::new("processing_errors", work.failed),
-            KeyValue::new("bad_messages", s.bad_messages),
-            KeyValue::new("last_error", last_error),
-        ],
-    }
-}
-
-/// The control services: `~/relocalize` and `~/reset` act on every camera, `~/<camera>/…` on
-/// one (cameras whose name is not a valid ROS name token get no service of their own).
-pub fn control_services(cameras: &[CameraConfig]) -> Vec<(String, ControlCommand)> {
-    let mut services = vec![
-        ("~/relocalize".to_string(), ControlCommand::Relocalize(None)),
-        ("~/reset".to_string(), ControlCommand::Reset(None)),
-    ];
-    for c in cameras {
-        let token = !c.name.is_empty()
-            && !c.name.starts_with(|ch: char| ch.is_ascii_digit())
-            && c.name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-        if !token {
-            log::warn!(
-                "camera `{}`: not a valid ROS name token, so no ~/<camera>/relocalize or \
-                 ~/<camera>/reset services (use ~/relocalize, ~/reset)",
-                c.name
-            );
-            continue;
-        }
-        services.push((
-            format!("~/{}/relocalize", c.name),
-            ControlCommand::Relocalize(Some(c.name.clone())),
-        ));
-        services.push((
-            format!("~/{}/reset", c.name),
-            ControlCommand::Reset(Some(c.name.clone())),
-        ));
-    }
-    services
-}
-
 /// A Trigger response from the statuses a control request produced: success when every one
 /// is OK; the message joins theirs.
 pub fn trigger_response(statuses: &[DiagnosticStatus]) -> Trigger::Response {
@@ -375,64 +118,86 @@ fn now_time(clock: &Arc<Mutex<r2r::Clock>>) -> Time {
     Time::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-/// Publishers of every output; publishing errors are logged, never fatal. r2r publishers are
-/// `Send` but not `Sync`: each task gets its own clone.
+/// A publisher of one output's message type: one variant per type of the output table's list
+/// ([`crate::pipeline::topics::for_each_output_message`]).
+macro_rules! typed_publishers {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        #[derive(Clone)]
+        enum TypedPublisher {
+            $($variant(r2r::Publisher<<$ty as RosMessage>::Ros>),)*
+        }
+
+        impl TypedPublisher {
+            fn create(node: &mut r2r::Node, topic: &OutputTopic) -> Result<Self, NodeError> {
+                let qos = match topic.qos {
+                    OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
+                };
+                let context = || format!("publisher {}", topic.name);
+                let name = topic.name;
+                Ok(match topic.kind {
+                    $(MessageKind::$variant => {
+                        Self::$variant(ros(context(), node.create_publisher(name, qos))?)
+                    })*
+                })
+            }
+
+            /// Publish `message`; `Err` names the mismatch when it is not this publisher's
+            /// type.
+            fn publish(&self, message: OutputMessage) -> Result<(), String> {
+                let r = match (self, message) {
+                    $((Self::$variant(p), OutputMessage::$variant(m)) => p.publish(&m.into()),)*
+                    #[allow(unreachable_patterns)]
+                    (_, m) => return Err(format!("a {} message", m.kind().type_name())),
+                };
+                r.map_err(|e| e.to_string())
+            }
+        }
+
+        /// Convert `message` to r2r's struct and then to its native (C) message, as publishing
+        /// does before rcl takes it, and drop it (what the benchmarks time).
+        pub fn convert_to_native(message: OutputMessage) {
+            match message {
+                $(OutputMessage::$variant(m) => {
+                    let r: <$ty as RosMessage>::Ros = m.into();
+                    drop(r2r::NativeMsg::from(&r));
+                })*
+            }
+        }
+    };
+}
+
+crate::pipeline::topics::for_each_output_message!(typed_publishers);
+
+/// Publishers of every output, one per row of the output table; publishing errors are logged,
+/// never fatal. r2r publishers are `Send` but not `Sync`: each task gets its own clone.
 #[derive(Clone)]
 struct Publishers {
-    correspondences: r2r::Publisher<r2r::sensor_msgs::msg::PointCloud2>,
-    odometry: r2r::Publisher<r2r::nav_msgs::msg::Odometry>,
-    tf: r2r::Publisher<r2r::tf2_msgs::msg::TFMessage>,
-    debug_image: r2r::Publisher<r2r::sensor_msgs::msg::Image>,
-    diagnostics: r2r::Publisher<r2r::diagnostic_msgs::msg::DiagnosticArray>,
+    /// Indexed by [`Output`] (the table's order).
+    by_output: Vec<TypedPublisher>,
 }
 
 impl Publishers {
     fn create(node: &mut r2r::Node) -> Result<Self, NodeError> {
-        fn publisher<T: r2r::WrappedTypesupport>(
-            node: &mut r2r::Node,
-            output: Output,
-        ) -> Result<r2r::Publisher<T>, NodeError> {
-            let t = output.topic();
-            let qos = match t.qos {
-                OutputQos::Reliable { depth } => QosProfile::default().keep_last(depth),
-            };
-            ros(
-                format!("publisher {}", t.name),
-                node.create_publisher(t.name, qos),
-            )
-        }
-        Ok(Publishers {
-            correspondences: publisher(node, Output::Correspondences)?,
-            odometry: publisher(node, Output::Odometry)?,
-            tf: publisher(node, Output::Tf)?,
-            debug_image: publisher(node, Output::DebugImage)?,
-            diagnostics: publisher(node, Output::Diagnostics)?,
-        })
+        let by_output = OUTPUT_TOPICS
+            .iter()
+            .map(|t| TypedPublisher::create(node, t))
+            .collect::<Result<_, _>>()?;
+        Ok(Publishers { by_output })
     }
 
-    /// Publish what the processor produced (it honours `node.publish_tf` and
+    /// Publish one output's message.
+    fn publish(&self, published: Published) {
+        let name = published.topic().name;
+        if let Err(e) = self.by_output[published.output as usize].publish(published.message) {
+            log::error!("publishing on {name}: {e}");
+        }
+    }
+
+    /// Publish what the processor produced, in its order (it honours `node.publish_tf` and
     /// `node.publish_debug_image` itself).
     fn publish_outputs(&self, out: FrameOutputs) {
-        let log_err = |output: Output, r: r2r::Result<()>| {
-            if let Err(e) = r {
-                log::error!("publishing on {}: {e}", output.topic().name);
-            }
-        };
-        // The pose first: it is what a consumer waits for; the larger messages follow.
-        if let Some(m) = out.odometry {
-            log_err(Output::Odometry, self.odometry.publish(&m.into()));
-        }
-        if let Some(m) = out.tf {
-            log_err(Output::Tf, self.tf.publish(&m.into()));
-        }
-        if let Some(m) = out.correspondences {
-            log_err(
-                Output::Correspondences,
-                self.correspondences.publish(&m.into()),
-            );
-        }
-        if let Some(m) = out.debug_image {
-            log_err(Output::DebugImage, self.debug_image.publish(&m.into()));
+        for published in out.messages {
+            self.publish(published);
         }
     }
 
@@ -444,9 +209,7 @@ impl Publishers {
             },
             status,
         };
-        if let Err(e) = self.diagnostics.publish(&msg.into()) {
-            log::error!("publishing on /diagnostics: {e}");
-        }
+        self.publish(Published::new(Output::Diagnostics, msg));
     }
 }
 
@@ -503,15 +266,36 @@ impl Shared {
 /// Run the node with the IMD tracker ([`TrackerProcessor`] loading `model.model_dir`) until
 /// SIGINT.
 pub fn run() -> Result<(), NodeError> {
-    run_with(|config, cameras| Ok(Box::new(TrackerProcessor::load(config, cameras.to_vec())?)))
+    run_with(|config, cameras, transforms| {
+        Ok(Box::new(
+            TrackerProcessor::load(config, cameras.to_vec())?.with_transforms(transforms),
+        ))
+    })
 }
 
-/// Run the node until SIGINT, processing frames with what `make_processor` builds from the
-/// configuration and its cameras, resolved once (the seam where the tracker plugs in).
-pub fn run_with<F>(make_processor: F) -> Result<(), NodeError>
-where
-    F: FnOnce(&ImdConfig, &[CameraConfig]) -> Result<Box<dyn FrameProcessor>, PipelineError>,
+/// What builds the frame processor: from the configuration, its cameras (resolved once) and
+/// the TF tree the node keeps from `/tf_static` and `/tf` (camera mounts).
+pub trait MakeProcessor:
+    FnOnce(
+    &ImdConfig,
+    &[CameraConfig],
+    SharedTransforms,
+) -> Result<Box<dyn FrameProcessor>, PipelineError>
 {
+}
+
+impl<F> MakeProcessor for F where
+    F: FnOnce(
+        &ImdConfig,
+        &[CameraConfig],
+        SharedTransforms,
+    ) -> Result<Box<dyn FrameProcessor>, PipelineError>
+{
+}
+
+/// Run the node until SIGINT, processing frames with what `make_processor` builds (the seam
+/// where the tracker plugs in).
+pub fn run_with<F: MakeProcessor>(make_processor: F) -> Result<(), NodeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -523,10 +307,7 @@ where
     result
 }
 
-async fn run_async<F>(make_processor: F) -> Result<(), NodeError>
-where
-    F: FnOnce(&ImdConfig, &[CameraConfig]) -> Result<Box<dyn FrameProcessor>, PipelineError>,
-{
+async fn run_async<F: MakeProcessor>(make_processor: F) -> Result<(), NodeError> {
     let ctx = ros("creating the ROS context", r2r::Context::create())?;
     let mut node = ros(
         format!("creating node {NODE_NAME}"),
@@ -549,7 +330,9 @@ where
     // Resolved once; the processor, the inputs and the services all take this list.
     let cameras = config.cameras()?;
     log::info!("loading the matcher from {:?}", config.model.model_dir);
-    let processor = make_processor(&config, &cameras).map_err(NodeError::Processor)?;
+    let transforms = SharedTransforms::default();
+    subscribe_transforms(&mut node, &transforms, &mut tasks)?;
+    let processor = make_processor(&config, &cameras, transforms).map_err(NodeError::Processor)?;
 
     // 2. Outputs and the worker (inference on its own thread).
     let publishers = Publishers::create(&mut node)?;
@@ -881,11 +664,15 @@ impl Subscriber<'_> {
     ) -> Result<(), NodeError> {
         if topic.ends_with("/compressed") {
             self.spawn(topic, move |m: r2r::sensor_msgs::msg::CompressedImage| {
-                Ok(wrap(CameraImage::Compressed(m.into())))
+                CompressedImage::try_from(m)
+                    .map(|m| wrap(CameraImage::Compressed(m)))
+                    .map_err(|e| e.to_string())
             })
         } else {
             self.spawn(topic, move |m: r2r::sensor_msgs::msg::Image| {
-                Ok(wrap(CameraImage::Raw(m.into())))
+                Image::try_from(m)
+                    .map(|m| wrap(CameraImage::Raw(m)))
+                    .map_err(|e| e.to_string())
             })
         }
     }
@@ -904,7 +691,9 @@ impl Subscriber<'_> {
     /// An aligned depth `sensor_msgs/Image` (decoded on the worker, with the frame).
     fn depth(&mut self, topic: &str) -> Result<(), NodeError> {
         self.spawn(topic, |m: r2r::sensor_msgs::msg::Image| {
-            Ok(CameraMessage::Depth(m.into()))
+            Image::try_from(m)
+                .map(CameraMessage::Depth)
+                .map_err(|e| e.to_string())
         })
     }
 
@@ -933,138 +722,52 @@ impl Subscriber<'_> {
     }
 }
 
+/// Keep `transforms` up to date from `/tf_static` (transient local, as its publishers latch it)
+/// and `/tf`. A message that does not convert is logged and dropped.
+fn subscribe_transforms(
+    node: &mut r2r::Node,
+    transforms: &SharedTransforms,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<(), NodeError> {
+    let latched = QosProfile::default()
+        .keep_last(100)
+        .reliable()
+        .transient_local();
+    for (topic, qos) in [
+        (TF_STATIC_TOPIC, latched),
+        (TF_TOPIC, QosProfile::default().keep_last(100)),
+    ] {
+        let mut sub = ros(
+            format!("subscribing to {topic}"),
+            node.subscribe::<r2r::tf2_msgs::msg::TFMessage>(topic, qos),
+        )?;
+        let tree = transforms.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut warned = false;
+            while let Some(msg) = sub.next().await {
+                let Ok(message) = TFMessage::try_from(msg) else {
+                    continue; // r2r's TF has no fixed-size arrays: cannot fail
+                };
+                let skipped = match tree.write() {
+                    Ok(mut t) => t.insert(&message),
+                    Err(poisoned) => poisoned.into_inner().insert(&message),
+                };
+                if skipped > 0 && !warned {
+                    log::warn!(
+                        "{topic}: {skipped} transform(s) skipped (empty frame names, non-finite \
+                         values or a zero quaternion)"
+                    );
+                    warned = true;
+                }
+            }
+        }));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::msgs::sensor_msgs::Image;
-
-    fn camera() -> CameraConfig {
-        CameraConfig {
-            name: "front".into(),
-            image_topic: "/front/image_raw".into(),
-            camera_info_topic: "/front/camera_info".into(),
-            optical_frame: None,
-            metric: MetricSource::Monocular,
-        }
-    }
-
-    fn image(ms: i64) -> CameraImage {
-        CameraImage::Raw(Image {
-            header: Header {
-                stamp: Time::from_nanos(ms * 1_000_000),
-                frame_id: "front_optical".into(),
-            },
-            width: 1,
-            height: 1,
-            encoding: "mono8".into(),
-            step: 1,
-            data: vec![7],
-            ..Default::default()
-        })
-    }
-
-    fn info(ms: i64) -> CameraInfo {
-        CameraInfo {
-            header: Header {
-                stamp: Time::from_nanos(ms * 1_000_000),
-                frame_id: "front_optical".into(),
-            },
-            width: 1,
-            height: 1,
-            k: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn camera_input_pairs_and_reports() {
-        let mut input = CameraInput::new(2, camera(), 0.01);
-        let t0 = Instant::now();
-        let s = camera_status(&input, &WorkerCameraStats::default(), 0.01, t0);
-        assert_eq!(s.level, DiagnosticStatus::STALE);
-        assert!(s.message.contains("/front/image_raw"), "{}", s.message);
-
-        assert!(input.on_image(image(1000)).is_none());
-        let s = camera_status(&input, &WorkerCameraStats::default(), 0.01, Instant::now());
-        assert_eq!(s.level, DiagnosticStatus::WARN);
-        assert!(s.message.contains("/front/camera_info"), "{}", s.message);
-
-        // Stamps 50 ms apart never pair with a 10 ms tolerance.
-        assert!(input.on_info(info(1050)).is_none());
-        let s = camera_status(&input, &WorkerCameraStats::default(), 0.01, Instant::now());
-        assert!(
-            s.message.contains("sync_tolerance_s = 0.01"),
-            "{}",
-            s.message
-        );
-
-        let f = input
-            .on_image(image(1052))
-            .expect("pairs with the 1050 ms info");
-        assert_eq!((f.camera, f.camera_name.as_str()), (2, "front"));
-        assert_eq!(f.info.header.stamp, Time::from_nanos(1_050_000_000));
-        assert_eq!(input.stats.paired, 1);
-        assert_eq!(input.stats.unmatched, 1); // the 1000 ms image was replaced
-        let s = camera_status(
-            &input,
-            &WorkerCameraStats {
-                dropped: 3,
-                ..Default::default()
-            },
-            0.01,
-            Instant::now(),
-        );
-        assert_eq!(s.level, DiagnosticStatus::OK, "{}", s.message);
-        let value = |k: &str| {
-            s.values
-                .iter()
-                .find(|kv| kv.key == k)
-                .unwrap()
-                .value
-                .clone()
-        };
-        assert_eq!(value("frames_dropped_newest_wins"), "3");
-        assert_eq!(value("images_received"), "2");
-
-        // Silence for more than 2 s makes the input stale.
-        let later = Instant::now() + Duration::from_secs(3);
-        assert_eq!(
-            camera_status(&input, &WorkerCameraStats::default(), 0.01, later).level,
-            DiagnosticStatus::STALE
-        );
-
-        input.bad_message("/front/camera_info", "k: 8 elements, expected 9");
-        assert_eq!(input.stats.bad_messages, 1);
-        assert!(input
-            .stats
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("k: 8 elements")));
-    }
-
-    #[test]
-    fn control_services_cover_all_and_each_valid_camera() {
-        let mut odd = camera();
-        odd.name = "front-left".into();
-        let names: Vec<(String, ControlCommand)> = control_services(&[camera(), odd]);
-        let expect = [
-            ("~/relocalize", ControlCommand::Relocalize(None)),
-            ("~/reset", ControlCommand::Reset(None)),
-            (
-                "~/front/relocalize",
-                ControlCommand::Relocalize(Some("front".into())),
-            ),
-            ("~/front/reset", ControlCommand::Reset(Some("front".into()))),
-        ];
-        assert_eq!(
-            names,
-            expect
-                .iter()
-                .map(|(n, c)| (n.to_string(), c.clone()))
-                .collect::<Vec<_>>()
-        );
-    }
-
     #[test]
     fn trigger_response_succeeds_only_when_every_status_is_ok() {
         let status = |level, message: &str| DiagnosticStatus {

@@ -305,7 +305,7 @@ pub fn bag_target(bytes: &[u8]) -> bool {
                 BagPayload::CompressedImage(c) => {
                     let _ = decode_compressed(&c.format, &c.data);
                 }
-                BagPayload::CameraInfo(_) => {}
+                BagPayload::CameraInfo(_) | BagPayload::Tf(_) => {}
             }
         }
     }
@@ -464,15 +464,38 @@ pub fn sqlite_target(bytes: &[u8]) -> bool {
 
 fn metadata_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
     let dir = rosbag2_fixtures();
-    ["mcap_split", "sqlite_split", "file_zstd", "message_zstd"]
-        .iter()
-        .map(|b| {
-            (
-                std::fs::read(dir.join(b).join("metadata.yaml")).unwrap(),
-                Vec::new(),
-            )
-        })
-        .collect()
+    let mut seeds: Vec<(Vec<u8>, Vec<usize>)> =
+        ["mcap_split", "sqlite_split", "file_zstd", "message_zstd"]
+            .iter()
+            .map(|b| {
+                (
+                    std::fs::read(dir.join(b).join("metadata.yaml")).unwrap(),
+                    Vec::new(),
+                )
+            })
+            .collect();
+    // Issue 25: nesting around the limit (flow brackets, block dashes, indentation), so that
+    // mutations land on both sides of it; each must parse or fail fast with an error.
+    let head = "rosbag2_bagfile_information:\n  version: 5\n  storage_identifier: mcap\n";
+    for depth in [60usize, 70, 2000] {
+        let flow = format!(
+            "{head}  relative_file_paths: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let n = flow.len();
+        seeds.push((flow.into_bytes(), vec![n / 2, n - 3]));
+        let dashes = format!("{head}  relative_file_paths:\n  {}x\n", "- ".repeat(depth));
+        seeds.push((dashes.into_bytes(), Vec::new()));
+        let indent: String = (0..depth.min(200))
+            .map(|i| format!("{}a{i}:\n", " ".repeat(i + 2)))
+            .collect();
+        seeds.push((
+            format!("{head}  custom_data:\n{indent}").into_bytes(),
+            Vec::new(),
+        ));
+    }
+    seeds
 }
 
 fn zstd_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
@@ -541,6 +564,7 @@ fn payload_seeds(with_ctl: bool) -> Vec<(Vec<u8>, Vec<usize>)> {
                 BagPayload::Image(x) => to_cdr(x),
                 BagPayload::CompressedImage(x) => to_cdr(x),
                 BagPayload::CameraInfo(x) => to_cdr(x),
+                BagPayload::Tf(x) => to_cdr(x),
             }
             .unwrap();
             if with_ctl && matches!(m.payload, BagPayload::CameraInfo(_)) {

@@ -32,7 +32,7 @@ fn manifest(bag: &str) -> Value {
 }
 
 /// The output bag decoded by the independent Python reader.
-fn read_back(path: &std::path::Path) -> Value {
+pub(crate) fn read_back(path: &std::path::Path) -> Value {
     let python = venv_python();
     assert!(
         python.exists(),
@@ -511,6 +511,7 @@ fn rewrite(
             BagPayload::Image(x) => w.write(&m.topic, t, x),
             BagPayload::CompressedImage(x) => w.write(&m.topic, t, x),
             BagPayload::CameraInfo(x) => w.write(&m.topic, t, x),
+            BagPayload::Tf(x) => w.write(&m.topic, t, x),
         }
         .unwrap();
     }
@@ -523,6 +524,7 @@ fn stamp_of(p: &mut imd::io::bag::BagPayload) -> &mut Time {
         BagPayload::Image(x) => &mut x.header.stamp,
         BagPayload::CompressedImage(x) => &mut x.header.stamp,
         BagPayload::CameraInfo(x) => &mut x.header.stamp,
+        BagPayload::Tf(_) => unreachable!("the replay fixture has no TF"),
     }
 }
 

@@ -42,6 +42,7 @@ import numpy as np
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import (
+    QoSDurabilityPolicy,
     QoSProfile,
     QoSReliabilityPolicy,
     QoSHistoryPolicy,
@@ -83,6 +84,7 @@ class Harness(Node):
         self.args = args
         self.t0 = time.monotonic()
         self.odometry = []
+        self.odom = []
         self.correspondences = []
         self.debug_images = []
         self.tf = []
@@ -96,6 +98,7 @@ class Harness(Node):
         # A reliable-only subscriber of the node's outputs (the node publishes reliably), and
         # a best-effort one on the same topic, which must receive as well.
         self.create_subscription(Odometry, f"{NODE}/odometry", self.on_odometry, out_qos)
+        self.create_subscription(Odometry, f"{NODE}/odom", self.on_odom, out_qos)
         self.odometry_best_effort = 0
         self.create_subscription(
             Odometry,
@@ -120,6 +123,19 @@ class Harness(Node):
         self.odometry.append(
             {
                 "t": self.now(),
+                "stamp": stamp_of(m.header.stamp),
+                "frame_id": m.header.frame_id,
+                "child_frame_id": m.child_frame_id,
+                "position": [p.x, p.y, p.z],
+                "orientation": [q.x, q.y, q.z, q.w],
+                "covariance": list(m.pose.covariance),
+            }
+        )
+
+    def on_odom(self, m):
+        p, q = m.pose.pose.position, m.pose.pose.orientation
+        self.odom.append(
+            {
                 "stamp": stamp_of(m.header.stamp),
                 "frame_id": m.header.frame_id,
                 "child_frame_id": m.child_frame_id,
@@ -157,11 +173,14 @@ class Harness(Node):
 
     def on_tf(self, m):
         for t in m.transforms:
+            tr, q = t.transform.translation, t.transform.rotation
             self.tf.append(
                 {
                     "stamp": stamp_of(t.header.stamp),
                     "parent": t.header.frame_id,
                     "child": t.child_frame_id,
+                    "translation": [tr.x, tr.y, tr.z],
+                    "rotation": [q.x, q.y, q.z, q.w],
                 }
             )
 
@@ -261,6 +280,7 @@ class Harness(Node):
     def result(self, extra):
         return {
             "odometry": self.odometry,
+            "odom": self.odom,
             "odometry_best_effort": self.odometry_best_effort,
             "correspondences": self.correspondences,
             "debug_images": self.debug_images,
@@ -639,10 +659,33 @@ def stamped_groups(path, topics):
     return [(k, groups[k]) for k in order]
 
 
+def tf_static_of(path):
+    """The bag's /tf_static messages (a robot's mounts), in log order."""
+    from mcap.reader import make_reader
+
+    out = []
+    with open(path, "rb") as f:
+        for _schema, channel, message in make_reader(f).iter_messages(log_time_order=True):
+            if channel.topic == "/tf_static":
+                out.append(deserialize_message(message.data, TFMessage))
+    return out
+
+
 def scenario_metric(h, a):
     topics = a.topics.split(",")
     groups = stamped_groups(a.bag, topics)[: a.frames]
     pubs = {}
+    if a.tf_static:
+        # Latched, as robot_state_publisher does: the node gets it whenever it subscribes.
+        latched = QoSProfile(
+            depth=1,
+            reliability=QoSReliabilityPolicy.RELIABLE,
+            history=QoSHistoryPolicy.KEEP_LAST,
+            durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        static = h.create_publisher(TFMessage, "/tf_static", latched)
+        for m in tf_static_of(a.bag):
+            static.publish(m)
     for _stamp, msgs in groups:
         for topic, kind, _m in msgs:
             if topic not in pubs:
@@ -685,6 +728,7 @@ def main():
     ap.add_argument("--with-diagnostics", action="store_true")
     ap.add_argument("--bag", help="metric: the bag to publish")
     ap.add_argument("--topics", default="", help="metric: comma-separated topics to publish")
+    ap.add_argument("--tf-static", action="store_true", help="metric: publish the bag's /tf_static")
     a = ap.parse_args()
     faulthandler.dump_traceback_later(a.time_limit, exit=True)
     rclpy.init()

@@ -83,7 +83,7 @@ fn check(bag: &Bag, topics: &[String]) -> Result<Check> {
                 image_bytes += match &m.payload {
                     BagPayload::Image(i) => i.data.len() as u64,
                     BagPayload::CompressedImage(i) => i.data.len() as u64,
-                    BagPayload::CameraInfo(_) => 0,
+                    BagPayload::CameraInfo(_) | BagPayload::Tf(_) => 0,
                 };
             }
             Err(e) if e.is_message_error() => {
@@ -123,6 +123,8 @@ struct Info {
     end_ns: Option<u64>,
     duration_s: Option<f64>,
     messages: u64,
+    /// Files that are missing, unreadable or damaged: the counts cover the readable part only.
+    damaged_files: Vec<String>,
     topics: Vec<TopicInfo>,
     notes: Vec<String>,
 }
@@ -146,7 +148,7 @@ struct TopicInfo {
 
 fn info(bag: &Bag) -> Info {
     let range = bag.time_range();
-    let files = bag
+    let files: Vec<FileInfo> = bag
         .files()
         .iter()
         .map(|f| FileInfo {
@@ -161,6 +163,11 @@ fn info(bag: &Bag) -> Info {
                 f.problem.clone()
             },
         })
+        .collect();
+    let damaged_files = files
+        .iter()
+        .filter(|f: &&FileInfo| !f.problem.is_empty())
+        .map(|f| format!("{}: {}", f.path, f.problem))
         .collect();
     let topics: Vec<TopicInfo> = bag
         .topics_with_qos()
@@ -183,6 +190,7 @@ fn info(bag: &Bag) -> Info {
         end_ns: range.map(|r| r.1),
         duration_s: range.map(|(a, b)| (b - a) as f64 * 1e-9),
         messages: topics.iter().map(|t| t.count).sum(),
+        damaged_files,
         topics,
         notes: bag.notes().to_vec(),
     }
@@ -190,6 +198,7 @@ fn info(bag: &Bag) -> Info {
 
 fn stamp(ns: Option<u64>) -> String {
     match ns {
+        // Log times are u64 nanoseconds (not a ROS Time, whose seconds are i32).
         Some(ns) => format!("{}.{:09} s", ns / 1_000_000_000, ns % 1_000_000_000),
         None => "unknown".into(),
     }
@@ -224,7 +233,15 @@ fn print_text(i: &Info) {
     );
     println!("Start:             {}", stamp(i.start_ns));
     println!("End:               {}", stamp(i.end_ns));
-    println!("Messages:          {}", i.messages);
+    println!(
+        "Messages:          {}{}",
+        i.messages,
+        if i.damaged_files.is_empty() {
+            ""
+        } else {
+            " (readable part only: the bag is damaged)"
+        }
+    );
     for (n, t) in i.topics.iter().enumerate() {
         println!(
             "{}Topic: {} | Type: {} | Count: {} | Serialization Format: {}",
@@ -271,6 +288,17 @@ pub fn run(args: Args) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&i)?);
             } else {
                 print_text(&i);
+            }
+            if !i.damaged_files.is_empty() {
+                return Err(crate::Incomplete {
+                    code: crate::Incomplete::PARTIAL,
+                    message: format!(
+                        "{}: damaged bag, the counts cover only what is readable: {}",
+                        path.display(),
+                        i.damaged_files.join("; ")
+                    ),
+                }
+                .into());
             }
             Ok(())
         }

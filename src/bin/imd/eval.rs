@@ -85,7 +85,27 @@ pub struct Args {
     no_progress: bool,
 }
 
+/// `--out` and `--save-matches` must not be, or lie inside, an input (the weights folder, the
+/// dataset, the index).
+fn check_outputs(args: &Args) -> Result<()> {
+    let mut inputs = imd::io::paths::InputSet::default();
+    inputs.folder(&args.model);
+    for dir in [&args.data, &args.images].into_iter().flatten() {
+        inputs.folder(dir);
+    }
+    if let Some(index) = &args.index {
+        inputs.file(index);
+    }
+    for (flag, out) in [("--out", &args.out), ("--save-matches", &args.save_matches)] {
+        if let Some(out) = out {
+            inputs.check(out).context(flag)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
+    check_outputs(&args)?;
     let data = match (&args.data, &args.images) {
         (_, Some(images)) if args.benchmark == Benchmark::HomographySynth => images.clone(),
         (Some(d), None) => d.clone(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use imd::model::backbone::load_empty_prompt;
+use imd::model::zero_shot::load_empty_prompt;
 use imd::model::{Backbone, BackboneOptions, ComputeDevice, ComputeDtype};
 use tch::{Kind, Tensor};
 
@@ -43,7 +43,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    imd::io::paths::check_output_not_input(&args.out, &[&args.image]).context("--out")?;
+    imd::io::paths::InputSet::default()
+        .file(&args.image)
+        .folder(&args.model)
+        .check(&args.out)
+        .context("--out")?;
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }
@@ -58,20 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let backbone = Backbone::load(&args.model, device, kind, &opts)
         .with_context(|| format!("loading the backbone from {}", args.model.display()))?;
-    let prompt = match load_empty_prompt(&args.model)? {
-        Some(p) => p,
-        None => {
-            log::warn!(
-                "{} has no {}: using a zero prompt",
-                args.model.display(),
-                imd::model::backbone::EMPTY_PROMPT_FILE
-            );
-            Tensor::zeros(
-                [1, 77, backbone.cross_attention_dim()],
-                (Kind::Float, device),
-            )
-        }
-    };
+    let prompt = load_empty_prompt(&args.model, backbone.cross_attention_dim(), device, kind)?;
 
     let _guard = tch::no_grad_guard();
     let latents = backbone.encode_latents(&image)?;

@@ -60,6 +60,11 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         min_frame_gap: args.min_frame_gap,
         min_area: args.min_area,
     };
+    imd::io::paths::InputSet::default()
+        .file(&args.annotations)
+        .folder(&args.images)
+        .check(&args.out)
+        .context("--out")?;
     let report = build_pairs(&args.annotations, &args.images, &opts)
         .with_context(|| format!("building IMIM pairs from {}", args.annotations.display()))?;
     report

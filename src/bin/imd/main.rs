@@ -8,6 +8,7 @@ mod features;
 mod homography;
 mod imim;
 mod info;
+mod match_bench;
 mod match_cmd;
 mod pnp;
 mod pose;

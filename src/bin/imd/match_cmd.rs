@@ -1,8 +1,10 @@
 //! `imd match IMG0 IMG1 --model DIR [--out M.csv] [--viz OUT.png] [--device D] [--dtype T]
-//! [--resize LONG_SIDE] [--threshold θ] [--mode MODE] [--max-matches N]`.
+//! [--resize LONG_SIDE] [--threshold θ] [--mode MODE] [--max-matches N]
+//! [--repeat N] [--timings-json FILE]`.
 //!
 //! Writes `x0,y0,x1,y1,confidence` in original-image pixels to `--out` (or stdout) and a
-//! summary (mode, match count, stage timings) to stderr.
+//! summary (mode, match count, stage timings) to stderr. `--repeat` adds warm repeats
+//! ([`crate::match_bench`]).
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +44,13 @@ pub struct Args {
     /// Keep at most N matches, most confident first (0 = all).
     #[arg(long, default_value_t = 0)]
     max_matches: u32,
+    /// After the first match, time N warm repeats of the pair and N with image 0 cached (the
+    /// tracker's per-frame cost); medians go to stderr and to --timings-json.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    repeat: u32,
+    /// Write load time, cold and warm per-stage timings (ms) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    timings_json: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<ModeOption, String> {
@@ -57,17 +66,32 @@ fn load_image(path: &Path) -> Result<image::RgbImage> {
     Ok(imd::io::image::load_image_file(path)?.into_rgb8())
 }
 
-/// `--out` and `--viz` must not overwrite an input image (same path, symlink, hard link) or
-/// each other.
+/// `--out`, `--viz` and `--timings-json` must not overwrite an input (same path, symlink, hard
+/// link) or each other.
 fn check_outputs(args: &Args) -> Result<()> {
-    let inputs = [args.image0.as_path(), args.image1.as_path()];
-    for (flag, out) in [("--out", &args.out), ("--viz", &args.viz)] {
+    let mut inputs = imd::io::paths::InputSet::default();
+    inputs
+        .file(&args.image0)
+        .file(&args.image1)
+        .folder(&args.model);
+    let outputs = [
+        ("--out", &args.out),
+        ("--viz", &args.viz),
+        ("--timings-json", &args.timings_json),
+    ];
+    for (flag, out) in outputs {
         if let Some(out) = out {
-            imd::io::paths::check_output_not_input(out, &inputs).context(flag)?;
+            inputs.check(out).context(flag)?;
         }
     }
-    if let (Some(out), Some(viz)) = (&args.out, &args.viz) {
-        imd::io::paths::check_output_not_input(viz, &[out]).context("--viz and --out")?;
+    // No two outputs on one file.
+    for (i, (flag, a)) in outputs.iter().enumerate() {
+        for (other, b) in &outputs[i + 1..] {
+            if let (Some(a), Some(b)) = (a, b) {
+                imd::io::paths::check_output_not_input(a, &[b.as_path()])
+                    .with_context(|| format!("{flag} and {other}"))?;
+            }
+        }
     }
     Ok(())
 }
@@ -87,8 +111,16 @@ pub fn run(args: Args) -> Result<()> {
         max_matches: args.max_matches,
         ..defaults
     };
+    if opts.dtype == ComputeDtype::F16 && opts.device == ComputeDevice::Cpu {
+        log::warn!(
+            "f16 on the CPU is very slow (libtorch's f16 CPU convolutions: one paper-size pair \
+             at 128x96 took 383 s in f16, 12 s in bf16): use bf16 or f32 on the CPU, f16 on CUDA"
+        );
+    }
+    let load_start = std::time::Instant::now();
     let matcher = ImdMatcher::load(&opts)
         .with_context(|| format!("loading the matcher from {}", args.model.display()))?;
+    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
     let out = matcher.match_images(&img0, &img1).with_context(|| {
         format!(
             "matching {} and {}",
@@ -122,12 +154,40 @@ pub fn run(args: Args) -> Result<()> {
         t.coarse_ms,
         t.fine_ms
     );
+    if args.repeat > 0 || args.timings_json.is_some() {
+        let setup = crate::match_bench::Setup {
+            matcher: &matcher,
+            img0: &img0,
+            img1: &img1,
+            load_ms,
+            cold: &out,
+        };
+        let timings = crate::match_bench::repeat(&setup, args.repeat as usize)?;
+        if args.repeat > 0 {
+            let (p, k) = (&timings.pair_median, &timings.keyframe_cached_median);
+            eprintln!(
+                "{} warm repeats, medians: pair {:.1} ms (vae {:.1}, clip {:.1}, fine encoder \
+                 {:.1}, cipm {:.1}, unet {:.1}, coarse {:.1}, fine {:.1}); keyframe cached {:.1} ms",
+                args.repeat,
+                p.total_ms,
+                p.vae_ms,
+                p.clip_ms,
+                p.fine_encoder_ms,
+                p.cipm_ms,
+                p.unet_ms,
+                p.coarse_ms,
+                p.fine_ms,
+                k.total_ms
+            );
+        }
+        if let Some(path) = &args.timings_json {
+            crate::match_bench::write_json(path, &timings)?;
+        }
+    }
     Ok(())
 }
 
-/// MERGE(io): replace the body with
-/// `imd::io::viz::draw_matches(img0, img1, matches, None).save(path)` (+ context) once
-/// `io::viz` is merged.
+/// Save the two images side by side with `matches` drawn ([`imd::io::viz::draw_matches`]).
 fn write_viz(
     path: &Path,
     img0: &image::RgbImage,

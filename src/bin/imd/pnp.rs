@@ -12,7 +12,7 @@ use imd::geometry::{
 };
 use serde_json::{json, Value};
 
-use crate::pose::{line_id, matrix_rows, read_line_bounded, MAX_LINE_BYTES};
+use crate::pose::{line_id, matrix_rows, max_line_bytes, read_line_bounded, DEFAULT_MAX_LINE_MIB};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,6 +25,10 @@ pub struct Args {
     /// Inlier threshold on the reprojection error, pixels (default 2).
     #[arg(long)]
     threshold: Option<f64>,
+    /// Longest `--batch` line read, MiB; a longer line is answered with an error and skipped
+    /// without being held in memory.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_MIB, value_name = "MIB")]
+    max_line_mib: u64,
     /// Add the per-correspondence inlier flags (`"inlier_mask"`) to the output.
     #[arg(long)]
     inlier_mask: bool,
@@ -36,7 +40,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         opts.threshold_px = t;
     }
     opts.validate()?;
-    run_batch(&args.batch, &opts, args.inlier_mask)
+    run_batch(
+        &args.batch,
+        &opts,
+        args.inlier_mask,
+        max_line_bytes(args.max_line_mib),
+    )
 }
 
 struct Problem {
@@ -151,7 +160,12 @@ fn answer(line: &str, base: &AbsolutePoseOptions, inlier_mask: bool) -> Result<V
 
 /// One answer per non-empty line; an invalid line is answered with `"error_kind": "input"` and
 /// the batch goes on (exit code 3 at the end), as `imd pose --batch`.
-fn run_batch(path: &Path, base: &AbsolutePoseOptions, inlier_mask: bool) -> anyhow::Result<()> {
+fn run_batch(
+    path: &Path,
+    base: &AbsolutePoseOptions,
+    inlier_mask: bool,
+    max_line: usize,
+) -> anyhow::Result<()> {
     let interactive = path == Path::new("-");
     let mut reader: Box<dyn BufRead> = if interactive {
         Box::new(std::io::stdin().lock())
@@ -164,13 +178,16 @@ fn run_batch(path: &Path, base: &AbsolutePoseOptions, inlier_mask: bool) -> anyh
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut invalid = Vec::new();
     let mut n = 0usize;
-    while let Some(line) = read_line_bounded(&mut *reader, MAX_LINE_BYTES)
+    while let Some(line) = read_line_bounded(&mut *reader, max_line)
         .with_context(|| format!("reading {}", path.display()))?
     {
         n += 1;
         let text = match line {
             Ok(bytes) => String::from_utf8(bytes).map_err(|_| "line is not UTF-8".to_string()),
-            Err(len) => Err(format!("line of {len} bytes exceeds {MAX_LINE_BYTES}")),
+            Err(len) => Err(format!(
+                "line of {len} bytes exceeds the limit of {max_line} bytes (--max-line-mib \
+                 raises it)"
+            )),
         };
         let result = match text {
             Err(reason) => Some(Err((reason, Value::Null))),

@@ -36,6 +36,10 @@ pub struct Args {
     /// imd YAML config whose `pose:` section gives the estimator options.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Longest `--batch` line read, MiB; a longer line is answered with an error and skipped
+    /// without being held in memory.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_MIB, value_name = "MIB")]
+    max_line_mib: u64,
     /// Add the per-match inlier flags (`"inlier_mask": [0|1, ..]`) to the output.
     #[arg(long)]
     inlier_mask: bool,
@@ -69,7 +73,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     opts.validate()?;
     if let Some(batch) = &args.batch {
-        return run_batch(batch, &opts, args.inlier_mask);
+        return run_batch(
+            batch,
+            &opts,
+            args.inlier_mask,
+            max_line_bytes(args.max_line_mib),
+        );
     }
     let (Some(path), Some(k0)) = (&args.matches, args.k0) else {
         bail!("--matches and --k0 are required without --batch");
@@ -223,8 +232,14 @@ fn parse_problem(line: &str) -> anyhow::Result<Problem> {
     })
 }
 
-/// Longest line `--batch` reads; a longer one is answered with an error and skipped.
-pub(crate) const MAX_LINE_BYTES: usize = 256 << 20;
+/// Default of `--max-line-mib`: the longest line `--batch` reads. A line of 16 MiB holds about a
+/// million matches, far more than one image pair gives; parsing it costs a few hundred MB.
+pub(crate) const DEFAULT_MAX_LINE_MIB: u64 = 16;
+
+/// `--max-line-mib` in bytes.
+pub(crate) fn max_line_bytes(mib: u64) -> usize {
+    usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+}
 
 /// One line of at most `max` bytes (without the newline); `Ok(None)` at the end of input.
 /// A longer line is consumed up to its newline and reported as `Err(len)`.
@@ -292,7 +307,12 @@ fn answer(line: &str, base: &PoseOptions, inlier_mask: bool) -> Result<Value, St
 /// batch goes on; at the end the exit code is 3 if any line was invalid. An estimator that
 /// declines a valid problem (too few matches, no model) answers
 /// `{"id", "error", "error_kind": "estimation"}`, which is a result, not a failure.
-fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Result<()> {
+fn run_batch(
+    path: &Path,
+    base: &PoseOptions,
+    inlier_mask: bool,
+    max_line: usize,
+) -> anyhow::Result<()> {
     let interactive = path == Path::new("-");
     let mut reader: Box<dyn BufRead> = if interactive {
         Box::new(std::io::stdin().lock())
@@ -306,13 +326,16 @@ fn run_batch(path: &Path, base: &PoseOptions, inlier_mask: bool) -> anyhow::Resu
     let mut invalid = Vec::new();
     let mut n = 0usize;
     // Each turn consumes at least one byte of input or ends: bounded by the input's length.
-    while let Some(line) = read_line_bounded(&mut *reader, MAX_LINE_BYTES)
+    while let Some(line) = read_line_bounded(&mut *reader, max_line)
         .with_context(|| format!("reading {}", path.display()))?
     {
         n += 1;
         let text = match line {
             Ok(bytes) => String::from_utf8(bytes).map_err(|_| "line is not UTF-8".to_string()),
-            Err(len) => Err(format!("line of {len} bytes exceeds {MAX_LINE_BYTES}")),
+            Err(len) => Err(format!(
+                "line of {len} bytes exceeds the limit of {max_line} bytes (--max-line-mib \
+                 raises it)"
+            )),
         };
         // (answer, or (reason, id) for an invalid line); None for blank lines.
         let result: Option<Result<Value, (String, Value)>> = match text {

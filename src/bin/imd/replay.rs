@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use imd::config::{CamerasConfig, ImdConfig};
 use imd::model::{ComputeDevice, ImdMatcher};
-use imd::pipeline::replay::{replay, ReplayOptions, ReplayProgress, ReplaySummary};
+use imd::pipeline::replay::{replay, ReplayOptions, ReplayProgress, ReplaySummary, StopFlag};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -195,15 +196,61 @@ fn load_config(args: &Args) -> Result<ImdConfig> {
     Ok(config)
 }
 
-pub fn run(args: Args) -> Result<()> {
-    if let Some(path) = &args.summary_json {
-        imd::io::paths::check_output_not_input(path, &[&args.bag]).context("--summary-json")?;
-        if let Some(out) = &args.out {
-            imd::io::paths::check_output_not_input(path, &[out])
-                .context("--summary-json and --out")?;
+/// Set by SIGINT / SIGTERM; the replay stops reading and finishes its outputs.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`STOP`].
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only atomic stores: async-signal-safe.
+    SIGNAL.store(sig, Ordering::SeqCst);
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM set [`STOP`] once; the handler resets itself, so a second signal ends
+/// the process the usual way.
+fn install_stop_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a handler that only stores atomics, installed before
+        // any other thread of ours is started.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
+                log::warn!("cannot install the handler of signal {sig}");
+            }
         }
     }
+}
+
+/// No output may be, or lie inside, an input: the bag's files and folder, the weights folder,
+/// the config file; the summary must not land on (or in) the output bag either.
+fn check_outputs(args: &Args, config: &ImdConfig) -> Result<()> {
+    let mut inputs = imd::pipeline::replay::input_set(&args.bag, config);
+    if let Some(c) = &args.config {
+        inputs.file(c);
+    }
+    if let Some(out) = &args.out {
+        inputs.check(out).context("--out")?;
+    }
+    if let Some(path) = &args.summary_json {
+        if let Some(out) = &args.out {
+            inputs.file(out);
+            if out.extension().is_none_or(|e| e != "mcap") {
+                inputs.folder(out);
+            }
+        }
+        inputs.check(path).context("--summary-json")?;
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
+    check_outputs(&args, &config)?;
+    install_stop_handlers();
     let matcher = ImdMatcher::load(&config.model)
         .with_context(|| format!("loading the matcher from {:?}", config.model.model_dir))?;
     let bar = ProgressBar::new(0);
@@ -218,6 +265,7 @@ pub fn run(args: Args) -> Result<()> {
         rate: args.rate,
         max_frames: args.max_frames,
         max_wait_s: args.max_wait,
+        stop: StopFlag::new(&STOP),
         ..Default::default()
     };
     let summary = replay(
@@ -238,6 +286,38 @@ pub fn run(args: Args) -> Result<()> {
     print_summary(&summary);
     if let Some(path) = &args.summary_json {
         write_json(path, &summary)?;
+    }
+    if summary.interrupted {
+        let sig = SIGNAL.load(Ordering::SeqCst);
+        let name = match sig {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            _ => "a stop request",
+        };
+        return Err(crate::Incomplete {
+            // The shell's convention: 128 + the signal number.
+            code: u8::try_from(128 + sig).unwrap_or(1),
+            message: format!(
+                "{}: stopped by {name} after {} frame(s); the outputs hold them and were closed \
+                 whole",
+                args.bag.display(),
+                summary.frames_read
+            ),
+        }
+        .into());
+    }
+    let malformed = summary.accounting.malformed;
+    if summary.frames_processed == 0 && (summary.frames_failed > 0 || malformed > 0) {
+        return Err(crate::Incomplete {
+            code: crate::Incomplete::PARTIAL,
+            message: format!(
+                "{}: no frame was processed: {} failed, {malformed} image(s) malformed (see \
+                 `skipped` above)",
+                args.bag.display(),
+                summary.frames_failed,
+            ),
+        }
+        .into());
     }
     if summary.data_loss.lost_data() && !args.allow_data_loss {
         return Err(crate::Incomplete {
@@ -321,6 +401,9 @@ fn print_summary(s: &ReplaySummary) {
     }
     if let Some(e) = &s.read_error {
         eprintln!("reading stopped early: {e}");
+    }
+    if s.interrupted {
+        eprintln!("reading stopped early on a signal");
     }
     let a = &s.accounting;
     eprintln!(

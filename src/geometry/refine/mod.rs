@@ -7,6 +7,7 @@ pub mod homography;
 pub mod noise;
 pub mod relative_pose;
 pub mod rotation;
+pub mod schedule;
 pub mod stereo_pose;
 
 use nalgebra::{SMatrix, SVector};

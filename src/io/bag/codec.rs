@@ -1,389 +1,160 @@
-//! CDR encodings of every message in [`crate::io::msgs`], field by field in `.msg` order.
+//! CDR encodings of every message in [`crate::io::msgs`], generated from its message table
+//! ([`crate::io::msgs::for_each_message`]): the fields in `.msg` order, each encoded by its
+//! Rust type ([`CdrField`]).
 
 use super::cdr::{CdrError, CdrMessage, CdrReader, CdrWriter};
-use crate::io::msgs::builtin_interfaces::Time;
-use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
-use crate::io::msgs::geometry_msgs::{
-    Point, Pose, PoseWithCovariance, Quaternion, Transform, TransformStamped, Twist,
-    TwistWithCovariance, Vector3,
+#[allow(unused_imports)]
+use crate::io::msgs::{
+    builtin_interfaces, diagnostic_msgs, for_each_message, geometry_msgs, nav_msgs, sensor_msgs,
+    std_msgs, tf2_msgs,
 };
-use crate::io::msgs::nav_msgs::Odometry;
-use crate::io::msgs::sensor_msgs::{
-    CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest,
+#[cfg(test)]
+use crate::io::msgs::{
+    builtin_interfaces::Time,
+    diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue},
+    geometry_msgs::{
+        Point, Pose, PoseWithCovariance, Quaternion, Transform, TransformStamped, Twist,
+        TwistWithCovariance, Vector3,
+    },
+    nav_msgs::Odometry,
+    sensor_msgs::{CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest},
+    std_msgs::{Header, String as StringMsg},
+    tf2_msgs::TFMessage,
 };
-use crate::io::msgs::std_msgs::{Header, String as StringMsg};
-use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// Lower bound on the wire size of any nested message, used to bound sequence counts before
 /// allocating (every message here has at least one 4-byte field).
 const MIN_STRUCT: usize = 4;
 
-impl CdrMessage for Time {
-    const TYPE_NAME: &'static str = "builtin_interfaces/msg/Time";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.i32(self.sec);
-        w.u32(self.nanosec);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        let sec = r.i32("sec")?;
-        let nanosec = r.u32("nanosec")?;
-        // builtin_interfaces/Time: nanosec is in [0, 1e9); a larger value is not a time.
-        if nanosec >= 1_000_000_000 {
-            return Err(CdrError::Invalid {
-                field: "nanosec".into(),
-                reason: format!("{nanosec} is not below 10⁹"),
-            });
-        }
-        Ok(Time { sec, nanosec })
-    }
+/// How one field of a message is encoded, by its Rust type.
+pub trait CdrField: Sized {
+    /// Append the field named `name` (for overflow errors).
+    fn write_field(&self, w: &mut CdrWriter, name: &str);
+    /// Read the field named `name` (for error paths).
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError>;
 }
 
-impl CdrMessage for Header {
-    const TYPE_NAME: &'static str = "std_msgs/msg/Header";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.stamp.write_cdr(w);
-        w.string(&self.frame_id);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Header {
-            stamp: r.nested("stamp")?,
-            frame_id: r.string("frame_id")?,
-        })
-    }
-}
-
-impl CdrMessage for StringMsg {
-    const TYPE_NAME: &'static str = "std_msgs/msg/String";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.string(&self.data);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(StringMsg {
-            data: r.string("data")?,
-        })
-    }
-}
-
-impl CdrMessage for Image {
-    const TYPE_NAME: &'static str = "sensor_msgs/msg/Image";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.u32(self.height);
-        w.u32(self.width);
-        w.string(&self.encoding);
-        w.u8(self.is_bigendian);
-        w.u32(self.step);
-        w.bytes(&self.data);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Image {
-            header: r.nested("header")?,
-            height: r.u32("height")?,
-            width: r.u32("width")?,
-            encoding: r.string("encoding")?,
-            is_bigendian: r.u8("is_bigendian")?,
-            step: r.u32("step")?,
-            data: r.bytes("data")?,
-        })
-    }
-}
-
-impl CdrMessage for CompressedImage {
-    const TYPE_NAME: &'static str = "sensor_msgs/msg/CompressedImage";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.string(&self.format);
-        w.bytes(&self.data);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(CompressedImage {
-            header: r.nested("header")?,
-            format: r.string("format")?,
-            data: r.bytes("data")?,
-        })
-    }
-}
-
-impl CdrMessage for RegionOfInterest {
-    const TYPE_NAME: &'static str = "sensor_msgs/msg/RegionOfInterest";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.u32(self.x_offset);
-        w.u32(self.y_offset);
-        w.u32(self.height);
-        w.u32(self.width);
-        w.bool(self.do_rectify);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(RegionOfInterest {
-            x_offset: r.u32("x_offset")?,
-            y_offset: r.u32("y_offset")?,
-            height: r.u32("height")?,
-            width: r.u32("width")?,
-            do_rectify: r.bool("do_rectify")?,
-        })
-    }
-}
-
-impl CdrMessage for CameraInfo {
-    const TYPE_NAME: &'static str = "sensor_msgs/msg/CameraInfo";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.u32(self.height);
-        w.u32(self.width);
-        w.string(&self.distortion_model);
-        w.f64_seq(&self.d);
-        w.f64_array(&self.k);
-        w.f64_array(&self.r);
-        w.f64_array(&self.p);
-        w.u32(self.binning_x);
-        w.u32(self.binning_y);
-        self.roi.write_cdr(w);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(CameraInfo {
-            header: r.nested("header")?,
-            height: r.u32("height")?,
-            width: r.u32("width")?,
-            distortion_model: r.string("distortion_model")?,
-            d: r.f64_seq("d")?,
-            k: r.f64_array("k")?,
-            r: r.f64_array("r")?,
-            p: r.f64_array("p")?,
-            binning_x: r.u32("binning_x")?,
-            binning_y: r.u32("binning_y")?,
-            roi: r.nested("roi")?,
-        })
-    }
-}
-
-impl CdrMessage for PointField {
-    const TYPE_NAME: &'static str = "sensor_msgs/msg/PointField";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.string(&self.name);
-        w.u32(self.offset);
-        w.u8(self.datatype);
-        w.u32(self.count);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(PointField {
-            name: r.string("name")?,
-            offset: r.u32("offset")?,
-            datatype: r.u8("datatype")?,
-            count: r.u32("count")?,
-        })
-    }
-}
-
-impl CdrMessage for PointCloud2 {
-    const TYPE_NAME: &'static str = "sensor_msgs/msg/PointCloud2";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.u32(self.height);
-        w.u32(self.width);
-        w.seq(&self.fields, "fields");
-        w.bool(self.is_bigendian);
-        w.u32(self.point_step);
-        w.u32(self.row_step);
-        w.bytes(&self.data);
-        w.bool(self.is_dense);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(PointCloud2 {
-            header: r.nested("header")?,
-            height: r.u32("height")?,
-            width: r.u32("width")?,
-            fields: r.seq("fields", MIN_STRUCT)?,
-            is_bigendian: r.bool("is_bigendian")?,
-            point_step: r.u32("point_step")?,
-            row_step: r.u32("row_step")?,
-            data: r.bytes("data")?,
-            is_dense: r.bool("is_dense")?,
-        })
-    }
-}
-
-/// Messages made only of `float64` fields, in order.
-macro_rules! xyz_message {
-    ($t:ty, $name:literal, $($f:ident),+) => {
-        impl CdrMessage for $t {
-            const TYPE_NAME: &'static str = $name;
-            fn write_cdr(&self, w: &mut CdrWriter) {
-                $( w.f64(self.$f); )+
+macro_rules! primitive_field {
+    ($($t:ty => $method:ident),* $(,)?) => {
+        $(
+            impl CdrField for $t {
+                fn write_field(&self, w: &mut CdrWriter, _name: &str) {
+                    w.$method(*self);
+                }
+                fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+                    r.$method(name)
+                }
             }
-            fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-                Ok(Self { $( $f: r.f64(stringify!($f))?, )+ })
-            }
+        )*
+    };
+}
+primitive_field!(u8 => u8, bool => bool, i32 => i32, u32 => u32, f64 => f64);
+
+impl CdrField for String {
+    fn write_field(&self, w: &mut CdrWriter, _name: &str) {
+        w.string(self);
+    }
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+        r.string(name)
+    }
+}
+
+/// `uint8[]`: bulk bytes.
+impl CdrField for Vec<u8> {
+    fn write_field(&self, w: &mut CdrWriter, _name: &str) {
+        w.bytes(self);
+    }
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+        r.bytes(name)
+    }
+}
+
+/// `float64[]`.
+impl CdrField for Vec<f64> {
+    fn write_field(&self, w: &mut CdrWriter, _name: &str) {
+        w.f64_seq(self);
+    }
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+        r.f64_seq(name)
+    }
+}
+
+/// `float64[N]`: no count on the wire.
+impl<const N: usize> CdrField for [f64; N] {
+    fn write_field(&self, w: &mut CdrWriter, _name: &str) {
+        w.f64_array(self);
+    }
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+        r.f64_array(name)
+    }
+}
+
+/// A nested message.
+impl<M: CdrMessage> CdrField for M {
+    fn write_field(&self, w: &mut CdrWriter, _name: &str) {
+        self.write_cdr(w);
+    }
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+        r.nested(name)
+    }
+}
+
+/// `T[]` of messages.
+impl<M: CdrMessage> CdrField for Vec<M> {
+    fn write_field(&self, w: &mut CdrWriter, name: &str) {
+        w.seq(self, name);
+    }
+    fn read_field(r: &mut CdrReader<'_>, name: &str) -> Result<Self, CdrError> {
+        r.seq(name, MIN_STRUCT)
+    }
+}
+
+/// `CdrMessage` for every message of the table.
+macro_rules! cdr_messages {
+    ($(
+        $package:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $(#[derive($($derive:ident),*)])?
+                $name:ident $type_name:literal $(check($check:path))? $(consts {
+                    $(
+                        $(#[doc = $const_doc:literal])*
+                        $const:ident : $const_ty:ty = $value:literal as $const_msg:literal
+                    ),* $(,)?
+                })? {
+                    $(
+                        $(#[doc = $field_doc:literal])*
+                        $field:ident : $ty:ty = $msg:literal
+                            $(; default $default:expr $(=> $msg_default:literal)?)?
+                    ),* $(,)?
+                }
+            )*
         }
+    )*) => {
+        $($(
+            impl CdrMessage for $package::$name {
+                const TYPE_NAME: &'static str = $type_name;
+                fn write_cdr(&self, w: &mut CdrWriter) {
+                    $(CdrField::write_field(&self.$field, w, stringify!($field));)*
+                }
+                fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
+                    let message = $package::$name {
+                        $($field: CdrField::read_field(r, stringify!($field))?,)*
+                    };
+                    $(
+                        $check(&message).map_err(|(field, reason)| CdrError::Invalid {
+                            field: field.to_string(),
+                            reason,
+                        })?;
+                    )?
+                    Ok(message)
+                }
+            }
+        )*)*
     };
 }
 
-xyz_message!(Point, "geometry_msgs/msg/Point", x, y, z);
-xyz_message!(Vector3, "geometry_msgs/msg/Vector3", x, y, z);
-xyz_message!(Quaternion, "geometry_msgs/msg/Quaternion", x, y, z, w);
-
-impl CdrMessage for Pose {
-    const TYPE_NAME: &'static str = "geometry_msgs/msg/Pose";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.position.write_cdr(w);
-        self.orientation.write_cdr(w);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Pose {
-            position: r.nested("position")?,
-            orientation: r.nested("orientation")?,
-        })
-    }
-}
-
-impl CdrMessage for PoseWithCovariance {
-    const TYPE_NAME: &'static str = "geometry_msgs/msg/PoseWithCovariance";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.pose.write_cdr(w);
-        w.f64_array(&self.covariance);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(PoseWithCovariance {
-            pose: r.nested("pose")?,
-            covariance: r.f64_array("covariance")?,
-        })
-    }
-}
-
-impl CdrMessage for Twist {
-    const TYPE_NAME: &'static str = "geometry_msgs/msg/Twist";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.linear.write_cdr(w);
-        self.angular.write_cdr(w);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Twist {
-            linear: r.nested("linear")?,
-            angular: r.nested("angular")?,
-        })
-    }
-}
-
-impl CdrMessage for TwistWithCovariance {
-    const TYPE_NAME: &'static str = "geometry_msgs/msg/TwistWithCovariance";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.twist.write_cdr(w);
-        w.f64_array(&self.covariance);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(TwistWithCovariance {
-            twist: r.nested("twist")?,
-            covariance: r.f64_array("covariance")?,
-        })
-    }
-}
-
-impl CdrMessage for Transform {
-    const TYPE_NAME: &'static str = "geometry_msgs/msg/Transform";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.translation.write_cdr(w);
-        self.rotation.write_cdr(w);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Transform {
-            translation: r.nested("translation")?,
-            rotation: r.nested("rotation")?,
-        })
-    }
-}
-
-impl CdrMessage for TransformStamped {
-    const TYPE_NAME: &'static str = "geometry_msgs/msg/TransformStamped";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.string(&self.child_frame_id);
-        self.transform.write_cdr(w);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(TransformStamped {
-            header: r.nested("header")?,
-            child_frame_id: r.string("child_frame_id")?,
-            transform: r.nested("transform")?,
-        })
-    }
-}
-
-impl CdrMessage for Odometry {
-    const TYPE_NAME: &'static str = "nav_msgs/msg/Odometry";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.string(&self.child_frame_id);
-        self.pose.write_cdr(w);
-        self.twist.write_cdr(w);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(Odometry {
-            header: r.nested("header")?,
-            child_frame_id: r.string("child_frame_id")?,
-            pose: r.nested("pose")?,
-            twist: r.nested("twist")?,
-        })
-    }
-}
-
-impl CdrMessage for TFMessage {
-    const TYPE_NAME: &'static str = "tf2_msgs/msg/TFMessage";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.seq(&self.transforms, "transforms");
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(TFMessage {
-            transforms: r.seq("transforms", MIN_STRUCT)?,
-        })
-    }
-}
-
-impl CdrMessage for KeyValue {
-    const TYPE_NAME: &'static str = "diagnostic_msgs/msg/KeyValue";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.string(&self.key);
-        w.string(&self.value);
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(KeyValue {
-            key: r.string("key")?,
-            value: r.string("value")?,
-        })
-    }
-}
-
-impl CdrMessage for DiagnosticStatus {
-    const TYPE_NAME: &'static str = "diagnostic_msgs/msg/DiagnosticStatus";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        w.u8(self.level);
-        w.string(&self.name);
-        w.string(&self.message);
-        w.string(&self.hardware_id);
-        w.seq(&self.values, "values");
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(DiagnosticStatus {
-            level: r.u8("level")?,
-            name: r.string("name")?,
-            message: r.string("message")?,
-            hardware_id: r.string("hardware_id")?,
-            values: r.seq("values", MIN_STRUCT)?,
-        })
-    }
-}
-
-impl CdrMessage for DiagnosticArray {
-    const TYPE_NAME: &'static str = "diagnostic_msgs/msg/DiagnosticArray";
-    fn write_cdr(&self, w: &mut CdrWriter) {
-        self.header.write_cdr(w);
-        w.seq(&self.status, "status");
-    }
-    fn read_cdr(r: &mut CdrReader<'_>) -> Result<Self, CdrError> {
-        Ok(DiagnosticArray {
-            header: r.nested("header")?,
-            status: r.seq("status", MIN_STRUCT)?,
-        })
-    }
-}
+for_each_message!(cdr_messages);
 
 #[cfg(test)]
 mod tests {

@@ -117,11 +117,77 @@ pub(super) fn create_temp(stem: &str) -> Result<(TempFile, File), String> {
     Ok((TempFile { path }, out))
 }
 
+/// Space left free on the temp file system when decompressing (others need it too).
+pub const TEMP_RESERVE: u64 = 1 << 30;
+
+/// Bytes free for an unprivileged writer on the file system of `dir` (`None` when unknown).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct; the path is a valid C string.
+    unsafe {
+        let mut s: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
+            return None;
+        }
+        Some((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
+    }
+}
+
+/// The most a `FILE`-mode file may decompress to: `max`, the user's cap `IMD_MAX_TEMP_GIB`
+/// (GiB) when set, and the free space of the temp directory less [`TEMP_RESERVE`], whichever is
+/// least; with a sentence saying which bound it is.
+pub fn temp_budget(max: u64) -> (u64, String) {
+    let mut budget = (max, format!("the limit of {max} bytes"));
+    if let Some(gib) = std::env::var("IMD_MAX_TEMP_GIB")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+    {
+        let cap = (gib * (1u64 << 30) as f64) as u64;
+        if cap < budget.0 {
+            budget = (cap, format!("IMD_MAX_TEMP_GIB={gib} ({cap} bytes)"));
+        }
+    }
+    let dir = std::env::temp_dir();
+    if let Some(free) = free_bytes(&dir) {
+        let room = free.saturating_sub(TEMP_RESERVE);
+        if room < budget.0 {
+            budget = (
+                room,
+                format!(
+                    "the free space of {} ({free} bytes, less {TEMP_RESERVE} kept free)",
+                    dir.display()
+                ),
+            );
+        }
+    }
+    budget
+}
+
 /// Decompress the zstd file `src` into a new temporary file (in the system temp directory),
-/// streaming, refusing output over `max` bytes. The copy keeps `src`'s name without `.zstd` so
-/// its storage is recognised by extension.
-pub fn decompress_file(src: &Path, max: u64) -> Result<TempFile, String> {
-    let input = File::open(src).map_err(|e| e.to_string())?;
+/// streaming, within [`temp_budget`]`(max)` bytes: a frame that declares more is refused before
+/// anything is written, a stream that grows past it is stopped there. The copy keeps `src`'s
+/// name without `.zstd` so its storage is recognised by extension.
+///
+/// A stream that is cut short or followed by junk keeps its intact prefix: the copy holds every
+/// byte decompressed before the damage, and the second value says what was lost (the storage
+/// readers then recover the complete messages of the prefix, as from a recording cut short).
+pub fn decompress_file(src: &Path, max: u64) -> Result<(TempFile, Option<String>), String> {
+    let (mut input, _) = crate::io::paths::open_regular(src, "a zstd-compressed storage file")
+        .map_err(|e| e.reason)?;
+    let (budget, why) = temp_budget(max);
+    let mut head = [0u8; 18];
+    let n = read_up_to(&mut input, &mut head).map_err(|e| e.to_string())?;
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(&head[..n]) {
+        if size > budget {
+            return Err(format!(
+                "declares {size} decompressed bytes, more than {why}; not decompressed (set \
+                 IMD_MAX_TEMP_GIB or TMPDIR to a larger disk)"
+            ));
+        }
+    }
+    let input = std::io::Cursor::new(head[..n].to_vec()).chain(input);
     let stem = src
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".zstd").to_string())
@@ -129,19 +195,57 @@ pub fn decompress_file(src: &Path, max: u64) -> Result<TempFile, String> {
     let (temp, out) = create_temp(&stem)?;
     let mut decoder = zstd::stream::read::Decoder::new(input)
         .map_err(|e| format!("zstd: {e}"))?
-        .take(max.saturating_add(1));
+        .take(budget.saturating_add(1));
     let mut writer = std::io::BufWriter::new(out);
-    let written = std::io::copy(&mut decoder, &mut writer)
-        .map_err(|e| format!("zstd (decompressing into {}): {e}", temp.path.display()))?;
-    if written > max {
+    let mut written = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    let damage = loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(k) => {
+                writer
+                    .write_all(&buf[..k])
+                    .map_err(|e| format!("writing {}: {e}", temp.path.display()))?;
+                written += k as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    if written > budget {
         return Err(format!(
-            "decompresses to more than the limit of {max} bytes"
+            "decompresses to more than {why}; stopped there (set IMD_MAX_TEMP_GIB or TMPDIR to \
+             a larger disk)"
         ));
     }
     writer
         .flush()
         .map_err(|e| format!("writing {}: {e}", temp.path.display()))?;
-    Ok(temp)
+    match damage {
+        None => Ok((temp, None)),
+        Some(e) if written > 0 => Ok((
+            temp,
+            Some(format!(
+                "the zstd stream is damaged or cut short after {written} decompressed bytes \
+                 ({e}); its intact prefix is read, the rest is lost"
+            )),
+        )),
+        Some(e) => Err(format!("zstd: {e}")),
+    }
+}
+
+/// Read until `buf` is full or the input ends.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

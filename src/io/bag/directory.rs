@@ -104,6 +104,44 @@ fn safe_relative(rel: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
+/// The first entry of `listed` that names a file listed before it: the same path (`a.mcap`,
+/// `./a.mcap`) or the same file through a symlink or hard link.
+fn duplicate_file(dir: &Path, listed: &[String]) -> Option<String> {
+    // (as listed, normalized path, device and inode).
+    type Seen<'a> = (&'a str, PathBuf, Option<(u64, u64)>);
+    let mut seen: Vec<Seen> = Vec::new();
+    for rel in listed {
+        let normal: PathBuf = Path::new(rel)
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        let id = file_id(&dir.join(rel));
+        if let Some((first, _, _)) = seen
+            .iter()
+            .find(|(_, n, i)| *n == normal || (id.is_some() && *i == id))
+        {
+            return Some(if *first == rel.as_str() {
+                format!("`{rel}` twice")
+            } else {
+                format!("`{rel}`, the same file as `{first}`")
+            });
+        }
+        seen.push((rel, normal, id));
+    }
+    None
+}
+
+#[cfg(unix)]
+fn file_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
 impl Bag {
     /// Open a bag directory (or its `metadata.yaml`), or a single `.mcap` / `.db3` file
     /// (also `FILE`-compressed, `.zstd`).
@@ -170,8 +208,9 @@ impl Bag {
         };
         if compressed {
             // A lone compressed file has no metadata to list its topics: read them now.
-            let temp = decompress_file(path, MAX_FILE_DECOMPRESSED)
+            let (temp, damage) = decompress_file(path, MAX_FILE_DECOMPRESSED)
                 .map_err(|e| file_err(path, format!("zstd: {e}")))?;
+            let notes: Vec<String> = damage.into_iter().collect();
             let reader = StorageFile::open(temp.path(), storage, limits)?;
             let topics = reader.topics().to_vec();
             return Ok(Self::assemble(
@@ -181,7 +220,7 @@ impl Bag {
                 None,
                 vec![file],
                 Some(topics),
-                Vec::new(),
+                notes,
                 limits,
             ));
         }
@@ -235,6 +274,15 @@ impl Bag {
                         &meta_path,
                         format!(
                             "relative_file_paths lists `{bad}`, which leaves the bag directory"
+                        ),
+                    ));
+                }
+                if let Some(dup) = duplicate_file(dir, &m.relative_file_paths) {
+                    return Err(file_err(
+                        &meta_path,
+                        format!(
+                            "relative_file_paths lists {dup}; a storage file is played once \
+                             (rosbag2 never lists one twice: fix the list)"
                         ),
                     ));
                 }
@@ -313,7 +361,7 @@ impl Bag {
             for f in files.iter_mut().filter(|f| f.problem.is_empty()) {
                 match decompress_file(&f.path, MAX_FILE_DECOMPRESSED)
                     .map_err(|e| file_err(&f.path, format!("zstd: {e}")))
-                    .and_then(|t| Ok((StorageFile::open(t.path(), storage, limits)?, t)))
+                    .and_then(|(t, _)| Ok((StorageFile::open(t.path(), storage, limits)?, t)))
                 {
                     Ok((r, _temp)) => all.extend(r.topics().iter().cloned()),
                     Err(e) => f.problem = e.to_string(),
@@ -621,7 +669,20 @@ impl BagStream {
             Some(r) => r,
             None => {
                 let temp = match decompress_file(&file.path, MAX_FILE_DECOMPRESSED) {
-                    Ok(t) => t,
+                    Ok((t, None)) => t,
+                    Ok((t, Some(damage))) => {
+                        // The prefix is read; the loss names the file and that its count of
+                        // lost messages is unknown.
+                        self.report.lose(DataLoss {
+                            file: self.name(i),
+                            start: 0,
+                            end: 0,
+                            chunk: false,
+                            messages: None,
+                            reason: damage,
+                        });
+                        t
+                    }
                     Err(e) => {
                         self.lose_file(i, format!("zstd: {e}"));
                         return None;

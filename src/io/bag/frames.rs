@@ -112,11 +112,9 @@ impl BagFrames {
         for (i, s) in self.syncs.iter_mut().enumerate() {
             for stamp in s.take_pending() {
                 log::warn!(
-                    "{}: image {}.{:09} found no camera_info{} within the sync tolerance before \
+                    "{}: image {stamp} found no camera_info{} within the sync tolerance before \
                      the end of the bag",
                     self.cameras[i].image_topic,
-                    stamp.sec,
-                    stamp.nanosec,
                     match self.cameras[i].metric {
                         MetricSource::Monocular => "",
                         MetricSource::Depth { .. } => " or depth image",

@@ -150,6 +150,7 @@ impl BagMetadata {
                 text.len()
             )));
         }
+        check_nesting(text).map_err(err)?;
         let doc: Document = serde_yaml::from_str(text).map_err(|e| {
             err(format!(
                 "not a rosbag2 metadata.yaml (expected a `rosbag2_bagfile_information` \
@@ -166,23 +167,15 @@ impl BagMetadata {
         Ok(m)
     }
 
-    /// Read and parse `path`, refusing files over [`MAX_METADATA_BYTES`] before reading them.
+    /// Read and parse `path`: a regular file (a FIFO or device is refused unread) of at most
+    /// [`MAX_METADATA_BYTES`], a cap that also bounds the read itself.
     pub fn read(path: &Path) -> Result<Self, MetadataError> {
         let name = path.display().to_string();
-        let err = |reason: String| MetadataError {
-            path: name.clone(),
-            reason,
-        };
-        let len = std::fs::metadata(path)
-            .map_err(|e| err(e.to_string()))?
-            .len();
-        if len > MAX_METADATA_BYTES {
-            return Err(err(format!(
-                "{len} bytes, more than the {MAX_METADATA_BYTES} a metadata.yaml may have"
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| err(format!("not UTF-8 text: {e}")))?;
+        let text = crate::io::paths::read_text_capped(path, "a metadata.yaml", MAX_METADATA_BYTES)
+            .map_err(|e| MetadataError {
+                path: name.clone(),
+                reason: e.reason,
+            })?;
         Self::parse(&name, &text)
     }
 
@@ -204,6 +197,61 @@ impl BagMetadata {
             .find(|f| f.path == file)
             .map(|f| f.message_count)
     }
+}
+
+/// Deepest nesting a `metadata.yaml` may have (rosbag2 writes 6 levels; QoS lists 8).
+pub const MAX_METADATA_NESTING: usize = 64;
+
+/// Refuse YAML nested deeper than [`MAX_METADATA_NESTING`] before the parser sees it (deep
+/// nesting makes the YAML parser slow: 400 KB took minutes). Counts, per line, the indentation
+/// (in levels of at least one space), the block sequence dashes that open it (`- - - x`) and
+/// the open flow brackets (`[`, `{`) outside quotes, carried across lines.
+fn check_nesting(text: &str) -> Result<(), String> {
+    let mut flow: usize = 0;
+    // Columns of the enclosing block levels (a stack of indentations).
+    let mut indents: Vec<usize> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        while indents.last().is_some_and(|&i| i >= indent) {
+            indents.pop();
+        }
+        indents.push(indent);
+        let mut dashes = 0;
+        let mut rest = body;
+        while let Some(r) = rest.strip_prefix("- ").or_else(|| rest.strip_prefix("? ")) {
+            dashes += 1;
+            rest = r.trim_start_matches(' ');
+        }
+        let mut quote: Option<char> = None;
+        let mut deepest_flow = flow;
+        for c in rest.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    deepest_flow = deepest_flow.max(flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        let depth = indents.len() + dashes + deepest_flow;
+        if depth > MAX_METADATA_NESTING {
+            return Err(format!(
+                "line {}: nested {depth} levels deep, more than the {MAX_METADATA_NESTING} a \
+                 rosbag2 metadata.yaml may have",
+                n + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The QoS string rosbag2 (versions 4-8) records for a publisher with ROS 2's default profile

@@ -13,12 +13,78 @@ use super::metadata::{
 use super::writer::BagWriter;
 use super::BagError;
 
-/// An output bag being written; call [`BagOutput::finish`].
-pub enum BagOutput {
+/// An output bag being written; call [`BagOutput::finish`]. While it exists it holds an
+/// exclusive lock on `<output>.lock` next to the output, so a second writer of the same path
+/// is refused instead of interleaving with this one.
+pub struct BagOutput {
+    kind: OutputKind,
+    _lock: OutputLock,
+}
+
+enum OutputKind {
     /// One `.mcap` file.
     File(BagWriter),
     /// A rosbag2 directory.
     Directory(DirectoryOutput),
+}
+
+/// `<output>.lock`, held with `flock` (released by the kernel if the process dies, so a stale
+/// file never blocks a later run) and removed when the output is done.
+struct OutputLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl OutputLock {
+    fn acquire(out: &Path) -> Result<Self, BagError> {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .filter(|n| !n.is_empty() && n != "." && n != "..")
+            .ok_or_else(|| write_err(out, "expected a file or folder name to write".into()))?;
+        let parent = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| write_err(&parent, e.to_string()))?;
+        let path = parent.join(format!("{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| write_err(&path, format!("creating the output lock: {e}")))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: flock on a descriptor this function owns.
+            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if r != 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(write_err(
+                    out,
+                    if e.kind() == std::io::ErrorKind::WouldBlock {
+                        format!(
+                            "another process is writing this output (it holds {}); two \
+                             writers would corrupt it (wait for it, or choose another path)",
+                            path.display()
+                        )
+                    } else {
+                        format!("locking {}: {e}", path.display())
+                    },
+                ));
+            }
+        }
+        Ok(OutputLock { path, _file: file })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Removed while still held; the descriptor closes (and unlocks) right after.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// A rosbag2 directory being written: the MCAP file and what `metadata.yaml` will say.
@@ -44,8 +110,16 @@ impl BagOutput {
     /// A path ending in `.mcap` is written as that one file; any other path becomes a new bag
     /// directory. Like rosbag2, an existing directory is only written into when it is empty.
     pub fn create(path: &Path) -> Result<Self, BagError> {
+        let lock = OutputLock::acquire(path)?;
+        Ok(BagOutput {
+            kind: Self::create_locked(path)?,
+            _lock: lock,
+        })
+    }
+
+    fn create_locked(path: &Path) -> Result<OutputKind, BagError> {
         if path.extension().is_some_and(|e| e == "mcap") {
-            return Ok(BagOutput::File(BagWriter::create(path)?));
+            return Ok(OutputKind::File(BagWriter::create(path)?));
         }
         if path.exists() {
             let empty = std::fs::read_dir(path)
@@ -68,7 +142,7 @@ impl BagOutput {
             .unwrap_or_else(|| "bag".into());
         let file_name = format!("{base}_0.mcap");
         let writer = BagWriter::create(&path.join(&file_name))?;
-        Ok(BagOutput::Directory(DirectoryOutput {
+        Ok(OutputKind::Directory(DirectoryOutput {
             dir: path.to_path_buf(),
             file_name,
             writer,
@@ -85,9 +159,9 @@ impl BagOutput {
         log_time_ns: u64,
         msg: &M,
     ) -> Result<(), BagError> {
-        match self {
-            BagOutput::File(w) => w.write(topic, log_time_ns, msg),
-            BagOutput::Directory(d) => {
+        match &mut self.kind {
+            OutputKind::File(w) => w.write(topic, log_time_ns, msg),
+            OutputKind::Directory(d) => {
                 d.writer.write(topic, log_time_ns, msg)?;
                 d.topics
                     .entry(topic.to_string())
@@ -105,9 +179,9 @@ impl BagOutput {
 
     /// Close the MCAP file (summary and index), then write `metadata.yaml`.
     pub fn finish(self) -> Result<(), BagError> {
-        match self {
-            BagOutput::File(w) => w.finish(),
-            BagOutput::Directory(d) => {
+        match self.kind {
+            OutputKind::File(w) => w.finish(),
+            OutputKind::Directory(d) => {
                 let meta = d.metadata();
                 d.writer.finish()?;
                 let path = d.dir.join("metadata.yaml");

@@ -16,7 +16,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
-use std::fs::File;
 use std::io::{Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +30,7 @@ use super::records::{
 };
 use super::BagError;
 use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
+use crate::io::msgs::tf2_msgs::TFMessage;
 
 /// One topic of a bag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub enum BagPayload {
     CompressedImage(CompressedImage),
     /// `sensor_msgs/msg/CameraInfo`.
     CameraInfo(CameraInfo),
+    /// `tf2_msgs/msg/TFMessage` (`/tf_static`: the camera mounts).
+    Tf(TFMessage),
 }
 
 /// A decoded message with where and when it was logged.
@@ -79,6 +81,7 @@ pub(super) enum Kind {
     Image,
     CompressedImage,
     CameraInfo,
+    Tf,
 }
 
 impl Kind {
@@ -86,24 +89,101 @@ impl Kind {
         Image::TYPE_NAME,
         CompressedImage::TYPE_NAME,
         CameraInfo::TYPE_NAME,
+        TFMessage::TYPE_NAME,
     ];
+
+    fn short_name(self) -> &'static str {
+        match self {
+            Kind::Image => "Image",
+            Kind::CompressedImage => "CompressedImage",
+            Kind::CameraInfo => "CameraInfo",
+            Kind::Tf => "TFMessage",
+        }
+    }
 
     pub(super) fn of(message_type: &str) -> Option<Kind> {
         match normalize_type(message_type).as_str() {
             t if t == Image::TYPE_NAME => Some(Kind::Image),
             t if t == CompressedImage::TYPE_NAME => Some(Kind::CompressedImage),
             t if t == CameraInfo::TYPE_NAME => Some(Kind::CameraInfo),
+            t if t == TFMessage::TYPE_NAME => Some(Kind::Tf),
             _ => None,
         }
     }
 
+    /// Largest payload a message of this type may have, bytes: a raw image of
+    /// [`crate::io::image::max_image_pixels`] at 8 bytes a pixel (plus its header), others
+    /// [`Kind::max_other_payload`].
+    pub(super) fn max_payload(self) -> u64 {
+        match self {
+            Kind::Image => crate::io::image::max_image_pixels()
+                .saturating_mul(8)
+                .saturating_add(1 << 20),
+            Kind::CompressedImage => max_message_bytes(128 << 20),
+            Kind::CameraInfo | Kind::Tf => max_message_bytes(16 << 20),
+        }
+    }
+
+    /// The cap for a type without its own (a topic that is not decoded).
+    pub(super) fn max_other_payload() -> u64 {
+        max_message_bytes(16 << 20)
+    }
+
     pub(super) fn decode(self, data: &[u8]) -> Result<BagPayload, super::cdr::CdrError> {
+        let name = self.short_name();
+        let max = self.max_payload();
+        if data.len() as u64 > max {
+            return Err(super::cdr::CdrError::Invalid {
+                field: name.into(),
+                reason: format!(
+                    "{} bytes, more than the {max} the largest {name} may have; not decoded \
+                     ({RAISE_LIMITS})",
+                    data.len()
+                ),
+            });
+        }
+        if self == Kind::Image {
+            // The size fields come before the pixels: refuse a huge image before copying it.
+            let mut r = super::cdr::CdrReader::new(data)?;
+            let _: crate::io::msgs::std_msgs::Header =
+                r.nested("header").map_err(|e| e.within(name))?;
+            let height = r.u32("height").map_err(|e| e.within(name))?;
+            let width = r.u32("width").map_err(|e| e.within(name))?;
+            let pixels = u64::from(height) * u64::from(width);
+            let max = crate::io::image::max_image_pixels();
+            if pixels > max {
+                return Err(super::cdr::CdrError::Invalid {
+                    field: format!("{name}.width"),
+                    reason: format!(
+                        "{width}×{height} = {pixels} pixels, more than the limit of {max} \
+                         ({RAISE_LIMITS})"
+                    ),
+                });
+            }
+        }
         Ok(match self {
             Kind::Image => BagPayload::Image(from_cdr(data)?),
             Kind::CompressedImage => BagPayload::CompressedImage(from_cdr(data)?),
             Kind::CameraInfo => BagPayload::CameraInfo(from_cdr(data)?),
+            Kind::Tf => BagPayload::Tf(from_cdr(data)?),
         })
     }
+}
+
+/// How to raise the per-message limits, for their errors.
+pub(super) const RAISE_LIMITS: &str = "set IMD_MAX_IMAGE_PIXELS (raw images, pixels) or \
+     IMD_MAX_MESSAGE_MIB (other messages, MiB) in the environment to raise the limit";
+
+/// `IMD_MAX_MESSAGE_MIB` when set (MiB), else `default` bytes.
+fn max_message_bytes(default: u64) -> u64 {
+    static SET: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        std::env::var("IMD_MAX_MESSAGE_MIB")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|m| m.saturating_mul(1 << 20))
+    })
+    .unwrap_or(default)
 }
 
 /// `sensor_msgs/Image` → `sensor_msgs/msg/Image` (some writers omit the `msg` part).
@@ -249,8 +329,8 @@ impl Input {
     fn open(&self) -> std::io::Result<(Box<dyn ReadSeek>, u64)> {
         match self {
             Input::File(p) => {
-                let f = File::open(p)?;
-                let len = f.metadata()?.len();
+                let (f, len) = crate::io::paths::open_regular(p, "an MCAP storage file")
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.reason))?;
                 Ok((Box::new(std::io::BufReader::new(f)), len))
             }
             Input::Memory(b) => Ok((Box::new(Cursor::new(b.clone())), b.len() as u64)),

@@ -6,106 +6,60 @@
 //! parsing the field lines, so this table only holds the field definitions (comments carry no
 //! meaning for decoders and are left out).
 
-/// `(type name, .msg text)` for every message of [`crate::io::msgs`].
-const DEFINITIONS: &[(&str, &str)] = &[
-    ("builtin_interfaces/msg/Time", "int32 sec\nuint32 nanosec\n"),
-    (
-        "std_msgs/msg/Header",
-        "builtin_interfaces/Time stamp\nstring frame_id\n",
-    ),
-    ("std_msgs/msg/String", "string data\n"),
-    (
-        "sensor_msgs/msg/Image",
-        "std_msgs/Header header\nuint32 height\nuint32 width\nstring encoding\n\
-         uint8 is_bigendian\nuint32 step\nuint8[] data\n",
-    ),
-    (
-        "sensor_msgs/msg/CompressedImage",
-        "std_msgs/Header header\nstring format\nuint8[] data\n",
-    ),
-    (
-        "sensor_msgs/msg/RegionOfInterest",
-        "uint32 x_offset\nuint32 y_offset\nuint32 height\nuint32 width\nbool do_rectify\n",
-    ),
-    (
-        "sensor_msgs/msg/CameraInfo",
-        "std_msgs/Header header\nuint32 height\nuint32 width\nstring distortion_model\n\
-         float64[] d\nfloat64[9] k\nfloat64[9] r\nfloat64[12] p\nuint32 binning_x\n\
-         uint32 binning_y\nRegionOfInterest roi\n",
-    ),
-    (
-        "sensor_msgs/msg/PointField",
-        "uint8 INT8    = 1\nuint8 UINT8   = 2\nuint8 INT16   = 3\nuint8 UINT16  = 4\n\
-         uint8 INT32   = 5\nuint8 UINT32  = 6\nuint8 FLOAT32 = 7\nuint8 FLOAT64 = 8\n\
-         string name\nuint32 offset\nuint8  datatype\nuint32 count\n",
-    ),
-    (
-        "sensor_msgs/msg/PointCloud2",
-        "std_msgs/Header header\nuint32 height\nuint32 width\nPointField[] fields\n\
-         bool    is_bigendian\nuint32  point_step\nuint32  row_step\nuint8[] data\n\
-         bool is_dense\n",
-    ),
-    (
-        "geometry_msgs/msg/Point",
-        "float64 x\nfloat64 y\nfloat64 z\n",
-    ),
-    (
-        "geometry_msgs/msg/Quaternion",
-        "float64 x 0\nfloat64 y 0\nfloat64 z 0\nfloat64 w 1\n",
-    ),
-    (
-        "geometry_msgs/msg/Vector3",
-        "float64 x\nfloat64 y\nfloat64 z\n",
-    ),
-    (
-        "geometry_msgs/msg/Pose",
-        "Point position\nQuaternion orientation\n",
-    ),
-    (
-        "geometry_msgs/msg/PoseWithCovariance",
-        "Pose pose\nfloat64[36] covariance\n",
-    ),
-    (
-        "geometry_msgs/msg/Twist",
-        "Vector3  linear\nVector3  angular\n",
-    ),
-    (
-        "geometry_msgs/msg/TwistWithCovariance",
-        "Twist twist\nfloat64[36] covariance\n",
-    ),
-    (
-        "geometry_msgs/msg/Transform",
-        "Vector3 translation\nQuaternion rotation\n",
-    ),
-    (
-        "geometry_msgs/msg/TransformStamped",
-        "std_msgs/Header header\nstring child_frame_id\nTransform transform\n",
-    ),
-    (
-        "nav_msgs/msg/Odometry",
-        "std_msgs/Header header\nstring child_frame_id\n\
-         geometry_msgs/PoseWithCovariance pose\ngeometry_msgs/TwistWithCovariance twist\n",
-    ),
-    (
-        "tf2_msgs/msg/TFMessage",
-        "geometry_msgs/TransformStamped[] transforms\n",
-    ),
-    ("diagnostic_msgs/msg/KeyValue", "string key\nstring value\n"),
-    (
-        "diagnostic_msgs/msg/DiagnosticStatus",
-        "byte OK=0\nbyte WARN=1\nbyte ERROR=2\nbyte STALE=3\n\
-         byte level\nstring name\nstring message\nstring hardware_id\nKeyValue[] values\n",
-    ),
-    (
-        "diagnostic_msgs/msg/DiagnosticArray",
-        "std_msgs/Header header\nDiagnosticStatus[] status\n",
-    ),
-];
+/// The `.msg` text of every message, generated from the message table
+/// ([`crate::io::msgs::for_each_message`]): constants first, then one line per field
+/// (`type name [default]`).
+macro_rules! definitions {
+    ($(
+        $package:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $(#[derive($($derive:ident),*)])?
+                $name:ident $type_name:literal $(check($check:path))? $(consts {
+                    $(
+                        $(#[doc = $const_doc:literal])*
+                        $const:ident : $const_ty:ty = $value:literal as $const_msg:literal
+                    ),* $(,)?
+                })? {
+                    $(
+                        $(#[doc = $field_doc:literal])*
+                        $field:ident : $ty:ty = $msg:literal
+                            $(; default $default:expr $(=> $msg_default:literal)?)?
+                    ),* $(,)?
+                }
+            )*
+        }
+    )*) => {
+        /// `(type name, .msg text)` for every message of [`crate::io::msgs`].
+        const DEFINITIONS: &[(&str, &str)] = &[
+            $($(
+                (
+                    $type_name,
+                    concat!(
+                        $($(
+                            $const_msg, " ", stringify!($const), "=", stringify!($value), "\n",
+                        )*)?
+                        $(
+                            $msg, " ", stringify!($field), $($(" ", $msg_default,)?)? "\n",
+                        )*
+                    ),
+                ),
+            )*)*
+        ];
+    };
+}
+
+crate::io::msgs::for_each_message!(definitions);
 
 const PRIMITIVES: &[&str] = &[
     "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
     "uint32", "int64", "uint64", "string", "wstring",
 ];
+
+/// Every type name the table defines.
+pub fn type_names() -> impl Iterator<Item = &'static str> {
+    DEFINITIONS.iter().map(|(n, _)| *n)
+}
 
 /// The `.msg` text of one type (`pkg/msg/Type`), without its dependencies.
 pub fn definition(type_name: &str) -> Option<&'static str> {

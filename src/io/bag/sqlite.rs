@@ -61,11 +61,32 @@ pub struct SqliteReader {
     time_range: Option<(u64, u64)>,
 }
 
+/// Open read-only and `immutable`: SQLite then takes no locks and never creates, reads or
+/// writes a `-shm` / `-wal` / `-journal` file next to the user's `.db3` (a WAL-mode bag on
+/// read-only media opens too; a stray `-wal` is not read, as the README says).
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        file_uri(path),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )
+}
+
+/// `file:` URI of `path` with `immutable=1` (RFC 3986 percent-encoding of every byte that is
+/// not unreserved or `/`).
+fn file_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 impl SqliteReader {
@@ -78,8 +99,9 @@ impl SqliteReader {
             reason,
         };
         let mut magic = [0u8; 16];
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_exact(&mut magic))
+        crate::io::paths::open_regular(path, "an SQLite .db3 storage file")
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.reason))
+            .and_then(|(mut f, _)| f.read_exact(&mut magic))
             .map_err(|e| err(format!("cannot read an SQLite header: {e}")))?;
         if &magic != SQLITE_MAGIC {
             return Err(err("not an SQLite 3 database (no SQLite header)".into()));
@@ -206,15 +228,45 @@ impl SqliteReader {
                 (None, e.to_string())
             }
         };
-        let has_index = conn
+        let index: Option<String> = conn
             .query_row(
-                "SELECT COUNT(*) FROM pragma_index_list('messages') AS l, \
+                "SELECT l.name FROM pragma_index_list('messages') AS l, \
                  pragma_index_info(l.name) AS i WHERE i.seqno = 0 AND i.name = 'timestamp'",
                 [],
-                |r| r.get::<_, i64>(0),
+                |r| r.get::<_, String>(0),
             )
-            .unwrap_or(0)
-            > 0;
+            .ok();
+        let mut has_index = index.is_some();
+        if let (Some(index), None) = (&index, &salvage) {
+            // Walk the index alone (no row is loaded): a damaged `timestamp_idx` would end the
+            // ordered read at its first bad page although the table reads whole; rows then come
+            // in `id` (arrival) order.
+            let probe = conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM messages INDEXED BY \"{}\" WHERE timestamp >= \
+                     -9223372036854775808",
+                    index.replace('"', "\"\"")
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            );
+            let whole = match (&probe, &counts) {
+                (Ok(n), Some(c)) => *n as u64 == c.values().sum::<u64>(),
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            };
+            if !whole {
+                log::warn!(
+                    "{}: the timestamp index is damaged ({}); reading in id order",
+                    path.display(),
+                    probe
+                        .as_ref()
+                        .err()
+                        .map_or("it disagrees with the table".to_string(), |e| e.to_string())
+                );
+                has_index = false;
+            }
+        }
         let time_range = conn
             .query_row(
                 "SELECT MIN(timestamp), MAX(timestamp) FROM messages",
@@ -321,6 +373,15 @@ impl SqliteReader {
                 .map(|id| c.get(id).copied().unwrap_or(0))
                 .sum()
         });
+        // The largest payload any selected type may have (its declared size is checked before
+        // SQLite loads a row's BLOB, so a row that claims 999 MB costs nothing); a compressed
+        // payload may be a little larger than its content.
+        let cap = selected
+            .values()
+            .map(|(_, k)| k.map_or(Kind::max_other_payload(), Kind::max_payload))
+            .max()
+            .unwrap_or(0);
+        let cap = cap.saturating_add(cap / 64).saturating_add(1 << 10);
         let (tx, rx) = sync_channel(QUEUE);
         let ids: Vec<i64> = selected.keys().copied().collect();
         let db = self.db.clone();
@@ -334,7 +395,7 @@ impl SqliteReader {
                 .name("imd-sqlite".into())
                 .spawn(move || {
                     let _copy = copy;
-                    query_rows(&db, &ids, order, tx)
+                    query_rows(&db, &ids, order, cap, tx)
                 });
         }
         SqliteMessages {
@@ -384,7 +445,7 @@ enum Row {
 
 /// The query thread: stream the selected rows into `tx` until done, an error, or the reader
 /// hangs up.
-fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
+fn query_rows(path: &Path, ids: &[i64], order: &str, cap: u64, tx: SyncSender<Row>) {
     let fail = |tx: &SyncSender<Row>, e: rusqlite::Error| {
         let _ = tx.send(Row::Failed(e.to_string()));
     };
@@ -396,7 +457,8 @@ fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
     // from text.
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     let sql = format!(
-        "SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN ({}) ORDER BY {order}",
+        "SELECT topic_id, timestamp, CASE WHEN length(data) <= {cap} THEN data END, \
+         length(data) FROM messages WHERE topic_id IN ({}) ORDER BY {order}",
         list.join(",")
     );
     let mut stmt = match conn.prepare(&sql) {
@@ -419,6 +481,14 @@ fn query_rows(path: &Path, ids: &[i64], order: &str, tx: SyncSender<Row>) {
         };
         let data = match row.get_ref(2) {
             Ok(ValueRef::Blob(b)) => Ok(b.to_vec()),
+            Ok(ValueRef::Null) if row.get::<_, i64>(3).is_ok_and(|n| n as u64 > cap) => {
+                Err(format!(
+                    "the row declares {} bytes, more than the {cap} the largest message of \
+                     its type may have; not read ({})",
+                    row.get::<_, i64>(3).unwrap_or(0),
+                    super::reader::RAISE_LIMITS
+                ))
+            }
             Ok(other) => Err(format!(
                 "the data column holds {:?}, not a BLOB",
                 other.data_type()

@@ -75,7 +75,9 @@ impl StorageKind {
 /// Read the first bytes of `path` to tell MCAP, SQLite and zstd apart.
 pub fn sniff(path: &Path) -> std::io::Result<Sniffed> {
     let mut head = Vec::with_capacity(16);
-    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
+    let (file, _) = crate::io::paths::open_regular(path, "a bag storage file")
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.reason))?;
+    file.take(16).read_to_end(&mut head)?;
     Ok(if head.starts_with(MAGIC) {
         Sniffed::Storage(StorageKind::Mcap)
     } else if head.starts_with(SQLITE_MAGIC) {
@@ -121,7 +123,23 @@ impl StorageFile {
     /// What is wrong with the file although it opened (a `.db3` cut short), if anything.
     pub fn damage(&self) -> Option<String> {
         match self {
-            StorageFile::Mcap(_) => None,
+            StorageFile::Mcap(r) => {
+                let losses = r.open_losses();
+                if losses.is_empty() {
+                    return None;
+                }
+                let bytes: u64 = losses.iter().map(|l| l.end.saturating_sub(l.start)).sum();
+                Some(format!(
+                    "damaged: {} range(s), {bytes} bytes unreadable ({}); the counts cover the \
+                     readable part only",
+                    losses.len(),
+                    losses
+                        .iter()
+                        .map(|l| format!("{}..{}: {}", l.start, l.end, l.reason))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            }
             StorageFile::Sqlite(r) => r.damage(),
         }
     }

@@ -349,10 +349,14 @@ fn malformed_inputs_return_the_documented_errors() {
     );
     assert!(e.to_string().contains("step × height = 8 × 2 = 16"), "{e}");
     // Sizes whose product overflows 32 bits are compared in 64 bits.
+    let e = raw(4096, 4096, "rgb8", u32::MAX, &d).decode().unwrap_err();
+    assert!(matches!(e, ImageError::DataTooShort { .. }), "{e:?}");
+    // More pixels than the limit: refused before anything else is looked at.
     let e = raw(u32::MAX / 3, u32::MAX, "rgb8", u32::MAX, &d)
         .decode()
         .unwrap_err();
-    assert!(matches!(e, ImageError::DataTooShort { .. }), "{e:?}");
+    assert!(matches!(e, ImageError::TooManyPixels { .. }), "{e:?}");
+    assert!(e.to_string().contains("IMD_MAX_IMAGE_PIXELS"), "{e}");
 }
 
 #[test]

@@ -86,6 +86,34 @@ pub enum ImageError {
     /// An image file that cannot be read or decoded.
     #[error("image file {path}: {reason}")]
     File { path: String, reason: String },
+    /// More pixels than [`max_image_pixels`].
+    #[error(
+        "image size: {width}×{height} = {pixels} pixels, more than the limit of {max} (set \
+         IMD_MAX_IMAGE_PIXELS in the environment to raise it)"
+    )]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        max: u64,
+    },
+}
+
+/// Default of [`max_image_pixels`]: 8192 × 8192, above every camera a robot carries (a 45 Mpx
+/// still camera included).
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 8192 * 8192;
+
+/// Most pixels a raw image may have (`IMD_MAX_IMAGE_PIXELS` in the environment, else
+/// [`DEFAULT_MAX_IMAGE_PIXELS`]): bounds the memory one image costs before it is copied.
+pub fn max_image_pixels() -> u64 {
+    static MAX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var("IMD_MAX_IMAGE_PIXELS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&v| v > 0)
+            .unwrap_or(DEFAULT_MAX_IMAGE_PIXELS)
+    })
 }
 
 /// How 16-bit grey maps to 8 bits for display and for the model.

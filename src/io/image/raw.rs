@@ -130,6 +130,16 @@ impl<'a> RawImage<'a> {
                 height: self.height,
             });
         }
+        let pixels = u64::from(self.width) * u64::from(self.height);
+        let max = super::max_image_pixels();
+        if pixels > max {
+            return Err(ImageError::TooManyPixels {
+                width: self.width,
+                height: self.height,
+                pixels,
+                max,
+            });
+        }
         let enc = Encoding::parse(self.encoding)?;
         match enc {
             Encoding::Uyvy | Encoding::Yuyv if !self.width.is_multiple_of(2) => {

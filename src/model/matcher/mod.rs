@@ -166,7 +166,26 @@ fn resolve(opts: &ModelOptions) -> Result<Resolved, ModelError> {
             reason: format!("{} is not a folder", dir.display()),
         });
     }
-    let has_heads = dir.join(HEADS_FILE).is_file();
+    let heads = dir.join(HEADS_FILE);
+    let has_heads = heads.is_file();
+    if !has_heads && std::fs::symlink_metadata(&heads).is_ok() {
+        // Present but not a readable file (a dangling symlink, a folder, a FIFO): never fall
+        // back to zero-shot silently.
+        let what = match std::fs::metadata(&heads) {
+            Err(e) if std::fs::read_link(&heads).is_ok() => {
+                format!("a symlink whose target cannot be opened ({e})")
+            }
+            Err(e) => e.to_string(),
+            Ok(_) => "not a regular file".to_string(),
+        };
+        return Err(ModelError::BadFile {
+            path: heads,
+            reason: format!(
+                "is {what}; expected the trained heads (remove it to match zero-shot with \
+                 mode `auto`, or fix the link)"
+            ),
+        });
+    }
     let mode = match (opts.mode, has_heads) {
         (ModeOption::ZeroShot, _) | (ModeOption::Auto, false) => MatcherMode::ZeroShot,
         (ModeOption::Full, true) | (ModeOption::Auto, true) => MatcherMode::Full,

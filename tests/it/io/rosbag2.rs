@@ -412,8 +412,14 @@ fn bag_check_reads_every_camera_message_and_exits_3_on_loss() {
         .collect();
     assert_eq!(counts, manifest_counts("damaged/missing_file"));
     assert!(v["data_lost"].as_str().unwrap().contains("1 damaged range"));
-    // `bag info` names the cut of a salvaged .db3.
-    let info = run_info(&rosbag2_fixtures().join("damaged/truncated_sqlite"));
+    // `bag info` names the cut of a salvaged .db3, and exits 3: its counts are partial.
+    let out = Command::new(imd_bin())
+        .args(["bag", "info", "--json"])
+        .arg(rosbag2_fixtures().join("damaged/truncated_sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     let cut_at = bag_manifest("damaged/truncated_sqlite")["cut_at"].clone();
     let problem = info["files"][1]["problem"].as_str().unwrap().to_string();
     assert!(

@@ -1,4 +1,12 @@
-//! Where and in which precision the network runs.
+//! Where and in which precision the network runs ([`ComputeDevice`], [`ComputeDtype`]), and
+//! what this build runs on ([`info`]: libtorch built against and loaded, CUDA, devices).
+
+pub mod cuda_driver;
+pub mod info;
+pub mod loaded;
+
+pub use info::{CudaDevice, RuntimeInfo};
+pub use loaded::LoadedLibtorch;
 
 use std::fmt;
 use std::str::FromStr;
