@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
 use super::PipelineError;
-use crate::geometry::depth::RejectionCounts;
+use crate::geometry::depth::{point_on_ray, RejectionCounts};
 use crate::geometry::{
     estimate_absolute_pose, estimate_stereo_pose, lift_matches, AbsolutePoseEstimate,
     AbsolutePoseOptions, CameraModel, CameraPoint, DepthOptions, PixelMatch, PixelPoint,
@@ -215,6 +215,8 @@ pub struct StereoDepth {
     pub index: SparseDepth,
     /// The points, metres, left camera frame.
     pub points: Vec<CameraPoint>,
+    /// Each point's pixel in the (left) keyframe image.
+    pub left: Vec<PixelPoint>,
     /// Each point's pixel in the right image.
     pub right: Vec<PixelPoint>,
     /// The rig that triangulated them.
@@ -244,6 +246,7 @@ impl KeyframeDepth {
             KeyframeDepth::Stereo(Box::new(StereoDepth {
                 index,
                 points: tri.points,
+                left: pixels,
                 right,
                 rig: rig.clone(),
             })),
@@ -310,12 +313,24 @@ pub fn metric_pose(
             };
             let mut found = Vec::new();
             for m in matches {
-                match stereo.index.nearest(&m.p0, &opts.depth) {
-                    Ok((k, _)) => found.push(StereoPointMatch {
-                        point: stereo.points[k],
-                        right: stereo.right[k],
+                // The nearest stored point lies up to the lookup radius away from this match's
+                // keyframe pixel (the matcher places keyframe pixels differently in every pair).
+                // Its depth goes along this match's own ray, and its right pixel moves by the
+                // same offset (disparity locally constant): the stored point as it is would put
+                // that offset, up to the radius in pixels, into every observation of the pose.
+                let lifted = stereo.index.nearest(&m.p0, &opts.depth).and_then(|(k, z)| {
+                    let point = point_on_ray(keyframe_camera, &m.p0, z)?;
+                    let (left, right) = (&stereo.left[k], &stereo.right[k]);
+                    let right =
+                        PixelPoint::new(right.x + m.p0.x - left.x, right.y + m.p0.y - left.y);
+                    Ok(StereoPointMatch {
+                        point,
+                        right,
                         pixel: m.p1,
-                    }),
+                    })
+                });
+                match lifted {
+                    Ok(found_point) => found.push(found_point),
                     Err(r) => report.rejected.add(r),
                 }
             }

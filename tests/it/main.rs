@@ -9,6 +9,7 @@ mod geometry;
 mod io;
 mod matching;
 mod metric;
+mod odom_stereo;
 mod parity;
 mod pipeline;
 mod replay;

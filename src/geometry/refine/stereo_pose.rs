@@ -119,6 +119,35 @@ fn linearize(
     })
 }
 
+/// Whether `track` fits `pose` within `inlier_px` in both images once its depth is free: its
+/// best inverse depth for this pose (Gauss–Newton from the triangulated one), then both
+/// residuals within the threshold.
+pub(crate) fn track_fits(
+    model: &StereoModel,
+    pose: &RelativePose,
+    track: &StereoTrack,
+    inlier_px: f64,
+) -> bool {
+    let mut rho = track.inverse_depth;
+    for _ in 0..5 {
+        let Some(l) = linearize(model, pose, track, rho) else {
+            return false;
+        };
+        let h = l.jc_rho.norm_squared() + l.jr_rho.norm_squared();
+        if h.is_nan() || h <= 0.0 {
+            break;
+        }
+        let next = rho - (l.jc_rho.dot(&l.rc) + l.jr_rho.dot(&l.rr)) / h;
+        if next.is_nan() || next <= 0.0 {
+            return false;
+        }
+        rho = next;
+    }
+    let t2 = inlier_px * inlier_px;
+    linearize(model, pose, track, rho)
+        .is_some_and(|l| l.rc.norm_squared() <= t2 && l.rr.norm_squared() <= t2)
+}
+
 /// The least-squares problem: the tracks, the rig, the robust loss on the current image.
 struct Objective<'a> {
     model: &'a StereoModel<'a>,

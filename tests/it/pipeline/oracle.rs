@@ -31,6 +31,13 @@ pub struct Oracle {
     pub outlier_ratio: f64,
     /// Sleep this long per `match_pair` (to make the worker slower than a realtime replay).
     pub match_delay: Duration,
+    /// Like a learned matcher, place the first image's pixel of every match anew in each pair:
+    /// up to this far (uniform in a square) from the projection of the surface point, the match
+    /// then being the surface seen there (0 = at the projection).
+    pub keyframe_offset_px: f64,
+    /// Like a learned matcher, this share of the true matches gets a second image pixel 3–8 px
+    /// off, in a random direction (moderate errors, harder to reject than random pairs).
+    pub near_outlier_ratio: f64,
     rng: Rng,
     pub calls: Arc<Calls>,
 }
@@ -45,13 +52,20 @@ pub struct OraclePrepared {
 impl Oracle {
     /// Surface points every 0.25 m: about 600–1000 visible per view.
     pub fn new(scene: Arc<Scene>) -> Oracle {
-        let points = scene.surface_points(0.25, 7);
+        Oracle::with_spacing(scene, 0.25)
+    }
+
+    /// Surface points every `spacing_m` (a denser grid for a smaller room or nearer walls).
+    pub fn with_spacing(scene: Arc<Scene>, spacing_m: f64) -> Oracle {
+        let points = scene.surface_points(spacing_m, 7);
         Oracle {
             scene,
             points,
             noise_px: 0.25,
             outlier_ratio: 0.2,
             match_delay: Duration::ZERO,
+            keyframe_offset_px: 0.0,
+            near_outlier_ratio: 0.0,
             rng: Rng::new(11),
             calls: Arc::new(Calls::default()),
         }
@@ -110,12 +124,33 @@ impl PairMatcher for Oracle {
         }
         let mut matches = Vec::new();
         for x in &self.points {
-            let (Some(p0), Some(p1)) = (
-                self.scene.project(&a.model, &a.frame, x),
-                self.scene.project(&b.model, &b.frame, x),
-            ) else {
+            let Some(mut p0) = self.scene.project(&a.model, &a.frame, x) else {
                 continue;
             };
+            let mut x = *x;
+            if self.keyframe_offset_px > 0.0 {
+                let r = self.keyframe_offset_px;
+                p0 = PixelPoint::new(
+                    p0.x + self.rng.uniform_in(-r, r),
+                    p0.y + self.rng.uniform_in(-r, r),
+                );
+                let Some(seen) = self.scene.backproject(&a.model, &a.frame, &p0) else {
+                    continue;
+                };
+                x = seen;
+            }
+            let Some(mut p1) = self.scene.project(&b.model, &b.frame, &x) else {
+                continue;
+            };
+            if self.near_outlier_ratio > 0.0
+                && self.rng.uniform_in(0.0, 1.0) < self.near_outlier_ratio
+            {
+                let (angle, off) = (
+                    self.rng.uniform_in(0.0, std::f64::consts::TAU),
+                    self.rng.uniform_in(3.0, 8.0),
+                );
+                p1 = PixelPoint::new(p1.x + off * angle.cos(), p1.y + off * angle.sin());
+            }
             let mut jitter = |p: PixelPoint| {
                 PixelPoint::new(
                     p.x + self.noise_px * self.rng.normal(),
