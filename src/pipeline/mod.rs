@@ -25,6 +25,7 @@ pub mod contract;
 pub mod frame;
 pub mod integrity;
 pub mod keyframes;
+pub mod map;
 pub mod matcher;
 pub mod messages;
 pub mod metric;
@@ -86,6 +87,9 @@ pub enum PipelineError {
     /// A frame's depth image or right view is unusable.
     #[error("{input}: {reason}")]
     Metric { input: String, reason: String },
+    /// A saved map could not be read or written.
+    #[error(transparent)]
+    Map(#[from] map::MapError),
     /// A matcher broke its contract.
     #[error("matcher: {reason}")]
     Matcher { reason: String },
