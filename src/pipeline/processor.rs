@@ -7,7 +7,9 @@ use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
 use super::metric::{attach_metric, MetricOptions};
-use super::odom::{Mount, MountSource, OdomChain};
+use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
+use super::metric::KeyframeDepth;
+use super::odom::{ChainStep, Mount, MountSource, OdomChain};
 use super::odom_messages::add_odom_messages;
 use super::topics::Output;
 use super::transforms::SharedTransforms;
@@ -25,6 +27,10 @@ pub struct TrackerProcessor<M: PairMatcher> {
     node: NodeConfig,
     odom: OdomChain,
     transforms: SharedTransforms,
+    /// The saved map this run builds or localizes in.
+    map: Option<MapSession>,
+    /// The last frame's pose in the map.
+    localized: Option<Localized>,
 }
 
 impl TrackerProcessor<ImdMatcher> {
@@ -72,6 +78,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             cameras,
             node: config.node.clone(),
             transforms: SharedTransforms::default(),
+            map: None,
+            localized: None,
         })
     }
 
@@ -84,6 +92,81 @@ impl<M: PairMatcher> TrackerProcessor<M> {
     /// The odometry chain.
     pub fn odom(&self) -> &OdomChain {
         &self.odom
+    }
+
+    /// Build a map from this run (its frame is the odometry chain's `odom`, `frame_id`).
+    pub fn start_mapping(&mut self, frame_id: &str) {
+        self.map = Some(MapSession::new(MapMode::Mapping, frame_id));
+        self.tracker.set_localize_in_map(false);
+    }
+
+    /// Localize in `map`: its embeddings must come from this processor's matcher
+    /// ([`PairMatcher::identity`]); its keyframes are prepared and inserted read-only.
+    /// Returns the number of map keyframes.
+    pub fn localize_in(&mut self, map: &KeyframeMap) -> Result<usize, PipelineError> {
+        let identity = self.tracker.matcher().identity()?;
+        if map.model != identity {
+            return Err(MapError::Model {
+                path: "the map's manifest.json".into(),
+                found: map.model.clone(),
+                expected: identity,
+            }
+            .into());
+        }
+        let n = self.tracker.add_map_keyframes(&map.keyframes)?;
+        let mut session = MapSession::new(MapMode::Localization, map.frame_id.clone());
+        for k in &map.keyframes {
+            session.add_map_keyframe(k.id.clone(), k.pose);
+        }
+        self.map = Some(session);
+        self.tracker.set_localize_in_map(true);
+        Ok(n)
+    }
+
+    /// The map session, when mapping or localizing.
+    pub fn map_session(&self) -> Option<&MapSession> {
+        self.map.as_ref()
+    }
+
+    /// The last tracked frame's pose in the map (`None`: not localized, or no map).
+    pub fn localized(&self) -> Option<&Localized> {
+        self.localized.as_ref()
+    }
+
+    /// The map to save: the keyframes kept for the map with their poses, images, embeddings
+    /// and depth (`None` without a session). A stereo keyframe's triangulated points are not
+    /// saved (format version 1 keeps depth images only): it is saved without depth.
+    pub fn export_map(&self) -> Result<Option<KeyframeMap>, PipelineError> {
+        let Some(session) = &self.map else {
+            return Ok(None);
+        };
+        let matcher = self.tracker.matcher();
+        let keyframes = self
+            .tracker
+            .keyframes()
+            .filter(|k| k.map)
+            .filter_map(|k| {
+                let pose = *session.pose(&k.id)?;
+                let depth = match k.depth.as_deref() {
+                    Some(KeyframeDepth::Dense(d)) => Some(d.clone()),
+                    _ => None,
+                };
+                Some(MapKeyframe {
+                    id: k.id.clone(),
+                    frame_id: k.frame_id.clone(),
+                    model: k.model,
+                    image: k.image.clone(),
+                    embedding: matcher.embedding(&k.prepared).to_vec(),
+                    depth,
+                    pose,
+                })
+            })
+            .collect();
+        Ok(Some(KeyframeMap {
+            model: matcher.identity()?,
+            frame_id: session.frame_id().to_string(),
+            keyframes,
+        }))
     }
 
     /// The tracker.
@@ -123,12 +206,13 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         let mut messages = track_messages(&out, &ctx);
         let camera = self.cameras.get(frame.camera);
         let (transforms, node) = (&self.transforms, &self.node);
-        if let Some(step) = self
+        let step = self
             .odom
-            .step(&out, || mount_of(camera, &out.frame_id, node, transforms))
-        {
-            add_odom_messages(&mut messages, &out, &step, &self.node, self.odom.path());
+            .step(&out, || mount_of(camera, &out.frame_id, node, transforms));
+        if let Some(step) = &step {
+            add_odom_messages(&mut messages, &out, step, &self.node, self.odom.path());
         }
+        self.observe_map(&out, step.as_ref());
         // Keyframe poses live as long as the tracker keeps the keyframe.
         if self.odom.keyframes_known() > 2 * self.tracker.config().max_keyframes as usize + 8 {
             let kept: std::collections::HashSet<_> =
@@ -136,6 +220,41 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             self.odom.retain_keyframes(|id| kept.contains(id));
         }
         Ok((out, messages))
+    }
+}
+
+impl<M: PairMatcher> TrackerProcessor<M> {
+    /// The map session's part of a frame: its map pose, the keyframe kept for the map
+    /// (mapping), a relocalization request for a camera that is not localized (localization).
+    fn observe_map(&mut self, out: &TrackOutput, step: Option<&ChainStep>) {
+        self.localized = None;
+        let Some(session) = &mut self.map else {
+            return;
+        };
+        let tracker = &self.tracker;
+        let (localized, keep) =
+            session.observe(out, step, |id| tracker.keyframe(id).is_some_and(|k| k.map));
+        if let Some(id) = keep {
+            self.tracker.pin_keyframe(&id);
+        }
+        if session.mode() == MapMode::Localization {
+            let camera = out.camera.index;
+            let on_map = self
+                .tracker
+                .reference(camera)
+                .is_some_and(|r| session.pose(r).is_some());
+            if !on_map {
+                self.tracker.request_relocalization(Some(&out.camera.name));
+            }
+            if session.poses_known()
+                > session.map_keyframes() + 2 * self.tracker.config().max_keyframes as usize + 8
+            {
+                let kept: std::collections::HashSet<_> =
+                    self.tracker.keyframes().map(|k| k.id.clone()).collect();
+                session.retain(|id| kept.contains(id));
+            }
+        }
+        self.localized = localized;
     }
 }
 

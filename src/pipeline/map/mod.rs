@@ -8,6 +8,7 @@
 //! it) with its covariance.
 
 pub mod disk;
+pub mod session;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use image::RgbImage;
 use sha2::{Digest, Sha256};
 
 pub use disk::{load, load_manifest, save, Manifest, ManifestKeyframe, SaveReport};
+pub use session::{Localized, MapCounters, MapMode, MapSession};
 
 use super::odom::PoseWithCov;
 use super::KeyframeId;
