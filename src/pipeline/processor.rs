@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
-use super::metric::{attach_metric, MetricOptions};
-use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
 use super::metric::KeyframeDepth;
+use super::metric::{attach_metric, MetricOptions};
 use super::odom::{ChainStep, Mount, MountSource, OdomChain};
 use super::odom_messages::add_odom_messages;
 use super::topics::Output;
