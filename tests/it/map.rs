@@ -203,3 +203,67 @@ fn a_map_of_another_model_is_refused_by_the_processor() {
     );
     assert!(err.to_string().contains("sha256:another"), "{err}");
 }
+
+#[test]
+fn map_info_describes_a_map_and_names_a_corrupt_file() {
+    let scene = scene();
+    let (built, _) = build(&scene);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    map::save(&built, &dir).unwrap();
+    let info = |json: bool| {
+        let mut c = std::process::Command::new(crate::util::imd_bin());
+        c.args(["map", "info"]).arg(&dir);
+        if json {
+            c.arg("--json");
+        }
+        c.env("RUST_LOG", "warn").output().unwrap()
+    };
+    let out = info(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["keyframes"], built.keyframes.len());
+    assert_eq!(v["keyframes_per_camera"]["cam0"], built.keyframes.len());
+    assert_eq!(v["depth"]["16UC1"], built.keyframes.len());
+    assert_eq!(v["frame_id"], "odom");
+    let text = String::from_utf8_lossy(&info(false).stdout).to_string();
+    assert!(text.contains("format:     version 1"), "{text}");
+
+    // A flipped byte: the command fails naming the file and the checksum it expected.
+    let manifest = map::load_manifest(&dir).unwrap();
+    let blob = dir.join(&manifest.keyframes[0].image.path);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let out = info(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&*blob.to_string_lossy()) && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+
+    // `imd replay --map` on a folder without a map fails before loading any model.
+    let out = std::process::Command::new(crate::util::imd_bin())
+        .arg("replay")
+        .arg(fixture().join("map_b.mcap"))
+        .args([
+            "--camera",
+            "/camB/image_raw/compressed",
+            "--model",
+            "/nonexistent",
+            "--map",
+        ])
+        .arg(tmp.path().join("nothing"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing: missing"), "{stderr}");
+}

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 
-pub use disk::{load, load_manifest, save, Manifest, ManifestKeyframe, SaveReport};
+pub use disk::{
+    load, load_manifest, save, Manifest, ManifestKeyframe, SaveReport, MANIFEST as MANIFEST_FILE,
+};
 pub use session::{Localized, MapCounters, MapMode, MapSession};
 
 use super::odom::PoseWithCov;
