@@ -31,6 +31,8 @@ pub struct TrackerProcessor<M: PairMatcher> {
     map: Option<MapSession>,
     /// The last frame's pose in the map.
     localized: Option<Localized>,
+    /// Where `save_map` writes the map.
+    map_path: Option<std::path::PathBuf>,
 }
 
 impl TrackerProcessor<ImdMatcher> {
@@ -80,6 +82,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             transforms: SharedTransforms::default(),
             map: None,
             localized: None,
+            map_path: None,
         })
     }
 
@@ -121,6 +124,58 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         self.map = Some(session);
         self.tracker.set_localize_in_map(true);
         Ok(n)
+    }
+
+    /// Where [`ControlCommand::SaveMap`] writes the map.
+    pub fn set_map_path(&mut self, path: impl Into<std::path::PathBuf>) {
+        self.map_path = Some(path.into());
+    }
+
+    /// [`ControlCommand::SaveMap`]: export and save atomically; the status level and message.
+    fn save_map(&self) -> (u8, String) {
+        let mode = self.map.as_ref().map(|s| s.mode());
+        let path = match (&self.map_path, mode) {
+            (_, None) => {
+                return (
+                    DiagnosticStatus::WARN,
+                    "save_map: no map is being built (map.mode mapping starts one)".into(),
+                )
+            }
+            (_, Some(MapMode::Localization)) => {
+                return (
+                    DiagnosticStatus::WARN,
+                    "save_map: the map is read-only in localization mode; nothing saved".into(),
+                )
+            }
+            (None, _) => {
+                return (
+                    DiagnosticStatus::WARN,
+                    "save_map: no map path set (map.path)".into(),
+                )
+            }
+            (Some(path), Some(MapMode::Mapping)) => path,
+        };
+        let saved = self
+            .export_map()
+            .and_then(|m| m.ok_or_else(|| MapError::invalid(path, "no map session").into()))
+            .and_then(|m| Ok(super::map::save(&m, path)?));
+        match saved {
+            Ok(r) => (
+                DiagnosticStatus::OK,
+                format!(
+                    "save_map: {} keyframe(s), {} bytes to {} ({} written, {} removed)",
+                    r.keyframes,
+                    r.bytes,
+                    path.display(),
+                    r.written,
+                    r.removed
+                ),
+            ),
+            Err(e) => (
+                DiagnosticStatus::ERROR,
+                format!("save_map: {e} (the previous map, if any, is intact)"),
+            ),
+        }
     }
 
     /// The map session, when mapping or localizing.
@@ -351,6 +406,7 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
                         format!("reset: {n} keyframe(s) forgotten"),
                     )
                 }
+                ControlCommand::SaveMap => self.save_map(),
             }
         };
         if level == DiagnosticStatus::OK {

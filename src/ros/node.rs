@@ -7,7 +7,7 @@
 //!     ─▶ CameraInput (CameraSync: stamps paired within node.sync_tolerance_s)
 //!     ─▶ FrameWorker (one slot per camera, newest wins, drops counted; dedicated thread)
 //!     ─▶ TrackerProcessor: decode, track, messages ─▶ publishers
-//! ~/relocalize, ~/reset, ~/<camera>/relocalize, ~/<camera>/reset (std_srvs/srv/Trigger)
+//! ~/relocalize, ~/reset, ~/<camera>/relocalize, ~/<camera>/reset, ~/save_map (std_srvs/srv/Trigger)
 //!     ─▶ FrameWorker::control_with_reply ─▶ the service response names the outcome
 //! 1 Hz: /diagnostics = input + scheduling statistics per camera + the tracker's latest statuses
 //! ```
@@ -324,6 +324,7 @@ pub fn control_services(cameras: &[CameraConfig]) -> Vec<(String, ControlCommand
     let mut services = vec![
         ("~/relocalize".to_string(), ControlCommand::Relocalize(None)),
         ("~/reset".to_string(), ControlCommand::Reset(None)),
+        ("~/save_map".to_string(), ControlCommand::SaveMap),
     ];
     for c in cameras {
         let token = !c.name.is_empty()
@@ -1145,6 +1146,7 @@ mod tests {
         let expect = [
             ("~/relocalize", ControlCommand::Relocalize(None)),
             ("~/reset", ControlCommand::Reset(None)),
+            ("~/save_map", ControlCommand::SaveMap),
             (
                 "~/front/relocalize",
                 ControlCommand::Relocalize(Some("front".into())),

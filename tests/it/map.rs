@@ -267,3 +267,60 @@ fn map_info_describes_a_map_and_names_a_corrupt_file() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nothing: missing"), "{stderr}");
 }
+
+#[test]
+fn save_map_saves_while_mapping_and_refuses_in_localization() {
+    use imd::io::msgs::diagnostic_msgs::DiagnosticStatus;
+    use imd::pipeline::{ControlCommand, FrameProcessor};
+    let scene = scene();
+    let (mut processor, _) = run_bag(
+        &fixture().join("map_a.mcap"),
+        &config("cam0"),
+        Oracle::new(scene.clone()),
+        MapRun::Build,
+    )
+    .unwrap();
+    let status = processor.control(ControlCommand::SaveMap);
+    assert_eq!(
+        status[0].level,
+        DiagnosticStatus::WARN,
+        "{}",
+        status[0].message
+    );
+    assert!(
+        status[0].message.contains("map.path"),
+        "{}",
+        status[0].message
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("saved");
+    processor.set_map_path(&dir);
+    let status = processor.control(ControlCommand::SaveMap);
+    assert_eq!(
+        status[0].level,
+        DiagnosticStatus::OK,
+        "{}",
+        status[0].message
+    );
+    let loaded = map::load(&dir, None).unwrap();
+    assert_eq!(
+        loaded.keyframes.len(),
+        processor.export_map().unwrap().unwrap().keyframes.len()
+    );
+    // Localizing: the map is read-only.
+    let (mut localizing, _) = run_bag(
+        &fixture().join("map_b.mcap"),
+        &config("camB"),
+        Oracle::new(scene),
+        MapRun::Localize(&loaded),
+    )
+    .unwrap();
+    localizing.set_map_path(&dir);
+    let status = localizing.control(ControlCommand::SaveMap);
+    assert_eq!(status[0].level, DiagnosticStatus::WARN);
+    assert!(
+        status[0].message.contains("read-only"),
+        "{}",
+        status[0].message
+    );
+}
