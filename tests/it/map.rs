@@ -195,8 +195,7 @@ fn a_map_of_another_model_is_refused_by_the_processor() {
         Oracle::new(scene),
         MapRun::Localize(&built),
     )
-    .err()
-    .expect("another model's map must be refused");
+    .expect_err("another model's map must be refused");
     assert!(
         matches!(err, PipelineError::Map(MapError::Model { .. })),
         "{err}"

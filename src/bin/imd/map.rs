@@ -232,9 +232,9 @@ fn info(path: &Path, json: bool) -> Result<()> {
         *per_camera.entry(k.camera.clone()).or_insert(0) += 1;
         *depth.entry(k.depth.clone()).or_insert(0) += 1;
         let e = extent.get_or_insert([k.position_m, k.position_m]);
-        for i in 0..3 {
-            e[0][i] = e[0][i].min(k.position_m[i]);
-            e[1][i] = e[1][i].max(k.position_m[i]);
+        for (i, p) in k.position_m.iter().enumerate() {
+            e[0][i] = e[0][i].min(*p);
+            e[1][i] = e[1][i].max(*p);
         }
     }
     let n = manifest.keyframes.len();

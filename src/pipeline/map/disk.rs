@@ -369,7 +369,8 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
     let [x, y, z] = k.position_m;
     let [qx, qy, qz, qw] = k.orientation_xyzw;
     let q = Quaternion::new(qw, qx, qy, qz);
-    if !(q.norm() > 0.5 && q.norm() < 2.0) || !k.position_m.iter().all(|v| v.is_finite()) {
+    let finite = k.position_m.iter().all(|v| v.is_finite());
+    if !(q.norm() > 0.5 && q.norm() < 2.0 && finite) {
         return Err(MapError::invalid(
             &dir.join(MANIFEST),
             format!(

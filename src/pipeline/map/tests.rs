@@ -19,7 +19,7 @@ fn keyframe(version: i32, i: u32, w: u32, h: u32) -> MapKeyframe {
             ((x ^ y) + i) as u8,
         ])
     });
-    let depth = if i % 2 == 0 {
+    let depth = if i.is_multiple_of(2) {
         DepthBuffer::Millimetres((0..w * h).map(|k| 500 + (k % 3000) as u16).collect())
     } else {
         DepthBuffer::Metres((0..w * h).map(|k| 0.5 + (k % 300) as f32 * 0.01).collect())
