@@ -14,7 +14,7 @@ use super::odom_messages::add_odom_messages;
 use super::topics::Output;
 use super::transforms::SharedTransforms;
 use super::{Frame, PipelineError, TrackOutput, Tracker};
-use crate::config::{CameraConfig, ImdConfig, NodeConfig};
+use crate::config::{CameraConfig, ImdConfig, MapConfig, NodeConfig};
 use crate::io::frames::{CameraFrame, MetricSource};
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::model::ImdMatcher;
@@ -124,6 +124,53 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         self.map = Some(session);
         self.tracker.set_localize_in_map(true);
         Ok(n)
+    }
+
+    /// Open the configured map (`map.*`). The rule for an unusable map: in localization mode it
+    /// is an error (the node refuses to start: the user asked to localize in it); in mapping
+    /// mode it is logged and the run starts an empty map, which `~/save_map` writes to
+    /// `map.path` (replacing what is there, atomically). No path: no map. Returns what was
+    /// done, also logged.
+    pub fn open_map(
+        &mut self,
+        map: &MapConfig,
+        odom_frame: &str,
+    ) -> Result<Option<String>, PipelineError> {
+        let path = map.path.trim();
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let dir = std::path::Path::new(path);
+        let what = match map.mode {
+            MapMode::Localization => {
+                let identity = self.tracker.matcher().identity()?;
+                let loaded = super::map::load(dir, Some(&identity))?;
+                let n = self.localize_in(&loaded)?;
+                format!(
+                    "map: localizing in {path} ({n} keyframes, frame {})",
+                    loaded.frame_id
+                )
+            }
+            MapMode::Mapping => {
+                self.start_mapping(odom_frame);
+                match super::map::load_manifest(dir) {
+                    Ok(m) => format!(
+                        "map: mapping; ~/save_map will replace the map of {} keyframes at {path}",
+                        m.keyframes.len()
+                    ),
+                    Err(MapError::Missing { .. }) => {
+                        format!("map: mapping; ~/save_map will write {path}")
+                    }
+                    Err(e) => {
+                        log::warn!("{e}; mapping starts an empty map");
+                        format!("map: mapping; the map at {path} is unusable, ~/save_map will replace it")
+                    }
+                }
+            }
+        };
+        self.set_map_path(dir);
+        log::info!("{what}");
+        Ok(Some(what))
     }
 
     /// Where [`ControlCommand::SaveMap`] writes the map.

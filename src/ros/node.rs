@@ -530,9 +530,11 @@ impl Shared {
 /// SIGINT.
 pub fn run() -> Result<(), NodeError> {
     run_with(|config, cameras, transforms| {
-        Ok(Box::new(
-            TrackerProcessor::load(config, cameras.to_vec())?.with_transforms(transforms),
-        ))
+        let mut processor =
+            TrackerProcessor::load(config, cameras.to_vec())?.with_transforms(transforms);
+        // `map.path` in localization mode must load, or the node does not start.
+        processor.open_map(&config.map, &config.node.odom_frame)?;
+        Ok(Box::new(processor))
     })
 }
 

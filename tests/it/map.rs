@@ -323,3 +323,62 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
         status[0].message
     );
 }
+
+#[test]
+fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
+    use imd::config::{MapConfig, MapMode};
+    use imd::pipeline::TrackerProcessor;
+    let scene = scene();
+    let (built, _) = build(&scene);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    map::save(&built, &dir).unwrap();
+    let processor = || {
+        let config = config("camB");
+        TrackerProcessor::new(
+            Oracle::new(scene.clone()),
+            &config,
+            config.cameras().unwrap(),
+        )
+        .unwrap()
+    };
+    let cfg = |mode, path: &std::path::Path| MapConfig {
+        path: path.display().to_string(),
+        mode,
+        frame_id: "map".into(),
+    };
+    // No path: no map.
+    assert_eq!(
+        processor().open_map(&MapConfig::default(), "odom").unwrap(),
+        None
+    );
+    // A good map localizes.
+    let mut p = processor();
+    let what = p
+        .open_map(&cfg(MapMode::Localization, &dir), "odom")
+        .unwrap();
+    assert!(what.unwrap().contains("localizing"));
+    assert_eq!(
+        p.map_session().unwrap().map_keyframes(),
+        built.keyframes.len()
+    );
+    // An unusable one: localization refuses (naming the file), mapping starts empty.
+    let manifest = dir.join("manifest.json");
+    std::fs::write(&manifest, b"{\"format\": \"imd-keyframe-map\", \"vers").unwrap();
+    let err = processor()
+        .open_map(&cfg(MapMode::Localization, &dir), "odom")
+        .unwrap_err();
+    assert!(err.to_string().contains("manifest.json"), "{err}");
+    let mut p = processor();
+    let what = p
+        .open_map(&cfg(MapMode::Mapping, &dir), "odom")
+        .unwrap()
+        .unwrap();
+    assert!(what.contains("unusable"), "{what}");
+    assert_eq!(p.map_session().unwrap().mode(), MapMode::Mapping);
+    let missing = tmp.path().join("none");
+    let err = processor()
+        .open_map(&cfg(MapMode::Localization, &missing), "odom")
+        .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}

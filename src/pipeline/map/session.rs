@@ -20,25 +20,7 @@ use super::super::{KeyframeId, TrackOutput, TrackState};
 use crate::io::msgs::builtin_interfaces::Time;
 use nalgebra::{Isometry3, Translation3, UnitQuaternion};
 
-/// What a run does with its map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MapMode {
-    /// Build a map from this run's keyframes.
-    Mapping,
-    /// Localize in a loaded map, read-only.
-    Localization,
-}
-
-impl MapMode {
-    /// `mapping` or `localization`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MapMode::Mapping => "mapping",
-            MapMode::Localization => "localization",
-        }
-    }
-}
+pub use crate::config::MapMode;
 
 /// A frame's pose in the map.
 #[derive(Debug, Clone, PartialEq)]
