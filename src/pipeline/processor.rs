@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use super::map::session::pose_in_keyframe_with_cov;
 use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
 use super::metric::KeyframeDepth;
 use super::metric::{attach_metric, MetricOptions};
-use super::odom::{ChainStep, Mount, MountSource, OdomChain};
+use super::odom::{ChainState, ChainStep, Mount, MountSource, OdomChain, PoseWithCov};
 use super::odom_messages::add_odom_messages;
 use super::topics::Output;
 use super::transforms::SharedTransforms;
@@ -33,6 +34,14 @@ pub struct TrackerProcessor<M: PairMatcher> {
     localized: Option<Localized>,
     /// Where `save_map` writes the map.
     map_path: Option<std::path::PathBuf>,
+    /// Localization: the map frame in odom, fixed when a camera first localizes (so the chain
+    /// goes on from where it was); map keyframes get their odom poses through it.
+    odom_from_map: Option<nalgebra::Isometry3<f64>>,
+    /// Localization: the odom frame in the map, from the driving camera's last localized frame
+    /// (`map_T_camera ∘ odom_T_camera⁻¹`): what `map → odom` is.
+    map_from_odom: Option<nalgebra::Isometry3<f64>>,
+    /// The odometry chain's state for the last frame (metric cameras).
+    chain: Option<ChainState>,
 }
 
 impl TrackerProcessor<ImdMatcher> {
@@ -83,6 +92,9 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             map: None,
             localized: None,
             map_path: None,
+            odom_from_map: None,
+            map_from_odom: None,
+            chain: None,
         })
     }
 
@@ -230,6 +242,17 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         self.map.as_ref()
     }
 
+    /// Localization: the odom frame's pose in the map frame (`map → odom`), from the driving
+    /// camera's last localized frame; `None` before it localized.
+    pub fn map_from_odom(&self) -> Option<nalgebra::Isometry3<f64>> {
+        self.map_from_odom
+    }
+
+    /// The odometry chain's state for the last frame (`None`: monocular camera).
+    pub fn chain_state(&self) -> Option<ChainState> {
+        self.chain
+    }
+
     /// The last tracked frame's pose in the map (`None`: not localized, or no map).
     pub fn localized(&self) -> Option<&Localized> {
         self.localized.as_ref()
@@ -306,6 +329,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             lost_error_frames: self.tracker.integrity().lost_error_frames,
         };
         let mut messages = track_messages(&out, &ctx);
+        self.anchor_map_keyframe(&out);
         let camera = self.cameras.get(frame.camera);
         let (transforms, node) = (&self.transforms, &self.node);
         let step = self
@@ -314,6 +338,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         if let Some(step) = &step {
             add_odom_messages(&mut messages, &out, step, &self.node, self.odom.path());
         }
+        self.chain = step.as_ref().map(|s| s.state);
         self.observe_map(&out, step.as_ref());
         // Keyframe poses live as long as the tracker keeps the keyframe.
         if self.odom.keyframes_known() > 2 * self.tracker.config().max_keyframes as usize + 8 {
@@ -326,6 +351,42 @@ impl<M: PairMatcher> TrackerProcessor<M> {
 }
 
 impl<M: PairMatcher> TrackerProcessor<M> {
+    /// Localization: a frame measured against a map keyframe the odometry chain has no pose
+    /// for gets that keyframe an odom pose through the map frame's pose in odom, so the chain
+    /// composes onto it instead of holding. That pose is fixed by the first localized frame:
+    /// where the camera's chain last was (continuity), else the map frame is odom.
+    fn anchor_map_keyframe(&mut self, out: &TrackOutput) {
+        let Some(session) = self.map.as_ref() else {
+            return;
+        };
+        let Some(k) = out.keyframe.as_ref() else {
+            return;
+        };
+        if session.mode() != MapMode::Localization || self.odom.keyframe_pose(k).is_some() {
+            return;
+        }
+        let Some(kf_map) = session.pose(k) else {
+            return;
+        };
+        let odom_from_map = match self.odom_from_map {
+            Some(t) => t,
+            None => {
+                let Some(p) = out.pose.as_ref().filter(|p| p.scale.is_metric()) else {
+                    return;
+                };
+                let map_camera = kf_map.compose(&pose_in_keyframe_with_cov(p));
+                let t = match self.odom.camera_pose(out.camera.index) {
+                    Some(odom_camera) => odom_camera.pose * map_camera.pose.inverse(),
+                    None => nalgebra::Isometry3::identity(),
+                };
+                self.odom_from_map = Some(t);
+                t
+            }
+        };
+        let pose = PoseWithCov::exact(odom_from_map).compose(kf_map);
+        self.odom.set_keyframe_pose(k.clone(), pose);
+    }
+
     /// The map session's part of a frame: its map pose, the keyframe kept for the map
     /// (mapping), a relocalization request for a camera that is not localized (localization).
     fn observe_map(&mut self, out: &TrackOutput, step: Option<&ChainStep>) {
@@ -354,6 +415,11 @@ impl<M: PairMatcher> TrackerProcessor<M> {
                 let kept: std::collections::HashSet<_> =
                     self.tracker.keyframes().map(|k| k.id.clone()).collect();
                 session.retain(|id| kept.contains(id));
+            }
+        }
+        if let (Some(l), Some(s)) = (&localized, step) {
+            if s.drives && session.mode() == MapMode::Localization {
+                self.map_from_odom = Some(l.pose.pose * s.camera.pose.inverse());
             }
         }
         self.localized = localized;

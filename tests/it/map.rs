@@ -178,6 +178,41 @@ fn a_map_built_by_camera_a_localizes_camera_b_without_a_hint() {
     );
     assert!(bad.is_empty(), "frames beyond 20 cm or 5°: {bad:?}");
     assert!(summary.relocalized >= 1);
+    // The odometry chain goes on through map keyframes (never holding once localized), and
+    // map → odom stays put (the chain's drift against the map, millimetres here).
+    let first_localized = summary
+        .per_frame
+        .iter()
+        .position(|f| f.position_m.is_some())
+        .unwrap();
+    let holding: Vec<usize> = summary.per_frame[first_localized..]
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.odom_state == Some("holding"))
+        .map(|(i, _)| i + first_localized)
+        .collect();
+    assert!(holding.is_empty(), "odometry held at frames {holding:?}");
+    let offsets: Vec<[f64; 3]> = summary
+        .per_frame
+        .iter()
+        .filter_map(|f| f.map_from_odom_m)
+        .collect();
+    assert!(
+        offsets.len() >= 30,
+        "{} frames with map → odom",
+        offsets.len()
+    );
+    let spread = offsets
+        .iter()
+        .map(|o| {
+            ((o[0] - offsets[0][0]).powi(2)
+                + (o[1] - offsets[0][1]).powi(2)
+                + (o[2] - offsets[0][2]).powi(2))
+            .sqrt()
+        })
+        .fold(0.0, f64::max);
+    eprintln!("map → odom moved by at most {:.1} mm", spread * 1e3);
+    assert!(spread < 0.05, "map → odom moved {:.1} mm", spread * 1e3);
     assert!(summary
         .per_frame
         .iter()

@@ -40,6 +40,10 @@ pub struct FrameInMap {
     pub position_sigma_m: Option<f64>,
     /// Measured against a keyframe of the map (not a transient one).
     pub against_map_keyframe: bool,
+    /// The odometry chain's state (`tracking`, `holding`, …; `None`: monocular).
+    pub odom_state: Option<&'static str>,
+    /// Localization: the odom frame's position in the map (`map → odom`) so far.
+    pub map_from_odom_m: Option<[f64; 3]>,
 }
 
 impl FrameInMap {
@@ -58,6 +62,8 @@ impl FrameInMap {
                     .sqrt()
             }),
             against_map_keyframe: l.is_some_and(|l| l.against_map_keyframe),
+            odom_state: None,
+            map_from_odom_m: None,
         }
     }
 }
@@ -119,12 +125,18 @@ pub fn run_bag<M: PairMatcher>(
         match processor.track_frame(&frame, &ScheduleInfo::default()) {
             Ok((out, _)) => {
                 summary.frames += 1;
-                summary.per_frame.push(FrameInMap::of(
+                let mut f = FrameInMap::of(
                     &out.camera.name,
                     out.stamp,
                     out.state,
                     processor.localized(),
-                ));
+                );
+                f.odom_state = processor.chain_state().map(|s| s.as_str());
+                f.map_from_odom_m = processor.map_from_odom().map(|t| {
+                    let v = t.translation.vector;
+                    [v.x, v.y, v.z]
+                });
+                summary.per_frame.push(f);
             }
             Err(e) => summary.failed.push(format!(
                 "{} at {}: {e}",

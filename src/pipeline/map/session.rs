@@ -16,11 +16,21 @@ use std::collections::HashMap;
 
 use super::super::messages::{pose_in_keyframe, ros_pose_covariance};
 use super::super::odom::{ChainState, ChainStep, PoseWithCov};
-use super::super::{KeyframeId, TrackOutput, TrackState};
+use super::super::{KeyframeId, TrackOutput, TrackState, TrackedPose};
 use crate::io::msgs::builtin_interfaces::Time;
 use nalgebra::{Isometry3, Translation3, UnitQuaternion};
 
 pub use crate::config::MapMode;
+
+/// A verified pose against a keyframe as the current optical frame's pose in the keyframe's
+/// optical frame, with its covariance in ROS order.
+pub fn pose_in_keyframe_with_cov(p: &TrackedPose) -> PoseWithCov {
+    let (r, t) = pose_in_keyframe(&p.pose);
+    PoseWithCov {
+        pose: Isometry3::from_parts(Translation3::from(t), UnitQuaternion::from_matrix(&r)),
+        covariance: ros_pose_covariance(&p.pose, &p.covariance, p.scale),
+    }
+}
 
 /// A frame's pose in the map.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,14 +160,7 @@ impl MapSession {
                 let metric = out.pose.as_ref().filter(|p| p.scale.is_metric());
                 match (out.keyframe.as_ref(), metric) {
                     (Some(k), Some(p)) => self.poses.get(k).map(|kf| {
-                        let (r, t) = pose_in_keyframe(&p.pose);
-                        let relative = PoseWithCov {
-                            pose: Isometry3::from_parts(
-                                Translation3::from(t),
-                                UnitQuaternion::from_matrix(&r),
-                            ),
-                            covariance: ros_pose_covariance(&p.pose, &p.covariance, p.scale),
-                        };
+                        let relative = pose_in_keyframe_with_cov(p);
                         Localized {
                             camera: out.camera.index,
                             stamp: out.stamp,
