@@ -18,6 +18,8 @@
 //! - [`odom`]: metric cameras' poses chained `odom ← keyframe ← current` and the robot's
 //!   pose through each camera's mount ([`transforms`]: the TF tree the mounts come from);
 //!   [`odom_messages`] publishes them.
+//! - [`map`]: saved keyframe maps (a versioned, checksummed folder written atomically), built
+//!   from a run (mapping) or loaded read-only to localize any camera in (localization).
 //! - [`replay`]: `imd replay`'s engine on rosbag2 bags (MCAP or sqlite3).
 
 pub mod cause_log;
