@@ -54,6 +54,8 @@ pub struct ImdConfig {
     pub cameras: CamerasConfig,
     /// ROS node behaviour: QoS, sync, output frames and topics.
     pub node: NodeConfig,
+    /// A saved keyframe map to build or to localize in.
+    pub map: MapConfig,
 }
 
 impl ImdConfig {
@@ -226,6 +228,49 @@ fn extrinsic(name: &str, list: &[f64], i: usize) -> Result<Option<RigExtrinsic>,
         translation_m: [v[0], v[1], v[2]],
         rotation_xyzw: [v[3] / q_norm, v[4] / q_norm, v[5] / q_norm, v[6] / q_norm],
     }))
+}
+
+/// What the node does with its saved map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapMode {
+    /// Build a map from this run's keyframes; `~/save_map` writes it to `map.path`.
+    #[default]
+    Mapping,
+    /// Localize in the map at `map.path`, read-only.
+    Localization,
+}
+
+impl MapMode {
+    /// `mapping` or `localization`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MapMode::Mapping => "mapping",
+            MapMode::Localization => "localization",
+        }
+    }
+}
+
+/// A saved keyframe map (`imd::pipeline::map`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapConfig {
+    /// The map folder (empty: no map).
+    pub path: String,
+    /// `mapping` or `localization`.
+    pub mode: MapMode,
+    /// The map frame (REP 105 `map`).
+    pub frame_id: String,
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        MapConfig {
+            path: String::new(),
+            mode: MapMode::Mapping,
+            frame_id: "map".into(),
+        }
+    }
 }
 
 /// QoS reliability for the camera subscriptions.

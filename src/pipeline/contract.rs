@@ -19,6 +19,8 @@ pub enum ControlCommand {
     Relocalize(Option<String>),
     /// Forget keyframes and tracking state: one camera by name, or all (`None`).
     Reset(Option<String>),
+    /// Save the map being built to its path ([`super::map`]; mapping mode only).
+    SaveMap,
 }
 
 impl ControlCommand {
@@ -27,6 +29,7 @@ impl ControlCommand {
         match self {
             ControlCommand::Relocalize(_) => "relocalize",
             ControlCommand::Reset(_) => "reset",
+            ControlCommand::SaveMap => "save_map",
         }
     }
 
@@ -34,6 +37,7 @@ impl ControlCommand {
     pub fn camera(&self) -> Option<&str> {
         match self {
             ControlCommand::Relocalize(c) | ControlCommand::Reset(c) => c.as_deref(),
+            ControlCommand::SaveMap => None,
         }
     }
 }

@@ -252,6 +252,7 @@ pub fn control_services(cameras: &[CameraConfig]) -> Vec<(String, ControlCommand
     let mut services = vec![
         ("~/relocalize".to_string(), ControlCommand::Relocalize(None)),
         ("~/reset".to_string(), ControlCommand::Reset(None)),
+        ("~/save_map".to_string(), ControlCommand::SaveMap),
     ];
     for c in cameras {
         let token = !c.name.is_empty()
@@ -399,6 +400,7 @@ mod tests {
         let expect = [
             ("~/relocalize", ControlCommand::Relocalize(None)),
             ("~/reset", ControlCommand::Reset(None)),
+            ("~/save_map", ControlCommand::SaveMap),
             (
                 "~/front/relocalize",
                 ControlCommand::Relocalize(Some("front".into())),

@@ -33,6 +33,9 @@ pub struct Keyframe<P> {
     pub depth_failure: Option<String>,
     /// Its grey levels for the integrity checks (computed once, when it was a frame).
     pub grey: Option<Arc<GreyImage>>,
+    /// Part of a map ([`super::map`]): loaded from one, or kept for one while mapping. Never
+    /// evicted, not counted against the capacity, not forgotten by a reset.
+    pub map: bool,
     /// Insertion order (larger = newer).
     sequence: u64,
 }
@@ -58,6 +61,7 @@ impl<P> Keyframe<P> {
             depth: None,
             depth_failure: None,
             grey: None,
+            map: false,
             sequence: 0,
         }
     }
@@ -68,7 +72,8 @@ impl<P> Keyframe<P> {
     }
 }
 
-/// At most `capacity` keyframes across all cameras.
+/// At most `capacity` keyframes across all cameras, besides map keyframes ([`Keyframe::map`],
+/// which are never evicted).
 ///
 /// Eviction, when an insertion would exceed the capacity: among the keyframes no camera
 /// currently tracks against (the `protected` ids), first those nothing was ever tracked
@@ -101,7 +106,7 @@ impl<P> KeyframeStore<P> {
     pub fn set_capacity(&mut self, capacity: usize, protected: &[KeyframeId]) -> Vec<KeyframeId> {
         self.capacity = capacity.max(1);
         let mut evicted = Vec::new();
-        while self.entries.len() > self.capacity {
+        while self.transient_len() > self.capacity {
             match self.evict_one(protected, None) {
                 Some(id) => evicted.push(id),
                 None => break,
@@ -113,6 +118,11 @@ impl<P> KeyframeStore<P> {
     /// Keyframes stored.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Keyframes stored that are not map keyframes (what the capacity bounds).
+    pub fn transient_len(&self) -> usize {
+        self.entries.iter().filter(|k| !k.map).count()
     }
 
     /// True when empty.
@@ -129,7 +139,7 @@ impl<P> KeyframeStore<P> {
     ) -> Vec<KeyframeId> {
         self.entries.retain(|k| k.id != keyframe.id);
         let mut evicted = Vec::new();
-        while self.entries.len() >= self.capacity {
+        while !keyframe.map && self.transient_len() >= self.capacity {
             match self.evict_one(protected, Some(&keyframe.id)) {
                 Some(id) => evicted.push(id),
                 None => break,
@@ -150,7 +160,7 @@ impl<P> KeyframeStore<P> {
             self.entries
                 .iter()
                 .enumerate()
-                .filter(|(_, k)| Some(&k.id) != keep)
+                .filter(|(_, k)| Some(&k.id) != keep && !k.map)
         };
         let unprotected = candidates()
             .filter(|(_, k)| !protected.contains(&k.id))
@@ -247,5 +257,21 @@ mod tests {
         assert_eq!(ids(&s), [("c".into(), 6)]);
         assert_eq!(s.remove_where(|k| k.id.camera == "c"), vec![kf("c", 6).id]);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn map_keyframes_are_never_evicted_nor_counted() {
+        let mut s = KeyframeStore::new(2);
+        for sec in 1..=3 {
+            let mut k = kf("m", sec);
+            k.map = true;
+            assert!(s.insert(k, &[]).is_empty());
+        }
+        assert_eq!((s.len(), s.transient_len()), (3, 0));
+        assert!(s.insert(kf("a", 10), &[]).is_empty());
+        assert!(s.insert(kf("a", 11), &[]).is_empty());
+        assert_eq!(s.insert(kf("a", 12), &[]), vec![kf("a", 10).id]);
+        assert_eq!(s.set_capacity(1, &[]), vec![kf("a", 11).id]);
+        assert_eq!((s.len(), s.transient_len()), (4, 1));
     }
 }

@@ -39,6 +39,12 @@ pub trait PairMatcher: Send + std::fmt::Debug {
     /// when the matcher has none (relocalization then ranks keyframes by recency).
     fn embedding<'a>(&self, prepared: &'a Self::Prepared) -> &'a [f32];
 
+    /// What identifies this matcher's embeddings, for saved maps ([`super::map`]): a map
+    /// built by one matcher is refused by another. The default names the type.
+    fn identity(&self) -> Result<String, PipelineError> {
+        Ok(format!("type:{}", std::any::type_name::<Self>()))
+    }
+
     /// Match keyframe `image0` against current frame `image1`.
     fn match_pair(
         &mut self,
@@ -61,6 +67,16 @@ impl PairMatcher for ImdMatcher {
 
     fn embedding<'a>(&self, prepared: &'a PreparedImage) -> &'a [f32] {
         &prepared.embedding
+    }
+
+    /// The weights folder's [`super::map::model_identity`] with the mode and input size.
+    fn identity(&self) -> Result<String, PipelineError> {
+        let opts = self.options();
+        let extra = format!("{:?} resize {}", self.mode(), opts.resize_long_side);
+        Ok(super::map::model_identity(
+            std::path::Path::new(opts.model_dir.trim()),
+            &extra,
+        )?)
     }
 
     fn match_pair(

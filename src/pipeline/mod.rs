@@ -20,6 +20,8 @@
 //! - [`odom`]: metric cameras' poses chained `odom ← keyframe ← current` and the robot's
 //!   pose through each camera's mount ([`transforms`]: the TF tree the mounts come from);
 //!   [`odom_messages`] publishes them.
+//! - [`map`]: saved keyframe maps (a versioned, checksummed folder written atomically), built
+//!   from a run (mapping) or loaded read-only to localize any camera in (localization).
 //! - [`replay`]: `imd replay`'s engine on rosbag2 bags (MCAP or sqlite3).
 
 pub mod cause_log;
@@ -28,6 +30,7 @@ pub mod frame;
 pub mod inputs;
 pub mod integrity;
 pub mod keyframes;
+pub mod map;
 pub mod matcher;
 pub mod messages;
 pub mod metric;
@@ -90,6 +93,9 @@ pub enum PipelineError {
     /// A frame's depth image or right view is unusable.
     #[error("{input}: {reason}")]
     Metric { input: String, reason: String },
+    /// A saved map could not be read or written.
+    #[error(transparent)]
+    Map(#[from] map::MapError),
     /// A matcher broke its contract.
     #[error("matcher: {reason}")]
     Matcher { reason: String },

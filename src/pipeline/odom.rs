@@ -246,6 +246,21 @@ impl OdomChain {
         self.keyframes.len()
     }
 
+    /// The optical frame's pose in odom of keyframe `id`, when the chain knows it.
+    pub fn keyframe_pose(&self, id: &KeyframeId) -> Option<&PoseWithCov> {
+        self.keyframes.get(id)
+    }
+
+    /// Give keyframe `id` a pose in odom (a saved map's keyframe, anchored by the caller).
+    pub fn set_keyframe_pose(&mut self, id: KeyframeId, pose: PoseWithCov) {
+        self.keyframes.insert(id, pose);
+    }
+
+    /// Camera `camera`'s last verified optical-frame pose in odom.
+    pub fn camera_pose(&self, camera: usize) -> Option<PoseWithCov> {
+        self.cameras.get(camera)?.last.map(|(p, _)| p)
+    }
+
     /// Forget the poses of keyframes for which `keep` is false (evicted by the tracker).
     pub fn retain_keyframes(&mut self, keep: impl Fn(&KeyframeId) -> bool) {
         self.keyframes.retain(|id, _| keep(id));

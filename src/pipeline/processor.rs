@@ -4,15 +4,18 @@
 use std::time::Instant;
 
 use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use super::map::session::pose_in_keyframe_with_cov;
+use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
+use super::metric::KeyframeDepth;
 use super::metric::{attach_metric, MetricOptions};
-use super::odom::{Mount, MountSource, OdomChain};
+use super::odom::{ChainState, ChainStep, Mount, MountSource, OdomChain, PoseWithCov};
 use super::odom_messages::add_odom_messages;
 use super::topics::Output;
 use super::transforms::SharedTransforms;
 use super::{Frame, PipelineError, TrackOutput, Tracker};
-use crate::config::{CameraConfig, ImdConfig, NodeConfig};
+use crate::config::{CameraConfig, ImdConfig, MapConfig, NodeConfig};
 use crate::io::frames::{CameraFrame, MetricSource};
 use crate::io::msgs::diagnostic_msgs::{DiagnosticStatus, KeyValue};
 use crate::model::ImdMatcher;
@@ -25,6 +28,20 @@ pub struct TrackerProcessor<M: PairMatcher> {
     node: NodeConfig,
     odom: OdomChain,
     transforms: SharedTransforms,
+    /// The saved map this run builds or localizes in.
+    map: Option<MapSession>,
+    /// The last frame's pose in the map.
+    localized: Option<Localized>,
+    /// Where `save_map` writes the map.
+    map_path: Option<std::path::PathBuf>,
+    /// Localization: the map frame in odom, fixed when a camera first localizes (so the chain
+    /// goes on from where it was); map keyframes get their odom poses through it.
+    odom_from_map: Option<nalgebra::Isometry3<f64>>,
+    /// Localization: the odom frame in the map, from the driving camera's last localized frame
+    /// (`map_T_camera ∘ odom_T_camera⁻¹`): what `map → odom` is.
+    map_from_odom: Option<nalgebra::Isometry3<f64>>,
+    /// The odometry chain's state for the last frame (metric cameras).
+    chain: Option<ChainState>,
 }
 
 impl TrackerProcessor<ImdMatcher> {
@@ -72,6 +89,12 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             cameras,
             node: config.node.clone(),
             transforms: SharedTransforms::default(),
+            map: None,
+            localized: None,
+            map_path: None,
+            odom_from_map: None,
+            map_from_odom: None,
+            chain: None,
         })
     }
 
@@ -84,6 +107,191 @@ impl<M: PairMatcher> TrackerProcessor<M> {
     /// The odometry chain.
     pub fn odom(&self) -> &OdomChain {
         &self.odom
+    }
+
+    /// Build a map from this run (its frame is the odometry chain's `odom`, `frame_id`).
+    pub fn start_mapping(&mut self, frame_id: &str) {
+        self.map = Some(MapSession::new(MapMode::Mapping, frame_id));
+        self.tracker.set_localize_in_map(false);
+    }
+
+    /// Localize in `map`: its embeddings must come from this processor's matcher
+    /// ([`PairMatcher::identity`]); its keyframes are prepared and inserted read-only.
+    /// Returns the number of map keyframes.
+    pub fn localize_in(&mut self, map: &KeyframeMap) -> Result<usize, PipelineError> {
+        let identity = self.tracker.matcher().identity()?;
+        if map.model != identity {
+            return Err(MapError::Model {
+                path: "the map's manifest.json".into(),
+                found: map.model.clone(),
+                expected: identity,
+            }
+            .into());
+        }
+        let n = self.tracker.add_map_keyframes(&map.keyframes)?;
+        let mut session = MapSession::new(MapMode::Localization, map.frame_id.clone());
+        for k in &map.keyframes {
+            session.add_map_keyframe(k.id.clone(), k.pose);
+        }
+        self.map = Some(session);
+        self.tracker.set_localize_in_map(true);
+        Ok(n)
+    }
+
+    /// Open the configured map (`map.*`). The rule for an unusable map: in localization mode it
+    /// is an error (the node refuses to start: the user asked to localize in it); in mapping
+    /// mode it is logged and the run starts an empty map, which `~/save_map` writes to
+    /// `map.path` (replacing what is there, atomically). No path: no map. Returns what was
+    /// done, also logged.
+    pub fn open_map(
+        &mut self,
+        map: &MapConfig,
+        odom_frame: &str,
+    ) -> Result<Option<String>, PipelineError> {
+        let path = map.path.trim();
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let dir = std::path::Path::new(path);
+        let what = match map.mode {
+            MapMode::Localization => {
+                let identity = self.tracker.matcher().identity()?;
+                let loaded = super::map::load(dir, Some(&identity))?;
+                let n = self.localize_in(&loaded)?;
+                format!(
+                    "map: localizing in {path} ({n} keyframes, frame {})",
+                    loaded.frame_id
+                )
+            }
+            MapMode::Mapping => {
+                self.start_mapping(odom_frame);
+                match super::map::load_manifest(dir) {
+                    Ok(m) => format!(
+                        "map: mapping; ~/save_map will replace the map of {} keyframes at {path}",
+                        m.keyframes.len()
+                    ),
+                    Err(MapError::Missing { .. }) => {
+                        format!("map: mapping; ~/save_map will write {path}")
+                    }
+                    Err(e) => {
+                        log::warn!("{e}; mapping starts an empty map");
+                        format!("map: mapping; the map at {path} is unusable, ~/save_map will replace it")
+                    }
+                }
+            }
+        };
+        self.set_map_path(dir);
+        log::info!("{what}");
+        Ok(Some(what))
+    }
+
+    /// Where [`ControlCommand::SaveMap`] writes the map.
+    pub fn set_map_path(&mut self, path: impl Into<std::path::PathBuf>) {
+        self.map_path = Some(path.into());
+    }
+
+    /// [`ControlCommand::SaveMap`]: export and save atomically; the status level and message.
+    fn save_map(&self) -> (u8, String) {
+        let mode = self.map.as_ref().map(|s| s.mode());
+        let path = match (&self.map_path, mode) {
+            (_, None) => {
+                return (
+                    DiagnosticStatus::WARN,
+                    "save_map: no map is being built (map.mode mapping starts one)".into(),
+                )
+            }
+            (_, Some(MapMode::Localization)) => {
+                return (
+                    DiagnosticStatus::WARN,
+                    "save_map: the map is read-only in localization mode; nothing saved".into(),
+                )
+            }
+            (None, _) => {
+                return (
+                    DiagnosticStatus::WARN,
+                    "save_map: no map path set (map.path)".into(),
+                )
+            }
+            (Some(path), Some(MapMode::Mapping)) => path,
+        };
+        let saved = self
+            .export_map()
+            .and_then(|m| m.ok_or_else(|| MapError::invalid(path, "no map session").into()))
+            .and_then(|m| Ok(super::map::save(&m, path)?));
+        match saved {
+            Ok(r) => (
+                DiagnosticStatus::OK,
+                format!(
+                    "save_map: {} keyframe(s), {} bytes to {} ({} written, {} removed)",
+                    r.keyframes,
+                    r.bytes,
+                    path.display(),
+                    r.written,
+                    r.removed
+                ),
+            ),
+            Err(e) => (
+                DiagnosticStatus::ERROR,
+                format!("save_map: {e} (the previous map, if any, is intact)"),
+            ),
+        }
+    }
+
+    /// The map session, when mapping or localizing.
+    pub fn map_session(&self) -> Option<&MapSession> {
+        self.map.as_ref()
+    }
+
+    /// Localization: the odom frame's pose in the map frame (`map → odom`), from the driving
+    /// camera's last localized frame; `None` before it localized.
+    pub fn map_from_odom(&self) -> Option<nalgebra::Isometry3<f64>> {
+        self.map_from_odom
+    }
+
+    /// The odometry chain's state for the last frame (`None`: monocular camera).
+    pub fn chain_state(&self) -> Option<ChainState> {
+        self.chain
+    }
+
+    /// The last tracked frame's pose in the map (`None`: not localized, or no map).
+    pub fn localized(&self) -> Option<&Localized> {
+        self.localized.as_ref()
+    }
+
+    /// The map to save: the keyframes kept for the map with their poses, images, embeddings
+    /// and depth (`None` without a session). A stereo keyframe's triangulated points are not
+    /// saved (format version 1 keeps depth images only): it is saved without depth.
+    pub fn export_map(&self) -> Result<Option<KeyframeMap>, PipelineError> {
+        let Some(session) = &self.map else {
+            return Ok(None);
+        };
+        let matcher = self.tracker.matcher();
+        let keyframes = self
+            .tracker
+            .keyframes()
+            .filter(|k| k.map)
+            .filter_map(|k| {
+                let pose = *session.pose(&k.id)?;
+                let depth = match k.depth.as_deref() {
+                    Some(KeyframeDepth::Dense(d)) => Some(d.clone()),
+                    _ => None,
+                };
+                Some(MapKeyframe {
+                    id: k.id.clone(),
+                    frame_id: k.frame_id.clone(),
+                    model: k.model,
+                    image: k.image.clone(),
+                    embedding: matcher.embedding(&k.prepared).to_vec(),
+                    depth,
+                    pose,
+                })
+            })
+            .collect();
+        Ok(Some(KeyframeMap {
+            model: matcher.identity()?,
+            frame_id: session.frame_id().to_string(),
+            keyframes,
+        }))
     }
 
     /// The tracker.
@@ -121,14 +329,17 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             lost_error_frames: self.tracker.integrity().lost_error_frames,
         };
         let mut messages = track_messages(&out, &ctx);
+        self.anchor_map_keyframe(&out);
         let camera = self.cameras.get(frame.camera);
         let (transforms, node) = (&self.transforms, &self.node);
-        if let Some(step) = self
+        let step = self
             .odom
-            .step(&out, || mount_of(camera, &out.frame_id, node, transforms))
-        {
-            add_odom_messages(&mut messages, &out, &step, &self.node, self.odom.path());
+            .step(&out, || mount_of(camera, &out.frame_id, node, transforms));
+        if let Some(step) = &step {
+            add_odom_messages(&mut messages, &out, step, &self.node, self.odom.path());
         }
+        self.chain = step.as_ref().map(|s| s.state);
+        self.observe_map(&out, step.as_ref());
         // Keyframe poses live as long as the tracker keeps the keyframe.
         if self.odom.keyframes_known() > 2 * self.tracker.config().max_keyframes as usize + 8 {
             let kept: std::collections::HashSet<_> =
@@ -136,6 +347,82 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             self.odom.retain_keyframes(|id| kept.contains(id));
         }
         Ok((out, messages))
+    }
+}
+
+impl<M: PairMatcher> TrackerProcessor<M> {
+    /// Localization: a frame measured against a map keyframe the odometry chain has no pose
+    /// for gets that keyframe an odom pose through the map frame's pose in odom, so the chain
+    /// composes onto it instead of holding. That pose is fixed by the first localized frame:
+    /// where the camera's chain last was (continuity), else the map frame is odom.
+    fn anchor_map_keyframe(&mut self, out: &TrackOutput) {
+        let Some(session) = self.map.as_ref() else {
+            return;
+        };
+        let Some(k) = out.keyframe.as_ref() else {
+            return;
+        };
+        if session.mode() != MapMode::Localization || self.odom.keyframe_pose(k).is_some() {
+            return;
+        }
+        let Some(kf_map) = session.pose(k) else {
+            return;
+        };
+        let odom_from_map = match self.odom_from_map {
+            Some(t) => t,
+            None => {
+                let Some(p) = out.pose.as_ref().filter(|p| p.scale.is_metric()) else {
+                    return;
+                };
+                let map_camera = kf_map.compose(&pose_in_keyframe_with_cov(p));
+                let t = match self.odom.camera_pose(out.camera.index) {
+                    Some(odom_camera) => odom_camera.pose * map_camera.pose.inverse(),
+                    None => nalgebra::Isometry3::identity(),
+                };
+                self.odom_from_map = Some(t);
+                t
+            }
+        };
+        let pose = PoseWithCov::exact(odom_from_map).compose(kf_map);
+        self.odom.set_keyframe_pose(k.clone(), pose);
+    }
+
+    /// The map session's part of a frame: its map pose, the keyframe kept for the map
+    /// (mapping), a relocalization request for a camera that is not localized (localization).
+    fn observe_map(&mut self, out: &TrackOutput, step: Option<&ChainStep>) {
+        self.localized = None;
+        let Some(session) = &mut self.map else {
+            return;
+        };
+        let tracker = &self.tracker;
+        let (localized, keep) =
+            session.observe(out, step, |id| tracker.keyframe(id).is_some_and(|k| k.map));
+        if let Some(id) = keep {
+            self.tracker.pin_keyframe(&id);
+        }
+        if session.mode() == MapMode::Localization {
+            let camera = out.camera.index;
+            let on_map = self
+                .tracker
+                .reference(camera)
+                .is_some_and(|r| session.pose(r).is_some());
+            if !on_map {
+                self.tracker.request_relocalization(Some(&out.camera.name));
+            }
+            if session.poses_known()
+                > session.map_keyframes() + 2 * self.tracker.config().max_keyframes as usize + 8
+            {
+                let kept: std::collections::HashSet<_> =
+                    self.tracker.keyframes().map(|k| k.id.clone()).collect();
+                session.retain(|id| kept.contains(id));
+            }
+        }
+        if let (Some(l), Some(s)) = (&localized, step) {
+            if s.drives && session.mode() == MapMode::Localization {
+                self.map_from_odom = Some(l.pose.pose * s.camera.pose.inverse());
+            }
+        }
+        self.localized = localized;
     }
 }
 
@@ -232,6 +519,7 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
                         format!("reset: {n} keyframe(s) forgotten"),
                     )
                 }
+                ControlCommand::SaveMap => self.save_map(),
             }
         };
         if level == DiagnosticStatus::OK {

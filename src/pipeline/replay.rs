@@ -402,7 +402,7 @@ fn proc_status_mib(key: &str) -> Option<f64> {
 /// The bag's `/tf_static` (where a recorded robot's camera mounts are), as a tree; empty when
 /// the bag has none. Damaged messages are skipped with a warning (the mounts then come from
 /// `cameras.mounts`, as the log says).
-fn static_transforms(reader: &Bag) -> SharedTransforms {
+pub(crate) fn static_transforms(reader: &Bag) -> SharedTransforms {
     let mut tree = TransformTree::new();
     if reader.topics().iter().any(|t| t.name == TF_STATIC_TOPIC) {
         match reader.messages(&[TF_STATIC_TOPIC]) {

@@ -38,7 +38,7 @@ use super::matcher::{cosine_similarity, PairMatcher};
 use super::metric::{metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
 use super::{
-    Correspondence, Frame, IntegrityReport, KeyframeId, PipelineError, PoseScale,
+    CameraId, Correspondence, Frame, IntegrityReport, KeyframeId, PipelineError, PoseScale,
     RelocalizationCandidate, TrackOutput, TrackQuality, TrackState, TrackTimings, TrackedPose,
     TrackerConfig,
 };
@@ -150,6 +150,8 @@ pub struct Tracker<M: PairMatcher> {
     store: KeyframeStore<M::Prepared>,
     cameras: BTreeMap<usize, CameraTrack>,
     counters: TrackerCounters,
+    /// Localizing in a map: requested relocalizations consider map keyframes only.
+    localize_in_map: bool,
 }
 
 impl<M: PairMatcher> Tracker<M> {
@@ -170,6 +172,7 @@ impl<M: PairMatcher> Tracker<M> {
             integrity: IntegrityConfig::default(),
             cameras: BTreeMap::new(),
             counters: TrackerCounters::default(),
+            localize_in_map: false,
         })
     }
 
@@ -250,13 +253,89 @@ impl<M: PairMatcher> Tracker<M> {
         n
     }
 
+    /// Localize in the map: a requested relocalization (and a camera's first frame) considers
+    /// map keyframes only ([`Keyframe::map`]), so a camera finds its pose in the map rather than
+    /// against its own recent keyframes.
+    pub fn set_localize_in_map(&mut self, on: bool) {
+        self.localize_in_map = on;
+    }
+
+    /// Insert keyframes of a saved map, read-only ([`Keyframe::map`]): their images are
+    /// prepared by this tracker's matcher, their depth and camera model kept. Returns the
+    /// number inserted. A map keyframe whose camera name matches a tracked camera is still a
+    /// map keyframe (never evicted, never reset).
+    pub fn add_map_keyframes(
+        &mut self,
+        keyframes: &[super::map::MapKeyframe],
+    ) -> Result<usize, PipelineError> {
+        for chunk in keyframes.chunks(8) {
+            let frames: Vec<Frame> = chunk
+                .iter()
+                .map(|k| Frame {
+                    camera: CameraId {
+                        index: usize::MAX,
+                        name: k.id.camera.clone(),
+                    },
+                    stamp: k.id.stamp,
+                    frame_id: k.frame_id.clone(),
+                    image: k.image.clone(),
+                    model: k.model,
+                    metric: k.depth.clone().map(FrameMetric::Depth),
+                })
+                .collect();
+            let refs: Vec<&Frame> = frames.iter().collect();
+            let prepared = self.matcher.prepare(&refs)?;
+            if prepared.len() != frames.len() {
+                return Err(PipelineError::Matcher {
+                    reason: format!(
+                        "prepare returned {} features for {} map keyframes",
+                        prepared.len(),
+                        frames.len()
+                    ),
+                });
+            }
+            for ((k, frame), prepared) in chunk.iter().zip(&frames).zip(prepared) {
+                let mut keyframe = Keyframe::new(
+                    k.id.clone(),
+                    frame.camera.clone(),
+                    k.frame_id.clone(),
+                    k.model,
+                    k.image.clone(),
+                    prepared,
+                );
+                keyframe.depth = k.depth.clone().map(|d| Arc::new(KeyframeDepth::Dense(d)));
+                keyframe.grey = Some(Arc::new(GreyImage::of(&k.image)));
+                keyframe.map = true;
+                self.store.insert(keyframe, &[]);
+            }
+        }
+        Ok(keyframes.len())
+    }
+
+    /// Make keyframe `id` a map keyframe (mapping: it is kept for the map). False when it is
+    /// not stored.
+    pub fn pin_keyframe(&mut self, id: &KeyframeId) -> bool {
+        match self.store.get_mut(id) {
+            Some(k) => {
+                k.map = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The stored keyframe `id`.
+    pub fn keyframe(&self, id: &KeyframeId) -> Option<&Keyframe<M::Prepared>> {
+        self.store.get(id)
+    }
+
     /// Forget the keyframes taken by the camera named `camera` (all keyframes when `None`);
     /// every camera that tracked against one of them starts over with its next frame.
-    /// Returns the number of keyframes removed.
+    /// Map keyframes stay. Returns the number of keyframes removed.
     pub fn reset(&mut self, camera: Option<&str>) -> usize {
         let removed = self
             .store
-            .remove_where(|k| camera.is_none_or(|c| c == k.camera.name));
+            .remove_where(|k| !k.map && camera.is_none_or(|c| c == k.camera.name));
         self.forget(&removed);
         for track in self.cameras.values_mut() {
             if camera.is_none_or(|c| c == track.name) {
@@ -362,13 +441,29 @@ impl<M: PairMatcher> Tracker<M> {
             .filter(|r| self.store.get(r).is_some());
 
         let Some(reference) = reference else {
+            // Localizing in a map: a camera's first frame looks for its place in the map first.
+            if self.localize_in_map && !self.is_blank(evidence) {
+                let (best, tried) =
+                    self.relocalize(&frame, &prepared, evidence, None, true, clock)?;
+                if let Some(best) = best {
+                    return Ok(self.finish_relocalized(frame, best, tried, clock, start));
+                }
+            }
             return Ok(self.promote_first(frame, prepared, evidence, clock, start));
         };
 
-        // 3. Requested relocalization: every stored keyframe is a candidate.
+        // 3. Requested relocalization: every stored keyframe is a candidate (map keyframes
+        // only when localizing in a map).
         let mut tried = Vec::new();
         if requested {
-            let (best, candidates) = self.relocalize(&frame, &prepared, evidence, None, clock)?;
+            let (best, candidates) = self.relocalize(
+                &frame,
+                &prepared,
+                evidence,
+                None,
+                self.localize_in_map,
+                clock,
+            )?;
             tried = candidates;
             if let Some(best) = best {
                 return Ok(self.finish_relocalized(frame, best, tried, clock, start));
@@ -428,7 +523,7 @@ impl<M: PairMatcher> Tracker<M> {
         let blank = self.is_blank(evidence);
         if self.config.relocalize_when_lost && !blank {
             let (best, candidates) =
-                self.relocalize(&frame, &prepared, evidence, Some(&reference), clock)?;
+                self.relocalize(&frame, &prepared, evidence, Some(&reference), false, clock)?;
             tried.extend(candidates);
             if let Some(best) = best {
                 return Ok(self.finish_relocalized(frame, best, tried, clock, start));
@@ -872,14 +967,16 @@ impl<M: PairMatcher> Tracker<M> {
         report
     }
 
-    /// Rank keyframes (all but `exclude`) by embedding similarity, match the top k and return
-    /// the verified attempt with the most inliers, plus every candidate tried.
+    /// Rank keyframes (all but `exclude`; map keyframes only with `map_only`) by embedding
+    /// similarity, match the top k and return the verified attempt with the most inliers, plus
+    /// every candidate tried.
     fn relocalize(
         &mut self,
         frame: &Frame,
         prepared: &M::Prepared,
         evidence: &FrameEvidence,
         exclude: Option<&KeyframeId>,
+        map_only: bool,
         clock: &mut Clock,
     ) -> Result<(Option<Attempt>, Vec<RelocalizationCandidate>), PipelineError> {
         let t = Instant::now();
@@ -887,7 +984,7 @@ impl<M: PairMatcher> Tracker<M> {
         let scored: Vec<(KeyframeId, f64, u64)> = self
             .store
             .iter()
-            .filter(|k| Some(&k.id) != exclude)
+            .filter(|k| Some(&k.id) != exclude && (k.map || !map_only))
             .map(|k| {
                 let s = cosine_similarity(query, self.matcher.embedding(&k.prepared))
                     .unwrap_or(f64::NAN);

@@ -484,6 +484,7 @@ mod tests {
             let name = match command {
                 ControlCommand::Relocalize(_) => "Relocalize",
                 ControlCommand::Reset(_) => "Reset",
+                ControlCommand::SaveMap => "SaveMap",
             };
             vec![DiagnosticStatus {
                 message: format!("{name}({:?})", command.camera().unwrap_or("")),

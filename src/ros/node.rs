@@ -7,7 +7,7 @@
 //!     ─▶ CameraInput (CameraSync: stamps paired within node.sync_tolerance_s)
 //!     ─▶ FrameWorker (one slot per camera, newest wins, drops counted; dedicated thread)
 //!     ─▶ TrackerProcessor: decode, track, messages ─▶ publishers
-//! ~/relocalize, ~/reset, ~/<camera>/relocalize, ~/<camera>/reset (std_srvs/srv/Trigger)
+//! ~/relocalize, ~/reset, ~/<camera>/relocalize, ~/<camera>/reset, ~/save_map (std_srvs/srv/Trigger)
 //!     ─▶ FrameWorker::control_with_reply ─▶ the service response names the outcome
 //! 1 Hz: /diagnostics = input + scheduling statistics per camera + the tracker's latest statuses
 //! ```
@@ -267,9 +267,11 @@ impl Shared {
 /// SIGINT.
 pub fn run() -> Result<(), NodeError> {
     run_with(|config, cameras, transforms| {
-        Ok(Box::new(
-            TrackerProcessor::load(config, cameras.to_vec())?.with_transforms(transforms),
-        ))
+        let mut processor =
+            TrackerProcessor::load(config, cameras.to_vec())?.with_transforms(transforms);
+        // `map.path` in localization mode must load, or the node does not start.
+        processor.open_map(&config.map, &config.node.odom_frame)?;
+        Ok(Box::new(processor))
     })
 }
 

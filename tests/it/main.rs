@@ -7,6 +7,7 @@ mod eval;
 mod fuzz;
 mod geometry;
 mod io;
+mod map;
 mod matching;
 mod metric;
 mod odom_stereo;

@@ -8,6 +8,7 @@ mod features;
 mod homography;
 mod imim;
 mod info;
+mod map;
 mod match_bench;
 mod match_cmd;
 mod pnp;
@@ -72,6 +73,8 @@ enum Command {
     /// Run the matcher node's pipeline on a rosbag2 bag (directory or file, MCAP or sqlite3);
     /// write its outputs as a bag.
     Replay(replay::Args),
+    /// Saved keyframe maps: `imd map build BAG --out MAP` (mapping run), `imd map info MAP`.
+    Map(map::Args),
     /// Inspect rosbag2 bags (`imd bag info PATH`: topics, types, counts, storage, files).
     Bag(bag::Args),
 }
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Bag(args) => bag::run(args),
+        Command::Map(args) => map::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,6 +80,10 @@ pub struct Args {
     /// Write the summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
+    /// Localize the recording in this saved map (`imd map build`): every frame in order, a
+    /// summary of the frames localized and their poses in the map; no output bag.
+    #[arg(long, value_name = "MAP", conflicts_with_all = ["out", "realtime"])]
+    map: Option<PathBuf>,
 }
 
 /// `/ns/cam0/image_raw[/compressed]` → (`cam0`, `/ns/cam0/camera_info`).
@@ -98,7 +102,7 @@ pub fn camera_from_topic(image_topic: &str, index: usize) -> (String, String) {
 }
 
 /// `--depth` / `--right` flags onto the cameras of `--camera`, by position (`-` = none).
-fn metric_from_flags(
+pub(crate) fn metric_from_flags(
     cameras: &mut CamerasConfig,
     depths: &[String],
     rights: &[String],
@@ -149,7 +153,7 @@ fn metric_from_flags(
     Ok(())
 }
 
-fn cameras_from_flags(flags: &[String]) -> Result<CamerasConfig> {
+pub(crate) fn cameras_from_flags(flags: &[String]) -> Result<CamerasConfig> {
     let mut cameras = CamerasConfig::default();
     for (i, flag) in flags.iter().enumerate() {
         let mut parts = flag.split(',').map(str::trim);
@@ -250,6 +254,9 @@ fn check_outputs(args: &Args, config: &ImdConfig) -> Result<()> {
 pub fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
     check_outputs(&args, &config)?;
+    if let Some(map) = &args.map {
+        return crate::map::localize(&args.bag, &config, map, args.summary_json.as_deref());
+    }
     install_stop_handlers();
     let matcher = ImdMatcher::load(&config.model)
         .with_context(|| format!("loading the matcher from {:?}", config.model.model_dir))?;

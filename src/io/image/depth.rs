@@ -45,6 +45,11 @@ impl DepthMap {
         }
     }
 
+    /// The samples in their sensor units.
+    pub fn samples(&self) -> &DepthBuffer {
+        &self.samples
+    }
+
     /// The geometry's view of the samples (for lifting matched pixels).
     pub fn view(&self) -> DepthImage<'_> {
         let samples = match &self.samples {

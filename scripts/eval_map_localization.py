@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Errors of `imd replay BAG --map MAP --summary-json S.json` against the ground truth of
+scripts/make_map_bags.py: each map keyframe's position error, and per localized frame the
+position / rotation error in the map frame (the map frame placed in the world by the map's
+first keyframe, camera A's first frame), counted against the acceptance bounds (5 cm and 1°;
+20 cm or 5°).
+
+Run: .venv/bin/python scripts/eval_map_localization.py MAP_JSON MAP_DIR SUMMARY_JSON
+"""
+import json, sys, numpy as np
+gt = json.load(open(sys.argv[1])); man = json.load(open(sys.argv[2] + "/manifest.json")); loc = json.load(open(sys.argv[3]))
+def key(s): return (s["sec"], s["nanosec"])
+frames = {(f["camera"], key(f["stamp"])): f for f in gt["frames"]}
+def qmat(q):
+    x, y, z, w = q
+    return np.array([[1-2*(y*y+z*z), 2*(x*y-z*w), 2*(x*z+y*w)], [2*(x*y+z*w), 1-2*(x*x+z*z), 2*(y*z-x*w)], [2*(x*z-y*w), 2*(y*z+x*w), 1-2*(x*x+y*y)]])
+def world_from(f):
+    R = np.array(f["r_cw"]).reshape(3, 3); t = np.array(f["t_cw"])
+    T = np.eye(4); T[:3, :3] = R.T; T[:3, 3] = -R.T @ t; return T
+def iso(p, q):
+    T = np.eye(4); T[:3, :3] = qmat(q); T[:3, 3] = p; return T
+k0 = min(man["keyframes"], key=lambda k: key(k["stamp"]))
+map_from_world = iso(k0["position_m"], k0["orientation_xyzw"]) @ np.linalg.inv(world_from(frames[("cam0", key(k0["stamp"]))]))
+for k in man["keyframes"]:
+    want = map_from_world @ world_from(frames[("cam0", key(k["stamp"]))])
+    print("map keyframe", key(k["stamp"]), "%.1f mm" % (1e3 * np.linalg.norm(want[:3, 3] - np.array(k["position_m"]))))
+errs = []
+for f in loc["per_frame"]:
+    if f["position_m"] is None:
+        errs.append(None); continue
+    got = iso(f["position_m"], f["orientation_xyzw"])
+    want = map_from_world @ world_from(frames[(f["camera"], key(f["stamp"]))])
+    d = np.linalg.norm(got[:3, 3] - want[:3, 3])
+    c = (np.trace(got[:3, :3].T @ want[:3, :3]) - 1) / 2
+    r = np.degrees(np.arccos(np.clip(c, -1, 1)))
+    errs.append((d, r))
+ok = [e for e in errs if e is not None]
+print("frames", len(errs), "localized", len(ok))
+print("within 5cm/1deg", sum(1 for d, r in ok if d <= 0.05 and r <= 1), "beyond 20cm/5deg", sum(1 for d, r in ok if d > 0.2 or r > 5))
+if ok:
+    print("median %.1f mm %.2f deg, worst %.1f mm %.2f deg" % (1e3*np.median([d for d, _ in ok]), np.median([r for _, r in ok]), 1e3*max(d for d, _ in ok), max(r for _, r in ok)))

@@ -1,0 +1,419 @@
+//! Saved maps end to end: camera A builds a map from its bag, the map goes to disk and back,
+//! camera B (other intrinsics, path, start and mount) localizes in it without a hint.
+//!
+//! `scripts/make_map_bags.py` renders the replay room for both cameras with registered depth
+//! (16UC1) and each robot's mount in `/tf_static`; the ground-truth oracle matcher (0.25 px
+//! noise, 20 % outliers) stands in for the network, since the map and the relocalization are
+//! the point here, not the model.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use imd::config::{CamerasConfig, ImdConfig};
+use imd::pipeline::map::run::{run_bag, MapRun, MapRunSummary};
+use imd::pipeline::map::{self, MapError};
+use imd::pipeline::{PipelineError, TrackState, TrackerConfig};
+use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
+
+use crate::pipeline::oracle::Oracle;
+use crate::pipeline::scene::{GtFrame, Scene};
+use crate::util::generated_fixtures;
+
+fn fixture() -> PathBuf {
+    generated_fixtures("make_map_bags.py", "map")
+}
+
+fn scene() -> Arc<Scene> {
+    Arc::new(Scene::load_file(&fixture().join("map.json")))
+}
+
+fn config(camera: &str) -> ImdConfig {
+    let list = |s: String| vec![s];
+    let cameras = CamerasConfig {
+        names: list(camera.into()),
+        image_topics: list(format!("/{camera}/image_raw/compressed")),
+        camera_info_topics: list(format!("/{camera}/camera_info")),
+        depth_topics: list(format!("/{camera}/depth/image_raw")),
+        ..Default::default()
+    };
+    let mut config = ImdConfig {
+        cameras,
+        tracker: TrackerConfig::default(),
+        ..Default::default()
+    };
+    config.pose.max_iterations = 10_000;
+    config.node.publish_debug_image = false;
+    // The oracle's calibration, as in replay_metric.rs.
+    config.integrity.covariance_inflation = 1.0;
+    config.integrity.covariance_noise_floor_px = 0.0;
+    config.integrity.min_translation_parallax_px = 2.0;
+    config
+}
+
+/// A ground-truth frame's optical frame in the world.
+fn world_from(f: &GtFrame) -> Isometry3<f64> {
+    let r_wc = f.r_cw.transpose();
+    Isometry3::from_parts(
+        Translation3::from(-(r_wc * f.t_cw)),
+        UnitQuaternion::from_matrix(&r_wc),
+    )
+}
+
+fn isometry(p: [f64; 3], q: [f64; 4]) -> Isometry3<f64> {
+    Isometry3::from_parts(
+        Translation3::new(p[0], p[1], p[2]),
+        UnitQuaternion::from_quaternion(Quaternion::new(q[3], q[0], q[1], q[2])),
+    )
+}
+
+fn build(scene: &Arc<Scene>) -> (map::KeyframeMap, MapRunSummary) {
+    let bag = fixture().join("map_a.mcap");
+    let (processor, summary) = run_bag(
+        &bag,
+        &config("cam0"),
+        Oracle::new(scene.clone()),
+        MapRun::Build,
+    )
+    .unwrap();
+    let map = processor.export_map().unwrap().unwrap();
+    (map, summary)
+}
+
+#[test]
+fn a_map_built_by_camera_a_localizes_camera_b_without_a_hint() {
+    let scene = scene();
+    let (built, summary_a) = build(&scene);
+    assert_eq!(summary_a.frames, 48);
+    assert!(summary_a.failed.is_empty(), "{:?}", summary_a.failed);
+    assert!(
+        built.keyframes.len() >= 3,
+        "{} keyframes",
+        built.keyframes.len()
+    );
+    assert!(built.keyframes.iter().all(|k| k.depth.is_some()));
+    assert_eq!(built.frame_id, "odom");
+
+    // Through the disk and back.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    let report = map::save(&built, &dir).unwrap();
+    let oracle = Oracle::new(scene.clone());
+    let identity = imd::pipeline::PairMatcher::identity(&oracle).unwrap();
+    let loaded = map::load(&dir, Some(&identity)).unwrap();
+    assert_eq!(loaded.keyframes.len(), built.keyframes.len());
+    eprintln!(
+        "map: {} keyframes, {} bytes ({} per keyframe)",
+        report.keyframes,
+        report.bytes,
+        report.bytes / report.keyframes.max(1) as u64
+    );
+
+    // The map frame in the world, from the map's first keyframe (cam0's first frame).
+    let first = loaded.keyframes.iter().min_by_key(|k| k.id.stamp).unwrap();
+    let first_gt = scene.frame("cam0", first.id.stamp).unwrap();
+    let map_from_world = first.pose.pose * world_from(first_gt).inverse();
+    // The map's keyframe poses themselves agree with the ground truth.
+    for k in &loaded.keyframes {
+        let want = map_from_world * world_from(scene.frame("cam0", k.id.stamp).unwrap());
+        let d = (k.pose.pose.translation.vector - want.translation.vector).norm();
+        assert!(d < 0.05, "map keyframe {}: {:.1} mm off", k.id, d * 1e3);
+    }
+
+    let bag = fixture().join("map_b.mcap");
+    let (_, summary) = run_bag(&bag, &config("camB"), oracle, MapRun::Localize(&loaded)).unwrap();
+    assert_eq!(summary.frames, 36);
+    let map_frames: Vec<&GtFrame> = loaded
+        .keyframes
+        .iter()
+        .map(|k| scene.frame("cam0", k.id.stamp).unwrap())
+        .collect();
+    let (mut eligible, mut good, mut bad) = (0, 0, Vec::new());
+    let (mut worst_m, mut worst_deg) = (0.0f64, 0.0f64);
+    for f in &summary.per_frame {
+        let gt = scene.frame("camB", f.stamp).unwrap();
+        let overlap = map_frames
+            .iter()
+            .map(|m| scene.overlap(gt, m, 8))
+            .fold(0.0, f64::max);
+        let overlaps = overlap >= 0.3;
+        eligible += overlaps as usize;
+        let (Some(p), Some(q)) = (f.position_m, f.orientation_xyzw) else {
+            eprintln!(
+                "camB #{}: {:?}, not localized (overlap {overlap:.2})",
+                gt.index, f.state
+            );
+            continue;
+        };
+        let got = isometry(p, q);
+        let want = map_from_world * world_from(gt);
+        let d = (got.translation.vector - want.translation.vector).norm();
+        let r = got.rotation.angle_to(&want.rotation).to_degrees();
+        worst_m = worst_m.max(d);
+        worst_deg = worst_deg.max(r);
+        eprintln!(
+            "camB #{}: {:?} {:.1} mm {:.2}° (overlap {overlap:.2}, map keyframe {})",
+            gt.index,
+            f.state,
+            d * 1e3,
+            r,
+            f.against_map_keyframe
+        );
+        if overlaps && d <= 0.05 && r <= 1.0 {
+            good += 1;
+        }
+        if d > 0.20 || r > 5.0 {
+            bad.push(gt.index);
+        }
+    }
+    eprintln!(
+        "camB: {good} of {eligible} overlapping frames within 5 cm and 1°, worst {:.1} mm \
+         {worst_deg:.2}°; {} relocalized against the map",
+        worst_m * 1e3,
+        summary.relocalized
+    );
+    assert!(eligible >= 20, "{eligible} frames overlap the map");
+    assert!(
+        good as f64 >= 0.9 * eligible as f64,
+        "{good} of {eligible} within 5 cm and 1°"
+    );
+    assert!(bad.is_empty(), "frames beyond 20 cm or 5°: {bad:?}");
+    assert!(summary.relocalized >= 1);
+    // The odometry chain goes on through map keyframes (never holding once localized), and
+    // map → odom stays put (the chain's drift against the map, millimetres here).
+    let first_localized = summary
+        .per_frame
+        .iter()
+        .position(|f| f.position_m.is_some())
+        .unwrap();
+    let holding: Vec<usize> = summary.per_frame[first_localized..]
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.odom_state == Some("holding"))
+        .map(|(i, _)| i + first_localized)
+        .collect();
+    assert!(holding.is_empty(), "odometry held at frames {holding:?}");
+    let offsets: Vec<[f64; 3]> = summary
+        .per_frame
+        .iter()
+        .filter_map(|f| f.map_from_odom_m)
+        .collect();
+    assert!(
+        offsets.len() >= 30,
+        "{} frames with map → odom",
+        offsets.len()
+    );
+    let spread = offsets
+        .iter()
+        .map(|o| {
+            ((o[0] - offsets[0][0]).powi(2)
+                + (o[1] - offsets[0][1]).powi(2)
+                + (o[2] - offsets[0][2]).powi(2))
+            .sqrt()
+        })
+        .fold(0.0, f64::max);
+    eprintln!("map → odom moved by at most {:.1} mm", spread * 1e3);
+    assert!(spread < 0.05, "map → odom moved {:.1} mm", spread * 1e3);
+    assert!(summary
+        .per_frame
+        .iter()
+        .any(|f| f.state == TrackState::Relocalized && f.against_map_keyframe));
+}
+
+#[test]
+fn a_map_of_another_model_is_refused_by_the_processor() {
+    let scene = scene();
+    let (mut built, _) = build(&scene);
+    built.model = "sha256:another".into();
+    let err = run_bag(
+        &fixture().join("map_b.mcap"),
+        &config("camB"),
+        Oracle::new(scene),
+        MapRun::Localize(&built),
+    )
+    .expect_err("another model's map must be refused");
+    assert!(
+        matches!(err, PipelineError::Map(MapError::Model { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("sha256:another"), "{err}");
+}
+
+#[test]
+fn map_info_describes_a_map_and_names_a_corrupt_file() {
+    let scene = scene();
+    let (built, _) = build(&scene);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    map::save(&built, &dir).unwrap();
+    let info = |json: bool| {
+        let mut c = std::process::Command::new(crate::util::imd_bin());
+        c.args(["map", "info"]).arg(&dir);
+        if json {
+            c.arg("--json");
+        }
+        c.env("RUST_LOG", "warn").output().unwrap()
+    };
+    let out = info(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["keyframes"], built.keyframes.len());
+    assert_eq!(v["keyframes_per_camera"]["cam0"], built.keyframes.len());
+    assert_eq!(v["depth"]["16UC1"], built.keyframes.len());
+    assert_eq!(v["frame_id"], "odom");
+    let text = String::from_utf8_lossy(&info(false).stdout).to_string();
+    assert!(text.contains("format:     version 1"), "{text}");
+
+    // A flipped byte: the command fails naming the file and the checksum it expected.
+    let manifest = map::load_manifest(&dir).unwrap();
+    let blob = dir.join(&manifest.keyframes[0].image.path);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let out = info(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&*blob.to_string_lossy()) && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+
+    // `imd replay --map` on a folder without a map fails before loading any model.
+    let out = std::process::Command::new(crate::util::imd_bin())
+        .arg("replay")
+        .arg(fixture().join("map_b.mcap"))
+        .args([
+            "--camera",
+            "/camB/image_raw/compressed",
+            "--model",
+            "/nonexistent",
+            "--map",
+        ])
+        .arg(tmp.path().join("nothing"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing: missing"), "{stderr}");
+}
+
+#[test]
+fn save_map_saves_while_mapping_and_refuses_in_localization() {
+    use imd::io::msgs::diagnostic_msgs::DiagnosticStatus;
+    use imd::pipeline::{ControlCommand, FrameProcessor};
+    let scene = scene();
+    let (mut processor, _) = run_bag(
+        &fixture().join("map_a.mcap"),
+        &config("cam0"),
+        Oracle::new(scene.clone()),
+        MapRun::Build,
+    )
+    .unwrap();
+    let status = processor.control(ControlCommand::SaveMap);
+    assert_eq!(
+        status[0].level,
+        DiagnosticStatus::WARN,
+        "{}",
+        status[0].message
+    );
+    assert!(
+        status[0].message.contains("map.path"),
+        "{}",
+        status[0].message
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("saved");
+    processor.set_map_path(&dir);
+    let status = processor.control(ControlCommand::SaveMap);
+    assert_eq!(
+        status[0].level,
+        DiagnosticStatus::OK,
+        "{}",
+        status[0].message
+    );
+    let loaded = map::load(&dir, None).unwrap();
+    assert_eq!(
+        loaded.keyframes.len(),
+        processor.export_map().unwrap().unwrap().keyframes.len()
+    );
+    // Localizing: the map is read-only.
+    let (mut localizing, _) = run_bag(
+        &fixture().join("map_b.mcap"),
+        &config("camB"),
+        Oracle::new(scene),
+        MapRun::Localize(&loaded),
+    )
+    .unwrap();
+    localizing.set_map_path(&dir);
+    let status = localizing.control(ControlCommand::SaveMap);
+    assert_eq!(status[0].level, DiagnosticStatus::WARN);
+    assert!(
+        status[0].message.contains("read-only"),
+        "{}",
+        status[0].message
+    );
+}
+
+#[test]
+fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
+    use imd::config::{MapConfig, MapMode};
+    use imd::pipeline::TrackerProcessor;
+    let scene = scene();
+    let (built, _) = build(&scene);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    map::save(&built, &dir).unwrap();
+    let processor = || {
+        let config = config("camB");
+        TrackerProcessor::new(
+            Oracle::new(scene.clone()),
+            &config,
+            config.cameras().unwrap(),
+        )
+        .unwrap()
+    };
+    let cfg = |mode, path: &std::path::Path| MapConfig {
+        path: path.display().to_string(),
+        mode,
+        frame_id: "map".into(),
+    };
+    // No path: no map.
+    assert_eq!(
+        processor().open_map(&MapConfig::default(), "odom").unwrap(),
+        None
+    );
+    // A good map localizes.
+    let mut p = processor();
+    let what = p
+        .open_map(&cfg(MapMode::Localization, &dir), "odom")
+        .unwrap();
+    assert!(what.unwrap().contains("localizing"));
+    assert_eq!(
+        p.map_session().unwrap().map_keyframes(),
+        built.keyframes.len()
+    );
+    // An unusable one: localization refuses (naming the file), mapping starts empty.
+    let manifest = dir.join("manifest.json");
+    std::fs::write(&manifest, b"{\"format\": \"imd-keyframe-map\", \"vers").unwrap();
+    let err = processor()
+        .open_map(&cfg(MapMode::Localization, &dir), "odom")
+        .unwrap_err();
+    assert!(err.to_string().contains("manifest.json"), "{err}");
+    let mut p = processor();
+    let what = p
+        .open_map(&cfg(MapMode::Mapping, &dir), "odom")
+        .unwrap()
+        .unwrap();
+    assert!(what.contains("unusable"), "{what}");
+    assert_eq!(p.map_session().unwrap().mode(), MapMode::Mapping);
+    let missing = tmp.path().join("none");
+    let err = processor()
+        .open_map(&cfg(MapMode::Localization, &missing), "odom")
+        .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}
