@@ -28,7 +28,7 @@ independently of imd):
                   (CompressedImage): jpeg, png, a TRUNCATED CDR payload (a malformed message),
                   "rgb8; jpeg compressed bgr8", png, jpeg; camera_info for every stamp.
   manifest.json   per bag: message counts per topic, the malformed / undecodable messages, and
-                  the outputs `imd replay` must write per topic (rules in README.md, ROS 2: odometry
+                  the outputs `imd replay` must write per topic (rules in docs/ros.md: odometry
                   and diagnostics for every processed frame, correspondences and debug image for
                   every processed frame except each camera's first, a diagnostics array for
                   every frame that failed to process).

@@ -100,7 +100,7 @@ pub enum ModeOption {
 #[serde(default, deny_unknown_fields)]
 pub struct ModelOptions {
     /// Weights folder: `unet/`, `vae/`, `image_encoder/`, `imd.yaml`, `heads.safetensors`,
-    /// `empty_prompt.safetensors` (see the README). Required.
+    /// `empty_prompt.safetensors` (see docs/model.md). Required.
     pub model_dir: String,
     /// `auto`, `full` or `zero_shot`.
     pub mode: ModeOption,

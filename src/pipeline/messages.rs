@@ -1,6 +1,6 @@
 //! [`TrackOutput`] → ROS 2 messages (the ROS-free [`crate::io::msgs`] model): one pure
 //! function shared by the node and `imd replay`, so both publish exactly the same thing.
-//! README.md (section ROS 2) documents every topic, field and frame these messages carry.
+//! docs/ros.md documents every topic, field and frame these messages carry.
 //!
 //! Identity: every message of a frame carries the frame's stamp; the current camera is named
 //! by its optical frame and the keyframe by its frame name
@@ -57,7 +57,7 @@ pub struct MessageContext {
     pub lost_error_frames: u32,
 }
 
-/// Every message of one tracked frame; see README.md (section ROS 2) for when each is present.
+/// Every message of one tracked frame; see docs/ros.md for when each is present.
 pub fn track_messages(out: &TrackOutput, ctx: &MessageContext) -> FrameOutputs {
     // `integrity.lost_output: nothing`: a lost frame publishes no pose at all (isaac's way);
     // the default null pose with unknown covariance is rtabmap's.
@@ -349,7 +349,7 @@ fn metric_values(out: &TrackOutput) -> Vec<KeyValue> {
 /// The per-frame `diagnostic_msgs/DiagnosticStatus` (name `imd_matcher: tracker <camera>`,
 /// hardware_id = camera): level OK while tracking / promoting / relocalized, WARN when lost,
 /// ERROR when lost for `lost_error_frames` frames in a row; the message says the state and
-/// why; the key–value list is documented in README.md (section ROS 2).
+/// why; the key–value list is documented in docs/ros.md.
 pub fn tracker_status(out: &TrackOutput, ctx: &MessageContext) -> DiagnosticStatus {
     let level = match out.state {
         TrackState::Lost

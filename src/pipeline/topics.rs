@@ -1,6 +1,6 @@
 //! The node's published topics, declared once: name, message type, QoS and the setting that
 //! enables each. The ROS node creates its publishers from [`OUTPUT_TOPICS`], `imd replay`
-//! names the topics of its output bag from it, and a test holds the README's topic table
+//! names the topics of its output bag from it, and a test holds docs/ros.md's topic table
 //! against [`OutputTopic::readme_row`].
 //!
 //! A frame's messages travel as [`Published`] values (an [`Output`] and its [`OutputMessage`]);
@@ -68,7 +68,7 @@ pub struct OutputTopic {
     pub qos: OutputQos,
     /// The setting that enables it.
     pub enabled_by: EnabledBy,
-    /// When a message goes out (the README's "When" column, before the enabling setting).
+    /// When a message goes out (docs/ros.md's "When" column, before the enabling setting).
     pub when: &'static str,
 }
 
@@ -187,7 +187,7 @@ impl OutputTopic {
         }
     }
 
-    /// The README's row for this topic: `| name | type | when[, when `setting`] |`.
+    /// docs/ros.md's row for this topic: `| name | type | when[, when `setting`] |`.
     pub fn readme_row(&self) -> String {
         let when = match self.enabled_by.setting() {
             Some(s) => format!("{}, when `{s}`", self.when),

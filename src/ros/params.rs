@@ -387,7 +387,7 @@ fn description(spec: &ParamSpec) -> &'static str {
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     cache.entry(spec.name.clone()).or_insert_with(|| {
         let text = format!(
-            "imd config `{}` ({}); default {:?}. See config/matcher.yaml and the README.",
+            "imd config `{}` ({}); default {:?}. See config/matcher.yaml and docs/ros.md.",
             spec.name,
             spec.kind.name(),
             spec.default

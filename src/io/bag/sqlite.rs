@@ -65,7 +65,7 @@ pub struct SqliteReader {
 
 /// Open read-only and `immutable`: SQLite then takes no locks and never creates, reads or
 /// writes a `-shm` / `-wal` / `-journal` file next to the user's `.db3` (a WAL-mode bag on
-/// read-only media opens too; a stray `-wal` is not read, as the README says).
+/// read-only media opens too; a stray `-wal` is not read, as docs/ros.md says).
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(
         file_uri(path),

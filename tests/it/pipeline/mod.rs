@@ -487,11 +487,11 @@ fn config_matcher_yaml_declares_every_parameter() {
 
 #[test]
 fn readme_topic_table_is_the_output_table() {
-    // The README's "Published topics" table is the one the node publishes (OUTPUT_TOPICS):
+    // docs/ros.md's "Published topics" table is the one the node publishes (OUTPUT_TOPICS):
     // same topics, order, types and enabling settings, and the QoS sentence under it.
     use imd::pipeline::topics::OutputQos;
     use imd::pipeline::OUTPUT_TOPICS;
-    let readme = std::fs::read_to_string(crate::util::root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(crate::util::root().join("docs/ros.md")).unwrap();
     let section = readme.split("### Published topics").nth(1).unwrap();
     let rows: Vec<&str> = section
         .lines()
