@@ -43,6 +43,11 @@ pub struct TrackerConfig {
     pub relocalization_min_inliers: u32,
 }
 
+/// Upper bound on `tracker.coverage_grid` (cells per image side).
+pub const MAX_COVERAGE_GRID: u32 = 256;
+/// Upper bound on `tracker.relocalization_top_k`.
+pub const MAX_RELOCALIZATION_TOP_K: u32 = 64;
+
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
@@ -90,8 +95,22 @@ impl TrackerConfig {
                 return Err(bad(field, format!("{v} is not a finite number ≥ 0")));
             }
         }
-        if self.coverage_grid == 0 {
-            return Err(bad("coverage_grid", "is 0; expected ≥ 1".into()));
+        if self.coverage_grid == 0 || self.coverage_grid > MAX_COVERAGE_GRID {
+            return Err(bad(
+                "coverage_grid",
+                format!("{} is not in [1, {MAX_COVERAGE_GRID}]", self.coverage_grid),
+            ));
+        }
+        // Each candidate is one more pair match on a lost frame: the time a frame can take.
+        if self.relocalization_top_k > MAX_RELOCALIZATION_TOP_K {
+            return Err(bad(
+                "relocalization_top_k",
+                format!(
+                    "{} is above {MAX_RELOCALIZATION_TOP_K} (each candidate costs a pair match \
+                     on every lost frame)",
+                    self.relocalization_top_k
+                ),
+            ));
         }
         if self.max_keyframes == 0 {
             return Err(bad(

@@ -467,6 +467,22 @@ mod tests {
     }
 
     #[test]
+    fn live_parameters_that_set_the_time_per_frame_are_bounded() {
+        let mut p = params(&[]).unwrap();
+        for (name, value) in [
+            ("tracker.relocalization_top_k", 1_000_000i64),
+            ("tracker.coverage_grid", 100_000),
+        ] {
+            let e = p.set(name, &ParameterValue::Integer(value)).unwrap_err();
+            assert!(e.contains(name), "{e}");
+        }
+        assert_eq!(p.config().tracker.relocalization_top_k, 3);
+        p.set("tracker.relocalization_top_k", &ParameterValue::Integer(8))
+            .unwrap();
+        assert_eq!(p.config().tracker.relocalization_top_k, 8);
+    }
+
+    #[test]
     fn a_live_model_parameter_is_accepted_only_if_it_will_work() {
         let mut p = params(&[]).unwrap();
         let e = p
