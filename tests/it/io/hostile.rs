@@ -313,11 +313,16 @@ fn replay_stops_on_sigint_and_sigterm_with_a_whole_output_and_refuses_a_second_w
     ] {
         let out = tmp.path().join(name);
         let summary = tmp.path().join(format!("{name}.json"));
+        // Paced at a tenth of the bag's 10 Hz (20 frames: 20 s), so the signal lands mid-run
+        // however fast the machine processes a frame.
         let child = replay_cmd(
             &bag,
             &[
                 "--camera",
                 "/cam0/image_raw",
+                "--realtime",
+                "--rate",
+                "0.1",
                 "--out",
                 out.to_str().unwrap(),
                 "--summary-json",
@@ -348,7 +353,7 @@ fn replay_stops_on_sigint_and_sigterm_with_a_whole_output_and_refuses_a_second_w
             "{}",
             stderr(&second)
         );
-        // Mid-run (about 1 s a frame with the random model; the bag has 20).
+        // Mid-run.
         std::thread::sleep(Duration::from_secs(4));
         signal(&child, sig);
         let start = Instant::now();
