@@ -40,6 +40,22 @@ cargo build --release --quiet --bin imd
 imd="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/imd"
 
 if $v2; then
+  # An interrupted v2 run continues across machines from the committed work-in-progress
+  # checkpoint (models/imd-tiny-synth-v2-wip: optimizer state included, not a usable model).
+  wip=models/imd-tiny-synth-v2-wip
+  if [ ${#resume[@]} -gt 0 ] && [ ! -f out/imd-tiny-synth-v2/checkpoints/last.safetensors ] &&
+    [ -f "$wip/checkpoints/last.safetensors" ]; then
+    .venv/bin/python scripts/demo_photos.py out/photos
+    if [ ! -f out/imd-tiny-synth/heads.safetensors ]; then
+      mkdir -p out/imd-tiny-synth
+      for part in imd.yaml heads.safetensors unet vae image_encoder; do
+        cp -r "models/imd-tiny-synth/$part" "out/imd-tiny-synth/$part"
+      done
+    fi
+    mkdir -p out/imd-tiny-synth-v2/checkpoints
+    cp "$wip/checkpoints/last.safetensors" out/imd-tiny-synth-v2/checkpoints/last.safetensors
+    cp "$wip/train_log.csv" out/imd-tiny-synth-v2/train_log.csv
+  fi
   if [ ${#resume[@]} -eq 0 ]; then
     .venv/bin/python scripts/demo_photos.py out/photos
     if [ ! -f out/imd-tiny-synth/heads.safetensors ]; then
