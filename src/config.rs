@@ -259,8 +259,11 @@ pub struct MapConfig {
     pub path: String,
     /// `mapping` or `localization`.
     pub mode: MapMode,
-    /// The map frame (REP 105 `map`).
+    /// The map frame (REP 105 `map`): the parent of `map → odom` on `/tf` and the frame of
+    /// `~/map_pose`.
     pub frame_id: String,
+    /// Localization: broadcast `map → odom` on `/tf` (off when another node owns it).
+    pub publish_tf: bool,
 }
 
 impl Default for MapConfig {
@@ -269,6 +272,7 @@ impl Default for MapConfig {
             path: String::new(),
             mode: MapMode::Mapping,
             frame_id: "map".into(),
+            publish_tf: true,
         }
     }
 }

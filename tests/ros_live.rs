@@ -1136,3 +1136,296 @@ fn ros_live_jump_sequence_is_lost_and_relocalized_as_in_replay() {
     }
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// The two RGB-D bags of `scripts/make_map_bags.py` (camera A builds a map, camera B with other
+/// intrinsics, path, start and mount localizes in it) and their ground truth, generated once.
+fn map_fixture() -> PathBuf {
+    util::generated_fixtures("make_map_bags.py", "map")
+}
+
+/// One RGB-D camera `name` of the map bags, and the map parameters.
+fn map_node_params(camera: &str, map: &Path, mode: &str) -> Vec<String> {
+    params(&[
+        ("cameras.names", &format!("[{camera}]")),
+        (
+            "cameras.image_topics",
+            &format!("[/{camera}/image_raw/compressed]"),
+        ),
+        (
+            "cameras.camera_info_topics",
+            &format!("[/{camera}/camera_info]"),
+        ),
+        ("cameras.optical_frames", "['']"),
+        (
+            "cameras.depth_topics",
+            &format!("[/{camera}/depth/image_raw]"),
+        ),
+        ("map.path", map.to_str().unwrap()),
+        ("map.mode", mode),
+    ])
+}
+
+fn isometry_of(position: &Value, rotation: &Value) -> nalgebra::Isometry3<f64> {
+    let p = f64s(position);
+    nalgebra::Isometry3::from_parts(
+        nalgebra::Translation3::new(p[0], p[1], p[2]),
+        orientation(rotation),
+    )
+}
+
+/// A ground-truth frame's optical frame in the world.
+fn world_from(f: &scene::GtFrame) -> nalgebra::Isometry3<f64> {
+    let r_wc = f.r_cw.transpose();
+    nalgebra::Isometry3::from_parts(
+        nalgebra::Translation3::from(-(r_wc * f.t_cw)),
+        UnitQuaternion::from_matrix(&r_wc),
+    )
+}
+
+/// Saved maps, live: camera A's node maps and saves through `~/save_map`; a second node, started
+/// with that map in localization mode, localizes camera B (other intrinsics, path, start and
+/// mount) without a hint and publishes `map → odom` on `/tf` and `~/map_pose`, consistent with
+/// its `~/odom`, against ground truth, and equal to `imd replay --map` of the saved map.
+#[test]
+fn ros_live_map_saved_then_localized_after_restart_publishes_map_to_odom() {
+    let _serial = serial();
+    let domain = 70;
+    let fixture = map_fixture();
+    let scene = Scene::load_file(&fixture.join("map.json"));
+    let gt: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("map.json")).unwrap()).unwrap();
+    let mount =
+        |camera: &str| isometry_of(&gt["mounts"][camera]["t"], &gt["mounts"][camera]["q_xyzw"]);
+    let dir = tempfile::tempdir().unwrap();
+    let map_dir = dir.path().join("map");
+    let (frames_a, frames_b) = (48, 36);
+
+    // 1. Mapping: camera A's bag through DDS, then `~/save_map`.
+    let node = LiveNode::start(domain, &map_node_params("cam0", &map_dir, "mapping"));
+    let rec = harness(
+        domain,
+        &node,
+        "metric",
+        &[
+            "--bag",
+            fixture.join("map_a.mcap").to_str().unwrap(),
+            "--topics",
+            "/cam0/image_raw/compressed,/cam0/camera_info,/cam0/depth/image_raw",
+            "--frames",
+            &frames_a.to_string(),
+            "--tf-static",
+            "--trigger",
+            "save_map",
+            "--time-limit",
+            "380",
+        ],
+    );
+    let log = node.stop();
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(rec["odom"].as_array().unwrap().len(), frames_a);
+    let saved = &rec["triggers"][0];
+    eprintln!("live map: ~/save_map answered {saved}");
+    assert_eq!(saved["success"], true, "{saved}");
+    let mapping = last_status(&rec, "imd_matcher: map");
+    assert_eq!(mapping["values"]["map_mode"], "mapping", "{mapping}");
+    assert!(
+        rec["map_pose"].as_array().unwrap().is_empty(),
+        "no ~/map_pose while mapping"
+    );
+    let info = Command::new(imd_bin())
+        .args(["map", "info", "--json"])
+        .arg(&map_dir)
+        .output()
+        .unwrap();
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    let keyframes = info["keyframes"].as_u64().unwrap();
+    eprintln!("live map: {keyframes} keyframes, {} bytes", info["bytes"]);
+    assert!(keyframes >= 3, "{info}");
+    assert_eq!(value_u64(mapping, "map_mapped_keyframes"), keyframes);
+    assert!(
+        saved["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{keyframes} keyframe(s)")),
+        "{saved}"
+    );
+
+    // 2. A restarted node localizes camera B in the saved map.
+    let node = LiveNode::start(domain, &map_node_params("camB", &map_dir, "localization"));
+    let rec = harness(
+        domain,
+        &node,
+        "metric",
+        &[
+            "--bag",
+            fixture.join("map_b.mcap").to_str().unwrap(),
+            "--topics",
+            "/camB/image_raw/compressed,/camB/camera_info,/camB/depth/image_raw",
+            "--frames",
+            &frames_b.to_string(),
+            "--tf-static",
+            "--time-limit",
+            "380",
+        ],
+    );
+    let log = node.stop();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains(&format!("map: localizing in {}", map_dir.display())),
+        "{log}"
+    );
+
+    // The map frame in the world: `odom` of the mapping run, i.e. A's base at its first frame.
+    let first_a = scene
+        .frames
+        .iter()
+        .find(|f| f.camera == "cam0" && f.index == 0)
+        .unwrap();
+    let map_from_world = mount("cam0") * world_from(first_a).inverse();
+    let mount_b = mount("camB");
+    let map_pose = rec["map_pose"].as_array().unwrap();
+    let odom: BTreeMap<(i32, u32), &Value> = rec["odom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let t = stamp(&o["stamp"]);
+            ((t.sec, t.nanosec), o)
+        })
+        .collect();
+    assert_eq!(odom.len(), frames_b);
+    let map_to_odom: BTreeMap<(i32, u32), &Value> = rec["tf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["child"] == "odom")
+        .map(|t| {
+            let s = stamp(&t["stamp"]);
+            ((s.sec, s.nanosec), t)
+        })
+        .collect();
+    let (mut errors_m, mut errors_deg) = (Vec::new(), Vec::new());
+    let mut worst_loop = 0.0f64;
+    for m in map_pose {
+        assert_eq!(m["frame_id"], "map");
+        let t = stamp(&m["stamp"]);
+        let got = isometry_of(&m["position"], &m["orientation"]);
+        let f = scene.frame("camB", t).unwrap();
+        let want = map_from_world * world_from(f) * mount_b.inverse();
+        let d = (got.translation.vector - want.translation.vector).norm();
+        let r = got.rotation.angle_to(&want.rotation).to_degrees();
+        errors_m.push(d);
+        errors_deg.push(r);
+        let cov = f64s(&m["covariance"]);
+        assert!(
+            cov[0] > 0.0 && cov[0] + cov[7] + cov[14] < 1e-2,
+            "{t:?}: position variance {cov:?}"
+        );
+        // `map → odom` ∘ `odom → base_link` = the robot in the map, at the same stamp.
+        let key = (t.sec, t.nanosec);
+        let tf = map_to_odom
+            .get(&key)
+            .unwrap_or_else(|| panic!("{t:?}: ~/map_pose without map → odom on /tf"));
+        assert_eq!(tf["parent"], "map");
+        let o = odom[&key];
+        assert_eq!(o["frame_id"], "odom");
+        let via_odom = isometry_of(&tf["translation"], &tf["rotation"])
+            * isometry_of(&o["position"], &o["orientation"]);
+        let gap = (via_odom.translation.vector - got.translation.vector).norm()
+            + via_odom.rotation.angle_to(&got.rotation);
+        worst_loop = worst_loop.max(gap);
+        assert!(
+            gap < 1e-6,
+            "{t:?}: map → odom ∘ ~/odom is {gap} off ~/map_pose"
+        );
+    }
+    let localized = map_pose.len();
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let worst_m = errors_m.iter().copied().fold(0.0, f64::max);
+    let worst_deg = errors_deg.iter().copied().fold(0.0, f64::max);
+    eprintln!(
+        "live map: camB localized {localized} of {frames_b} frames; base in the map vs ground \
+         truth: median {:.1} mm {:.2}°, worst {:.1} mm {worst_deg:.2}°; map → odom ∘ ~/odom vs \
+         ~/map_pose: worst {worst_loop:.2e}",
+        median(&errors_m) * 1e3,
+        median(&errors_deg),
+        worst_m * 1e3
+    );
+    assert!(
+        localized as f64 >= 0.9 * frames_b as f64,
+        "{localized} of {frames_b} localized"
+    );
+    // The issue's integrity bound (0 frames beyond 20 cm or 5°) and the demo model's map
+    // accuracy (A's odometry drift under the map, measured in docs/ros.md "Saved maps").
+    assert!(
+        worst_m <= 0.20 && worst_deg <= 5.0,
+        "worst {worst_m} m {worst_deg}°"
+    );
+    assert!(
+        median(&errors_m) < 0.10 && median(&errors_deg) < 1.0,
+        "median {} m {}°",
+        median(&errors_m),
+        median(&errors_deg)
+    );
+    // `map → odom` with every ~/odom from the first localized frame on.
+    let first = map_pose
+        .iter()
+        .map(|m| {
+            let t = stamp(&m["stamp"]);
+            (t.sec, t.nanosec)
+        })
+        .min()
+        .unwrap();
+    let missing: Vec<_> = odom
+        .keys()
+        .filter(|k| **k >= first && !map_to_odom.contains_key(k))
+        .collect();
+    assert!(missing.is_empty(), "~/odom without map → odom: {missing:?}");
+    let status = last_status(&rec, "imd_matcher: map");
+    eprintln!("live map: status {status}");
+    assert_eq!(status["values"]["map_mode"], "localization");
+    assert_eq!(status["values"]["map_last_localized_camera"], "camB");
+    assert_eq!(value_u64(status, "map_keyframes"), keyframes);
+    assert_eq!(value_u64(status, "map_localized_frames"), localized as u64);
+    assert!(value_u64(status, "map_relocalizations") >= 1, "{status}");
+
+    // `imd replay --map` of the saved map gives the same poses as the live node.
+    let replayed = replay_messages(
+        &fixture.join("map_b.mcap"),
+        &[
+            "--camera",
+            "/camB/image_raw/compressed",
+            "--depth",
+            "/camB/depth/image_raw",
+            "--map",
+            map_dir.to_str().unwrap(),
+        ],
+    );
+    let replay_pose: Vec<&Value> = replayed
+        .iter()
+        .filter(|m| m["topic"] == "/imd_matcher/map_pose")
+        .collect();
+    assert_eq!(replay_pose.len(), localized);
+    for (live, r) in map_pose.iter().zip(&replay_pose) {
+        let p = &r["message"]["pose"]["pose"]["position"];
+        for (a, b) in f64s(&live["position"])
+            .iter()
+            .zip([&p["x"], &p["y"], &p["z"]])
+        {
+            assert!(
+                (a - b.as_f64().unwrap()).abs() < 1e-6,
+                "{}: live {a} vs replay {b}",
+                live["stamp"]
+            );
+        }
+    }
+}

@@ -214,6 +214,13 @@ macro_rules! for_each_message {
                     /// Row-major 6×6 covariance of (x, y, z, rot x, rot y, rot z).
                     covariance: [f64; 36] = "float64[36]"; default [0.0; 36],
                 }
+                /// A pose with its uncertainty, a time and a frame.
+                PoseWithCovarianceStamped "geometry_msgs/msg/PoseWithCovarianceStamped" {
+                    /// Time and the frame of `pose`.
+                    header: std_msgs::Header = "std_msgs/Header",
+                    /// The pose and its covariance.
+                    pose: geometry_msgs::PoseWithCovariance = "PoseWithCovariance",
+                }
                 /// A velocity.
                 #[derive(Copy)]
                 Twist "geometry_msgs/msg/Twist" {

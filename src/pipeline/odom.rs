@@ -256,6 +256,11 @@ impl OdomChain {
         self.keyframes.insert(id, pose);
     }
 
+    /// Camera `camera`'s mount, once its first frame asked for it.
+    pub fn mount(&self, camera: usize) -> Option<Mount> {
+        self.cameras.get(camera).and_then(|c| c.mount)
+    }
+
     /// Camera `camera`'s last verified optical-frame pose in odom.
     pub fn camera_pose(&self, camera: usize) -> Option<PoseWithCov> {
         self.cameras.get(camera)?.last.map(|(p, _)| p)

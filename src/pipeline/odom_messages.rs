@@ -121,7 +121,8 @@ fn odometry(header: Header, child: &str, pose: &PoseWithCov) -> Odometry {
     }
 }
 
-fn pose_msg(pose: &Isometry3<f64>) -> Pose {
+/// `geometry_msgs/Pose` of `pose`.
+pub(crate) fn pose_msg(pose: &Isometry3<f64>) -> Pose {
     let t = transform(pose);
     Pose {
         position: Point {

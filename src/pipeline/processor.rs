@@ -4,6 +4,9 @@
 use std::time::Instant;
 
 use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
+use super::map::messages::{
+    add_map_messages, base_in_map, map_from_odom, map_status, LastLocalized, MapFrame, MapState,
+};
 use super::map::session::pose_in_keyframe_with_cov;
 use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
 use super::matcher::PairMatcher;
@@ -32,6 +35,10 @@ pub struct TrackerProcessor<M: PairMatcher> {
     map: Option<MapSession>,
     /// The last frame's pose in the map.
     localized: Option<Localized>,
+    /// The last frame that had a pose in the map (the map's status).
+    last_localized: Option<LastLocalized>,
+    /// `map.*`: the map frame's name and whether `map → odom` goes on `/tf`.
+    map_config: MapConfig,
     /// Where `save_map` writes the map.
     map_path: Option<std::path::PathBuf>,
     /// Localization: the map frame in odom, fixed when a camera first localizes (so the chain
@@ -91,6 +98,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             transforms: SharedTransforms::default(),
             map: None,
             localized: None,
+            last_localized: None,
+            map_config: config.map.clone(),
             map_path: None,
             odom_from_map: None,
             map_from_odom: None,
@@ -148,6 +157,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         map: &MapConfig,
         odom_frame: &str,
     ) -> Result<Option<String>, PipelineError> {
+        self.map_config = map.clone();
         let path = map.path.trim();
         if path.is_empty() {
             return Ok(None);
@@ -320,7 +330,10 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         let ctx = MessageContext {
             // The keyframe transforms only; the robot's comes with the odometry chain.
             publish_tf: self.node.publish_tf,
-            publish_debug_image: Output::DebugImage.topic().enabled_by.enabled(&self.node),
+            publish_debug_image: Output::DebugImage
+                .topic()
+                .enabled_by
+                .enabled(&self.node, &self.map_config),
             latency_ms: frame.received.elapsed().as_secs_f64() * 1e3,
             dropped_frames: schedule.dropped,
             rate_skipped: schedule.rate_skipped,
@@ -340,6 +353,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         }
         self.chain = step.as_ref().map(|s| s.state);
         self.observe_map(&out, step.as_ref());
+        self.add_map_outputs(&mut messages, &out, step.as_ref());
         // Keyframe poses live as long as the tracker keeps the keyframe.
         if self.odom.keyframes_known() > 2 * self.tracker.config().max_keyframes as usize + 8 {
             let kept: std::collections::HashSet<_> =
@@ -419,10 +433,60 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         }
         if let (Some(l), Some(s)) = (&localized, step) {
             if s.drives && session.mode() == MapMode::Localization {
-                self.map_from_odom = Some(l.pose.pose * s.camera.pose.inverse());
+                self.map_from_odom = Some(map_from_odom(&l.pose.pose, &s.camera.pose));
             }
         }
         self.localized = localized;
+    }
+
+    /// The map's part of a frame's outputs: localizing, `~/map_pose` when the frame is
+    /// localized and `map → odom` with every frame of the odometry camera once it localized
+    /// (the latest correction: TF needs `map → odom` at the stamps `odom → base_link` has);
+    /// the map's status in either mode.
+    fn add_map_outputs(
+        &mut self,
+        outputs: &mut FrameOutputs,
+        out: &TrackOutput,
+        step: Option<&ChainStep>,
+    ) {
+        let Some(session) = &self.map else {
+            return;
+        };
+        let mount = self.odom.mount(out.camera.index);
+        let base = self
+            .localized
+            .as_ref()
+            .zip(mount)
+            .map(|(l, m)| base_in_map(&l.pose, &m.base_from_optical));
+        if let Some(l) = &self.localized {
+            self.last_localized = Some(LastLocalized {
+                camera: out.camera.name.clone(),
+                stamp: l.stamp,
+                keyframe: l.keyframe.clone(),
+                against_map_keyframe: l.against_map_keyframe,
+                base_in_map: base,
+            });
+        }
+        if session.mode() == MapMode::Localization {
+            let drives = step.is_some_and(|s| s.drives);
+            let frame = MapFrame {
+                stamp: out.stamp,
+                base_in_map: base.as_ref(),
+                map_from_odom: self.map_from_odom.as_ref().filter(|_| drives),
+            };
+            add_map_messages(outputs, &frame, &self.map_config, &self.node);
+        }
+        outputs.diagnostics.push(map_status(&MapState {
+            mode: session.mode(),
+            path: self.map_path.as_deref(),
+            frame_id: &self.map_config.frame_id,
+            map_keyframes: session.map_keyframes(),
+            counters: session.counters(),
+            camera: &out.camera.name,
+            localized: self.localized.is_some(),
+            last: self.last_localized.as_ref(),
+            map_from_odom: self.map_from_odom.as_ref(),
+        }));
     }
 }
 
@@ -558,5 +622,8 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
         }
         self.odom.reconfigure(&config.node);
         self.node = config.node.clone();
+        // The map itself (path, mode) is fixed at start; its frame name and TF switch follow.
+        self.map_config.frame_id = config.map.frame_id.clone();
+        self.map_config.publish_tf = config.map.publish_tf;
     }
 }

@@ -295,8 +295,7 @@ impl Collected {
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
-        let t = stamp.as_nanos().max(0) as u64;
-        if let Err(e) = published.message.write_to(writer, &topic, t) {
+        if let Err(e) = write_published(writer, stamp, published) {
             if self.write_error.is_none() {
                 log::error!("{e}");
                 self.write_error = Some(e.to_string());
@@ -305,15 +304,33 @@ impl Collected {
     }
 
     fn diagnostics(&mut self, stamp: Time, status: Vec<DiagnosticStatus>) {
-        let msg = DiagnosticArray {
-            header: Header {
-                stamp,
-                frame_id: String::new(),
-            },
-            status,
-        };
-        self.write(stamp, &Published::new(Output::Diagnostics, msg));
+        self.write(stamp, &diagnostics_message(stamp, status));
     }
+}
+
+/// Write one output message into an output bag: on its topic as a node in the root namespace
+/// publishes it, at its frame's stamp (the log time).
+pub(crate) fn write_published(
+    bag: &mut BagOutput,
+    stamp: Time,
+    published: &Published,
+) -> Result<(), BagError> {
+    let topic = published.topic().resolved();
+    published
+        .message
+        .write_to(bag, &topic, stamp.as_nanos().max(0) as u64)
+}
+
+/// A frame's statuses as its `/diagnostics` array (a replay writes one per frame).
+pub(crate) fn diagnostics_message(stamp: Time, status: Vec<DiagnosticStatus>) -> Published {
+    let msg = DiagnosticArray {
+        header: Header {
+            stamp,
+            frame_id: String::new(),
+        },
+        status,
+    };
+    Published::new(Output::Diagnostics, msg)
 }
 
 struct ReplaySink {

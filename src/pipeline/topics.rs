@@ -8,7 +8,7 @@
 //! that builds its message (`super::messages`).
 
 use super::messages::NODE_NAME;
-use crate::config::NodeConfig;
+use crate::config::{MapConfig, MapMode, NodeConfig};
 use crate::io::bag::{BagError, BagOutput, CdrMessage};
 
 /// One of the node's outputs.
@@ -18,7 +18,8 @@ pub enum Output {
     Correspondences,
     /// Keyframe-relative pose with covariance.
     Odometry,
-    /// `odom → base_link`, and (debug) keyframe → current camera transforms.
+    /// `odom → base_link`, `map → odom` (localized in a saved map), and (debug) keyframe →
+    /// current camera transforms.
     Tf,
     /// Image with the matches drawn.
     DebugImage,
@@ -30,6 +31,8 @@ pub enum Output {
     CameraOdom,
     /// The robot's recent poses in `odom`.
     Path,
+    /// The robot's pose in a saved map (localization).
+    MapPose,
 }
 
 /// Publisher QoS of an output.
@@ -47,12 +50,15 @@ pub enum OutputQos {
 pub enum EnabledBy {
     /// Always published.
     Always,
-    /// `node.publish_odom_tf` (the robot's transform) or `node.publish_tf` (keyframes).
+    /// `node.publish_odom_tf` (the robot's transform), `map.publish_tf` (`map → odom`) or
+    /// `node.publish_tf` (keyframes).
     PublishTf,
     /// `node.path_length` > 0.
     PathLength,
     /// `node.publish_debug_image`.
     PublishDebugImage,
+    /// `map.mode: localization` (the node with a `map.path`, `imd replay --map`).
+    MapLocalization,
 }
 
 /// A published topic.
@@ -73,7 +79,7 @@ pub struct OutputTopic {
 }
 
 /// Every published topic, in [`Output`] order.
-pub const OUTPUT_TOPICS: [OutputTopic; 8] = [
+pub const OUTPUT_TOPICS: [OutputTopic; 9] = [
     OutputTopic {
         output: Output::Correspondences,
         name: "~/correspondences",
@@ -96,7 +102,8 @@ pub const OUTPUT_TOPICS: [OutputTopic; 8] = [
         kind: MessageKind::TFMessage,
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishTf,
-        when: "`odom → base_link` with every `~/odom`; keyframe → `<camera>/current` (debug) \
+        when: "`odom → base_link` with every `~/odom`; `map → odom` with every `~/odom` once \
+               the odometry camera localized in the map; keyframe → `<camera>/current` (debug) \
                with every verified pose or new keyframe",
     },
     OutputTopic {
@@ -139,6 +146,15 @@ pub const OUTPUT_TOPICS: [OutputTopic; 8] = [
         enabled_by: EnabledBy::PathLength,
         when: "as `~/odom`",
     },
+    OutputTopic {
+        output: Output::MapPose,
+        name: "~/map_pose",
+        kind: MessageKind::PoseWithCovarianceStamped,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::MapLocalization,
+        when: "every frame of a metric camera localized in the saved map: the robot's base in \
+               `map.frame_id`",
+    },
 ];
 
 const DEFAULT_QOS: OutputQos = OutputQos::Reliable { depth: 10 };
@@ -155,19 +171,23 @@ impl EnabledBy {
     pub fn setting(self) -> Option<&'static str> {
         match self {
             EnabledBy::Always => None,
-            EnabledBy::PublishTf => Some("node.publish_odom_tf` or `node.publish_tf"),
+            EnabledBy::PublishTf => {
+                Some("node.publish_odom_tf`, `map.publish_tf` or `node.publish_tf")
+            }
             EnabledBy::PathLength => Some("node.path_length` > `0"),
             EnabledBy::PublishDebugImage => Some("node.publish_debug_image"),
+            EnabledBy::MapLocalization => Some("map.mode: localization"),
         }
     }
 
-    /// Whether `node` switches the output on.
-    pub fn enabled(self, node: &NodeConfig) -> bool {
+    /// Whether the node's and the map's settings switch the output on.
+    pub fn enabled(self, node: &NodeConfig, map: &MapConfig) -> bool {
         match self {
             EnabledBy::Always => true,
-            EnabledBy::PublishTf => node.publish_odom_tf || node.publish_tf,
+            EnabledBy::PublishTf => node.publish_odom_tf || node.publish_tf || map.publish_tf,
             EnabledBy::PathLength => node.path_length > 0,
             EnabledBy::PublishDebugImage => node.publish_debug_image,
+            EnabledBy::MapLocalization => map.mode == MapMode::Localization,
         }
     }
 }
@@ -273,6 +293,7 @@ macro_rules! for_each_output_message {
             Image($crate::io::msgs::sensor_msgs::Image),
             DiagnosticArray($crate::io::msgs::diagnostic_msgs::DiagnosticArray),
             Path($crate::io::msgs::nav_msgs::Path),
+            PoseWithCovarianceStamped($crate::io::msgs::geometry_msgs::PoseWithCovarianceStamped),
         }
     };
 }
@@ -323,6 +344,7 @@ mod tests {
         }
         assert_eq!(Output::Odometry.topic().resolved(), "/imd_matcher/odometry");
         assert_eq!(Output::Tf.topic().resolved(), "/tf");
+        assert_eq!(Output::MapPose.topic().resolved(), "/imd_matcher/map_pose");
         let node = NodeConfig {
             publish_tf: false,
             publish_odom_tf: false,
@@ -330,18 +352,43 @@ mod tests {
             path_length: 0,
             ..Default::default()
         };
+        let no_map_tf = MapConfig {
+            publish_tf: false,
+            ..Default::default()
+        };
         assert!(
-            !EnabledBy::PublishTf.enabled(&node) && EnabledBy::PublishDebugImage.enabled(&node)
+            !EnabledBy::PublishTf.enabled(&node, &no_map_tf)
+                && EnabledBy::PublishDebugImage.enabled(&node, &no_map_tf)
         );
-        assert!(!EnabledBy::PathLength.enabled(&node));
-        // Either transform switches `/tf` on.
-        for (odom, keyframes) in [(true, false), (false, true)] {
+        assert!(!EnabledBy::PathLength.enabled(&node, &no_map_tf));
+        // Any of the three transforms switches `/tf` on.
+        for (odom, keyframes, map) in [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+        ] {
             let node = NodeConfig {
                 publish_tf: keyframes,
                 publish_odom_tf: odom,
                 ..node.clone()
             };
-            assert!(EnabledBy::PublishTf.enabled(&node));
+            let map = MapConfig {
+                publish_tf: map,
+                ..Default::default()
+            };
+            assert!(EnabledBy::PublishTf.enabled(&node, &map));
         }
+        // `~/map_pose`: localizing in a map only.
+        let localizing = MapConfig {
+            path: "/maps/lab".into(),
+            mode: MapMode::Localization,
+            ..Default::default()
+        };
+        assert!(EnabledBy::MapLocalization.enabled(&node, &localizing));
+        let mapping = MapConfig {
+            mode: MapMode::Mapping,
+            ..localizing.clone()
+        };
+        assert!(!EnabledBy::MapLocalization.enabled(&node, &mapping));
     }
 }

@@ -16,9 +16,9 @@
 //! processor. A message that cannot be converted or a frame that fails is counted and skipped,
 //! the first of each cause logged with its topic and reason; the node goes on.
 //!
-//! Topics (remap with `--ros-args -r`): outputs `~/correspondences` (PointCloud2),
-//! `~/odometry` (Odometry), `/tf` (tf2_msgs/TFMessage), `~/debug_image` (Image),
-//! `/diagnostics`.
+//! Topics (remap with `--ros-args -r`): the output table
+//! ([`crate::pipeline::topics::OUTPUT_TOPICS`]: `~/correspondences`, `~/odometry`, `/tf`,
+//! `~/debug_image`, `/diagnostics`, `~/odom`, `~/camera_odom`, `~/path`, `~/map_pose`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use imd::config::{CamerasConfig, ImdConfig};
-use imd::pipeline::map::run::{run_bag, MapRun, MapRunSummary};
+use imd::pipeline::map::run::{run_bag, run_bag_to, MapRun, MapRunSummary};
 use imd::pipeline::map::{self, MapError};
 use imd::pipeline::{PipelineError, TrackState, TrackerConfig};
 use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
@@ -381,6 +381,7 @@ fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
         path: path.display().to_string(),
         mode,
         frame_id: "map".into(),
+        publish_tf: true,
     };
     // No path: no map.
     assert_eq!(
@@ -416,4 +417,159 @@ fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
         .open_map(&cfg(MapMode::Localization, &missing), "odom")
         .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// The `mount` of `camera` in map.json (its optical frame in `base_link`).
+fn mount(camera: &str) -> Isometry3<f64> {
+    let gt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("map.json")).unwrap())
+            .unwrap();
+    let m = &gt["mounts"][camera];
+    let v = |key: &str| -> Vec<f64> {
+        m[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (t, q) = (v("t"), v("q_xyzw"));
+    isometry([t[0], t[1], t[2]], [q[0], q[1], q[2], q[3]])
+}
+
+fn pose_of(m: &serde_json::Value) -> Isometry3<f64> {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let (p, q) = (&m["position"], &m["orientation"]);
+    isometry(
+        [f(&p["x"]), f(&p["y"]), f(&p["z"])],
+        [f(&q["x"]), f(&q["y"]), f(&q["z"]), f(&q["w"])],
+    )
+}
+
+fn stamp_key(header: &serde_json::Value) -> (i64, u64) {
+    (
+        header["stamp"]["sec"].as_i64().unwrap(),
+        header["stamp"]["nanosec"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn localizing_writes_map_pose_and_map_to_odom_into_the_output_bag() {
+    // `imd replay --map --out`: camera B's frames localized in A's map write `~/map_pose` (the
+    // robot's base in the map, against ground truth) and `map → odom` on `/tf` (which, composed
+    // with `~/odom`, is `~/map_pose`), and the map's status, read back by the independent
+    // Python reader.
+    let scene = scene();
+    let (built, _) = build(&scene);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("localized.mcap");
+    let mut cfg = config("camB");
+    cfg.map.mode = imd::config::MapMode::Localization;
+    cfg.map.frame_id = "world_map".into();
+    let (_, summary) = run_bag_to(
+        &fixture().join("map_b.mcap"),
+        &cfg,
+        Oracle::new(scene.clone()),
+        MapRun::Localize(&built),
+        Some(&out),
+    )
+    .unwrap();
+    let decoded = crate::replay::read_back(&out);
+    let messages = decoded["messages"].as_array().unwrap();
+    let on = |topic: &str| -> Vec<&serde_json::Value> {
+        messages
+            .iter()
+            .filter(|m| m["topic"] == topic)
+            .map(|m| &m["message"])
+            .collect()
+    };
+    let map_pose = on("/imd_matcher/map_pose");
+    assert_eq!(map_pose.len() as u64, summary.localized);
+    let odom: std::collections::BTreeMap<_, _> = on("/imd_matcher/odom")
+        .into_iter()
+        .map(|o| (stamp_key(&o["header"]), o))
+        .collect();
+    let map_to_odom: std::collections::BTreeMap<_, _> = on("/tf")
+        .into_iter()
+        .flat_map(|m| m["transforms"].as_array().unwrap())
+        .filter(|t| t["child_frame_id"] == "odom")
+        .map(|t| (stamp_key(&t["header"]), t))
+        .collect();
+    assert_eq!(
+        map_to_odom.len(),
+        odom.len()
+            - summary
+                .per_frame
+                .iter()
+                .position(|f| f.position_m.is_some())
+                .unwrap()
+    );
+
+    // The map frame in the world, from the map's first keyframe (cam0's first frame).
+    let first = built.keyframes.iter().min_by_key(|k| k.id.stamp).unwrap();
+    let map_from_world =
+        first.pose.pose * world_from(scene.frame("cam0", first.id.stamp).unwrap()).inverse();
+    let mount_b = mount("camB");
+    let (mut good, mut worst_m, mut worst_deg, mut worst_loop) = (0, 0.0f64, 0.0f64, 0.0f64);
+    for m in &map_pose {
+        assert_eq!(m["header"]["frame_id"], "world_map");
+        let key = stamp_key(&m["header"]);
+        let stamp = imd::io::msgs::builtin_interfaces::Time {
+            sec: key.0 as i32,
+            nanosec: key.1 as u32,
+        };
+        let got = pose_of(&m["pose"]["pose"]);
+        let want =
+            map_from_world * world_from(scene.frame("camB", stamp).unwrap()) * mount_b.inverse();
+        let d = (got.translation.vector - want.translation.vector).norm();
+        let r = got.rotation.angle_to(&want.rotation).to_degrees();
+        good += (d <= 0.05 && r <= 1.0) as usize;
+        worst_m = worst_m.max(d);
+        worst_deg = worst_deg.max(r);
+        let tf = map_to_odom[&key];
+        assert_eq!(tf["header"]["frame_id"], "world_map");
+        let t = &tf["transform"];
+        let f = |v: &serde_json::Value| v.as_f64().unwrap();
+        let (tr, q) = (&t["translation"], &t["rotation"]);
+        let map_odom = isometry(
+            [f(&tr["x"]), f(&tr["y"]), f(&tr["z"])],
+            [f(&q["x"]), f(&q["y"]), f(&q["z"]), f(&q["w"])],
+        );
+        let via_odom = map_odom * pose_of(&odom[&key]["pose"]["pose"]);
+        let gap = (via_odom.translation.vector - got.translation.vector).norm()
+            + via_odom.rotation.angle_to(&got.rotation);
+        worst_loop = worst_loop.max(gap);
+    }
+    eprintln!(
+        "~/map_pose: {good} of {} within 5 cm and 1° of the ground truth, worst {:.1} mm \
+         {worst_deg:.2}°; map → odom ∘ ~/odom vs ~/map_pose: {worst_loop:.1e}",
+        map_pose.len(),
+        worst_m * 1e3
+    );
+    assert!(map_pose.len() >= 30, "{} localized", map_pose.len());
+    assert!(good as f64 >= 0.9 * map_pose.len() as f64);
+    assert!(worst_m <= 0.20 && worst_deg <= 5.0);
+    assert!(worst_loop < 1e-9, "{worst_loop}");
+    // The map's status, once per frame.
+    let statuses: Vec<&serde_json::Value> = on("/diagnostics")
+        .into_iter()
+        .flat_map(|d| d["status"].as_array().unwrap())
+        .filter(|s| s["name"] == "imd_matcher: map")
+        .collect();
+    assert_eq!(statuses.len() as u64, summary.frames);
+    let last = statuses.last().unwrap();
+    let value = |key: &str| {
+        last["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv["key"] == key)
+            .map(|kv| kv["value"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(value("map_mode"), "localization");
+    assert_eq!(value("map_frame"), "world_map");
+    assert_eq!(value("map_keyframes"), built.keyframes.len().to_string());
+    assert_eq!(value("map_localized_frames"), summary.localized.to_string());
+    assert_eq!(value("map_last_localized_camera"), "camB");
 }

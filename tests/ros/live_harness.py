@@ -23,7 +23,8 @@ Scenarios:
   qos        best-effort image publisher against a node subscribing reliably.
   metric     the metric bag of scripts/make_metric_bag.py (--bag): per frame, the messages of
              --topics (image, camera_info and the depth or right-camera topics) in their recorded
-             order, the next frame after the previous one's odometry; --frames of them.
+             order, the next frame after the previous one's odometry; --frames of them; then
+             the --trigger services (e.g. save_map), in order.
 
 Every ROS process of the tests keeps discovery on this machine (FASTDDS_BUILTIN_TRANSPORTS=SHM,
 set by the caller) and runs in its own ROS_DOMAIN_ID. The harness bounds its own run time
@@ -53,6 +54,7 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
@@ -99,6 +101,10 @@ class Harness(Node):
         # a best-effort one on the same topic, which must receive as well.
         self.create_subscription(Odometry, f"{NODE}/odometry", self.on_odometry, out_qos)
         self.create_subscription(Odometry, f"{NODE}/odom", self.on_odom, out_qos)
+        self.map_pose = []
+        self.create_subscription(
+            PoseWithCovarianceStamped, f"{NODE}/map_pose", self.on_map_pose, out_qos
+        )
         self.odometry_best_effort = 0
         self.create_subscription(
             Odometry,
@@ -139,6 +145,18 @@ class Harness(Node):
                 "stamp": stamp_of(m.header.stamp),
                 "frame_id": m.header.frame_id,
                 "child_frame_id": m.child_frame_id,
+                "position": [p.x, p.y, p.z],
+                "orientation": [q.x, q.y, q.z, q.w],
+                "covariance": list(m.pose.covariance),
+            }
+        )
+
+    def on_map_pose(self, m):
+        p, q = m.pose.pose.position, m.pose.pose.orientation
+        self.map_pose.append(
+            {
+                "stamp": stamp_of(m.header.stamp),
+                "frame_id": m.header.frame_id,
                 "position": [p.x, p.y, p.z],
                 "orientation": [q.x, q.y, q.z, q.w],
                 "covariance": list(m.pose.covariance),
@@ -281,6 +299,7 @@ class Harness(Node):
         return {
             "odometry": self.odometry,
             "odom": self.odom,
+            "map_pose": self.map_pose,
             "odometry_best_effort": self.odometry_best_effort,
             "correspondences": self.correspondences,
             "debug_images": self.debug_images,
@@ -704,7 +723,8 @@ def scenario_metric(h, a):
         last = list(stamp)
     h.spin_until(lambda: h.answered(last), 120)
     h.spin_for(1.5)  # the last frame's /diagnostics
-    return {"published": published}
+    triggers = [h.trigger(name) for name in a.trigger]
+    return {"published": published, "triggers": triggers}
 
 
 def scenario_soak(h, a):
@@ -774,6 +794,8 @@ def main():
     ap.add_argument("--bag", help="metric: the bag to publish")
     ap.add_argument("--topics", default="", help="metric: comma-separated topics to publish")
     ap.add_argument("--tf-static", action="store_true", help="metric: publish the bag's /tf_static")
+    ap.add_argument("--trigger", action="append", default=[],
+                    help="metric: a Trigger service of the node to call after the frames")
     a = ap.parse_args()
     faulthandler.dump_traceback_later(a.time_limit, exit=True)
     rclpy.init()

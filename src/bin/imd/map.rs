@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use imd::config::ImdConfig;
 use imd::model::{ComputeDevice, ImdMatcher};
-use imd::pipeline::map::run::{run_bag, MapRun, MapRunSummary};
+use imd::pipeline::map::run::{run_bag, run_bag_to, MapRun, MapRunSummary};
 use imd::pipeline::map::{self, MANIFEST_FILE};
 use imd::pipeline::PairMatcher;
 use serde::Serialize;
@@ -155,16 +155,21 @@ pub fn localize(
     bag: &Path,
     config: &ImdConfig,
     map_dir: &Path,
+    out: Option<&Path>,
     summary_json: Option<&Path>,
 ) -> Result<()> {
     // A map that cannot be used fails before the model loads.
     map::load_manifest(map_dir)?;
-    let matcher = load_matcher(config)?;
+    // The run's messages say what the node's would with this map as `map.path`.
+    let mut config = config.clone();
+    config.map.path = map_dir.display().to_string();
+    config.map.mode = map::MapMode::Localization;
+    let matcher = load_matcher(&config)?;
     let identity = matcher.identity()?;
     let t = Instant::now();
     let loaded = map::load(map_dir, Some(&identity))?;
     let read_s = t.elapsed().as_secs_f64();
-    let (_, summary) = run_bag(bag, config, matcher, MapRun::Localize(&loaded))
+    let (_, summary) = run_bag_to(bag, &config, matcher, MapRun::Localize(&loaded), out)
         .with_context(|| format!("localizing {} in {}", bag.display(), map_dir.display()))?;
     print_localized(&summary, read_s);
     if let Some(path) = summary_json {

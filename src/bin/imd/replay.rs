@@ -81,8 +81,9 @@ pub struct Args {
     #[arg(long)]
     summary_json: Option<PathBuf>,
     /// Localize the recording in this saved map (`imd map build`): every frame in order, a
-    /// summary of the frames localized and their poses in the map; no output bag.
-    #[arg(long, value_name = "MAP", conflicts_with_all = ["out", "realtime"])]
+    /// summary of the frames localized and their poses in the map; with --out, every frame's
+    /// messages as the node publishes them (`~/map_pose` and `map → odom` included).
+    #[arg(long, value_name = "MAP", conflicts_with_all = ["realtime"])]
     map: Option<PathBuf>,
 }
 
@@ -236,6 +237,9 @@ fn check_outputs(args: &Args, config: &ImdConfig) -> Result<()> {
     if let Some(c) = &args.config {
         inputs.file(c);
     }
+    if let Some(map) = &args.map {
+        inputs.folder(map);
+    }
     if let Some(out) = &args.out {
         inputs.check(out).context("--out")?;
     }
@@ -255,7 +259,13 @@ pub fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
     check_outputs(&args, &config)?;
     if let Some(map) = &args.map {
-        return crate::map::localize(&args.bag, &config, map, args.summary_json.as_deref());
+        return crate::map::localize(
+            &args.bag,
+            &config,
+            map,
+            args.out.as_deref(),
+            args.summary_json.as_deref(),
+        );
     }
     install_stop_handlers();
     let matcher = ImdMatcher::load(&config.model)

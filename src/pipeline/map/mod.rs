@@ -8,6 +8,7 @@
 //! it) with its covariance.
 
 pub mod disk;
+pub mod messages;
 pub mod run;
 pub mod session;
 

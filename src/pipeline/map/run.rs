@@ -1,6 +1,7 @@
 //! A bag through the tracker with a map: `imd map build` (mapping) and `imd replay --map`
 //! (localization). Frames go straight from the bag to the processor, in order, none dropped
-//! (no realtime pacing, no output bag).
+//! (no realtime pacing); `imd replay --map --out` writes every frame's messages, the map's
+//! included (`~/map_pose`, `map → odom` on `/tf`, the map's status), as the node publishes them.
 
 use std::path::Path;
 use std::time::Instant;
@@ -9,10 +10,12 @@ use serde::Serialize;
 
 use super::{KeyframeMap, Localized};
 use crate::config::ImdConfig;
-use crate::io::bag::{Bag, BagFrames};
+use crate::io::bag::{Bag, BagError, BagFrames, BagOutput};
 use crate::io::msgs::builtin_interfaces::Time;
-use crate::pipeline::replay::static_transforms;
-use crate::pipeline::{PairMatcher, PipelineError, ScheduleInfo, TrackState, TrackerProcessor};
+use crate::pipeline::replay::{diagnostics_message, static_transforms, write_published};
+use crate::pipeline::{
+    FrameOutputs, PairMatcher, PipelineError, ScheduleInfo, TrackState, TrackerProcessor,
+};
 
 /// What to do with the map.
 #[derive(Debug, Clone, Copy)]
@@ -99,11 +102,24 @@ pub fn run_bag<M: PairMatcher>(
     matcher: M,
     run: MapRun<'_>,
 ) -> Result<(TrackerProcessor<M>, MapRunSummary), PipelineError> {
+    run_bag_to(bag, config, matcher, run, None)
+}
+
+/// [`run_bag`], writing every frame's messages and statuses to the output bag `output` (MCAP
+/// file or rosbag2 folder) when given, on the node's topics (`imd replay`'s layout).
+pub fn run_bag_to<M: PairMatcher>(
+    bag: &Path,
+    config: &ImdConfig,
+    matcher: M,
+    run: MapRun<'_>,
+    output: Option<&Path>,
+) -> Result<(TrackerProcessor<M>, MapRunSummary), PipelineError> {
     let cameras = config.cameras().map_err(|e| PipelineError::InvalidConfig {
         field: "cameras".into(),
         reason: e.to_string(),
     })?;
     let reader = Bag::open(bag)?;
+    let mut writer = output.map(BagOutput::create).transpose()?;
     let mut processor = TrackerProcessor::new(matcher, config, cameras.clone())?
         .with_transforms(static_transforms(&reader));
     let mut summary = MapRunSummary::default();
@@ -115,6 +131,11 @@ pub fn run_bag<M: PairMatcher>(
         }
         MapRun::Localize(map) => {
             processor.localize_in(map)?;
+            // Named in the map's status, as the node names its `map.path`.
+            let path = config.map.path.trim();
+            if !path.is_empty() {
+                processor.set_map_path(path);
+            }
             summary.mode = "localization".into();
         }
     }
@@ -123,7 +144,10 @@ pub fn run_bag<M: PairMatcher>(
     for frame in BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)? {
         let frame = frame?;
         match processor.track_frame(&frame, &ScheduleInfo::default()) {
-            Ok((out, _)) => {
+            Ok((out, outputs)) => {
+                if let Some(w) = writer.as_mut() {
+                    write_frame(w, outputs)?;
+                }
                 summary.frames += 1;
                 let mut f = FrameInMap::of(
                     &out.camera.name,
@@ -146,6 +170,9 @@ pub fn run_bag<M: PairMatcher>(
         }
     }
     summary.wall_s = t.elapsed().as_secs_f64();
+    if let Some(w) = writer {
+        w.finish()?;
+    }
     if let Some(s) = processor.map_session() {
         let c = s.counters();
         summary.localized = c.localized;
@@ -153,4 +180,16 @@ pub fn run_bag<M: PairMatcher>(
         summary.map_keyframes = s.map_keyframes();
     }
     Ok((processor, summary))
+}
+
+/// One frame's messages, then its `/diagnostics` array.
+fn write_frame(bag: &mut BagOutput, outputs: FrameOutputs) -> Result<(), BagError> {
+    for published in &outputs.messages {
+        write_published(bag, outputs.stamp, published)?;
+    }
+    write_published(
+        bag,
+        outputs.stamp,
+        &diagnostics_message(outputs.stamp, outputs.diagnostics),
+    )
 }
