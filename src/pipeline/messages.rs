@@ -299,14 +299,22 @@ pub fn transform(out: &TrackOutput) -> TFMessage {
 }
 
 /// Keyframe (left) and current frame (right) side by side with the matches drawn
-/// ([`crate::io::viz::draw_matches`]: inliers coloured by confidence, outliers grey), `rgb8`.
+/// ([`crate::io::viz::draw_matches`]: every match a dot, inliers coloured by confidence,
+/// outliers grey, lines for at most [`crate::io::viz::DEFAULT_MAX_LINES`] spread over the
+/// keyframe), `rgb8`.
 /// Header: the current frame's stamp and optical frame. `None` without a keyframe.
 pub fn debug_image(out: &TrackOutput) -> Option<Image> {
     let kf = out.keyframe_image.as_ref()?;
     out.keyframe.as_ref()?;
     let matches: Vec<_> = out.correspondences.iter().map(|c| c.pixels).collect();
     let flags: Vec<bool> = out.correspondences.iter().map(|c| c.inlier).collect();
-    let canvas: RgbImage = crate::io::viz::draw_matches(kf, &out.image, &matches, Some(&flags));
+    let canvas: RgbImage = crate::io::viz::draw_matches(
+        kf,
+        &out.image,
+        &matches,
+        Some(&flags),
+        &crate::io::viz::VizOptions::default(),
+    );
     let (width, height) = canvas.dimensions();
     Some(Image {
         header: header(out, &out.frame_id),

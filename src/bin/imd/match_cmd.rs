@@ -194,7 +194,7 @@ fn write_viz(
     img1: &image::RgbImage,
     matches: &[imd::geometry::PixelMatch],
 ) -> Result<()> {
-    imd::io::viz::draw_matches(img0, img1, matches, None)
+    imd::io::viz::draw_matches(img0, img1, matches, None, &Default::default())
         .save(path)
         .with_context(|| format!("writing visualization {}", path.display()))
 }
