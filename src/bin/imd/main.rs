@@ -11,6 +11,7 @@ mod info;
 mod map;
 mod match_bench;
 mod match_cmd;
+mod memory;
 mod pnp;
 mod pose;
 mod replay;
