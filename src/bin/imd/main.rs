@@ -12,6 +12,7 @@ mod map;
 mod match_bench;
 mod match_cmd;
 mod memory;
+mod model_args;
 mod pnp;
 mod pose;
 mod replay;

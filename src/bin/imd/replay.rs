@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use imd::config::{CamerasConfig, ImdConfig};
-use imd::model::{ComputeDevice, ImdMatcher};
+use imd::model::ImdMatcher;
 use imd::pipeline::replay::{replay, ReplayOptions, ReplayProgress, ReplaySummary, StopFlag};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::memory::{peak_resident_mib, MemorySampler};
+use crate::model_args::ModelArgs;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 #[derive(clap::Args)]
@@ -33,9 +34,8 @@ pub struct Args {
     /// (default: built-in defaults).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Weights folder; overrides model.model_dir.
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Output bag with the node's topics (correspondences, odometry, tf, debug_image,
     /// diagnostics): a new rosbag2 directory (MCAP storage + metadata.yaml), or a single MCAP
     /// file when the path ends in .mcap.
@@ -76,9 +76,6 @@ pub struct Args {
     /// Stop after N frames (0 = all).
     #[arg(long, default_value_t = 0)]
     max_frames: u64,
-    /// cpu, cuda or cuda:N; overrides model.device.
-    #[arg(long)]
-    device: Option<ComputeDevice>,
     /// Write the summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -186,12 +183,7 @@ fn load_config(args: &Args) -> Result<ImdConfig> {
         Some(path) => ImdConfig::from_file(path)?,
         None => ImdConfig::default(),
     };
-    if let Some(model) = &args.model {
-        config.model.model_dir = model.display().to_string();
-    }
-    if let Some(device) = args.device {
-        config.model.device = device;
-    }
+    args.model.apply(&mut config.model);
     if !args.cameras.is_empty() {
         config.cameras = cameras_from_flags(&args.cameras)?;
         metric_from_flags(&mut config.cameras, &args.depths, &args.rights)?;
