@@ -281,18 +281,18 @@ impl ImdModelConfig {
 
     /// Check every size; errors name the field.
     pub fn validate(&self, origin: &Path) -> Result<(), ModelError> {
-        let bad = |field: &str, reason: String| ModelError::InvalidConfig {
-            path: origin.to_path_buf(),
-            field: field.to_string(),
-            reason,
-        };
-        let positive = |field: &str, v: i64| {
-            if v > 0 {
-                Ok(())
-            } else {
-                Err(bad(field, format!("{v} must be > 0")))
-            }
-        };
+        self.validate_backbone()
+            .and_then(|()| self.validate_cipm())
+            .and_then(|()| self.validate_coarse())
+            .and_then(|()| self.validate_fine())
+            .map_err(|(field, reason)| ModelError::InvalidConfig {
+                path: origin.to_path_buf(),
+                field,
+                reason,
+            })
+    }
+
+    fn validate_backbone(&self) -> Result<(), Invalid> {
         if !self.backbone.timestep.is_finite() || self.backbone.timestep < 0.0 {
             return Err(bad(
                 "backbone.timestep",
@@ -318,6 +318,10 @@ impl ImdModelConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_cipm(&self) -> Result<(), Invalid> {
         positive("cipm.clip_tokens", self.cipm.clip_tokens)?;
         positive("cipm.dim", self.cipm.dim)?;
         positive("cipm.prompt_length", self.cipm.prompt_length)?;
@@ -328,6 +332,10 @@ impl ImdModelConfig {
                 format!("{} is not finite", self.cipm.scale),
             ));
         }
+        Ok(())
+    }
+
+    fn validate_coarse(&self) -> Result<(), Invalid> {
         positive("coarse.d_model", self.coarse.d_model)?;
         positive("coarse.nhead", self.coarse.nhead)?;
         if self.coarse.d_model % self.coarse.nhead != 0 {
@@ -363,6 +371,10 @@ impl ImdModelConfig {
                 format!("{} is not in 1..=16", self.coarse.agg_size),
             ));
         }
+        Ok(())
+    }
+
+    fn validate_fine(&self) -> Result<(), Invalid> {
         if self.fine.dims.len() != 2 {
             return Err(bad(
                 "fine.dims",
@@ -420,6 +432,21 @@ impl ImdModelConfig {
 }
 
 /// The dotted field a serde_yaml error points at, when it says (`cipm.dim: invalid type…`).
+/// A field that fails its check and why (the caller adds the file).
+type Invalid = (String, String);
+
+fn bad(field: &str, reason: String) -> Invalid {
+    (field.to_string(), reason)
+}
+
+fn positive(field: &str, v: i64) -> Result<(), Invalid> {
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(bad(field, format!("{v} must be > 0")))
+    }
+}
+
 fn yaml_error_field(e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     // serde_yaml prefixes nested errors with the path, e.g. "coarse.nhead: invalid type: …".

@@ -64,7 +64,7 @@ pub use replay::{replay, ReplayOptions, ReplaySummary};
 pub use topics::{MessageKind, Output, OutputMessage, OutputTopic, Published, OUTPUT_TOPICS};
 pub use tracker::{Tracker, TrackerCounters};
 pub use transforms::{LookupError, SharedTransforms, TransformTree};
-pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
+pub use worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerError, WorkerOptions};
 
 /// Errors of the tracking pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -99,4 +99,7 @@ pub enum PipelineError {
     /// A matcher broke its contract.
     #[error("matcher: {reason}")]
     Matcher { reason: String },
+    /// The processing thread could not start, or died.
+    #[error(transparent)]
+    Worker(#[from] worker::WorkerError),
 }

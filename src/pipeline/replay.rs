@@ -25,21 +25,22 @@
 //! the bag ends) or malformed; the counts add up to the images read.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::contract::FrameOutputs;
+use super::contract::{FrameOutputs, FrameProcessor};
 use super::matcher::PairMatcher;
 use super::messages::NODE_NAME;
 use super::topics::{Output, Published};
 use super::transforms::{SharedTransforms, TransformTree, TF_STATIC_TOPIC};
-use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerOptions};
+use super::worker::{FrameSink, FrameWorker, WorkerCameraStats, WorkerError, WorkerOptions};
 use super::{PipelineError, PoseScale, TrackState, TrackerProcessor};
 use crate::config::{CameraConfig, ImdConfig};
 use crate::io::bag::{Bag, BagError, BagFrames, BagMessage, BagOutput, BagPayload, ReadReport};
+use crate::io::camera_sync::SyncStats;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use crate::io::msgs::std_msgs::Header;
@@ -53,8 +54,6 @@ pub struct ReplayOptions {
     pub rate: f64,
     /// Stop after this many paired frames (0 = the whole bag).
     pub max_frames: u64,
-    /// Sample the process's resident memory every this many processed frames (0 = never).
-    pub memory_every: u64,
     /// Longest wait between two frames in `realtime` mode, s (a stamp gap longer than this,
     /// after scaling by `rate`, is cut short and the clock restarts at the next frame).
     pub max_wait_s: f64,
@@ -104,7 +103,6 @@ impl Default for ReplayOptions {
             realtime: false,
             rate: 1.0,
             max_frames: 0,
-            memory_every: 100,
             max_wait_s: 1.0,
             stop: StopFlag::default(),
         }
@@ -118,6 +116,9 @@ pub struct ReplayProgress {
     pub images_read: u64,
     /// Image messages on the camera topics in the bag (0 when the bag has no statistics).
     pub images_total: u64,
+    /// Frames the processing thread has finished so far (a caller sampling resources per
+    /// processed frame, e.g. resident memory, keys its samples on it).
+    pub frames_processed: u64,
 }
 
 /// A message that could not be decoded.
@@ -255,8 +256,6 @@ pub struct ReplaySummary {
     pub accounting: FrameAccounting,
     /// Realtime waits cut short at `max_wait_s` (stamp gaps).
     pub waits_capped: u64,
-    /// Peak resident memory of the process, MiB (Linux; 0 elsewhere).
-    pub peak_rss_mib: f64,
     /// Messages written per output topic.
     pub outputs: BTreeMap<String, u64>,
     /// Latency per frame (receive → messages ready), ms.
@@ -267,8 +266,6 @@ pub struct ReplaySummary {
     pub wall_s: f64,
     /// Processed frames per second of wall time.
     pub frames_per_s: f64,
-    /// (processed frames, resident memory MiB) samples.
-    pub memory_mib: Vec<(u64, f64)>,
 }
 
 /// Results the sink collects on the worker thread.
@@ -284,8 +281,6 @@ struct Collected {
     stages: BTreeMap<String, Vec<f64>>,
     failed: Vec<FailedFrame>,
     processed: u64,
-    memory: Vec<(u64, f64)>,
-    memory_every: u64,
 }
 
 impl Collected {
@@ -339,9 +334,15 @@ struct ReplaySink {
 }
 
 impl ReplaySink {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
-        self.collected.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Collected> {
+        lock(&self.collected)
     }
+}
+
+/// The collected results; a panic on the worker thread leaves them consistent (every update
+/// is one counter or one push), so a poisoned lock is used as is.
+fn lock(collected: &Mutex<Collected>) -> MutexGuard<'_, Collected> {
+    collected.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl FrameSink for ReplaySink {
@@ -362,12 +363,6 @@ impl FrameSink for ReplaySink {
             c.latency.push(r.latency_ms);
             for (k, v) in r.stage_ms {
                 c.stages.entry(k).or_default().push(v);
-            }
-        }
-        if c.memory_every > 0 && c.processed.is_multiple_of(c.memory_every) {
-            if let Some(mib) = resident_mib() {
-                let n = c.processed;
-                c.memory.push((n, mib));
             }
         }
     }
@@ -397,23 +392,6 @@ impl FrameSink for ReplaySink {
         });
         c.diagnostics(stamp, vec![status]);
     }
-}
-
-/// Resident memory of this process in MiB (Linux `/proc/self/status`; `None` elsewhere).
-pub fn resident_mib() -> Option<f64> {
-    proc_status_mib("VmRSS:")
-}
-
-/// Peak resident memory of this process in MiB (Linux `VmHWM`; `None` elsewhere).
-pub fn peak_resident_mib() -> Option<f64> {
-    proc_status_mib("VmHWM:")
-}
-
-fn proc_status_mib(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// The bag's `/tf_static` (where a recorded robot's camera mounts are), as a tree; empty when
@@ -492,24 +470,81 @@ where
     M::Prepared: 'static,
 {
     let start = Instant::now();
-    let cameras = config.cameras().map_err(|e| PipelineError::InvalidConfig {
-        field: "cameras".into(),
-        reason: e.to_string(),
-    })?;
-    let (lo, hi) = ReplayOptions::RATE_RANGE;
-    if !(options.rate >= lo && options.rate <= hi) {
-        return Err(PipelineError::InvalidConfig {
-            field: "rate".into(),
-            reason: format!("{} is outside [{lo}, {hi}]", options.rate),
-        });
+    let cameras = check_options(bag, out, config, options)?;
+    let reader = Bag::open(bag)?;
+    // Checks that every camera topic is in the bag, with the type a camera needs.
+    let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
+    let images_total = images_total(&reader, &cameras);
+    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?
+        .with_transforms(static_transforms(&reader));
+    let collected = Arc::new(Mutex::new(Collected {
+        writer: out.map(BagOutput::create).transpose()?,
+        ..Default::default()
+    }));
+    let worker = start_worker(processor, &collected, &cameras, config, options)?;
+
+    let mut summary = ReplaySummary {
+        bag: bag.display().to_string(),
+        output: out.map(|p| p.display().to_string()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let malformed_images = read_frames(
+        &mut frames,
+        &worker,
+        &cameras,
+        options,
+        &mut summary,
+        |images_read| {
+            progress(ReplayProgress {
+                images_read,
+                images_total,
+                frames_processed: lock(&collected).processed,
+            })
+        },
+    );
+    let joined = worker.finish();
+    if joined.is_err() {
+        // The outputs written so far are still closed whole before the error is returned.
+        let _ = close_output(&collected, out);
     }
-    let (lo, hi) = ReplayOptions::MAX_WAIT_RANGE;
-    if !(options.max_wait_s >= lo && options.max_wait_s <= hi) {
-        return Err(PipelineError::InvalidConfig {
-            field: "max_wait_s".into(),
-            reason: format!("{} s is outside [{lo}, {hi}] s", options.max_wait_s),
-        });
+    let stats = joined?;
+    frames.finish_pairing();
+    summary.data_loss = frames.report();
+    if summary.data_loss.lost_data() {
+        log::warn!(
+            "{}: damaged bag: {}",
+            bag.display(),
+            summary.data_loss.describe()
+        );
     }
+    account(&mut summary, &stats, &frames.stats(), malformed_images);
+    let c = close_output(&collected, out)?;
+    summarize_outputs(&mut summary, c);
+    summary.wall_s = start.elapsed().as_secs_f64();
+    summary.frames_per_s = if summary.wall_s > 0.0 {
+        summary.frames_processed as f64 / summary.wall_s
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+/// The options check, before anything is opened: the cameras (resolved once here), `rate`
+/// and `max_wait_s` in range, and an output that is none of the inputs.
+fn check_options(
+    bag: &Path,
+    out: Option<&Path>,
+    config: &ImdConfig,
+    options: &ReplayOptions,
+) -> Result<Vec<CameraConfig>, PipelineError> {
+    let cameras = config.cameras()?;
+    check_range("rate", "", options.rate, ReplayOptions::RATE_RANGE)?;
+    check_range(
+        "max_wait_s",
+        " s",
+        options.max_wait_s,
+        ReplayOptions::MAX_WAIT_RANGE,
+    )?;
     if let Some(out) = out {
         input_set(bag, config)
             .check(out)
@@ -518,69 +553,115 @@ where
                 reason: e.to_string(),
             })?;
     }
-    let reader = Bag::open(bag)?;
-    for c in &cameras {
-        for topic in c.topics() {
-            if !reader.topics().iter().any(|t| t.name == topic) {
-                return Err(PipelineError::InvalidConfig {
-                    field: format!("cameras (camera {})", c.name),
-                    reason: format!(
-                        "topic {topic} is not in {}; it has {}",
-                        bag.display(),
-                        reader
-                            .topics()
-                            .iter()
-                            .map(|t| format!("{} ({})", t.name, t.message_type))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-            }
-        }
+    Ok(cameras)
+}
+
+/// `value` (printed with `unit`) within `[lo, hi]`; NaN is not.
+fn check_range(
+    field: &str,
+    unit: &str,
+    value: f64,
+    (lo, hi): (f64, f64),
+) -> Result<(), PipelineError> {
+    if value >= lo && value <= hi {
+        return Ok(());
     }
-    let images_total: u64 = cameras
+    Err(PipelineError::InvalidConfig {
+        field: field.into(),
+        reason: format!("{value}{unit} is outside [{lo}, {hi}]{unit}"),
+    })
+}
+
+/// Image messages on the camera topics, from the bag's statistics (0 when it has none).
+fn images_total(reader: &Bag, cameras: &[CameraConfig]) -> u64 {
+    cameras
         .iter()
         .filter_map(|c| reader.topics().iter().find(|t| t.name == c.image_topic))
         .map(|t| t.message_count)
-        .sum();
-    let mut frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
-    let processor = TrackerProcessor::new(matcher, config, cameras.clone())?
-        .with_transforms(static_transforms(&reader));
-    let writer = out.map(BagOutput::create).transpose()?;
-    let collected = Arc::new(Mutex::new(Collected {
-        writer,
-        memory_every: options.memory_every,
-        ..Default::default()
-    }));
+        .sum()
+}
+
+/// The processing thread, writing into `collected`; `node.max_rate_hz` applies in realtime
+/// mode only (a lossless replay processes every frame).
+fn start_worker(
+    processor: impl FrameProcessor + 'static,
+    collected: &Arc<Mutex<Collected>>,
+    cameras: &[CameraConfig],
+    config: &ImdConfig,
+    options: &ReplayOptions,
+) -> Result<FrameWorker, PipelineError> {
     let sink = ReplaySink {
         collected: collected.clone(),
-        cameras: cameras.clone(),
+        cameras: cameras.to_vec(),
     };
-    let worker = FrameWorker::spawn(
-        Box::new(processor),
-        Box::new(sink),
-        WorkerOptions {
-            labels: cameras.iter().map(|c| c.image_topic.clone()).collect(),
-            max_rate_hz: if options.realtime {
-                config.node.max_rate_hz
-            } else {
-                0.0
-            },
+    let worker_options = WorkerOptions {
+        labels: cameras.iter().map(|c| c.image_topic.clone()).collect(),
+        max_rate_hz: if options.realtime {
+            config.node.max_rate_hz
+        } else {
+            0.0
         },
-    )
-    .map_err(|e| PipelineError::Matcher {
-        reason: format!("starting the processing thread: {e}"),
-    })?;
-
-    let mut summary = ReplaySummary {
-        bag: bag.display().to_string(),
-        output: out.map(|p| p.display().to_string()).unwrap_or_default(),
-        ..Default::default()
     };
+    FrameWorker::spawn(Box::new(processor), Box::new(sink), worker_options)
+        .map_err(|e| PipelineError::Worker(WorkerError::Spawn(e)))
+}
+
+/// Realtime pacing: each frame is due at its stamp's offset from the clock's start, scaled by
+/// the rate; a wait longer than `max_wait_s` is cut short and restarts the clock.
+struct Pacer {
+    rate: f64,
+    max_wait_s: f64,
+    /// (wall time, stamp ns) of the clock's start; `None` before the first frame.
+    clock: Option<(Instant, i64)>,
+    /// Waits cut short.
+    capped: u64,
+}
+
+impl Pacer {
+    fn new(options: &ReplayOptions) -> Self {
+        Pacer {
+            rate: options.rate,
+            max_wait_s: options.max_wait_s,
+            clock: None,
+            capped: 0,
+        }
+    }
+
+    /// Sleep until the frame stamped `stamp_ns` is due (or `stop` is set).
+    fn wait_for(&mut self, stamp_ns: i64, stop: &StopFlag) {
+        let (t0, s0) = *self.clock.get_or_insert((Instant::now(), stamp_ns));
+        // Seconds as f64 (a gap of any size is finite), capped before it becomes a Duration.
+        let due_s = stamp_ns.saturating_sub(s0).max(0) as f64 * 1e-9 / self.rate;
+        let wait_s = due_s - t0.elapsed().as_secs_f64();
+        if wait_s > self.max_wait_s {
+            log::info!(
+                "stamp gap: waiting {:.3} s instead of {wait_s:.3} s (max_wait_s)",
+                self.max_wait_s
+            );
+            self.capped += 1;
+            sleep_unless_stopped(Duration::from_secs_f64(self.max_wait_s), stop);
+            self.clock = Some((Instant::now(), stamp_ns));
+        } else if wait_s > 0.0 {
+            sleep_unless_stopped(Duration::from_secs_f64(wait_s), stop);
+        }
+    }
+}
+
+/// Read the bag's frames and hand each to `worker` (paced in realtime mode, one at a time
+/// otherwise) until the bag, `max_frames` or a stop request ends it. Fills the read side of
+/// `summary` (frames read, malformed messages, read error, interruption, capped waits);
+/// `progress` gets the images read so far. Returns the malformed images.
+fn read_frames(
+    frames: &mut BagFrames,
+    worker: &FrameWorker,
+    cameras: &[CameraConfig],
+    options: &ReplayOptions,
+    summary: &mut ReplaySummary,
+    mut progress: impl FnMut(u64),
+) -> u64 {
     let image_topics: Vec<&str> = cameras.iter().map(|c| c.image_topic.as_str()).collect();
+    let mut pacer = options.realtime.then(|| Pacer::new(options));
     let mut malformed_images = 0u64;
-    let mut clock: Option<(Instant, i64)> = None;
-    let max_wait = Duration::from_secs_f64(options.max_wait_s);
     loop {
         // Checked before the next read, so every frame read is handed over and accounted.
         if options.stop.is_set() {
@@ -600,9 +681,7 @@ where
                 ..
             }) => {
                 log::warn!("{topic}: message #{index} skipped: {reason}");
-                if image_topics.contains(&topic.as_str()) {
-                    malformed_images += 1;
-                }
+                malformed_images += image_topics.contains(&topic.as_str()) as u64;
                 summary.malformed.push(MalformedMessage {
                     topic,
                     index,
@@ -617,24 +696,8 @@ where
             }
         };
         summary.frames_read += 1;
-        if options.realtime {
-            let stamp = frame.image.header().stamp.as_nanos();
-            let (t0, s0) = *clock.get_or_insert((Instant::now(), stamp));
-            // Seconds as f64 (a gap of any size is finite), capped before it becomes a
-            // Duration.
-            let due_s = stamp.saturating_sub(s0).max(0) as f64 * 1e-9 / options.rate;
-            let wait_s = due_s - t0.elapsed().as_secs_f64();
-            if wait_s > options.max_wait_s {
-                log::info!(
-                    "stamp gap: waiting {:.3} s instead of {wait_s:.3} s (max_wait_s)",
-                    options.max_wait_s
-                );
-                summary.waits_capped += 1;
-                sleep_unless_stopped(max_wait, &options.stop);
-                clock = Some((Instant::now(), stamp));
-            } else if wait_s > 0.0 {
-                sleep_unless_stopped(Duration::from_secs_f64(wait_s), &options.stop);
-            }
+        if let Some(pacer) = pacer.as_mut() {
+            pacer.wait_for(frame.image.header().stamp.as_nanos(), &options.stop);
             frame.received = Instant::now();
             worker.submit(frame);
         } else {
@@ -643,33 +706,31 @@ where
             worker.wait_idle();
             worker.submit_lossless(frame);
         }
-        progress(ReplayProgress {
-            images_read: summary.frames_read + malformed_images,
-            images_total,
-        });
+        progress(summary.frames_read + malformed_images);
         if options.max_frames > 0 && summary.frames_read >= options.max_frames {
             break;
         }
     }
-    let stats = worker.finish();
-    frames.finish_pairing();
-    summary.data_loss = frames.report();
-    if summary.data_loss.lost_data() {
-        log::warn!(
-            "{}: damaged bag: {}",
-            bag.display(),
-            summary.data_loss.describe()
-        );
-    }
-    let pair_stats = frames.stats();
-    summary.images_unpaired = pair_stats.iter().map(|s| s.images_unmatched).sum();
+    summary.waits_capped = pacer.map_or(0, |p| p.capped);
+    malformed_images
+}
+
+/// The accounting: where every image read went, from the worker's counters (`stats`) and the
+/// pairing's (`pairing`); fills the summary's counts and [`ReplaySummary::accounting`].
+fn account(
+    summary: &mut ReplaySummary,
+    stats: &[WorkerCameraStats],
+    pairing: &[SyncStats],
+    malformed_images: u64,
+) {
+    summary.images_unpaired = pairing.iter().map(|s| s.images_unmatched).sum();
     summary.dropped = stats.iter().map(|s| s.dropped).sum();
     summary.rate_skipped = stats.iter().map(|s| s.rate_skipped).sum();
     summary.frames_failed = stats.iter().map(|s| s.failed).sum();
     let processed: u64 = stats.iter().map(|s| s.processed).sum();
     let handled = processed + summary.frames_failed + summary.dropped + summary.rate_skipped;
     summary.accounting = FrameAccounting {
-        images_read: pair_stats
+        images_read: pairing
             .iter()
             .map(|s| s.frames + s.images_unmatched)
             .sum::<u64>()
@@ -688,21 +749,29 @@ where
             summary.accounting.unaccounted
         );
     }
+}
 
-    let mut c = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+/// Take what the sink collected and close the output bag; the first write error, if any, is
+/// the error.
+fn close_output(
+    collected: &Mutex<Collected>,
+    out: Option<&Path>,
+) -> Result<Collected, PipelineError> {
+    let mut c = std::mem::take(&mut *lock(collected));
     if let Some(writer) = c.writer.take() {
         writer.finish()?;
     }
     if let Some(reason) = c.write_error.take() {
         return Err(PipelineError::Bag(BagError::Write {
-            path: out
-                .map(PathBuf::from)
-                .unwrap_or_default()
-                .display()
-                .to_string(),
+            path: out.unwrap_or(Path::new("")).display().to_string(),
             reason,
         }));
     }
+    Ok(c)
+}
+
+/// The summary's output side: counts per topic, state and scale, latency and stage times.
+fn summarize_outputs(summary: &mut ReplaySummary, c: Collected) {
     summary.frames_processed = c.processed;
     summary.states = c.states;
     summary.scales = c.scales;
@@ -715,15 +784,6 @@ where
         .iter()
         .map(|(k, v)| (k.clone(), Spread::of(v).median))
         .collect();
-    summary.memory_mib = c.memory;
-    summary.wall_s = start.elapsed().as_secs_f64();
-    summary.peak_rss_mib = peak_resident_mib().unwrap_or(0.0);
-    summary.frames_per_s = if summary.wall_s > 0.0 {
-        summary.frames_processed as f64 / summary.wall_s
-    } else {
-        0.0
-    };
-    Ok(summary)
 }
 
 #[cfg(test)]

@@ -441,15 +441,7 @@ impl<M: PairMatcher> Tracker<M> {
             .filter(|r| self.store.get(r).is_some());
 
         let Some(reference) = reference else {
-            // Localizing in a map: a camera's first frame looks for its place in the map first.
-            if self.localize_in_map && !self.is_blank(evidence) {
-                let (best, tried) =
-                    self.relocalize(&frame, &prepared, evidence, None, true, clock)?;
-                if let Some(best) = best {
-                    return Ok(self.finish_relocalized(frame, best, tried, clock, start));
-                }
-            }
-            return Ok(self.promote_first(frame, prepared, evidence, clock, start));
+            return self.track_first(frame, prepared, evidence, clock, start);
         };
 
         // 3. Requested relocalization: every stored keyframe is a candidate (map keyframes
@@ -550,6 +542,25 @@ impl<M: PairMatcher> Tracker<M> {
             clock,
             start,
         ))
+    }
+
+    /// A camera's first frame (no reference yet) becomes its first keyframe; localizing in a
+    /// map, it looks for its place in the map first.
+    fn track_first(
+        &mut self,
+        frame: Frame,
+        prepared: M::Prepared,
+        evidence: &FrameEvidence,
+        clock: &mut Clock,
+        start: Instant,
+    ) -> Result<TrackOutput, PipelineError> {
+        if self.localize_in_map && !self.is_blank(evidence) {
+            let (best, tried) = self.relocalize(&frame, &prepared, evidence, None, true, clock)?;
+            if let Some(best) = best {
+                return Ok(self.finish_relocalized(frame, best, tried, clock, start));
+            }
+        }
+        Ok(self.promote_first(frame, prepared, evidence, clock, start))
     }
 
     /// A verified pose far outside the camera's motion waits for confirmation (see

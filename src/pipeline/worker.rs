@@ -35,6 +35,17 @@ pub trait FrameSink: Send {
     }
 }
 
+/// The processing thread could not be started, or it died.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The operating system refused a new thread.
+    #[error("starting the processing thread: {0}")]
+    Spawn(#[from] std::io::Error),
+    /// The thread panicked; the frame it was processing and those still waiting are lost.
+    #[error("the processing thread panicked")]
+    Panicked,
+}
+
 /// Per-camera scheduling counters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkerCameraStats {
@@ -158,7 +169,10 @@ impl FrameWorker {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("imd-worker".into())
-                .spawn(move || run(processor, sink, shared, options.labels))?
+                .spawn(move || {
+                    let _stop = StopOnExit(shared.clone());
+                    run(processor, sink, shared, options.labels)
+                })?
         };
         Ok(FrameWorker {
             shared,
@@ -270,11 +284,12 @@ impl FrameWorker {
         }
     }
 
-    /// Process what is pending, stop the thread and return the final counters.
-    pub fn finish(mut self) -> Vec<WorkerCameraStats> {
+    /// Process what is pending, stop the thread and return the final counters; an error
+    /// when the thread panicked.
+    pub fn finish(mut self) -> Result<Vec<WorkerCameraStats>, WorkerError> {
         self.wait_idle();
-        self.stop();
-        self.stats()
+        self.stop()?;
+        Ok(self.stats())
     }
 
     /// Ask the thread to stop after its current work item, without waiting (pending frames
@@ -291,19 +306,31 @@ impl FrameWorker {
         self.thread.take();
     }
 
-    fn stop(&mut self) {
+    fn stop(&mut self) -> Result<(), WorkerError> {
         self.request_stop();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the processing thread panicked");
-            }
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Err(_)) => Err(WorkerError::Panicked),
+            _ => Ok(()),
         }
     }
 }
 
 impl Drop for FrameWorker {
     fn drop(&mut self) {
-        self.stop();
+        if let Err(e) = self.stop() {
+            log::error!("{e}");
+        }
+    }
+}
+
+/// Marks the worker stopped when its thread ends, however it ends: a panicking processor
+/// would otherwise leave `wait_idle` and `submit_lossless` waiting for a thread that is gone.
+struct StopOnExit(Arc<Shared>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        self.0.lock().stop = true;
+        self.0.changed.notify_all();
     }
 }
 
@@ -526,6 +553,36 @@ mod tests {
         }
     }
 
+    /// Panics on every frame.
+    struct Panicking;
+
+    impl FrameProcessor for Panicking {
+        fn process(
+            &mut self,
+            _frame: CameraFrame,
+            _schedule: &ScheduleInfo,
+        ) -> Result<FrameOutputs, PipelineError> {
+            panic!("processor bug");
+        }
+        fn control(&mut self, _command: ControlCommand) -> Vec<DiagnosticStatus> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_panicking_thread_is_a_worker_error_not_a_hang() {
+        let worker = FrameWorker::spawn(
+            Box::new(Panicking),
+            Box::new(Collect::default()),
+            options(1, 0.0),
+        )
+        .unwrap();
+        worker.submit_lossless(frame(0, 1));
+        // The thread died on frame 1: a second lossless hand-over must not wait for it.
+        worker.submit_lossless(frame(0, 2));
+        assert!(matches!(worker.finish(), Err(WorkerError::Panicked)));
+    }
+
     #[test]
     fn lossless_submission_processes_every_frame_in_order() {
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -544,7 +601,7 @@ mod tests {
             worker.submit_lossless(frame(k % 2, k as i64));
         }
         worker.control(ControlCommand::Reset(Some("cam1".into())));
-        let stats = worker.finish();
+        let stats = worker.finish().unwrap();
         let seen = seen.lock().unwrap().clone();
         // Frame 13 failed; the other 19 were processed per camera in stamp order.
         assert_eq!(seen.len(), 19);
@@ -596,7 +653,7 @@ mod tests {
         for _ in 0..3 {
             tokens.send(()).unwrap();
         }
-        let stats = worker.finish();
+        let stats = worker.finish().unwrap();
         let seen = seen.lock().unwrap().clone();
         // Round robin after frame 0: camera 1 next, then camera 0's newest frame, which
         // carries the drop count.
@@ -620,7 +677,7 @@ mod tests {
             worker.submit_lossless(frame(0, k));
             worker.wait_idle();
         }
-        let stats = worker.finish();
+        let stats = worker.finish().unwrap();
         assert_eq!(seen.lock().unwrap().len(), 1);
         assert_eq!((stats[0].processed, stats[0].rate_skipped), (1, 3));
     }

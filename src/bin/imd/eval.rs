@@ -13,9 +13,12 @@ use anyhow::{bail, Context, Result};
 use imd::data::synthetic::SyntheticHomographyConfig;
 use imd::eval::report::{run as run_eval, write_json, write_matches, EvalOptions};
 use imd::eval::Benchmark;
-use imd::model::{ComputeDevice, ComputeDtype, ImdMatcher, ModeOption, ModelOptions};
+use imd::model::{ImdMatcher, ModelOptions};
+
+use crate::model_args::ModelArgs;
 
 #[derive(clap::Args)]
+#[command(mut_arg("model", |a| a.required(true)))]
 pub struct Args {
     /// megadepth1500, scannet1500, hpatches, imim or homography-synth.
     benchmark: Benchmark,
@@ -28,9 +31,8 @@ pub struct Args {
     /// Converted index (megadepth1500, scannet1500) or pair list (imim).
     #[arg(long)]
     index: Option<PathBuf>,
-    /// Weights folder.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Results JSON to write.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -64,22 +66,6 @@ pub struct Args {
     /// RANSAC without local optimisation and refinement (closest to OpenCV's).
     #[arg(long)]
     plain_ransac: bool,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: ComputeDevice,
-    /// f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: ComputeDtype,
-    /// Coarse threshold θ (default 0.2; Efficient LoFTR's scripts use 0.1).
-    #[arg(long)]
-    threshold: Option<f64>,
-    /// Keep at most N matches per pair, most confident first (default: 1000 for hpatches as
-    /// in LoFTR's protocol, all otherwise).
-    #[arg(long)]
-    max_matches: Option<u32>,
-    /// libtorch CPU threads (0 = default).
-    #[arg(long, default_value_t = 0)]
-    threads: u32,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -89,7 +75,7 @@ pub struct Args {
 /// dataset, the index).
 fn check_outputs(args: &Args) -> Result<()> {
     let mut inputs = imd::io::paths::InputSet::default();
-    inputs.folder(&args.model);
+    inputs.folder(args.model.model_dir()?);
     for dir in [&args.data, &args.images].into_iter().flatten() {
         inputs.folder(dir);
     }
@@ -112,24 +98,22 @@ pub fn run(args: Args) -> Result<()> {
         (Some(_), Some(_)) => bail!("--images is for homography-synth; use --data"),
         (None, _) => bail!("--data is required"),
     };
-    let defaults = ModelOptions::default();
-    let opts = ModelOptions {
-        model_dir: args.model.display().to_string(),
-        mode: ModeOption::Auto,
-        device: args.device,
-        dtype: args.dtype,
+    if args.model.resize.is_some() {
+        bail!("--resize does not apply to `imd eval`: the benchmark protocol sizes the images (--long-side, --short-side)");
+    }
+    let opts = args.model.options(ModelOptions {
         // The benchmark protocol sizes the images; the matcher keeps them.
         resize_long_side: 0,
-        coarse_threshold: args.threshold.unwrap_or(defaults.coarse_threshold),
-        max_matches: args.max_matches.unwrap_or(match args.benchmark {
+        // LoFTR's HPatches protocol keeps the 1000 most confident matches; --max-matches
+        // overrides.
+        max_matches: match args.benchmark {
             Benchmark::Hpatches => 1000,
             _ => 0,
-        }),
-        num_threads: args.threads,
-        ..defaults
-    };
+        },
+        ..ModelOptions::default()
+    });
     let matcher = ImdMatcher::load(&opts)
-        .with_context(|| format!("loading the matcher from {}", args.model.display()))?;
+        .with_context(|| format!("loading the matcher from {}", opts.model_dir))?;
     let mut eval = EvalOptions::new(args.benchmark, data.clone());
     eval.index = args.index.clone();
     eval.limit = args.limit;

@@ -7,14 +7,18 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use imd::model::zero_shot::load_empty_prompt;
-use imd::model::{Backbone, BackboneOptions, ComputeDevice, ComputeDtype};
+use imd::model::{Backbone, BackboneOptions, ModelOptions};
 use tch::{Kind, Tensor};
 
+use crate::model_args::ModelArgs;
+
 #[derive(clap::Args)]
+#[command(mut_arg("model", |a| a.required(true)))]
 pub struct Args {
-    /// Weights folder (needs `unet/` and `vae/`; see models/prepare_weights.py).
-    #[arg(long)]
-    model: PathBuf,
+    // The weights folder needs `unet/` and `vae/` (see models/prepare_weights.py); the
+    // matching flags are refused (no matching here).
+    #[command(flatten)]
+    model: ModelArgs,
     /// Input image (both sides must be multiples of 8).
     #[arg(long)]
     image: PathBuf,
@@ -27,32 +31,26 @@ pub struct Args {
     /// Diffusion timestep (no noise is added).
     #[arg(long, default_value_t = 0.0)]
     timestep: f64,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: ComputeDevice,
-    /// f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: ComputeDtype,
     /// Benchmark hook for scripts/bench_model.py: time the UNet pass this many times after
     /// one warm-up and print the timings as JSON.
     #[arg(long, default_value_t = 0, hide = true)]
     bench_iters: usize,
-    /// libtorch intra-op threads (0: libtorch's default).
-    #[arg(long, default_value_t = 0, hide = true)]
-    threads: i32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.model.refuse_matching_flags("features")?;
+    let model = args.model.options(ModelOptions::default());
+    let model_dir = args.model.model_dir()?;
     imd::io::paths::InputSet::default()
         .file(&args.image)
-        .folder(&args.model)
+        .folder(model_dir)
         .check(&args.out)
         .context("--out")?;
-    if args.threads > 0 {
-        tch::set_num_threads(args.threads);
+    if model.num_threads > 0 {
+        tch::set_num_threads(i32::try_from(model.num_threads).unwrap_or(i32::MAX));
     }
-    let device = args.device.to_tch()?;
-    let kind = args.dtype.kind();
+    let device = model.device.to_tch()?;
+    let kind = model.dtype.kind();
     let image = load_image(&args.image)?;
 
     let opts = BackboneOptions {
@@ -60,9 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         timestep: args.timestep,
         load_clip: false,
     };
-    let backbone = Backbone::load(&args.model, device, kind, &opts)
-        .with_context(|| format!("loading the backbone from {}", args.model.display()))?;
-    let prompt = load_empty_prompt(&args.model, backbone.cross_attention_dim(), device, kind)?;
+    let backbone = Backbone::load(model_dir, device, kind, &opts)
+        .with_context(|| format!("loading the backbone from {}", model_dir.display()))?;
+    let prompt = load_empty_prompt(model_dir, backbone.cross_attention_dim(), device, kind)?;
 
     let _guard = tch::no_grad_guard();
     let latents = backbone.encode_latents(&image)?;

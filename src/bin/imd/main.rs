@@ -11,6 +11,8 @@ mod info;
 mod map;
 mod match_bench;
 mod match_cmd;
+mod memory;
+mod model_args;
 mod pnp;
 mod pose;
 mod replay;

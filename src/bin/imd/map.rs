@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use imd::config::ImdConfig;
-use imd::model::{ComputeDevice, ImdMatcher};
+use imd::model::ImdMatcher;
 use imd::pipeline::map::run::{run_bag, run_bag_to, MapRun, MapRunSummary};
 use imd::pipeline::map::{self, MANIFEST_FILE};
 use imd::pipeline::PairMatcher;
@@ -27,6 +27,8 @@ pub struct Args {
     command: MapCommand,
 }
 
+// Parsed once per process: the size of the build variant's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand)]
 enum MapCommand {
     /// Build a map from a bag: the replay pipeline in mapping mode (metric cameras: depth or
@@ -37,12 +39,8 @@ enum MapCommand {
         /// ROS 2 parameter file (or bare YAML mapping) with the node's configuration.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Weights folder; overrides model.model_dir.
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// cpu, cuda or cuda:N; overrides model.device.
-        #[arg(long)]
-        device: Option<ComputeDevice>,
+        #[command(flatten)]
+        model: crate::model_args::ModelArgs,
         /// A camera as IMAGE_TOPIC[,CAMERA_INFO_TOPIC] (as `imd replay --camera`).
         #[arg(long = "camera", value_name = "IMAGE_TOPIC[,CAMERA_INFO_TOPIC]")]
         cameras: Vec<String>,
@@ -72,7 +70,6 @@ pub fn run(args: Args) -> Result<()> {
             bag,
             config,
             model,
-            device,
             cameras,
             depths,
             out,
@@ -83,12 +80,7 @@ pub fn run(args: Args) -> Result<()> {
                 Some(path) => ImdConfig::from_file(path)?,
                 None => ImdConfig::default(),
             };
-            if let Some(model) = model {
-                cfg.model.model_dir = model.display().to_string();
-            }
-            if let Some(device) = device {
-                cfg.model.device = device;
-            }
+            model.apply(&mut cfg.model);
             if !cameras.is_empty() {
                 cfg.cameras = crate::replay::cameras_from_flags(&cameras)?;
                 crate::replay::metric_from_flags(&mut cfg.cameras, &depths, &[])?;

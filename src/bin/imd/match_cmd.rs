@@ -9,41 +9,25 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use imd::model::{ComputeDevice, ComputeDtype, ImdMatcher, ModeOption, ModelOptions};
+use imd::model::{ComputeDevice, ComputeDtype, ImdMatcher, ModelOptions};
+
+use crate::model_args::ModelArgs;
 
 #[derive(clap::Args)]
+#[command(mut_arg("model", |a| a.required(true)))]
 pub struct Args {
     /// First image (png or jpeg).
     image0: PathBuf,
     /// Second image.
     image1: PathBuf,
-    /// Weights folder (unet/, vae/, image_encoder/, imd.yaml, heads.safetensors, …).
-    #[arg(long)]
-    model: PathBuf,
     /// Match CSV to write (default: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Side-by-side visualization PNG to write.
     #[arg(long)]
     viz: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: ComputeDevice,
-    /// f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: ComputeDtype,
-    /// Long side in pixels for the network (0 = keep the image size).
-    #[arg(long, value_name = "LONG_SIDE")]
-    resize: Option<u32>,
-    /// Coarse confidence threshold θ (default 0.2).
-    #[arg(long)]
-    threshold: Option<f64>,
-    /// auto (full when heads.safetensors exists), full or zero_shot.
-    #[arg(long, default_value = "auto", value_parser = parse_mode)]
-    mode: ModeOption,
-    /// Keep at most N matches, most confident first (0 = all).
-    #[arg(long, default_value_t = 0)]
-    max_matches: u32,
+    #[command(flatten)]
+    model: ModelArgs,
     /// After the first match, time N warm repeats of the pair and N with image 0 cached (the
     /// tracker's per-frame cost); medians go to stderr and to --timings-json.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -51,15 +35,6 @@ pub struct Args {
     /// Write load time, cold and warm per-stage timings (ms) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     timings_json: Option<PathBuf>,
-}
-
-fn parse_mode(s: &str) -> Result<ModeOption, String> {
-    match s {
-        "auto" => Ok(ModeOption::Auto),
-        "full" => Ok(ModeOption::Full),
-        "zero_shot" | "zero-shot" => Ok(ModeOption::ZeroShot),
-        other => Err(format!("`{other}` is not one of auto, full, zero_shot")),
-    }
 }
 
 fn load_image(path: &Path) -> Result<image::RgbImage> {
@@ -73,7 +48,7 @@ fn check_outputs(args: &Args) -> Result<()> {
     inputs
         .file(&args.image0)
         .file(&args.image1)
-        .folder(&args.model);
+        .folder(args.model.model_dir()?);
     let outputs = [
         ("--out", &args.out),
         ("--viz", &args.viz),
@@ -100,17 +75,7 @@ pub fn run(args: Args) -> Result<()> {
     check_outputs(&args)?;
     let img0 = load_image(&args.image0)?;
     let img1 = load_image(&args.image1)?;
-    let defaults = ModelOptions::default();
-    let opts = ModelOptions {
-        model_dir: args.model.display().to_string(),
-        mode: args.mode,
-        device: args.device,
-        dtype: args.dtype,
-        resize_long_side: args.resize.unwrap_or(defaults.resize_long_side),
-        coarse_threshold: args.threshold.unwrap_or(defaults.coarse_threshold),
-        max_matches: args.max_matches,
-        ..defaults
-    };
+    let opts = args.model.options(ModelOptions::default());
     if opts.dtype == ComputeDtype::F16 && opts.device == ComputeDevice::Cpu {
         log::warn!(
             "f16 on the CPU is very slow (libtorch's f16 CPU convolutions: one paper-size pair \
@@ -119,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let load_start = std::time::Instant::now();
     let matcher = ImdMatcher::load(&opts)
-        .with_context(|| format!("loading the matcher from {}", args.model.display()))?;
+        .with_context(|| format!("loading the matcher from {}", opts.model_dir))?;
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
     let out = matcher.match_images(&img0, &img1).with_context(|| {
         format!(

@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use imd::config::{CamerasConfig, ImdConfig};
-use imd::model::{ComputeDevice, ImdMatcher};
+use imd::model::ImdMatcher;
 use imd::pipeline::replay::{replay, ReplayOptions, ReplayProgress, ReplaySummary, StopFlag};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::memory::{peak_resident_mib, MemorySampler};
+use crate::model_args::ModelArgs;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 #[derive(clap::Args)]
@@ -31,9 +34,8 @@ pub struct Args {
     /// (default: built-in defaults).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Weights folder; overrides model.model_dir.
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Output bag with the node's topics (correspondences, odometry, tf, debug_image,
     /// diagnostics): a new rosbag2 directory (MCAP storage + metadata.yaml), or a single MCAP
     /// file when the path ends in .mcap.
@@ -74,9 +76,6 @@ pub struct Args {
     /// Stop after N frames (0 = all).
     #[arg(long, default_value_t = 0)]
     max_frames: u64,
-    /// cpu, cuda or cuda:N; overrides model.device.
-    #[arg(long)]
-    device: Option<ComputeDevice>,
     /// Write the summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -184,12 +183,7 @@ fn load_config(args: &Args) -> Result<ImdConfig> {
         Some(path) => ImdConfig::from_file(path)?,
         None => ImdConfig::default(),
     };
-    if let Some(model) = &args.model {
-        config.model.model_dir = model.display().to_string();
-    }
-    if let Some(device) = args.device {
-        config.model.device = device;
-    }
+    args.model.apply(&mut config.model);
     if !args.cameras.is_empty() {
         config.cameras = cameras_from_flags(&args.cameras)?;
         metric_from_flags(&mut config.cameras, &args.depths, &args.rights)?;
@@ -283,8 +277,8 @@ pub fn run(args: Args) -> Result<()> {
         max_frames: args.max_frames,
         max_wait_s: args.max_wait,
         stop: StopFlag::new(&STOP),
-        ..Default::default()
     };
+    let mut memory = MemorySampler::new(MEMORY_EVERY);
     let summary = replay(
         &args.bag,
         args.out.as_deref(),
@@ -296,13 +290,21 @@ pub fn run(args: Args) -> Result<()> {
                 bar.set_length(p.images_total);
             }
             bar.set_position(p.images_read);
+            memory.observe(p.frames_processed);
         },
     )
     .with_context(|| format!("replaying {}", args.bag.display()))?;
+    // The last frames finish after the last progress call.
+    memory.observe(summary.frames_processed);
     bar.finish_and_clear();
     print_summary(&summary);
     if let Some(path) = &args.summary_json {
-        write_json(path, &summary)?;
+        let json = SummaryJson {
+            summary: &summary,
+            peak_rss_mib: peak_resident_mib().unwrap_or(0.0),
+            memory_mib: &memory.samples,
+        };
+        write_json(path, &json)?;
     }
     if summary.interrupted {
         let sig = SIGNAL.load(Ordering::SeqCst);
@@ -351,7 +353,21 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn write_json(path: &Path, summary: &ReplaySummary) -> Result<()> {
+/// Resident memory is sampled every this many processed frames.
+const MEMORY_EVERY: u64 = 100;
+
+/// `--summary-json`: the replay's summary and this process's memory.
+#[derive(serde::Serialize)]
+struct SummaryJson<'a> {
+    #[serde(flatten)]
+    summary: &'a ReplaySummary,
+    /// Peak resident memory of the process, MiB (Linux; 0 elsewhere).
+    peak_rss_mib: f64,
+    /// (processed frames, resident memory MiB) samples.
+    memory_mib: &'a [(u64, f64)],
+}
+
+fn write_json(path: &Path, summary: &SummaryJson) -> Result<()> {
     let text = serde_json::to_string_pretty(summary).context("serializing the summary")?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }

@@ -43,6 +43,42 @@ pub struct BagFile {
 }
 
 impl BagFile {
+    /// The listed file `rel` of the bag in `dir`, opened unless it is compressed (then it is
+    /// opened when played); a file that cannot be opened keeps its problem (logged).
+    fn open(
+        dir: &Path,
+        rel: String,
+        metadata_count: Option<u64>,
+        storage: StorageKind,
+        compression: CompressionMode,
+        limits: Limits,
+    ) -> BagFile {
+        let path = dir.join(&rel);
+        let size = std::fs::metadata(&path).ok().map(|m| m.len());
+        let compressed = compression == CompressionMode::File;
+        let mut file = BagFile {
+            metadata_count,
+            name: rel,
+            path,
+            size,
+            compressed,
+            problem: String::new(),
+            reader: None,
+        };
+        if size.is_none() {
+            file.problem = "listed in metadata.yaml but missing".into();
+        } else if !compressed {
+            match StorageFile::open(&file.path, storage, limits) {
+                Ok(r) => file.reader = Some(r),
+                Err(e) => file.problem = e.to_string(),
+            }
+        }
+        if !file.problem.is_empty() {
+            log::warn!("{}: {}", file.path.display(), file.problem);
+        }
+        file
+    }
+
     /// What is wrong with the file although it opened (a `.db3` cut short), if anything.
     pub fn damage(&self) -> Option<String> {
         self.reader.as_ref().and_then(StorageFile::damage)
@@ -81,6 +117,38 @@ pub struct Bag {
     topic_infos: Vec<TopicInfo>,
     notes: Vec<String>,
     limits: Limits,
+}
+
+/// The topics the files give: every file's when all opened; without metadata, compressed
+/// files are read for theirs now, one at a time (a file that fails keeps the problem); `None`
+/// when the metadata gives them instead (compressed files are opened when played).
+fn topics_from_files(
+    files: &mut [BagFile],
+    no_metadata: bool,
+    storage: StorageKind,
+    limits: Limits,
+) -> Option<Vec<TopicInfo>> {
+    if files.iter().all(|f| f.reader.is_some()) {
+        let mut all: Vec<TopicInfo> = Vec::new();
+        for f in files.iter() {
+            all.extend(f.topics().iter().cloned());
+        }
+        return Some(all);
+    }
+    if !no_metadata {
+        return None;
+    }
+    let mut all = Vec::new();
+    for f in files.iter_mut().filter(|f| f.problem.is_empty()) {
+        match decompress_file(&f.path, MAX_FILE_DECOMPRESSED)
+            .map_err(|e| file_err(&f.path, format!("zstd: {e}")))
+            .and_then(|(t, _)| Ok((StorageFile::open(t.path(), storage, limits)?, t)))
+        {
+            Ok((r, _temp)) => all.extend(r.topics().iter().cloned()),
+            Err(e) => f.problem = e.to_string(),
+        }
+    }
+    Some(all)
 }
 
 fn file_err(path: &Path, reason: String) -> BagError {
@@ -255,45 +323,7 @@ impl Bag {
             }
         };
         let (storage, compression, listed) = match &metadata {
-            Some(m) => {
-                let storage = StorageKind::from_id(&m.storage_identifier).ok_or_else(|| {
-                    file_err(
-                        &meta_path,
-                        format!(
-                            "storage_identifier `{}` is not one this reader plays (expected {})",
-                            m.storage_identifier,
-                            StorageKind::IDS.join(" or ")
-                        ),
-                    )
-                })?;
-                let compression =
-                    CompressionMode::from_metadata(&m.compression_mode, &m.compression_format)
-                        .map_err(|e| file_err(&meta_path, e))?;
-                if let Some(bad) = m.relative_file_paths.iter().find(|r| !safe_relative(r)) {
-                    return Err(file_err(
-                        &meta_path,
-                        format!(
-                            "relative_file_paths lists `{bad}`, which leaves the bag directory"
-                        ),
-                    ));
-                }
-                if let Some(dup) = duplicate_file(dir, &m.relative_file_paths) {
-                    return Err(file_err(
-                        &meta_path,
-                        format!(
-                            "relative_file_paths lists {dup}; a storage file is played once \
-                             (rosbag2 never lists one twice: fix the list)"
-                        ),
-                    ));
-                }
-                if m.relative_file_paths.is_empty() {
-                    return Err(file_err(
-                        &meta_path,
-                        "relative_file_paths is empty: the bag lists no storage files".into(),
-                    ));
-                }
-                (storage, compression, m.relative_file_paths.clone())
-            }
+            Some(m) => Self::listed_files(dir, &meta_path, m)?,
             None => {
                 let (storage, compression, names) = Self::scan_dir(dir, &notes)?;
                 notes.push(format!(
@@ -310,30 +340,15 @@ impl Bag {
         }
         let mut files = Vec::new();
         for rel in listed {
-            let path = dir.join(&rel);
-            let size = std::fs::metadata(&path).ok().map(|m| m.len());
-            let compressed = compression == CompressionMode::File;
-            let mut file = BagFile {
-                metadata_count: metadata.as_ref().and_then(|m| m.file_message_count(&rel)),
-                name: rel,
-                path,
-                size,
-                compressed,
-                problem: String::new(),
-                reader: None,
-            };
-            if size.is_none() {
-                file.problem = "listed in metadata.yaml but missing".into();
-            } else if !compressed {
-                match StorageFile::open(&file.path, storage, limits) {
-                    Ok(r) => file.reader = Some(r),
-                    Err(e) => file.problem = e.to_string(),
-                }
-            }
-            if !file.problem.is_empty() {
-                log::warn!("{}: {}", file.path.display(), file.problem);
-            }
-            files.push(file);
+            let metadata_count = metadata.as_ref().and_then(|m| m.file_message_count(&rel));
+            files.push(BagFile::open(
+                dir,
+                rel,
+                metadata_count,
+                storage,
+                compression,
+                limits,
+            ));
         }
         if files.iter().all(|f| !f.problem.is_empty()) {
             let problems: Vec<String> = files
@@ -348,29 +363,7 @@ impl Bag {
                 ),
             ));
         }
-        // Topics of compressed files come from the metadata (they are opened when played).
-        let from_files = if files.iter().all(|f| f.reader.is_some()) {
-            let mut all: Vec<TopicInfo> = Vec::new();
-            for f in &files {
-                all.extend(f.topics().iter().cloned());
-            }
-            Some(all)
-        } else if metadata.is_none() {
-            // Compressed files without metadata: read their topics now, one at a time.
-            let mut all = Vec::new();
-            for f in files.iter_mut().filter(|f| f.problem.is_empty()) {
-                match decompress_file(&f.path, MAX_FILE_DECOMPRESSED)
-                    .map_err(|e| file_err(&f.path, format!("zstd: {e}")))
-                    .and_then(|(t, _)| Ok((StorageFile::open(t.path(), storage, limits)?, t)))
-                {
-                    Ok((r, _temp)) => all.extend(r.topics().iter().cloned()),
-                    Err(e) => f.problem = e.to_string(),
-                }
-            }
-            Some(all)
-        } else {
-            None
-        };
+        let from_files = topics_from_files(&mut files, metadata.is_none(), storage, limits);
         Ok(Self::assemble(
             dir,
             storage,
@@ -381,6 +374,50 @@ impl Bag {
             notes,
             limits,
         ))
+    }
+
+    /// What metadata.yaml says to play: the storage kind, the compression, the files (each
+    /// inside the bag directory, listed once, at least one).
+    fn listed_files(
+        dir: &Path,
+        meta_path: &Path,
+        m: &BagMetadata,
+    ) -> Result<(StorageKind, CompressionMode, Vec<String>), BagError> {
+        let storage = StorageKind::from_id(&m.storage_identifier).ok_or_else(|| {
+            file_err(
+                meta_path,
+                format!(
+                    "storage_identifier `{}` is not one this reader plays (expected {})",
+                    m.storage_identifier,
+                    StorageKind::IDS.join(" or ")
+                ),
+            )
+        })?;
+        let compression =
+            CompressionMode::from_metadata(&m.compression_mode, &m.compression_format)
+                .map_err(|e| file_err(meta_path, e))?;
+        if let Some(bad) = m.relative_file_paths.iter().find(|r| !safe_relative(r)) {
+            return Err(file_err(
+                meta_path,
+                format!("relative_file_paths lists `{bad}`, which leaves the bag directory"),
+            ));
+        }
+        if let Some(dup) = duplicate_file(dir, &m.relative_file_paths) {
+            return Err(file_err(
+                meta_path,
+                format!(
+                    "relative_file_paths lists {dup}; a storage file is played once \
+                     (rosbag2 never lists one twice: fix the list)"
+                ),
+            ));
+        }
+        if m.relative_file_paths.is_empty() {
+            return Err(file_err(
+                meta_path,
+                "relative_file_paths is empty: the bag lists no storage files".into(),
+            ));
+        }
+        Ok((storage, compression, m.relative_file_paths.clone()))
     }
 
     /// Without metadata: the directory's storage files, all of one kind, in split order.

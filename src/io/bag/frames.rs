@@ -58,13 +58,23 @@ impl BagFrames {
             if ok {
                 return Ok(());
             }
+            let reason = match found {
+                Some(found) => format!("carries {found}; a camera needs {expected} here"),
+                // The whole list: a misspelt topic is then one look away.
+                None => format!(
+                    "is not in the bag (a camera needs {expected} here); it has {}",
+                    reader
+                        .topics()
+                        .iter()
+                        .map(|t| format!("{} ({})", t.name, t.message_type))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             Err(BagError::Topic {
                 path: reader.path().display().to_string(),
                 topic: topic.to_string(),
-                reason: format!(
-                    "carries {}; a camera needs {expected} here",
-                    found.unwrap_or("nothing (not in the bag)")
-                ),
+                reason,
             })
         };
         for (i, c) in cameras.iter().enumerate() {

@@ -807,202 +807,248 @@ impl ScanState {
         // Every turn consumes a record or ends the scan, and records are ≥ 9 bytes (or ≥ 1
         // byte of resync), so this loop is bounded by the file and chunk sizes.
         while !self.done {
-            if let Some((buf, pos, start, end, partial)) = &mut self.chunk {
-                let (start, end, partial) = (*start, *end, *partial);
-                let inner = match packed_records(buf.get(*pos..).unwrap_or(&[])).next() {
-                    None => None,
-                    Some(Err(e)) => Some(Err(e)),
-                    Some(Ok((at, opcode, body))) => {
-                        Some(Ok((*pos + at + RECORD_HEADER as usize, opcode, body.len())))
-                    }
-                };
-                match inner {
-                    None => {
-                        report.chunks_read += u64::from(!partial);
-                        self.chunk = None;
-                    }
-                    // The recovered part of a cut-off chunk ends inside a record: that loss
-                    // is already reported.
-                    Some(Err(_)) if partial => self.chunk = None,
-                    Some(Err(e)) => {
-                        self.chunk = None;
-                        let i = report.lose(DataLoss {
-                            file: String::new(),
-                            start,
-                            end,
-                            chunk: true,
-                            messages: None,
-                            reason: format!("inside the chunk: {e}"),
-                        });
-                        self.attribute = Some(i);
-                    }
-                    Some(Ok((body_at, opcode, len))) => {
-                        *pos = body_at + len;
-                        let body = buf.get(body_at..body_at + len).unwrap_or(&[]);
-                        match opcode {
-                            op::MESSAGE => match MessageRec::parse(body) {
-                                Ok(m) if selected(m.channel_id) => {
-                                    let a = body_at + MessageRec::HEADER;
-                                    return Ok(Some(Event::Message {
-                                        channel: m.channel_id,
-                                        log_time: m.log_time,
-                                        publish_time: m.publish_time,
-                                        loc: Loc::Chunk(a, body_at + len),
-                                    }));
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    report.lose(DataLoss {
-                                        file: String::new(),
-                                        start,
-                                        end,
-                                        chunk: false,
-                                        messages: Some(1),
-                                        reason: format!("a message inside the chunk: {e}"),
-                                    });
-                                }
-                            },
-                            op::SCHEMA => {
-                                if let Ok(s) = SchemaRec::parse(body) {
-                                    return Ok(Some(Event::Schema(s)));
-                                }
-                            }
-                            op::CHANNEL => {
-                                if let Ok(c) = ChannelRec::parse(body) {
-                                    return Ok(Some(Event::Channel(c)));
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
+            if self.chunk.is_some() {
+                if let Some(event) = self.chunk_step(report, selected) {
+                    return Ok(Some(event));
                 }
                 continue;
             }
             let at = self.pos;
-            match rf.record_at(at)? {
-                Record::End => self.done = true,
+            let event = match rf.record_at(at)? {
+                Record::End => {
+                    self.done = true;
+                    None
+                }
                 Record::Bad { reason } => {
-                    self.attribute = None;
-                    match rf.resync(at)? {
-                        Some(next) => {
-                            report.lose(DataLoss {
-                                file: String::new(),
-                                start: at,
-                                end: next,
-                                chunk: false,
-                                messages: None,
-                                reason: format!("{reason}; resumed at the next record"),
-                            });
-                            self.pos = next;
-                        }
-                        None => {
-                            let salvaged = salvage(rf, at);
-                            let recovered = salvaged
-                                .as_ref()
-                                .map(|b| count_messages(b, selected))
-                                .unwrap_or(0);
-                            report.lose(DataLoss {
-                                file: String::new(),
-                                start: at,
-                                end: rf.len(),
-                                chunk: salvaged.is_some(),
-                                messages: None,
-                                reason: format!(
-                                    "{reason}; no complete record follows (file cut short?){}",
-                                    if salvaged.is_some() {
-                                        format!(
-                                            "; {recovered} message(s) recovered from the \
-                                             complete part of the cut-off chunk"
-                                        )
-                                    } else {
-                                        String::new()
-                                    }
-                                ),
-                            });
-                            match salvaged {
-                                Some(buf) => {
-                                    self.chunk = Some((buf, 0, at, rf.len(), true));
-                                    // Nothing after the cut: the next read ends the scan.
-                                    self.pos = rf.len();
-                                }
-                                None => self.done = true,
-                            }
-                        }
-                    }
+                    self.bad_record(rf, at, reason, report, selected)?;
+                    None
                 }
                 Record::Whole { opcode, body, next } => {
-                    self.pos = next;
-                    if opcode != op::MESSAGE_INDEX {
-                        self.attribute = None;
-                    }
-                    match opcode {
-                        op::MESSAGE => match MessageRec::parse(&body) {
-                            Ok(m) if selected(m.channel_id) => {
-                                let (ch, lt, pt) = (m.channel_id, m.log_time, m.publish_time);
-                                let len = body.len();
-                                self.record = body;
-                                return Ok(Some(Event::Message {
-                                    channel: ch,
-                                    log_time: lt,
-                                    publish_time: pt,
-                                    loc: Loc::Record(MessageRec::HEADER, len),
-                                }));
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                report.lose(DataLoss {
-                                    file: String::new(),
-                                    start: at,
-                                    end: next,
-                                    chunk: false,
-                                    messages: Some(1),
-                                    reason: e.to_string(),
-                                });
-                            }
-                        },
-                        op::CHUNK => {
-                            match ChunkRec::parse(&body).and_then(|c| c.decompress(rf.limits())) {
-                                Ok(buf) => self.chunk = Some((buf, 0, at, next, false)),
-                                Err(e) => {
-                                    let i = report.lose(DataLoss {
-                                        file: String::new(),
-                                        start: at,
-                                        end: next,
-                                        chunk: true,
-                                        messages: None,
-                                        reason: e.to_string(),
-                                    });
-                                    self.attribute = Some(i);
-                                }
-                            }
-                        }
-                        op::MESSAGE_INDEX => {
-                            if let (Some(i), Ok((ch, n))) =
-                                (self.attribute, message_index_entries(&body))
-                            {
-                                if selected(ch) {
-                                    report.add_lost(i, n);
-                                }
-                            }
-                        }
-                        op::SCHEMA => {
-                            if let Ok(s) = SchemaRec::parse(&body) {
-                                return Ok(Some(Event::Schema(s)));
-                            }
-                        }
-                        op::CHANNEL => {
-                            if let Ok(c) = ChannelRec::parse(&body) {
-                                return Ok(Some(Event::Channel(c)));
-                            }
-                        }
-                        // The data section ends here; the summary repeats what we have.
-                        op::DATA_END | op::FOOTER => self.done = true,
-                        _ => {}
-                    }
+                    self.whole_record(rf, (at, next), opcode, body, report, selected)
                 }
+            };
+            if event.is_some() {
+                return Ok(event);
             }
         }
         Ok(None)
+    }
+
+    /// One record of the current chunk: an event, or `None` after a record that gives none
+    /// (the chunk is dropped at its end or at damage, which is reported).
+    fn chunk_step(
+        &mut self,
+        report: &mut ReadReport,
+        selected: &dyn Fn(u16) -> bool,
+    ) -> Option<Event> {
+        let (buf, pos, start, end, partial) = self.chunk.as_mut()?;
+        let (start, end, partial) = (*start, *end, *partial);
+        let inner = match packed_records(buf.get(*pos..).unwrap_or(&[])).next() {
+            None => None,
+            Some(Err(e)) => Some(Err(e)),
+            Some(Ok((at, opcode, body))) => {
+                Some(Ok((*pos + at + RECORD_HEADER as usize, opcode, body.len())))
+            }
+        };
+        match inner {
+            None => {
+                report.chunks_read += u64::from(!partial);
+                self.chunk = None;
+            }
+            // The recovered part of a cut-off chunk ends inside a record: that loss
+            // is already reported.
+            Some(Err(_)) if partial => self.chunk = None,
+            Some(Err(e)) => {
+                self.chunk = None;
+                let i = report.lose(DataLoss {
+                    file: String::new(),
+                    start,
+                    end,
+                    chunk: true,
+                    messages: None,
+                    reason: format!("inside the chunk: {e}"),
+                });
+                self.attribute = Some(i);
+            }
+            Some(Ok((body_at, opcode, len))) => {
+                *pos = body_at + len;
+                let body = buf.get(body_at..body_at + len).unwrap_or(&[]);
+                match opcode {
+                    op::MESSAGE => match MessageRec::parse(body) {
+                        Ok(m) if selected(m.channel_id) => {
+                            let a = body_at + MessageRec::HEADER;
+                            return Some(Event::Message {
+                                channel: m.channel_id,
+                                log_time: m.log_time,
+                                publish_time: m.publish_time,
+                                loc: Loc::Chunk(a, body_at + len),
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            report.lose(DataLoss {
+                                file: String::new(),
+                                start,
+                                end,
+                                chunk: false,
+                                messages: Some(1),
+                                reason: format!("a message inside the chunk: {e}"),
+                            });
+                        }
+                    },
+                    op::SCHEMA => {
+                        if let Ok(s) = SchemaRec::parse(body) {
+                            return Some(Event::Schema(s));
+                        }
+                    }
+                    op::CHANNEL => {
+                        if let Ok(c) = ChannelRec::parse(body) {
+                            return Some(Event::Channel(c));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// A record that does not parse at `at`: resume at the next record, or salvage what a
+    /// cut-off chunk holds; the loss is reported.
+    fn bad_record<R: Read + Seek>(
+        &mut self,
+        rf: &mut RecordFile<R>,
+        at: u64,
+        reason: String,
+        report: &mut ReadReport,
+        selected: &dyn Fn(u16) -> bool,
+    ) -> std::io::Result<()> {
+        self.attribute = None;
+        match rf.resync(at)? {
+            Some(next) => {
+                report.lose(DataLoss {
+                    file: String::new(),
+                    start: at,
+                    end: next,
+                    chunk: false,
+                    messages: None,
+                    reason: format!("{reason}; resumed at the next record"),
+                });
+                self.pos = next;
+            }
+            None => {
+                let salvaged = salvage(rf, at);
+                let recovered = salvaged
+                    .as_ref()
+                    .map(|b| count_messages(b, selected))
+                    .unwrap_or(0);
+                report.lose(DataLoss {
+                    file: String::new(),
+                    start: at,
+                    end: rf.len(),
+                    chunk: salvaged.is_some(),
+                    messages: None,
+                    reason: format!(
+                        "{reason}; no complete record follows (file cut short?){}",
+                        if salvaged.is_some() {
+                            format!(
+                                "; {recovered} message(s) recovered from the \
+                                 complete part of the cut-off chunk"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                });
+                match salvaged {
+                    Some(buf) => {
+                        self.chunk = Some((buf, 0, at, rf.len(), true));
+                        // Nothing after the cut: the next read ends the scan.
+                        self.pos = rf.len();
+                    }
+                    None => self.done = true,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole record spanning `at..next` of the data section: an event, a chunk to walk,
+    /// lost messages to attribute, or the end.
+    fn whole_record<R: Read + Seek>(
+        &mut self,
+        rf: &mut RecordFile<R>,
+        (at, next): (u64, u64),
+        opcode: u8,
+        body: Vec<u8>,
+        report: &mut ReadReport,
+        selected: &dyn Fn(u16) -> bool,
+    ) -> Option<Event> {
+        self.pos = next;
+        if opcode != op::MESSAGE_INDEX {
+            self.attribute = None;
+        }
+        match opcode {
+            op::MESSAGE => match MessageRec::parse(&body) {
+                Ok(m) if selected(m.channel_id) => {
+                    let (ch, lt, pt) = (m.channel_id, m.log_time, m.publish_time);
+                    let len = body.len();
+                    self.record = body;
+                    return Some(Event::Message {
+                        channel: ch,
+                        log_time: lt,
+                        publish_time: pt,
+                        loc: Loc::Record(MessageRec::HEADER, len),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    report.lose(DataLoss {
+                        file: String::new(),
+                        start: at,
+                        end: next,
+                        chunk: false,
+                        messages: Some(1),
+                        reason: e.to_string(),
+                    });
+                }
+            },
+            op::CHUNK => match ChunkRec::parse(&body).and_then(|c| c.decompress(rf.limits())) {
+                Ok(buf) => self.chunk = Some((buf, 0, at, next, false)),
+                Err(e) => {
+                    let i = report.lose(DataLoss {
+                        file: String::new(),
+                        start: at,
+                        end: next,
+                        chunk: true,
+                        messages: None,
+                        reason: e.to_string(),
+                    });
+                    self.attribute = Some(i);
+                }
+            },
+            op::MESSAGE_INDEX => {
+                if let (Some(i), Ok((ch, n))) = (self.attribute, message_index_entries(&body)) {
+                    if selected(ch) {
+                        report.add_lost(i, n);
+                    }
+                }
+            }
+            op::SCHEMA => {
+                if let Ok(s) = SchemaRec::parse(&body) {
+                    return Some(Event::Schema(s));
+                }
+            }
+            op::CHANNEL => {
+                if let Ok(c) = ChannelRec::parse(&body) {
+                    return Some(Event::Channel(c));
+                }
+            }
+            // The data section ends here; the summary repeats what we have.
+            op::DATA_END | op::FOOTER => self.done = true,
+            _ => {}
+        }
+        None
     }
 }
 

@@ -169,60 +169,14 @@ impl SqliteReader {
             reason,
         };
         let conn = open_read_only(db).map_err(|e| err(format!("SQLite: {e}")))?;
-        let tables: Vec<String> = query_strings(
-            &conn,
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
-        )
-        .map_err(|e| err(format!("SQLite cannot read the schema: {e}")))?;
-        for (table, columns) in [
-            (
-                "topics",
-                &["id", "name", "type", "serialization_format"][..],
-            ),
-            ("messages", &["id", "topic_id", "timestamp", "data"][..]),
-        ] {
-            if !tables.iter().any(|t| t == table) {
-                return Err(err(format!(
-                    "an SQLite database but not a rosbag2 bag: no `{table}` table (it has {})",
-                    if tables.is_empty() {
-                        "no tables".to_string()
-                    } else {
-                        tables.join(", ")
-                    }
-                )));
-            }
-            let have = query_strings(
-                &conn,
-                &format!("SELECT name FROM pragma_table_info('{table}')"),
-            )
-            .map_err(|e| err(format!("SQLite: {e}")))?;
-            for c in columns {
-                if !have.iter().any(|h| h == c) {
-                    return Err(err(format!(
-                        "not a rosbag2 bag: table `{table}` has no `{c}` column (it has {})",
-                        have.join(", ")
-                    )));
-                }
-            }
-        }
+        let tables = check_tables(&conn).map_err(err)?;
         let schema_version = if tables.iter().any(|t| t == "schema") {
             conn.query_row("SELECT schema_version FROM schema", [], |r| r.get(0))
                 .ok()
         } else {
             None
         };
-        let mut topic_rows: Vec<(i64, String, String, String)> = Vec::new();
-        {
-            let mut stmt = conn
-                .prepare("SELECT id, name, type, serialization_format FROM topics ORDER BY id")
-                .map_err(|e| err(format!("SQLite: {e}")))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(|e| err(format!("SQLite reading topics: {e}")))?;
-            for row in rows {
-                topic_rows.push(row.map_err(|e| err(format!("SQLite reading topics: {e}")))?);
-            }
-        }
+        let topic_rows = topic_rows(&conn).map_err(err)?;
         let (counts, count_problem) = match count_messages(&conn) {
             Ok(c) => (Some(c), String::new()),
             Err(e) => {
@@ -238,37 +192,10 @@ impl SqliteReader {
                 |r| r.get::<_, String>(0),
             )
             .ok();
-        let mut has_index = index.is_some();
-        if let (Some(index), None) = (&index, &salvage) {
-            // Walk the index alone (no row is loaded): a damaged `timestamp_idx` would end the
-            // ordered read at its first bad page although the table reads whole; rows then come
-            // in `id` (arrival) order.
-            let probe = conn.query_row(
-                &format!(
-                    "SELECT COUNT(*) FROM messages INDEXED BY \"{}\" WHERE timestamp >= \
-                     -9223372036854775808",
-                    index.replace('"', "\"\"")
-                ),
-                [],
-                |r| r.get::<_, i64>(0),
-            );
-            let whole = match (&probe, &counts) {
-                (Ok(n), Some(c)) => *n as u64 == c.values().sum::<u64>(),
-                (Ok(_), None) => true,
-                (Err(_), _) => false,
-            };
-            if !whole {
-                log::warn!(
-                    "{}: the timestamp index is damaged ({}); reading in id order",
-                    path.display(),
-                    probe
-                        .as_ref()
-                        .err()
-                        .map_or("it disagrees with the table".to_string(), |e| e.to_string())
-                );
-                has_index = false;
-            }
-        }
+        let has_index = match (&index, &salvage) {
+            (Some(index), None) => index_is_whole(&conn, path, index, counts.as_ref()),
+            (index, _) => index.is_some(),
+        };
         let time_range = conn
             .query_row(
                 "SELECT MIN(timestamp), MAX(timestamp) FROM messages",
@@ -277,25 +204,7 @@ impl SqliteReader {
             )
             .ok()
             .and_then(|(a, b)| Some((a?.max(0) as u64, b?.max(0) as u64)));
-        let mut by_name: BTreeMap<String, TopicInfo> = BTreeMap::new();
-        let mut ids = BTreeMap::new();
-        for (id, name, ty, fmt) in topic_rows {
-            let n = counts
-                .as_ref()
-                .and_then(|c| c.get(&id))
-                .copied()
-                .unwrap_or(0);
-            by_name
-                .entry(name.clone())
-                .and_modify(|t| t.message_count += n)
-                .or_insert_with(|| TopicInfo {
-                    name: name.clone(),
-                    message_type: ty,
-                    message_encoding: fmt,
-                    message_count: n,
-                });
-            ids.insert(id, name);
-        }
+        let (topics, ids) = topics_by_name(topic_rows, counts.as_ref());
         // A salvaged file is read in `id` order: the table's own b-tree, which stops at the cut;
         // the index's pages interleave with it and would end the walk at its first lost page.
         let order = if has_index && salvage.is_none() {
@@ -308,7 +217,7 @@ impl SqliteReader {
             db: db.to_path_buf(),
             salvage,
             ids,
-            topics: by_name.into_values().collect(),
+            topics,
             counts,
             count_problem,
             order,
@@ -433,6 +342,121 @@ fn query_strings(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> 
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()
+}
+
+/// The table names, after checking that `topics` and `messages` exist with rosbag2's columns;
+/// the error is the reason.
+fn check_tables(conn: &Connection) -> Result<Vec<String>, String> {
+    let tables: Vec<String> = query_strings(
+        conn,
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+    )
+    .map_err(|e| format!("SQLite cannot read the schema: {e}"))?;
+    for (table, columns) in [
+        (
+            "topics",
+            &["id", "name", "type", "serialization_format"][..],
+        ),
+        ("messages", &["id", "topic_id", "timestamp", "data"][..]),
+    ] {
+        if !tables.iter().any(|t| t == table) {
+            return Err(format!(
+                "an SQLite database but not a rosbag2 bag: no `{table}` table (it has {})",
+                if tables.is_empty() {
+                    "no tables".to_string()
+                } else {
+                    tables.join(", ")
+                }
+            ));
+        }
+        let have = query_strings(
+            conn,
+            &format!("SELECT name FROM pragma_table_info('{table}')"),
+        )
+        .map_err(|e| format!("SQLite: {e}"))?;
+        for c in columns {
+            if !have.iter().any(|h| h == c) {
+                return Err(format!(
+                    "not a rosbag2 bag: table `{table}` has no `{c}` column (it has {})",
+                    have.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(tables)
+}
+
+/// `topics` rows: id, name, type, serialization format.
+type TopicRow = (i64, String, String, String);
+
+fn topic_rows(conn: &Connection) -> Result<Vec<TopicRow>, String> {
+    let mut stmt = conn
+        .prepare("SELECT id, name, type, serialization_format FROM topics ORDER BY id")
+        .map_err(|e| format!("SQLite: {e}"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .map_err(|e| format!("SQLite reading topics: {e}"))?;
+    rows.map(|row| row.map_err(|e| format!("SQLite reading topics: {e}")))
+        .collect()
+}
+
+/// Whether the timestamp index `index` reaches every row. Walks the index alone (no row is
+/// loaded): a damaged `timestamp_idx` would end the ordered read at its first bad page although
+/// the table reads whole; rows then come in `id` (arrival) order.
+fn index_is_whole(
+    conn: &Connection,
+    path: &Path,
+    index: &str,
+    counts: Option<&HashMap<i64, u64>>,
+) -> bool {
+    let probe = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM messages INDEXED BY \"{}\" WHERE timestamp >= \
+             -9223372036854775808",
+            index.replace('"', "\"\"")
+        ),
+        [],
+        |r| r.get::<_, i64>(0),
+    );
+    let whole = match (&probe, counts) {
+        (Ok(n), Some(c)) => *n as u64 == c.values().sum::<u64>(),
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    };
+    if !whole {
+        log::warn!(
+            "{}: the timestamp index is damaged ({}); reading in id order",
+            path.display(),
+            probe
+                .as_ref()
+                .err()
+                .map_or("it disagrees with the table".to_string(), |e| e.to_string())
+        );
+    }
+    whole
+}
+
+/// Topics by name (rows of one name merged, their counts added), and topic id → name.
+fn topics_by_name(
+    rows: Vec<TopicRow>,
+    counts: Option<&HashMap<i64, u64>>,
+) -> (Vec<TopicInfo>, BTreeMap<i64, String>) {
+    let mut by_name: BTreeMap<String, TopicInfo> = BTreeMap::new();
+    let mut ids = BTreeMap::new();
+    for (id, name, ty, fmt) in rows {
+        let n = counts.and_then(|c| c.get(&id)).copied().unwrap_or(0);
+        by_name
+            .entry(name.clone())
+            .and_modify(|t| t.message_count += n)
+            .or_insert_with(|| TopicInfo {
+                name: name.clone(),
+                message_type: ty,
+                message_encoding: fmt,
+                message_count: n,
+            });
+        ids.insert(id, name);
+    }
+    (by_name.into_values().collect(), ids)
 }
 
 fn count_messages(conn: &Connection) -> rusqlite::Result<HashMap<i64, u64>> {

@@ -237,6 +237,73 @@ fn unsupported(field: &str, value: impl std::fmt::Debug, why: &str) -> String {
     format!("unsupported UNet config: `{field}` = {value:?} ({why})")
 }
 
+/// Per-block settings expanded to one entry per block (down order).
+struct BlockSettings {
+    heads: Vec<i64>,
+    cross: Vec<i64>,
+    layers: Vec<i64>,
+    depth: Vec<OneOrMany<i64>>,
+    reverse_depth: Vec<OneOrMany<i64>>,
+}
+
+/// Which attention block is planned (for errors) and its shape.
+struct AttnBlock {
+    what: &'static str,
+    block: usize,
+    channels: i64,
+    layers: usize,
+}
+
+/// The attention of one block: heads dividing its channels, a depth of at least 1 per layer.
+fn attn_plan(
+    at: AttnBlock,
+    depth: &OneOrMany<i64>,
+    heads: i64,
+    cross: i64,
+) -> Result<AttnPlan, String> {
+    let AttnBlock {
+        what,
+        block,
+        channels,
+        layers,
+    } = at;
+    if heads <= 0 || channels % heads != 0 {
+        return Err(format!(
+            "{what} {block}: {channels} channels cannot be split into {heads} attention heads"
+        ));
+    }
+    let depth = depth.per_block(layers, &format!("transformer layers of {what} {block}"))?;
+    if let Some(d) = depth.iter().find(|&&d| d < 1) {
+        return Err(format!(
+            "{what} {block}: transformer depth {d} must be at least 1"
+        ));
+    }
+    Ok(AttnPlan {
+        depth,
+        heads,
+        cross_attention_dim: cross,
+    })
+}
+
+/// Every attention block uses the same `cross_attention_dim` (there is one prompt).
+fn check_one_prompt(down: &[DownPlan], mid: Option<&MidPlan>, up: &[UpPlan]) -> Result<(), String> {
+    let mut dims = down
+        .iter()
+        .filter_map(|d| d.attn.as_ref())
+        .chain(mid.map(|m| &m.attn))
+        .chain(up.iter().filter_map(|u| u.attn.as_ref()))
+        .map(|a| a.cross_attention_dim);
+    if let Some(first) = dims.next() {
+        if let Some(other) = dims.find(|&d| d != first) {
+            return Err(format!(
+                "unsupported UNet config: blocks use different `cross_attention_dim`s \
+                 ({first} and {other}) but there is one prompt"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl UNetConfig {
     /// Parse `config.json` text.
     pub fn from_json(text: &str) -> Result<Self, String> {
@@ -246,6 +313,45 @@ impl UNetConfig {
     /// Check what imd supports and expand every per-block setting as diffusers does.
     pub fn resolve(&self) -> Result<UNetPlan, String> {
         self.check_supported()?;
+        let groups = self.check_block_lists()?;
+        let blocks = self.per_block_settings()?;
+        let time = TimePlan {
+            proj_dim: self.block_out_channels[0],
+            embed_dim: self
+                .time_embedding_dim
+                .unwrap_or(4 * self.block_out_channels[0]),
+            flip_sin_to_cos: self.flip_sin_to_cos,
+            freq_shift: self.freq_shift,
+        };
+        let shared = SharedPlan {
+            groups,
+            eps: self.norm_eps,
+            temb_channels: time.embed_dim,
+            use_linear_projection: self.use_linear_projection,
+            upcast_attention: self.upcast_attention,
+        };
+        let down = self.down_plans(&blocks)?;
+        let mid = self.mid_plan(&blocks)?;
+        let up = self.up_plans(&blocks)?;
+        check_one_prompt(&down, mid.as_ref(), &up)?;
+        self.check_conv_in()?;
+        Ok(UNetPlan {
+            in_channels: self.in_channels,
+            center_input_sample: self.center_input_sample,
+            conv_in_kernel: self.conv_in_kernel,
+            block_out_channels: self.block_out_channels.clone(),
+            downsample_padding: self.downsample_padding,
+            time,
+            shared,
+            down,
+            mid,
+            up,
+        })
+    }
+
+    /// The per-block lists line up with `down_block_types` (at least one block) and every
+    /// block's channels split into the norm groups; returns the group count.
+    fn check_block_lists(&self) -> Result<i64, String> {
         let n = self.down_block_types.len();
         if n == 0 {
             return Err("`down_block_types` is empty".into());
@@ -276,6 +382,13 @@ impl UNetConfig {
                 ));
             }
         }
+        Ok(groups)
+    }
+
+    /// Heads, cross-attention widths, layers and transformer depths, one per block (after
+    /// [`Self::check_block_lists`]).
+    fn per_block_settings(&self) -> Result<BlockSettings, String> {
+        let n = self.down_block_types.len();
         let heads = self.attention_head_dim.per_block(n, "attention_head_dim")?;
         let cross = self
             .cross_attention_dim
@@ -304,67 +417,37 @@ impl UNetConfig {
             }
             None => depth.iter().rev().cloned().collect(),
         };
+        Ok(BlockSettings {
+            heads,
+            cross,
+            layers,
+            depth,
+            reverse_depth,
+        })
+    }
 
-        let time = TimePlan {
-            proj_dim: self.block_out_channels[0],
-            embed_dim: self
-                .time_embedding_dim
-                .unwrap_or(4 * self.block_out_channels[0]),
-            flip_sin_to_cos: self.flip_sin_to_cos,
-            freq_shift: self.freq_shift,
-        };
-        let shared = SharedPlan {
-            groups,
-            eps: self.norm_eps,
-            temb_channels: time.embed_dim,
-            use_linear_projection: self.use_linear_projection,
-            upcast_attention: self.upcast_attention,
-        };
-        let attn_plan = |block: usize,
-                         channels: i64,
-                         depth: &OneOrMany<i64>,
-                         n_layers: usize,
-                         heads: i64,
-                         cross: i64,
-                         what: &str|
-         -> Result<AttnPlan, String> {
-            if heads <= 0 || channels % heads != 0 {
-                return Err(format!(
-                    "{what} {block}: {channels} channels cannot be split into {heads} attention heads"
-                ));
-            }
-            let depth =
-                depth.per_block(n_layers, &format!("transformer layers of {what} {block}"))?;
-            if let Some(d) = depth.iter().find(|&&d| d < 1) {
-                return Err(format!(
-                    "{what} {block}: transformer depth {d} must be at least 1"
-                ));
-            }
-            Ok(AttnPlan {
-                depth,
-                heads,
-                cross_attention_dim: cross,
-            })
-        };
-
+    fn down_plans(&self, b: &BlockSettings) -> Result<Vec<DownPlan>, String> {
+        let n = self.down_block_types.len();
         let mut down = Vec::with_capacity(n);
         let mut out_ch = self.block_out_channels[0];
         for (i, ty) in self.down_block_types.iter().enumerate() {
             let in_ch = out_ch;
             out_ch = self.block_out_channels[i];
-            let l = layers[i] as usize;
+            let l = b.layers[i] as usize;
             let attn = match block_kind(ty, "CrossAttnDownBlock2D", "DownBlock2D")
                 .ok_or_else(|| unsupported(&format!("down_block_types[{i}]"), ty, SUPPORTED_DOWN))?
             {
                 BlockKind::Plain => None,
                 BlockKind::CrossAttn => Some(attn_plan(
-                    i,
-                    out_ch,
-                    &depth[i],
-                    l,
-                    heads[i],
-                    cross[i],
-                    "down block",
+                    AttnBlock {
+                        what: "down block",
+                        block: i,
+                        channels: out_ch,
+                        layers: l,
+                    },
+                    &b.depth[i],
+                    b.heads[i],
+                    b.cross[i],
                 )?),
             };
             down.push(DownPlan {
@@ -375,40 +458,47 @@ impl UNetConfig {
                 add_downsample: i + 1 < n,
             });
         }
+        Ok(down)
+    }
 
-        let last = n - 1;
-        let mid = match self.mid_block_type.as_deref() {
-            None => None,
+    fn mid_plan(&self, b: &BlockSettings) -> Result<Option<MidPlan>, String> {
+        let last = self.down_block_types.len() - 1;
+        match self.mid_block_type.as_deref() {
+            None => Ok(None),
             Some("UNetMidBlock2DCrossAttn") => {
                 // diffusers passes `transformer_layers_per_block[-1]` to a one-layer mid block.
                 let attn = attn_plan(
-                    0,
-                    self.block_out_channels[last],
-                    &depth[last],
-                    1,
-                    heads[last],
-                    cross[last],
-                    "mid block",
+                    AttnBlock {
+                        what: "mid block",
+                        block: 0,
+                        channels: self.block_out_channels[last],
+                        layers: 1,
+                    },
+                    &b.depth[last],
+                    b.heads[last],
+                    b.cross[last],
                 )?;
-                Some(MidPlan {
+                Ok(Some(MidPlan {
                     channels: self.block_out_channels[last],
                     attn,
                     output_scale_factor: self.mid_block_scale_factor,
-                })
+                }))
             }
-            Some(other) => {
-                return Err(unsupported(
-                    "mid_block_type",
-                    other,
-                    "only UNetMidBlock2DCrossAttn or null is supported",
-                ))
-            }
-        };
+            Some(other) => Err(unsupported(
+                "mid_block_type",
+                other,
+                "only UNetMidBlock2DCrossAttn or null is supported",
+            )),
+        }
+    }
 
+    fn up_plans(&self, b: &BlockSettings) -> Result<Vec<UpPlan>, String> {
+        let n = self.up_block_types.len();
+        let last = n - 1;
         let rev_ch: Vec<i64> = self.block_out_channels.iter().rev().copied().collect();
-        let rev_heads: Vec<i64> = heads.iter().rev().copied().collect();
-        let rev_cross: Vec<i64> = cross.iter().rev().copied().collect();
-        let rev_layers: Vec<i64> = layers.iter().rev().copied().collect();
+        let rev_heads: Vec<i64> = b.heads.iter().rev().copied().collect();
+        let rev_cross: Vec<i64> = b.cross.iter().rev().copied().collect();
+        let rev_layers: Vec<i64> = b.layers.iter().rev().copied().collect();
         let mut up = Vec::with_capacity(n);
         let mut out_ch = rev_ch[0];
         for (i, ty) in self.up_block_types.iter().enumerate() {
@@ -421,13 +511,15 @@ impl UNetConfig {
             {
                 BlockKind::Plain => None,
                 BlockKind::CrossAttn => Some(attn_plan(
-                    i,
-                    out_ch,
-                    &reverse_depth[i],
-                    l,
+                    AttnBlock {
+                        what: "up block",
+                        block: i,
+                        channels: out_ch,
+                        layers: l,
+                    },
+                    &b.reverse_depth[i],
                     rev_heads[i],
                     rev_cross[i],
-                    "up block",
                 )?),
             };
             up.push(UpPlan {
@@ -439,21 +531,10 @@ impl UNetConfig {
                 add_upsample: i < last,
             });
         }
+        Ok(up)
+    }
 
-        let mut dims = down
-            .iter()
-            .filter_map(|d| d.attn.as_ref())
-            .chain(mid.as_ref().map(|m| &m.attn))
-            .chain(up.iter().filter_map(|u| u.attn.as_ref()))
-            .map(|a| a.cross_attention_dim);
-        if let Some(first) = dims.next() {
-            if let Some(other) = dims.find(|&d| d != first) {
-                return Err(format!(
-                    "unsupported UNet config: blocks use different `cross_attention_dim`s \
-                     ({first} and {other}) but there is one prompt"
-                ));
-            }
-        }
+    fn check_conv_in(&self) -> Result<(), String> {
         if self.in_channels <= 0 {
             return Err(format!(
                 "`in_channels` = {} must be positive",
@@ -466,18 +547,7 @@ impl UNetConfig {
                 self.conv_in_kernel
             ));
         }
-        Ok(UNetPlan {
-            in_channels: self.in_channels,
-            center_input_sample: self.center_input_sample,
-            conv_in_kernel: self.conv_in_kernel,
-            block_out_channels: self.block_out_channels.clone(),
-            downsample_padding: self.downsample_padding,
-            time,
-            shared,
-            down,
-            mid,
-            up,
-        })
+        Ok(())
     }
 
     fn check_supported(&self) -> Result<(), String> {

@@ -296,7 +296,31 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
     let (data_path, data) = read_checked(dir, &k.data)?;
     let tensors = SafeTensors::deserialize(&data)
         .map_err(|e| MapError::invalid(&data_path, format!("{e}; expected safetensors")))?;
-    let embedding = match tensors.tensor("embedding") {
+    let embedding = load_embedding(&tensors, &data_path, k)?;
+    let depth = load_depth(dir, &tensors, &data_path, k, (w, h))?;
+    let pose = keyframe_pose(dir, k)?;
+    Ok(MapKeyframe {
+        id: KeyframeId {
+            camera: k.camera.clone(),
+            stamp: k.stamp,
+        },
+        frame_id: k.frame_id.clone(),
+        model: k.camera_model,
+        image: Arc::new(image),
+        embedding,
+        depth,
+        pose,
+    })
+}
+
+/// The keyframe's global descriptor (`embedding`, F32 `[embedding_dim]`; none when the
+/// dimension is 0).
+fn load_embedding(
+    tensors: &SafeTensors,
+    data_path: &Path,
+    k: &ManifestKeyframe,
+) -> Result<Vec<f32>, MapError> {
+    let embedding: Vec<f32> = match tensors.tensor("embedding") {
         Ok(t) if t.dtype() == Dtype::F32 && t.shape() == [k.embedding_dim] => t
             .data()
             .chunks_exact(4)
@@ -304,7 +328,7 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
             .collect(),
         Ok(t) => {
             return Err(MapError::invalid(
-                &data_path,
+                data_path,
                 format!(
                     "`embedding` is {:?} {:?}, expected F32 [{}]",
                     t.dtype(),
@@ -316,11 +340,23 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
         Err(_) if k.embedding_dim == 0 => Vec::new(),
         Err(e) => {
             return Err(MapError::invalid(
-                &data_path,
+                data_path,
                 format!("{e}; expected an `embedding` tensor"),
             ))
         }
     };
+    Ok(embedding)
+}
+
+/// The keyframe's depth (`depth_mm` U16 or `depth_m` F32 at the image's `(w, h)`), when the
+/// manifest says it has one.
+fn load_depth(
+    dir: &Path,
+    tensors: &SafeTensors,
+    data_path: &Path,
+    k: &ManifestKeyframe,
+    (w, h): (u32, u32),
+) -> Result<Option<Arc<DepthMap>>, MapError> {
     let depth = match k.depth.as_str() {
         "none" => None,
         encoding => {
@@ -335,11 +371,11 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
                 }
             };
             let t = tensors.tensor(name).map_err(|e| {
-                MapError::invalid(&data_path, format!("{e}; expected a `{name}` tensor"))
+                MapError::invalid(data_path, format!("{e}; expected a `{name}` tensor"))
             })?;
             if t.dtype() != dtype || t.shape() != [h as usize, w as usize] {
                 return Err(MapError::invalid(
-                    &data_path,
+                    data_path,
                     format!(
                         "`{name}` is {:?} {:?}, expected {dtype:?} [{h}, {w}] (the image's size)",
                         t.dtype(),
@@ -362,10 +398,15 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
                 ),
             };
             let map = DepthMap::new(w, h, samples)
-                .map_err(|e| MapError::invalid(&data_path, e.to_string()))?;
+                .map_err(|e| MapError::invalid(data_path, e.to_string()))?;
             Some(Arc::new(map))
         }
     };
+    Ok(depth)
+}
+
+/// The keyframe's pose in the map: a finite position and a (near-)unit quaternion.
+fn keyframe_pose(dir: &Path, k: &ManifestKeyframe) -> Result<PoseWithCov, MapError> {
     let [x, y, z] = k.position_m;
     let [qx, qy, qz, qw] = k.orientation_xyzw;
     let q = Quaternion::new(qw, qx, qy, qz);
@@ -379,24 +420,12 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
             ),
         ));
     }
-    let pose = PoseWithCov {
+    Ok(PoseWithCov {
         pose: Isometry3::from_parts(
             Translation3::new(x, y, z),
             UnitQuaternion::from_quaternion(q),
         ),
         covariance: Matrix6::from_row_slice(&k.covariance),
-    };
-    Ok(MapKeyframe {
-        id: KeyframeId {
-            camera: k.camera.clone(),
-            stamp: k.stamp,
-        },
-        frame_id: k.frame_id.clone(),
-        model: k.camera_model,
-        image: Arc::new(image),
-        embedding,
-        depth,
-        pose,
     })
 }
 

@@ -90,26 +90,7 @@ pub fn fine_gt(
     if m == 0 {
         return Ok(empty(device, ww));
     }
-    let (bmin, bmax) = (b_ids.min().int64_value(&[]), b_ids.max().int64_value(&[]));
-    let (imax, jmax) = (i_ids.max().int64_value(&[]), j_ids.max().int64_value(&[]));
-    let (imin, jmin) = (i_ids.min().int64_value(&[]), j_ids.min().int64_value(&[]));
-    if bmin < 0
-        || bmax >= n
-        || imin < 0
-        || imax >= layout.len0()
-        || jmin < 0
-        || jmax >= layout.len1()
-    {
-        return Err(TrainError::input(
-            "coarse matches",
-            format!(
-                "ids out of range: b in [{bmin}, {bmax}] (N = {n}), i in [{imin}, {imax}] \
-                 (L0 = {}), j in [{jmin}, {jmax}] (L1 = {})",
-                layout.len0(),
-                layout.len1()
-            ),
-        ));
-    }
+    check_id_ranges(layout, n, b_ids, i_ids, j_ids)?;
 
     let stride = grid.stride() as f64;
     let (_, w0) = layout.hw0;
@@ -141,20 +122,7 @@ pub fn fine_gt(
         pt1 *= keep.unsqueeze(1);
     }
 
-    // Warp pair by pair (matches of one pair share its depth maps / homography).
-    let mut warped = Tensor::zeros([m, ww, 2], (Kind::Double, device));
-    let mut valid = Tensor::zeros([m, ww], (Kind::Bool, device));
-    for b in 0..n {
-        let sel = b_ids.eq(b).nonzero().select(1, 0);
-        let k = sel.size()[0];
-        if k == 0 {
-            continue;
-        }
-        let pts = pts0.index_select(0, &sel).view([1, k * ww, 2]);
-        let w = warp.select(b).warp_0to1(&pts)?;
-        warped = warped.index_put(&[Some(&sel)], &w.points.view([k, ww, 2]), false);
-        valid = valid.index_put(&[Some(&sel)], &w.valid.view([k, ww]), false);
-    }
+    let (warped, valid) = warp_pairwise(warp, &pts0, b_ids, n)?;
 
     // 2. continuous window coordinate in image 1 and its nearest index.
     let delta = (warped - pt1.unsqueeze(1)) / scale1.unsqueeze(1) + grid.half_extent();
@@ -190,6 +158,63 @@ pub fn fine_gt(
         num_matches: m,
         window_area: ww,
     })
+}
+
+/// Every id inside its range: `b < N`, `i < L0`, `j < L1` (ids are not empty).
+fn check_id_ranges(
+    layout: &CoarseLayout,
+    n: i64,
+    b_ids: &Tensor,
+    i_ids: &Tensor,
+    j_ids: &Tensor,
+) -> Result<(), TrainError> {
+    let (bmin, bmax) = (b_ids.min().int64_value(&[]), b_ids.max().int64_value(&[]));
+    let (imax, jmax) = (i_ids.max().int64_value(&[]), j_ids.max().int64_value(&[]));
+    let (imin, jmin) = (i_ids.min().int64_value(&[]), j_ids.min().int64_value(&[]));
+    if bmin < 0
+        || bmax >= n
+        || imin < 0
+        || imax >= layout.len0()
+        || jmin < 0
+        || jmax >= layout.len1()
+    {
+        return Err(TrainError::input(
+            "coarse matches",
+            format!(
+                "ids out of range: b in [{bmin}, {bmax}] (N = {n}), i in [{imin}, {imax}] \
+                 (L0 = {}), j in [{jmin}, {jmax}] (L1 = {})",
+                layout.len0(),
+                layout.len1()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `pts0` (`[M, WW, 2]`, match `m` of pair `b_ids[m]`) warped into image 1, pair by pair
+/// (matches of one pair share its depth maps / homography): the points and their validity.
+fn warp_pairwise(
+    warp: &WarpSource,
+    pts0: &Tensor,
+    b_ids: &Tensor,
+    n: i64,
+) -> Result<(Tensor, Tensor), TrainError> {
+    let (m, ww) = (pts0.size()[0], pts0.size()[1]);
+    let device = pts0.device();
+    let mut warped = Tensor::zeros([m, ww, 2], (Kind::Double, device));
+    let mut valid = Tensor::zeros([m, ww], (Kind::Bool, device));
+    for b in 0..n {
+        let sel = b_ids.eq(b).nonzero().select(1, 0);
+        let k = sel.size()[0];
+        if k == 0 {
+            continue;
+        }
+        let pts = pts0.index_select(0, &sel).view([1, k * ww, 2]);
+        let w = warp.select(b).warp_0to1(&pts)?;
+        warped = warped.index_put(&[Some(&sel)], &w.points.view([k, ww, 2]), false);
+        valid = valid.index_put(&[Some(&sel)], &w.valid.view([k, ww]), false);
+    }
+    Ok((warped, valid))
 }
 
 fn empty(device: Device, ww: i64) -> FineGt {
