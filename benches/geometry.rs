@@ -168,6 +168,27 @@ fn estimators(c: &mut Criterion) {
             },
         );
     }
+    // The covariance's spatial block jackknife (16 refits) against none, same scenes: what
+    // an honest covariance costs per frame.
+    for kind in [SceneKind::General, SceneKind::Rotation] {
+        let pair = scene(1000, 0.0, kind);
+        for grid in [0, PoseOptions::default().jackknife_grid] {
+            let opts = PoseOptions {
+                jackknife_grid: grid,
+                ..PoseOptions::default()
+            };
+            group.bench_with_input(
+                BenchmarkId::new(format!("{kind:?}_jackknife{grid}"), "N1000_out0"),
+                &pair,
+                |b, p| {
+                    b.iter(|| {
+                        estimate_relative_pose(black_box(&p.matches), &p.camera, &p.camera, &opts)
+                            .map(|e| e.num_inliers)
+                    })
+                },
+            );
+        }
+    }
     group.finish();
     let pair = scene(1000, 0.5, SceneKind::Planar);
     let opts = HomographyOptions {

@@ -35,6 +35,11 @@ pub struct PoseOptions {
     pub refinement: RefinementOptions,
     /// Essential vs homography vs rotation.
     pub model_selection: ModelSelectionOptions,
+    /// Spatial block jackknife of the refined pose, blocks per image side (4: sixteen blocks
+    /// of equal count): the covariance is widened to the spread of the refits that each leave
+    /// one block out, which captures the matcher's spatially correlated errors the
+    /// independent-noise covariance misses ([`crate::geometry::refine::jackknife`]). 0 disables.
+    pub jackknife_grid: usize,
 }
 
 impl Default for PoseOptions {
@@ -50,6 +55,7 @@ impl Default for PoseOptions {
             local_optimization: LocalOptimizationOptions::default(),
             refinement: RefinementOptions::default(),
             model_selection: ModelSelectionOptions::default(),
+            jackknife_grid: 4,
         }
     }
 }
@@ -270,6 +276,9 @@ fn common(
     )
 }
 
+/// Most jackknife blocks per image side (64 refits per pose).
+pub const MAX_JACKKNIFE_GRID: usize = 8;
+
 impl PoseOptions {
     /// Check ranges; errors name the field as in the config (`pose.…`).
     pub fn validate(&self) -> Result<(), GeometryError> {
@@ -286,6 +295,15 @@ impl PoseOptions {
             return Err(invalid(
                 "pose.chance_sigmas",
                 format!("{} is not a finite number ≥ 0", self.chance_sigmas),
+            ));
+        }
+        if self.jackknife_grid == 1 || self.jackknife_grid > MAX_JACKKNIFE_GRID {
+            return Err(invalid(
+                "pose.jackknife_grid",
+                format!(
+                    "{} is not 0 (off) or 2..={MAX_JACKKNIFE_GRID} blocks per side",
+                    self.jackknife_grid
+                ),
             ));
         }
         let ms = &self.model_selection;

@@ -106,6 +106,13 @@ pub struct PoseEstimate {
     /// Planar scenes: a second pose that explains the matches as well as `pose` (the classic
     /// two-fold homography ambiguity); `pose` is then the one with the smaller rotation.
     pub alternative: Option<RelativePose>,
+    /// The rotation the competing model family gives on the same matches: the essential
+    /// matrix's (refined from RANSAC's) when the rotation model won, a rotation-only refit
+    /// otherwise; `None` when it could not be fitted. Where the translation is not determined
+    /// (pure rotation, too little parallax), the difference between the two is how far the
+    /// rotation depends on the model assumed: a sideways step in front of a wall moves the
+    /// image as a turn does, and each model explains it its own way.
+    pub competing_rotation: Option<Rotation3<f64>>,
     /// Samples drawn by the essential-matrix RANSAC.
     pub iterations: usize,
     /// Local optimisations run inside RANSAC.

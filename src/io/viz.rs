@@ -80,7 +80,7 @@ pub fn confidence_color(confidence: f32) -> Rgb<u8> {
 /// Green at 0 px error → yellow at half `threshold_px` → red at and beyond it (the
 /// confidence map of `1 − error/threshold`); non-finite errors are red.
 pub fn error_color(error_px: f64, threshold_px: f64) -> Rgb<u8> {
-    if !error_px.is_finite() || !(threshold_px > 0.0) {
+    if !error_px.is_finite() || threshold_px.is_nan() || threshold_px <= 0.0 {
         return confidence_color(0.0);
     }
     confidence_color((1.0 - error_px / threshold_px) as f32)

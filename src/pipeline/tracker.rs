@@ -1139,6 +1139,9 @@ impl<M: PairMatcher> Tracker<M> {
             }) || attempt.quality.inlier_ratio
                 < self.integrity.min_inlier_ratio_for_translation
                 || two_fold.is_some_and(|(_, t_deg)| t_deg > TWO_FOLD_TRANSLATION_DEG));
+        let parallax_rad = integrity
+            .as_ref()
+            .map(|i| i.translation_parallax_px / frame.model.intrinsics.focal());
         let evidence = CovarianceEvidence {
             support: integrity.as_ref().map_or(1.0, |i| i.photometric_support),
             flow_px: flow,
@@ -1165,26 +1168,17 @@ impl<M: PairMatcher> Tracker<M> {
                     noise_sigma_px: m.estimate.noise_sigma_px,
                     scale: m.scale,
                 },
-                None if e.translation_observable && too_little_parallax => TrackedPose {
-                    pose: RelativePose::new(e.pose.rotation, Vector3::zeros()),
-                    covariance: unobservable_translation(calibrate(
-                        e.covariance,
-                        e.noise_sigma_px,
-                        e.model,
-                    )),
-                    model: e.model,
-                    translation_observable: false,
-                    noise_sigma_px: e.noise_sigma_px,
-                    scale: PoseScale::Monocular,
-                },
-                None => TrackedPose {
-                    pose: e.pose,
-                    covariance: calibrate(e.covariance, e.noise_sigma_px, e.model),
-                    model: e.model,
-                    translation_observable: e.translation_observable,
-                    noise_sigma_px: e.noise_sigma_px,
-                    scale: PoseScale::Monocular,
-                },
+                None => {
+                    let claim_translation = e.translation_observable && !too_little_parallax;
+                    let covariance = calibrate(e.covariance, e.noise_sigma_px, e.model);
+                    monocular_pose(
+                        e,
+                        claim_translation,
+                        covariance,
+                        parallax_rad,
+                        self.integrity.enabled,
+                    )
+                }
             }),
         };
         let mut correspondences = attempt.correspondences;
@@ -1278,6 +1272,71 @@ fn two_fold_ambiguity(pose: &RelativePose, alternative: &RelativePose) -> (Vecto
         0.0
     };
     (d, t_deg)
+}
+
+/// The monocular pose of `estimate` with its calibrated `covariance`: as estimated when the
+/// translation is claimed; otherwise the rotation alone, its translation unknown and the model
+/// ambiguity added ([`with_model_ambiguity`]).
+fn monocular_pose(
+    estimate: PoseEstimate,
+    claim_translation: bool,
+    covariance: Matrix6<f64>,
+    parallax_rad: Option<f64>,
+    integrity_enabled: bool,
+) -> TrackedPose {
+    let (pose, covariance) = if claim_translation {
+        (estimate.pose, covariance)
+    } else {
+        let ambiguous =
+            with_model_ambiguity(covariance, &estimate, parallax_rad, integrity_enabled);
+        (
+            RelativePose::new(estimate.pose.rotation, Vector3::zeros()),
+            unobservable_translation(ambiguous),
+        )
+    };
+    TrackedPose {
+        pose,
+        covariance,
+        model: estimate.model,
+        translation_observable: claim_translation,
+        noise_sigma_px: estimate.noise_sigma_px,
+        scale: PoseScale::Monocular,
+    }
+}
+
+/// `covariance` of a pose whose translation is not determined, plus the model ambiguity of its
+/// rotation: the competing model family's rotation on the same matches
+/// ([`crate::geometry::PoseEstimate::competing_rotation`]) differs by `d`; either could be
+/// right, so the reported one's error is 0 or `d`, second moment `d·dᵀ/2` (as for the
+/// homography's two-fold ambiguity). Unchanged with the integrity checks off.
+///
+/// When no rotation-only model fits (the matches have parallax, but too few inliers to claim
+/// the translation's direction), the rotation absorbed whatever the unclaimed translation
+/// moved: up to the translation parallax `p` (px) over the focal length `f`, about the
+/// camera's x and y axes, variance `(p/f)²/2` each.
+fn with_model_ambiguity(
+    covariance: Matrix6<f64>,
+    estimate: &PoseEstimate,
+    parallax_rad: Option<f64>,
+    enabled: bool,
+) -> Matrix6<f64> {
+    if !enabled {
+        return covariance;
+    }
+    let mut out = covariance;
+    let mut block = out.fixed_view_mut::<3, 3>(3, 3);
+    match (estimate.competing_rotation, parallax_rad) {
+        (Some(other), _) => {
+            let d = (other * estimate.pose.rotation.inverse()).scaled_axis();
+            block += d * d.transpose() * 0.5;
+        }
+        (None, Some(p)) if p.is_finite() => {
+            let v = p * p * 0.5;
+            block += nalgebra::Matrix3::from_diagonal(&Vector3::new(v, v, 0.0));
+        }
+        (None, _) => {}
+    }
+    out
 }
 
 /// `covariance` with its translation block (and its cross terms) replaced by the "unknown"

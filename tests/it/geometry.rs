@@ -163,7 +163,7 @@ fn spec(kind: SceneKind, n: usize, outliers: f64) -> SceneSpec {
 
 /// Runs the estimator on 30 seeded general scenes; checks accuracy bounds and inlier recovery,
 /// and returns the NEES (normalized estimation error squared, 5 dof) of each trial.
-fn accuracy_trials(seed: u64, outliers: f64) -> Vec<f64> {
+fn accuracy_trials(seed: u64, outliers: f64, jackknife_grid: usize) -> Vec<f64> {
     // σ = 0.5 px at f = 500 px is 1e-3 rad per point. With ~350 inliers spread over a 65° view
     // the rotation is known to ~1e-3/√350 ≈ 5e-5 rad (0.003°) times a geometry factor of a few,
     // and the translation direction to that divided by the parallax (baseline/depth ≈ 0.1):
@@ -173,13 +173,12 @@ fn accuracy_trials(seed: u64, outliers: f64) -> Vec<f64> {
     let mut nees = Vec::new();
     for trial in 0..30 {
         let pair = generate(&spec(SceneKind::General, 600, outliers), &mut rng);
-        let est = estimate_relative_pose(
-            &pair.matches,
-            &pair.camera,
-            &pair.camera,
-            &PoseOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+        let opts = PoseOptions {
+            jackknife_grid,
+            ..PoseOptions::default()
+        };
+        let est = estimate_relative_pose(&pair.matches, &pair.camera, &pair.camera, &opts)
+            .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
         assert_eq!(est.model, PoseModel::Essential, "trial {trial}");
         assert!(est.translation_observable);
         assert!((est.pose.translation.norm() - 1.0).abs() < 1e-12);
@@ -233,22 +232,84 @@ fn accuracy_trials(seed: u64, outliers: f64) -> Vec<f64> {
 
 #[test]
 fn estimator_accuracy_and_covariance_match_the_noise() {
-    // Inliers only: the NEES is χ²₅ if the covariance is right; the mean of 30 draws has mean 5
-    // and std √(10/30) ≈ 0.58, so [3.5, 6.5] is ±2.6 std. A covariance off by a factor 1.5 in
-    // variance falls outside.
-    let nees = accuracy_trials(7, 0.0);
+    // The analytic (sandwich) covariance alone, the jackknife off. Inliers only: the NEES is
+    // χ²₅ if the covariance is right; the mean of 30 draws has mean 5 and std √(10/30) ≈ 0.58,
+    // so [3.5, 6.5] is ±2.6 std. A covariance off by a factor 1.5 in variance falls outside.
+    let nees = accuracy_trials(7, 0.0, 0);
     let mean = nees.iter().sum::<f64>() / nees.len() as f64;
     assert!((3.5..6.5).contains(&mean), "mean NEES {mean}: {nees:?}");
+    // With the default block jackknife on independent noise, the covariance is the larger of
+    // the two and the jackknife errs high (Efron–Stein), so it is conservative — measured
+    // mean 2.6 — but never over-confident and not by more than 3× in variance: [5/3, 5].
+    let with = accuracy_trials(7, 0.0, PoseOptions::default().jackknife_grid);
+    let mean = with.iter().sum::<f64>() / with.len() as f64;
+    assert!(
+        (5.0 / 3.0..5.0).contains(&mean),
+        "with the jackknife: mean NEES {mean}: {with:?}"
+    );
     // 40 % outliers: the few outliers that fall within the window act as heavy-tailed
     // residuals, so a trial or two exceeds χ²₅'s tail; the bulk must stay consistent: the
     // median of χ²₅ is 4.35 (sample median of 30: about ±1).
-    let mut nees = accuracy_trials(8, 0.4);
+    let mut nees = accuracy_trials(8, 0.4, 0);
     nees.sort_by(f64::total_cmp);
     let median = nees[nees.len() / 2];
     assert!(
         (2.5..7.5).contains(&median),
         "median NEES {median}: {nees:?}"
     );
+}
+
+/// Rotation NEES (3 dof) of `trials` rotation-only scenes whose matches carry, besides 0.3 px
+/// of independent noise, an offset shared by every match in the same cell of an 8×8 grid over
+/// image 1 (σ 0.5 px per cell): the spatially correlated error a learned matcher makes.
+fn correlated_rotation_nees(jackknife_grid: usize, trials: usize) -> Vec<f64> {
+    let mut rng = Rng::new(21);
+    let opts = PoseOptions {
+        jackknife_grid,
+        ..PoseOptions::default()
+    };
+    (0..trials)
+        .map(|trial| {
+            let mut scene = spec(SceneKind::Rotation, 400, 0.0);
+            scene.noise_px = 0.3;
+            let mut pair = generate(&scene, &mut rng);
+            let offsets: Vec<(f64, f64)> = (0..64)
+                .map(|_| (0.5 * rng.normal(), 0.5 * rng.normal()))
+                .collect();
+            let (w, h) = (scene.width as f64, scene.height as f64);
+            for m in &mut pair.matches {
+                let cx = ((m.p1.x / w * 8.0).floor().max(0.0) as usize).min(7);
+                let cy = ((m.p1.y / h * 8.0).floor().max(0.0) as usize).min(7);
+                let (dx, dy) = offsets[cy * 8 + cx];
+                m.p1 = PixelPoint::new(m.p1.x + dx, m.p1.y + dy);
+            }
+            let est = estimate_relative_pose(&pair.matches, &pair.camera, &pair.camera, &opts)
+                .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+            let d = (pair.gt.rotation * est.pose.rotation.inverse()).scaled_axis();
+            let block: Matrix3<f64> = est.covariance.fixed_view::<3, 3>(3, 3).into_owned();
+            (d.transpose() * block.try_inverse().unwrap() * d)[(0, 0)]
+        })
+        .collect()
+}
+
+#[test]
+fn jackknife_makes_the_covariance_honest_under_correlated_match_errors() {
+    // 64 shared offsets dominate 400 independent ones: the variance of the rotation is about
+    // 0.25/64 + 0.09/400 per axis (px²) where the independent-noise covariance claims
+    // 0.34/400, so the NEES mean is ≈ 3 × 5 (χ²₃'s 3 when honest). The 4×4 block jackknife
+    // sees the correlation; with 16 blocks its own estimate has 15 degrees of freedom, so
+    // even a perfect one gives a NEES mean of 3·15/11 ≈ 4.1 (Hotelling's T²), and the band
+    // [1, 6] is the integrity issue's.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let without = correlated_rotation_nees(0, 40);
+    let with = correlated_rotation_nees(4, 40);
+    eprintln!(
+        "rotation NEES mean under correlated errors: {:.2} without the jackknife, {:.2} with",
+        mean(&without),
+        mean(&with)
+    );
+    assert!(mean(&without) > 10.0, "without: {without:?}");
+    assert!((1.0..6.0).contains(&mean(&with)), "with: {with:?}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! select the model (essential / homography / rotation: [`planar`]), refine on the inliers
 //! and attach a covariance.
 
-use nalgebra::{Matrix3, Matrix6, Vector2, Vector3};
+use nalgebra::{Matrix3, Matrix6, Rotation3, Vector2, Vector3};
 
 use super::camera::CameraModel;
 use super::estimators::relative_pose::{NormalizedCorrespondences, RelativePoseEstimator};
@@ -14,10 +14,12 @@ use super::refine::relative_pose::{refine_relative_pose, relative_pose_covarianc
 mod planar;
 
 use super::refine::schedule::{covariance_inputs, noise_1d, refine_on_inliers, RefineProblem};
-use super::refine::RobustLoss;
+use super::refine::{jackknife, RobustLoss};
 use super::rng::Rng;
 use super::GeometryError;
-use planar::{finish_rotation, select_homography_model, transfer_threshold, Selected};
+use planar::{
+    finish_rotation, refit_rotation, select_homography_model, transfer_threshold, Selected,
+};
 
 /// Estimate the relative pose of camera 1 with respect to camera 0 from pixel matches.
 ///
@@ -63,6 +65,8 @@ pub fn estimate_relative_pose(
         None
     };
     let finished = finish_selected(&data, selected, &outcome.model, opts, threshold, f1);
+    let competing_rotation =
+        competing_rotation(&data, &finished, &outcome.model, opts, threshold, f1);
 
     let num_inliers = finished.inliers.iter().filter(|b| **b).count();
     check_support(num_inliers, matches, cam1, opts)?;
@@ -77,6 +81,7 @@ pub fn estimate_relative_pose(
         covariance: finished.covariance,
         homography: finished.homography,
         alternative: finished.alternative,
+        competing_rotation,
         iterations: outcome.iterations,
         local_optimizations: outcome.local_optimizations,
         refinement_iterations: finished.refinement_iterations,
@@ -118,6 +123,32 @@ fn finish_selected(
             f
         }
         None => finish_essential(data, essential, opts, threshold),
+    }
+}
+
+/// The rotation of the other model family on the same matches
+/// ([`PoseEstimate::competing_rotation`]): the essential matrix refined from RANSAC's when the
+/// rotation model won, else a rotation-only refit from the reported rotation.
+fn competing_rotation(
+    data: &NormalizedCorrespondences,
+    finished: &Finished,
+    essential: &RelativePose,
+    opts: &PoseOptions,
+    threshold: f64,
+    f1: f64,
+) -> Option<Rotation3<f64>> {
+    if finished.model == PoseModel::Rotation {
+        let refined = refine_on_inliers(data, essential, &opts.refinement, threshold);
+        let count = refined.inliers.iter().filter(|f| **f).count();
+        (count >= <NormalizedCorrespondences as RefineProblem>::MIN_POINTS)
+            .then_some(refined.model.rotation)
+    } else {
+        refit_rotation(
+            data,
+            finished.pose.rotation.matrix(),
+            opts,
+            transfer_threshold(opts, f1),
+        )
     }
 }
 
@@ -302,6 +333,18 @@ pub(super) fn finish_essential(
     let (set, loss, scale2) = covariance_inputs(data, &refined, &opts.refinement, threshold);
     let (x0, x1) = gather(data, &set);
     let covariance = relative_pose_covariance(&x0, &x1, &refined.model, loss, scale2);
+    let positions: Vec<Vector2<f64>> = data.x0.iter().map(|p| p.xy()).collect();
+    let covariance = jackknife::widen(
+        data,
+        &refined.model,
+        &set,
+        &positions,
+        loss,
+        scale2,
+        covariance,
+        opts.jackknife_grid,
+        opts.refinement.max_iterations,
+    );
     let count = refined.inliers.iter().filter(|b| **b).count().max(1);
     let sum: f64 = refined
         .inliers

@@ -19,7 +19,7 @@ use crate::geometry::refine::rotation::{refine_rotation, rotation_covariance, ro
 use crate::geometry::refine::schedule::{
     covariance_inputs, noise_2d, refine_on_inliers, RefineProblem,
 };
-use crate::geometry::refine::RobustLoss;
+use crate::geometry::refine::{jackknife, RobustLoss};
 use crate::geometry::rng::Rng;
 
 pub(super) fn finish_rotation(
@@ -44,6 +44,17 @@ pub(super) fn finish_rotation(
             covariance[(3 + i, 3 + j)] = cov_r[(i, j)];
         }
     }
+    let covariance = jackknife::widen(
+        &problem,
+        &fit.model,
+        &set,
+        &x0,
+        loss,
+        scale2,
+        covariance,
+        opts.jackknife_grid,
+        opts.refinement.max_iterations,
+    );
     let (sum, count) = fit
         .inliers
         .iter()
@@ -65,6 +76,21 @@ pub(super) fn finish_rotation(
         rms_normalized: (sum / (2 * count.max(1)) as f64).sqrt(),
         sigma_normalized: fit.sigma,
     }
+}
+
+/// A rotation-only fit from `start` under the refinement schedule (transfer threshold
+/// `threshold1`); `None` when too few matches fit it.
+pub(super) fn refit_rotation(
+    data: &NormalizedCorrespondences,
+    start: &Matrix3<f64>,
+    opts: &PoseOptions,
+    threshold1: f64,
+) -> Option<Rotation3<f64>> {
+    let (x0, x1) = planar_points(data);
+    let problem = RotationProblem { x0: &x0, x1: &x1 };
+    let fit = refine_on_inliers(&problem, start, &opts.refinement, threshold1);
+    let count = fit.inliers.iter().filter(|f| **f).count();
+    (count >= RotationProblem::MIN_POINTS).then(|| Rotation3::from_matrix_unchecked(fit.model))
 }
 
 /// Pure rotation under the refinement schedule: 2-D transfer errors on the normalized plane.

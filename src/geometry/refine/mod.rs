@@ -4,6 +4,7 @@
 
 pub mod absolute_pose;
 pub mod homography;
+pub mod jackknife;
 pub mod noise;
 pub mod relative_pose;
 pub mod rotation;
