@@ -425,10 +425,11 @@ fn integrity_demo_model() {
         all.len()
     );
     assert_honest("demo model", &rows);
-    // NEES is reported, not asserted: calibrated on the replay fixture (mean 3.48, median
-    // 1.14 there), the held-out sequences still show a heavy tail on near-rotational planar
-    // frames (README "Integrity", measured table).
-    assert!(mean.is_finite() && median(&all) > 0.0);
+    // The band for the mean rotation NEES over the held-out sequences (3 when
+    // honest): measured 2.8 with the jackknife and the model ambiguity (64 without). The
+    // median (0.15) says the covariance is conservative on typical poses; not asserted.
+    assert!((1.0..6.0).contains(&mean), "rotation NEES mean {mean}");
+    assert!(median(&all) > 0.0);
     assert!(rows
         .iter()
         .all(|(_, s)| s.nees.iter().all(|v| v.is_finite())));
