@@ -131,9 +131,25 @@ fn scoring(c: &mut Criterion) {
     });
 }
 
+/// One `estimate_relative_pose` benchmark of `pair` under `opts`.
+fn bench_estimate(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    pair: &imd::geometry::synthetic::SyntheticPair,
+    opts: &PoseOptions,
+) {
+    group.bench_with_input(id, pair, |b, p| {
+        b.iter(|| {
+            estimate_relative_pose(black_box(&p.matches), &p.camera, &p.camera, opts)
+                .map(|e| e.num_inliers)
+        })
+    });
+}
+
 fn estimators(c: &mut Criterion) {
     let mut group = c.benchmark_group("estimate_relative_pose");
     group.sample_size(20);
+    let defaults = PoseOptions::default();
     for (n, outliers) in [
         (200, 0.5),
         (1000, 0.0),
@@ -142,51 +158,25 @@ fn estimators(c: &mut Criterion) {
         (5000, 0.5),
     ] {
         let pair = scene(n, outliers, SceneKind::General);
-        let opts = PoseOptions::default();
-        group.bench_with_input(
-            BenchmarkId::new("general", format!("N{n}_out{}", (outliers * 100.0) as u32)),
-            &pair,
-            |b, p| {
-                b.iter(|| {
-                    estimate_relative_pose(black_box(&p.matches), &p.camera, &p.camera, &opts)
-                        .map(|e| e.num_inliers)
-                })
-            },
-        );
+        let id = BenchmarkId::new("general", format!("N{n}_out{}", (outliers * 100.0) as u32));
+        bench_estimate(&mut group, id, &pair, &defaults);
     }
     for kind in [SceneKind::Planar, SceneKind::Rotation] {
         let pair = scene(1000, 0.25, kind);
-        let opts = PoseOptions::default();
-        group.bench_with_input(
-            BenchmarkId::new(format!("{kind:?}"), "N1000_out25"),
-            &pair,
-            |b, p| {
-                b.iter(|| {
-                    estimate_relative_pose(black_box(&p.matches), &p.camera, &p.camera, &opts)
-                        .map(|e| e.num_inliers)
-                })
-            },
-        );
+        let id = BenchmarkId::new(format!("{kind:?}"), "N1000_out25");
+        bench_estimate(&mut group, id, &pair, &defaults);
     }
     // The covariance's spatial block jackknife (16 refits) against none, same scenes: what
     // an honest covariance costs per frame.
     for kind in [SceneKind::General, SceneKind::Rotation] {
         let pair = scene(1000, 0.0, kind);
-        for grid in [0, PoseOptions::default().jackknife_grid] {
+        for grid in [0, defaults.jackknife_grid] {
             let opts = PoseOptions {
                 jackknife_grid: grid,
-                ..PoseOptions::default()
+                ..defaults.clone()
             };
-            group.bench_with_input(
-                BenchmarkId::new(format!("{kind:?}_jackknife{grid}"), "N1000_out0"),
-                &pair,
-                |b, p| {
-                    b.iter(|| {
-                        estimate_relative_pose(black_box(&p.matches), &p.camera, &p.camera, &opts)
-                            .map(|e| e.num_inliers)
-                    })
-                },
-            );
+            let id = BenchmarkId::new(format!("{kind:?}_jackknife{grid}"), "N1000_out0");
+            bench_estimate(&mut group, id, &pair, &opts);
         }
     }
     group.finish();
