@@ -8,6 +8,7 @@ use nalgebra::{Matrix3, Matrix6, Vector3};
 
 use super::camera::CameraModel;
 use super::estimators::absolute_pose::{AbsolutePoseEstimator, PointCorrespondences};
+use super::homography::select_flagged;
 use super::options::AbsolutePoseOptions;
 use super::pose::RelativePose;
 use super::ransac::{ransac, RansacSettings};
@@ -96,7 +97,7 @@ pub fn estimate_absolute_pose(
     check_not_collinear(&data, &refined.inliers, threshold)?;
     // The covariance describes the estimator that produced the pose: same window, same loss.
     let (set, loss, scale2) = covariance_inputs(&data, &refined, &opts.refinement, threshold);
-    let (points, rays) = gather(&data, &set);
+    let (points, rays) = select_flagged(&data.points, &data.rays, &set);
     let covariance = absolute_pose_covariance(&points, &rays, &refined.model, loss, scale2);
     let sum: f64 = refined
         .inliers
@@ -146,18 +147,6 @@ pub(crate) fn normalize_point_matches(
     Ok(PointCorrespondences::new(pairs))
 }
 
-fn gather(data: &PointCorrespondences, set: &[bool]) -> (Vec<Vector3<f64>>, Vec<Vector3<f64>>) {
-    let mut points = Vec::new();
-    let mut rays = Vec::new();
-    for (i, &f) in set.iter().enumerate() {
-        if f {
-            points.push(data.points[i]);
-            rays.push(data.rays[i]);
-        }
-    }
-    (points, rays)
-}
-
 /// Absolute pose under the refinement schedule: reprojection errors on the normalized plane.
 impl RefineProblem for PointCorrespondences {
     type Model = RelativePose;
@@ -179,7 +168,7 @@ impl RefineProblem for PointCorrespondences {
         scale: f64,
         max_iterations: usize,
     ) -> (RelativePose, usize) {
-        let (points, rays) = gather(self, set);
+        let (points, rays) = select_flagged(&self.points, &self.rays, set);
         let out = refine_absolute_pose(&points, &rays, pose, loss, scale, max_iterations);
         (out.params, out.iterations)
     }

@@ -174,11 +174,11 @@ pub(crate) fn refine_homography_robust(
 }
 
 /// The correspondences whose flag is set.
-pub(crate) fn select_flagged(
-    x0: &[Vector2<f64>],
-    x1: &[Vector2<f64>],
+pub(crate) fn select_flagged<A: Copy, B: Copy>(
+    x0: &[A],
+    x1: &[B],
     flags: &[bool],
-) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
+) -> (Vec<A>, Vec<B>) {
     let mut a = Vec::new();
     let mut b = Vec::new();
     for (i, &f) in flags.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! select the model (essential / homography / rotation: [`planar`]), refine on the inliers
 //! and attach a covariance.
 
-use nalgebra::{Matrix3, Matrix6, Rotation3, Vector2, Vector3};
+use nalgebra::{Matrix3, Matrix6, Rotation3, Vector2};
 
 use super::camera::CameraModel;
 use super::estimators::relative_pose::{NormalizedCorrespondences, RelativePoseEstimator};
@@ -13,6 +13,7 @@ use super::ransac::{ransac, RansacSettings};
 use super::refine::relative_pose::{refine_relative_pose, relative_pose_covariance};
 mod planar;
 
+use super::homography::select_flagged;
 use super::refine::schedule::{covariance_inputs, noise_1d, refine_on_inliers, RefineProblem};
 use super::refine::{jackknife, RobustLoss};
 use super::rng::Rng;
@@ -280,21 +281,6 @@ pub(super) struct Finished {
     sigma_normalized: f64,
 }
 
-fn gather(
-    data: &NormalizedCorrespondences,
-    inliers: &[bool],
-) -> (Vec<Vector3<f64>>, Vec<Vector3<f64>>) {
-    let mut x0 = Vec::new();
-    let mut x1 = Vec::new();
-    for (i, &f) in inliers.iter().enumerate() {
-        if f {
-            x0.push(data.x0[i]);
-            x1.push(data.x1[i]);
-        }
-    }
-    (x0, x1)
-}
-
 /// Relative pose under the refinement schedule: Sampson errors, cheirality.
 impl RefineProblem for NormalizedCorrespondences {
     type Model = RelativePose;
@@ -316,7 +302,7 @@ impl RefineProblem for NormalizedCorrespondences {
         scale: f64,
         max_iterations: usize,
     ) -> (RelativePose, usize) {
-        let (x0, x1) = gather(self, set);
+        let (x0, x1) = select_flagged(&self.x0, &self.x1, set);
         let out = refine_relative_pose(&x0, &x1, pose, loss, scale, max_iterations);
         (out.params, out.iterations)
     }
@@ -331,7 +317,7 @@ pub(super) fn finish_essential(
     let refined = refine_on_inliers(data, pose, &opts.refinement, threshold);
     // The covariance describes the estimator that produced the pose: same window, same loss.
     let (set, loss, scale2) = covariance_inputs(data, &refined, &opts.refinement, threshold);
-    let (x0, x1) = gather(data, &set);
+    let (x0, x1) = select_flagged(&data.x0, &data.x1, &set);
     let covariance = relative_pose_covariance(&x0, &x1, &refined.model, loss, scale2);
     let positions: Vec<Vector2<f64>> = data.x0.iter().map(|p| p.xy()).collect();
     let covariance = jackknife::widen(
