@@ -397,3 +397,27 @@ impl HomographyOptions {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jackknife_grid_is_off_or_two_to_eight_blocks_per_side() {
+        for grid in [0, 2, 4, MAX_JACKKNIFE_GRID] {
+            let opts = PoseOptions {
+                jackknife_grid: grid,
+                ..PoseOptions::default()
+            };
+            assert!(opts.validate().is_ok(), "{grid}");
+        }
+        for grid in [1, MAX_JACKKNIFE_GRID + 1, usize::MAX] {
+            let opts = PoseOptions {
+                jackknife_grid: grid,
+                ..PoseOptions::default()
+            };
+            let err = opts.validate().unwrap_err().to_string();
+            assert!(err.contains("pose.jackknife_grid"), "{grid}: {err}");
+        }
+    }
+}
