@@ -13,7 +13,7 @@
 #
 #   scripts/train_demo.sh --v2 [--resume]   the second demo model (issue 20), fine-tuned from
 #   the first: config/train_demo_v2.yaml (aggregated attention, full-circle rotation, scale
-#   0.33–3, strong perspective, photometric changes, 20 % negative pairs, 6000 steps,
+#   0.33–3, strong perspective, photometric changes, 20 % negative pairs, 5000 steps,
 #   checkpoints every 200) → out/imd-tiny-synth-v2 (+ train_log.csv, checkpoints/), then the
 #   same held-out evaluation → out/imd-tiny-synth-v2-eval.json. It starts from
 #   out/imd-tiny-synth (the first model, step 3 above); when that folder is missing it is
