@@ -636,5 +636,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("stereo.lookup_radius_px"), "{e}");
+        for (yaml, field) in [
+            ("guided_radius_px: -1", "stereo.guided_radius_px"),
+            ("guided_patch_radius: 0", "stereo.guided_patch_radius"),
+            ("guided_patch_radius: 9", "stereo.guided_patch_radius"),
+            (
+                "guided_min_correlation: 1.5",
+                "stereo.guided_min_correlation",
+            ),
+        ] {
+            let e = ImdConfig::from_yaml_str(&format!("stereo:\n  {yaml}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{yaml}: {e}");
+        }
+        // 0 turns the guided search off.
+        assert!(ImdConfig::from_yaml_str("stereo:\n  guided_radius_px: 0").is_ok());
     }
 }

@@ -149,6 +149,9 @@ pub enum DepthRejection {
     Edge,
     /// The pixel could not be undistorted.
     Undistortion,
+    /// Stereo: no right-image position along the pixel's epipolar line correlates with its
+    /// patch ([`super::stereo_guided`]).
+    NoStereoMatch,
 }
 
 /// Counts of rejected pixels by cause.
@@ -164,6 +167,8 @@ pub struct RejectionCounts {
     pub edge: usize,
     /// [`DepthRejection::Undistortion`].
     pub undistortion: usize,
+    /// [`DepthRejection::NoStereoMatch`].
+    pub no_stereo_match: usize,
 }
 
 impl RejectionCounts {
@@ -174,12 +179,18 @@ impl RejectionCounts {
             DepthRejection::OutOfRange => self.out_of_range += 1,
             DepthRejection::Edge => self.edge += 1,
             DepthRejection::Undistortion => self.undistortion += 1,
+            DepthRejection::NoStereoMatch => self.no_stereo_match += 1,
         }
     }
 
     /// All rejections.
     pub fn total(&self) -> usize {
-        self.outside_image + self.missing + self.out_of_range + self.edge + self.undistortion
+        self.outside_image
+            + self.missing
+            + self.out_of_range
+            + self.edge
+            + self.undistortion
+            + self.no_stereo_match
     }
 }
 

@@ -112,6 +112,44 @@ impl SparseDepth {
         Ok((self.source[i], z))
     }
 
+    /// The span of inverse depths (1/m, smallest first) of the stored points within `radius_px`
+    /// of `pixel` whose depths lie in `opts`' range: where a guided stereo search
+    /// ([`super::stereo_guided`]) looks for the pixel's own depth. [`DepthRejection::Missing`]
+    /// when there is none.
+    pub fn inverse_depth_span(
+        &self,
+        pixel: &PixelPoint,
+        radius_px: f64,
+        opts: &DepthOptions,
+    ) -> Result<(f64, f64), DepthRejection> {
+        if !pixel.is_finite() {
+            return Err(DepthRejection::OutsideImage);
+        }
+        let (cx, cy) = self.cell(pixel);
+        let reach = (radius_px / self.radius_px).ceil() as i64;
+        let r2 = radius_px * radius_px;
+        let mut span: Option<(f64, f64)> = None;
+        for dy in -reach..=reach {
+            for dx in -reach..=reach {
+                let Some(ids) = self.cells.get(&(cx + dx, cy + dy)) else {
+                    continue;
+                };
+                for &i in ids {
+                    let (q, z) = (&self.pixels[i as usize], self.depths[i as usize]);
+                    let d2 = (q.x - pixel.x).powi(2) + (q.y - pixel.y).powi(2);
+                    if d2 <= r2 && z >= opts.min_m && z <= opts.max_m {
+                        let rho = 1.0 / z;
+                        span = Some(match span {
+                            None => (rho, rho),
+                            Some((lo, hi)) => (lo.min(rho), hi.max(rho)),
+                        });
+                    }
+                }
+            }
+        }
+        span.ok_or(DepthRejection::Missing)
+    }
+
     /// (squared pixel distance, depth, stored index) of the points within the radius of
     /// `pixel`, nearest first.
     fn neighbours(&self, pixel: &PixelPoint) -> Vec<(f64, f64, usize)> {
@@ -185,6 +223,13 @@ mod tests {
         let sparse = SparseDepth::new(&pixels, &points, 2.0).unwrap();
         let e = sparse.lift(&camera, &PixelPoint::new(10.2, 10.0), &opts);
         assert_eq!(e.unwrap_err(), DepthRejection::Edge);
+        // The inverse-depth span of the points within a wider radius.
+        let (lo, hi) = sparse
+            .inverse_depth_span(&PixelPoint::new(14.0, 10.0), 5.0, &opts)
+            .unwrap();
+        assert!((lo - 1.0 / 3.0).abs() < 1e-12 && (hi - 0.5).abs() < 1e-12);
+        let e = sparse.inverse_depth_span(&PixelPoint::new(20.0, 10.0), 5.0, &opts);
+        assert_eq!(e.unwrap_err(), DepthRejection::Missing);
         assert!(SparseDepth::new(&pixels, &points[..1], 2.0).is_err());
         assert!(SparseDepth::new(&pixels, &points, 0.0).is_err());
     }

@@ -352,6 +352,14 @@ pub struct StereoOptions {
     /// A later match of the keyframe takes the depth of the nearest triangulated keyframe pixel
     /// within this many pixels ([`super::SparseDepth`]).
     pub lookup_radius_px: f64,
+    /// A later match with no triangulated pixel that near searches its right-image pixel along
+    /// its epipolar line, between the depths of the triangulated pixels within this many pixels
+    /// ([`super::stereo_guided`]); 0 turns the search off.
+    pub guided_radius_px: f64,
+    /// Half-size of the guided search's patches, pixels.
+    pub guided_patch_radius: u32,
+    /// Smallest patch correlation (ZNCC) the guided search accepts.
+    pub guided_min_correlation: f64,
 }
 
 impl Default for StereoOptions {
@@ -360,6 +368,9 @@ impl Default for StereoOptions {
             min_disparity_px: 2.0,
             max_reprojection_px: 1.0,
             lookup_radius_px: 2.0,
+            guided_radius_px: 8.0,
+            guided_patch_radius: 4,
+            guided_min_correlation: 0.8,
         }
     }
 }
@@ -376,6 +387,31 @@ impl StereoOptions {
                 return Err(GeometryError::InvalidOption {
                     field: format!("stereo.{name}"),
                     reason: format!("{v} is not a finite number > 0"),
+                });
+            }
+        }
+        let checks = [
+            (
+                "guided_radius_px",
+                self.guided_radius_px.is_finite() && self.guided_radius_px >= 0.0,
+                format!("{} is not a finite number ≥ 0", self.guided_radius_px),
+            ),
+            (
+                "guided_patch_radius",
+                (1..=8).contains(&self.guided_patch_radius),
+                format!("{} is not within 1..=8", self.guided_patch_radius),
+            ),
+            (
+                "guided_min_correlation",
+                self.guided_min_correlation > 0.0 && self.guided_min_correlation <= 1.0,
+                format!("{} is not within (0, 1]", self.guided_min_correlation),
+            ),
+        ];
+        for (name, ok, reason) in checks {
+            if !ok {
+                return Err(GeometryError::InvalidOption {
+                    field: format!("stereo.{name}"),
+                    reason,
                 });
             }
         }

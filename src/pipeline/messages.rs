@@ -343,8 +343,14 @@ fn metric_values(out: &TrackOutput) -> Vec<KeyValue> {
             "metric_rejected",
             if known {
                 format!(
-                    "missing {}, out_of_range {}, edge {}, outside_image {}, undistortion {}",
-                    r.missing, r.out_of_range, r.edge, r.outside_image, r.undistortion
+                    "missing {}, out_of_range {}, edge {}, outside_image {}, undistortion {}, \
+                     no_stereo_match {}",
+                    r.missing,
+                    r.out_of_range,
+                    r.edge,
+                    r.outside_image,
+                    r.undistortion,
+                    r.no_stereo_match
                 )
             } else {
                 String::new()

@@ -5,7 +5,9 @@
 //! - RGB-D: the keyframe keeps its depth image; a later match's keyframe pixel is lifted by it.
 //! - Stereo: when a frame becomes a keyframe, its left image is matched against its right image
 //!   and the matches are triangulated by the rig ([`StereoRig`]); the keyframe keeps the points
-//!   by pixel ([`SparseDepth`]) and a later match takes the nearest one's depth.
+//!   by pixel ([`SparseDepth`]) and a later match takes the nearest one's depth, or, with no
+//!   stored pixel near it, searches its right-image pixel along its epipolar line between its
+//!   neighbours' depths ([`GuidedStereo`]).
 //!
 //! Either way the pose is [`estimate_absolute_pose`] on the lifted matches; when the keyframe has
 //! no metric depth, or too few matches lift, the tracker keeps the monocular pose and says why.
@@ -17,7 +19,9 @@ use serde::Serialize;
 
 use super::frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
 use super::PipelineError;
-use crate::geometry::depth::{point_on_ray, RejectionCounts};
+use crate::geometry::depth::{point_on_ray, DepthRejection, RejectionCounts};
+use crate::geometry::patch::GreyImage;
+use crate::geometry::stereo_guided::GuidedStereo;
 use crate::geometry::{
     estimate_absolute_pose, estimate_stereo_pose, lift_matches, AbsolutePoseEstimate,
     AbsolutePoseOptions, CameraModel, CameraPoint, DepthOptions, PixelMatch, PixelPoint,
@@ -221,6 +225,18 @@ pub struct StereoDepth {
     pub right: Vec<PixelPoint>,
     /// The rig that triangulated them.
     pub rig: StereoRig,
+    /// The pair's grey levels, for the guided search of matches no stereo match landed near
+    /// (`None`: nearest-point lookup only).
+    pub images: Option<StereoImages>,
+}
+
+/// A stereo keyframe's two images in grey levels.
+#[derive(Debug, Clone)]
+pub struct StereoImages {
+    /// The left (keyframe) image.
+    pub left: Arc<GreyImage>,
+    /// The right image.
+    pub right: Arc<GreyImage>,
 }
 
 impl KeyframeDepth {
@@ -232,11 +248,13 @@ impl KeyframeDepth {
         }
     }
 
-    /// Stereo keyframe depth from left–right matches (`p0` left, `p1` right).
+    /// Stereo keyframe depth from left–right matches (`p0` left, `p1` right), keeping the
+    /// pair's `images` for guided searches.
     pub fn triangulate(
         rig: &StereoRig,
         matches: &[PixelMatch],
         opts: &StereoOptions,
+        images: Option<StereoImages>,
     ) -> Result<(KeyframeDepth, usize), PipelineError> {
         let tri = rig.triangulate_matches(matches, opts)?;
         let pixels: Vec<_> = tri.source.iter().map(|&i| matches[i].p0).collect();
@@ -249,6 +267,7 @@ impl KeyframeDepth {
                 left: pixels,
                 right,
                 rig: rig.clone(),
+                images,
             })),
             tri.rejected,
         ))
@@ -313,23 +332,7 @@ pub fn metric_pose(
             };
             let mut found = Vec::new();
             for m in matches {
-                // The nearest stored point lies up to the lookup radius away from this match's
-                // keyframe pixel (the matcher places keyframe pixels differently in every pair).
-                // Its depth goes along this match's own ray, and its right pixel moves by the
-                // same offset (disparity locally constant): the stored point as it is would put
-                // that offset, up to the radius in pixels, into every observation of the pose.
-                let lifted = stereo.index.nearest(&m.p0, &opts.depth).and_then(|(k, z)| {
-                    let point = point_on_ray(keyframe_camera, &m.p0, z)?;
-                    let (left, right) = (&stereo.left[k], &stereo.right[k]);
-                    let right =
-                        PixelPoint::new(right.x + m.p0.x - left.x, right.y + m.p0.y - left.y);
-                    Ok(StereoPointMatch {
-                        point,
-                        right,
-                        pixel: m.p1,
-                    })
-                });
-                match lifted {
+                match lift_stereo(stereo, keyframe_camera, m, opts) {
                     Ok(found_point) => found.push(found_point),
                     Err(r) => report.rejected.add(r),
                 }
@@ -338,6 +341,62 @@ pub fn metric_pose(
             let estimate = estimate_stereo_pose(&found, &stereo.rig, camera, &opts.absolute_pose);
             finish(estimate, PoseScale::MetricStereo, report)
         }
+    }
+}
+
+/// A stereo keyframe's point for match `m`: the nearest triangulated keyframe pixel's, else
+/// (none within the lookup radius, or those within it disagree; when the keyframe kept its
+/// images and `stereo.guided_radius_px` > 0) a guided search along the match's epipolar line
+/// between its neighbours' depths.
+fn lift_stereo(
+    stereo: &StereoDepth,
+    keyframe_camera: &CameraModel,
+    m: &PixelMatch,
+    opts: &MetricOptions,
+) -> Result<StereoPointMatch, DepthRejection> {
+    match stereo.index.nearest(&m.p0, &opts.depth) {
+        Ok((k, z)) => {
+            // The nearest stored point lies up to the lookup radius away from this match's
+            // keyframe pixel (the matcher places keyframe pixels differently in every pair).
+            // Its depth goes along this match's own ray, and its right pixel moves by the
+            // same offset (disparity locally constant): the stored point as it is would put
+            // that offset, up to the radius in pixels, into every observation of the pose.
+            let point = point_on_ray(keyframe_camera, &m.p0, z)?;
+            let (left, right) = (&stereo.left[k], &stereo.right[k]);
+            let right = PixelPoint::new(right.x + m.p0.x - left.x, right.y + m.p0.y - left.y);
+            Ok(StereoPointMatch {
+                point,
+                right,
+                pixel: m.p1,
+            })
+        }
+        // No stored pixel that near, or stored pixels that disagree (a depth edge, or a wrong
+        // left–right match among them): the patches decide.
+        Err(rejection @ (DepthRejection::Missing | DepthRejection::Edge)) => {
+            let (Some(images), radius) = (&stereo.images, opts.stereo.guided_radius_px) else {
+                return Err(rejection);
+            };
+            if radius <= 0.0 {
+                return Err(rejection);
+            }
+            let span = stereo
+                .index
+                .inverse_depth_span(&m.p0, radius, &opts.depth)?;
+            let guided = GuidedStereo {
+                left: &images.left,
+                right: &images.right,
+                rig: &stereo.rig,
+                patch_radius: opts.stereo.guided_patch_radius,
+                min_correlation: opts.stereo.guided_min_correlation,
+            }
+            .search(&m.p0, span, &opts.depth)?;
+            Ok(StereoPointMatch {
+                point: guided.point,
+                right: guided.right,
+                pixel: m.p1,
+            })
+        }
+        Err(r) => Err(r),
     }
 }
 

@@ -35,7 +35,9 @@ use super::integrity::{
 };
 use super::keyframes::{Keyframe, KeyframeStore};
 use super::matcher::{cosine_similarity, PairMatcher};
-use super::metric::{metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport};
+use super::metric::{
+    metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport, StereoImages,
+};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
 use super::{
     CameraId, Correspondence, Frame, IntegrityReport, KeyframeId, PipelineError, PoseScale,
@@ -717,7 +719,7 @@ impl<M: PairMatcher> Tracker<M> {
         clock: &mut Clock,
     ) -> KeyframeId {
         let t = Instant::now();
-        let (depth, depth_failure) = match self.keyframe_depth(frame, &prepared) {
+        let (depth, depth_failure) = match self.keyframe_depth(frame, &prepared, &evidence.grey) {
             Ok(depth) => (depth.map(Arc::new), None),
             Err(e) => {
                 log::warn!("{}: keyframe without metric depth: {e}", frame.camera.name);
@@ -758,6 +760,7 @@ impl<M: PairMatcher> Tracker<M> {
         &mut self,
         frame: &Frame,
         prepared: &M::Prepared,
+        grey: &Arc<GreyImage>,
     ) -> Result<Option<KeyframeDepth>, PipelineError> {
         match &frame.metric {
             None => Ok(None),
@@ -769,8 +772,17 @@ impl<M: PairMatcher> Tracker<M> {
                     }
                 })?;
                 let pair = self.matcher.match_pair(prepared, &right)?;
-                let (depth, _) =
-                    KeyframeDepth::triangulate(&view.rig, &pair.matches, &self.metric.stereo)?;
+                // The guided search needs the pair's grey levels (the left one is the frame's).
+                let images = (self.metric.stereo.guided_radius_px > 0.0).then(|| StereoImages {
+                    left: grey.clone(),
+                    right: Arc::new(GreyImage::of(&view.right.image)),
+                });
+                let (depth, _) = KeyframeDepth::triangulate(
+                    &view.rig,
+                    &pair.matches,
+                    &self.metric.stereo,
+                    images,
+                )?;
                 Ok(Some(depth))
             }
         }

@@ -61,6 +61,10 @@ fn config(stereo: bool) -> ImdConfig {
 struct Errors {
     frames: usize,
     metric: usize,
+    /// Matches given a metric point, and matches offered, over the metric frames.
+    lifted: (usize, usize),
+    /// Why the others got none.
+    rejected: imd::geometry::depth::RejectionCounts,
     /// (distance from the keyframe m, error m) of frames at least 0.1 m from their keyframe.
     far: Vec<(f64, f64)>,
     /// Per keyframe: (distance, error) of its farthest frame.
@@ -98,8 +102,20 @@ impl Errors {
 }
 
 fn run(stereo: bool, scene: &Arc<Scene>) -> Errors {
+    run_with(stereo, scene, 2.0, |_| {})
+}
+
+/// A run whose oracle places keyframe pixels up to `keyframe_offset_px` from where the
+/// keyframe's stereo match put them, with `adjust` applied to the configuration.
+fn run_with(
+    stereo: bool,
+    scene: &Arc<Scene>,
+    keyframe_offset_px: f64,
+    adjust: impl Fn(&mut ImdConfig),
+) -> Errors {
     let dir = fixture();
-    let config = config(stereo);
+    let mut config = config(stereo);
+    adjust(&mut config);
     let reader = Bag::open(&dir.join(if stereo { "stereo.mcap" } else { "rgbd.mcap" })).unwrap();
     let cameras = config.cameras().unwrap();
     let frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s).unwrap();
@@ -107,7 +123,7 @@ fn run(stereo: bool, scene: &Arc<Scene>) -> Errors {
     // matches at 320×240.
     let mut oracle = Oracle::with_spacing(scene.clone(), 0.1);
     oracle.noise_px = 0.35;
-    oracle.keyframe_offset_px = 2.0;
+    oracle.keyframe_offset_px = keyframe_offset_px;
     oracle.near_outlier_ratio = 0.15;
     let mut processor = TrackerProcessor::new(oracle, &config, cameras).unwrap();
     let scale = if stereo {
@@ -128,6 +144,15 @@ fn run(stereo: bool, scene: &Arc<Scene>) -> Errors {
             continue;
         }
         errors.metric += 1;
+        if let Some(m) = &out.metric {
+            errors.lifted.0 += m.lifted;
+            errors.lifted.1 += m.lifted + m.rejected.total();
+            let (r, t) = (&mut errors.rejected, &m.rejected);
+            r.missing += t.missing;
+            r.edge += t.edge;
+            r.out_of_range += t.out_of_range;
+            r.no_stereo_match += t.no_stereo_match;
+        }
         let a = scene.frame(&kf.camera, kf.stamp).unwrap();
         let b = scene.frame(&out.camera.name, out.stamp).unwrap();
         let gt = scene.relative(a, b);
@@ -176,6 +201,62 @@ fn stereo_worst_error_is_within_twice_depths_on_the_deeper_loop() {
         worst(&stereo) <= 2.0 * worst(&depth),
         "stereo worst frame {:.2} % vs depth {:.2} %",
         worst(&stereo),
+        worst(&depth)
+    );
+}
+
+/// The guided stereo search (`stereo.guided_radius_px`): when the matcher puts keyframe pixels
+/// farther from the keyframe's own stereo matches than the 2 px lookup radius (up to 6 px here,
+/// as the demo model does: a third of its matches lifted by the lookup alone), a match's right
+/// pixel is found by correlation along its epipolar line between its neighbours' depths. It
+/// must lift most matches, and keep stereo's worst errors within twice depth's.
+#[test]
+fn guided_stereo_search_lifts_matches_placed_beyond_the_lookup_radius() {
+    let dir = fixture();
+    let scene = Arc::new(Scene::load_file(&dir.join("odom.json")));
+    let offset = 6.0;
+    let depth = run_with(false, &scene, offset, |_| {});
+    let lookup = run_with(true, &scene, offset, |c| c.stereo.guided_radius_px = 0.0);
+    let guided = run_with(true, &scene, offset, |_| {});
+    let share = |e: &Errors| e.lifted.0 as f64 / e.lifted.1.max(1) as f64;
+    let worst = |e: &Errors| *Errors::pct(&e.far).last().unwrap();
+    for (name, e) in [("depth", &depth), ("lookup", &lookup), ("guided", &guided)] {
+        println!(
+            "{name}: {}; lifted {:.1} %, rejected {:?}",
+            e.summary(),
+            100.0 * share(e),
+            e.rejected
+        );
+    }
+    // Measured (this fixture, oracle seed fixed): lookup alone 28.5 % lifted, worst frame 4.79 %,
+    // worst segment end 2.64 %; guided 81 %, 2.16 %, 1.01 %; depth 1.51 %, 0.47 %.
+    assert!(
+        share(&lookup) < 0.4,
+        "lookup alone lifted {:.2}",
+        share(&lookup)
+    );
+    assert!(share(&guided) > 0.75, "guided lifted {:.2}", share(&guided));
+    assert!(guided.metric >= 250, "{} metric poses", guided.metric);
+    let (d, l, g) = (
+        depth.worst_segment_pct(),
+        lookup.worst_segment_pct(),
+        guided.worst_segment_pct(),
+    );
+    // Segment ends (the error a keyframe change chains in): depth's is exceptionally low here
+    // (0.47 %, against 0.79 % at a 2 px offset), so the guided search is held to halving the
+    // lookup's and to 2.5× depth's; the worst frame, the criterion, to 2× depth's.
+    assert!(
+        g <= 0.5 * l,
+        "guided worst segment end {g:.2} % vs lookup {l:.2} %"
+    );
+    assert!(
+        g <= 2.5 * d,
+        "guided worst segment end {g:.2} % vs depth {d:.2} %"
+    );
+    assert!(
+        worst(&guided) <= 2.0 * worst(&depth),
+        "guided worst frame {:.2} % vs depth {:.2} %",
+        worst(&guided),
         worst(&depth)
     );
 }

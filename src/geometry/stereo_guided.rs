@@ -1,0 +1,241 @@
+//! Guided stereo: a keyframe pixel that no left–right match landed near gets its right-image
+//! pixel by a short photometric search along its epipolar line.
+//!
+//! A learned matcher places keyframe pixels anew in every pair, so a later match of a stereo
+//! keyframe seldom falls within [`super::StereoOptions::lookup_radius_px`] of one of the
+//! keyframe's own left–right matches (the demo model: about a third do). Those matches then
+//! had no depth, and the pose rested on the few that did. Their neighbours still say roughly
+//! how far the surface is: the search spans the inverse depths of the stored points within
+//! `guided_radius_px`, widened by [`SEARCH_MARGIN_PX`] of disparity, and takes the right-image
+//! position whose patch correlates best (ZNCC, sub-sample by a parabola) with the keyframe's
+//! patch. It is a measurement of its own, not an interpolation: the joint stereo refinement
+//! then uses the found right pixel like a matched one.
+
+use nalgebra::Vector3;
+
+use super::depth::{DepthOptions, DepthRejection};
+use super::patch::{zncc, GreyImage};
+use super::points::{NormalizedPoint, PixelPoint};
+use super::stereo::StereoRig;
+use super::structure::CameraPoint;
+
+/// Disparity added on either side of the neighbours' span, pixels: the surface between the
+/// neighbours may lean or bend.
+pub const SEARCH_MARGIN_PX: f64 = 2.0;
+/// Step of the search along the epipolar line, pixels.
+const STEP_PX: f64 = 0.25;
+/// Widest search, pixels of disparity: a wider span means the neighbours lie on different
+/// surfaces (a depth edge), where a patch straddles both and correlates with neither.
+const MAX_SPAN_PX: f64 = 24.0;
+/// Smallest grey-level standard deviation of a patch that carries evidence (0–255).
+const MIN_PATCH_STD: f64 = 3.0;
+
+/// What the search found for one keyframe pixel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuidedMatch {
+    /// The point on the pixel's ray, metres, left camera frame.
+    pub point: CameraPoint,
+    /// Where the search found the pixel in the right image.
+    pub right: PixelPoint,
+    /// The correlation of the two patches there.
+    pub correlation: f64,
+}
+
+/// The stereo pair of a keyframe in grey levels, with its rig, ready for guided searches.
+#[derive(Debug, Clone)]
+pub struct GuidedStereo<'a> {
+    /// Left (keyframe) image.
+    pub left: &'a GreyImage,
+    /// Right image.
+    pub right: &'a GreyImage,
+    /// The rig (left = the keyframe's camera).
+    pub rig: &'a StereoRig,
+    /// Patch half-size, pixels.
+    pub patch_radius: u32,
+    /// Smallest ZNCC accepted.
+    pub min_correlation: f64,
+}
+
+impl GuidedStereo<'_> {
+    /// Search `pixel`'s right-image position between inverse depths `inverse_depths` (1/m, the
+    /// span of its neighbours' points). Rejected as [`DepthRejection::Edge`] when the span is
+    /// wider than [`MAX_SPAN_PX`] of disparity, [`DepthRejection::NoStereoMatch`] when no
+    /// position correlates at least `min_correlation`, the best lies at the end of the span (the
+    /// true one may lie beyond), or the patches have no texture, and by `depth`'s range.
+    pub fn search(
+        &self,
+        pixel: &PixelPoint,
+        inverse_depths: (f64, f64),
+        depth: &DepthOptions,
+    ) -> Result<GuidedMatch, DepthRejection> {
+        let n = self
+            .rig
+            .left
+            .normalize(pixel)
+            .map_err(|_| DepthRejection::Undistortion)?;
+        let ray = Vector3::new(n.x, n.y, 1.0);
+        let (lo, hi) = inverse_depths;
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
+            return Err(DepthRejection::Missing);
+        }
+        // Pixels of disparity per unit of inverse depth, from the span's two ends (the
+        // projection is close to linear in inverse depth over a few pixels).
+        let at = |rho: f64| self.right_pixel(&ray, rho);
+        let (Some(a), Some(b)) = (at(lo), at(hi.max(lo * 1.001))) else {
+            return Err(DepthRejection::Missing);
+        };
+        let px_per_rho = ((b.x - a.x).hypot(b.y - a.y) / (hi.max(lo * 1.001) - lo)).max(1e-9);
+        let margin = SEARCH_MARGIN_PX / px_per_rho;
+        let (lo, hi) = ((lo - margin).max(1e-6), hi + margin);
+        let span_px = (hi - lo) * px_per_rho;
+        if span_px > MAX_SPAN_PX {
+            return Err(DepthRejection::Edge);
+        }
+        let steps = (span_px / STEP_PX).ceil().max(2.0) as usize;
+        let left = self
+            .patch(self.left, pixel)
+            .ok_or(DepthRejection::OutsideImage)?;
+        let mut scores = Vec::with_capacity(steps + 1);
+        let mut right = Vec::with_capacity(left.len());
+        for k in 0..=steps {
+            let rho = lo + (hi - lo) * k as f64 / steps as f64;
+            let score = at(rho).and_then(|q| {
+                right.clear();
+                self.patch_into(self.right, &q, &mut right)?;
+                zncc(&left, &right, MIN_PATCH_STD)
+            });
+            scores.push(score.unwrap_or(f64::NEG_INFINITY));
+        }
+        let (best, &score) = scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .ok_or(DepthRejection::NoStereoMatch)?;
+        if score < self.min_correlation || best == 0 || best == steps {
+            return Err(DepthRejection::NoStereoMatch);
+        }
+        // Parabola through the best sample and its two neighbours.
+        let (s0, s2) = (scores[best - 1], scores[best + 1]);
+        let curvature = s0 - 2.0 * score + s2;
+        let offset = if curvature < 0.0 {
+            (0.5 * (s0 - s2) / curvature).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        let rho = lo + (hi - lo) * (best as f64 + offset) / steps as f64;
+        let z = 1.0 / rho;
+        if z < depth.min_m || z > depth.max_m {
+            return Err(DepthRejection::OutOfRange);
+        }
+        let right = at(rho).ok_or(DepthRejection::NoStereoMatch)?;
+        Ok(GuidedMatch {
+            point: CameraPoint::new(ray.x * z, ray.y * z, z),
+            right,
+            correlation: score,
+        })
+    }
+
+    /// The right-image pixel of the point at inverse depth `rho` on the left ray `ray`
+    /// (`X = ray/ρ`, so `R·X + t ∝ R·ray + ρ·t`).
+    fn right_pixel(&self, ray: &Vector3<f64>, rho: f64) -> Option<PixelPoint> {
+        let pose = &self.rig.right_from_left;
+        let x = pose.rotation * ray + pose.translation * rho;
+        if x.z <= 1e-9 {
+            return None;
+        }
+        let q = self
+            .rig
+            .right
+            .project(&NormalizedPoint::new(x.x / x.z, x.y / x.z));
+        q.is_finite().then_some(q)
+    }
+
+    fn patch(&self, image: &GreyImage, centre: &PixelPoint) -> Option<Vec<f64>> {
+        let mut out = Vec::new();
+        self.patch_into(image, centre, &mut out)?;
+        Some(out)
+    }
+
+    /// The `(2r+1)²` bilinear samples around `centre`; `None` when any falls outside.
+    fn patch_into(&self, image: &GreyImage, centre: &PixelPoint, out: &mut Vec<f64>) -> Option<()> {
+        let r = self.patch_radius as i32;
+        for dy in -r..=r {
+            for dx in -r..=r {
+                out.push(image.sample(centre.x + dx as f64, centre.y + dy as f64)? as f64);
+            }
+        }
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::{CameraModel, RelativePose};
+    use image::RgbImage;
+    use nalgebra::Rotation3;
+
+    /// A textured fronto-parallel wall at `z` m seen by a rectified rig with baseline `b`: the
+    /// right image is the left one shifted by the disparity f·b/z.
+    fn wall(f: f64, b: f64, z: f64) -> (RgbImage, RgbImage) {
+        let tex = |x: f64, y: f64| {
+            let v = 128.0
+                + 60.0 * (0.31 * x).sin() * (0.23 * y).cos()
+                + 40.0 * (0.071 * x + 0.13 * y).sin();
+            [v.clamp(0.0, 255.0) as u8; 3]
+        };
+        let d = f * b / z;
+        let left = RgbImage::from_fn(160, 120, |x, y| image::Rgb(tex(x as f64, y as f64)));
+        let right = RgbImage::from_fn(160, 120, |x, y| image::Rgb(tex(x as f64 + d, y as f64)));
+        (left, right)
+    }
+
+    #[test]
+    fn finds_the_depth_of_a_wall_within_the_neighbours_span() {
+        let (f, b, z) = (120.0, 0.12, 2.5);
+        let camera = CameraModel::pinhole(f, f, 80.0, 60.0, 160, 120);
+        let rig = StereoRig::from_extrinsics(
+            camera,
+            camera,
+            RelativePose::new(Rotation3::identity(), Vector3::new(-b, 0.0, 0.0)),
+        )
+        .unwrap();
+        let (l, r) = wall(f, b, z);
+        let (gl, gr) = (GreyImage::of(&l), GreyImage::of(&r));
+        let guided = GuidedStereo {
+            left: &gl,
+            right: &gr,
+            rig: &rig,
+            patch_radius: 3,
+            min_correlation: 0.8,
+        };
+        let opts = DepthOptions::default();
+        // Neighbours said 2.2–2.8 m; the wall is at 2.5 m (disparity 5.76 px).
+        let m = guided
+            .search(&PixelPoint::new(70.3, 55.0), (1.0 / 2.8, 1.0 / 2.2), &opts)
+            .unwrap();
+        assert!((m.point.z - z).abs() < 0.02 * z, "z {}", m.point.z);
+        assert!(
+            (m.right.x - (70.3 - f * b / z)).abs() < 0.1,
+            "{:?}",
+            m.right
+        );
+        assert!((m.right.y - 55.0).abs() < 1e-9);
+        assert!(m.correlation > 0.95);
+        // Neighbours all far beyond (5–6 m): the best lies at the span's end, refused.
+        let e = guided.search(&PixelPoint::new(70.3, 55.0), (1.0 / 6.0, 1.0 / 5.0), &opts);
+        assert_eq!(e.unwrap_err(), DepthRejection::NoStereoMatch);
+        // A span of 0.5–5 m is 26 px of disparity: neighbours on different surfaces.
+        let e = guided.search(&PixelPoint::new(70.3, 55.0), (0.2, 2.0), &opts);
+        assert_eq!(e.unwrap_err(), DepthRejection::Edge);
+        // A flat image has nothing to correlate.
+        let flat = GreyImage::of(&RgbImage::from_pixel(160, 120, image::Rgb([90, 90, 90])));
+        let guided = GuidedStereo {
+            left: &flat,
+            right: &flat,
+            ..guided
+        };
+        let e = guided.search(&PixelPoint::new(70.3, 55.0), (1.0 / 2.8, 1.0 / 2.2), &opts);
+        assert_eq!(e.unwrap_err(), DepthRejection::NoStereoMatch);
+    }
+}
