@@ -34,6 +34,7 @@ use super::integrity::{
     scale_covariance, translation_parallax_px, GreyImage, MotionState,
 };
 use super::keyframes::{Keyframe, KeyframeStore};
+use super::map::MapDepth;
 use super::matcher::{cosine_similarity, PairMatcher};
 use super::metric::{metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport};
 use super::policy::{inlier_coverage, median_inlier_flow, promotion_reason};
@@ -261,7 +262,8 @@ impl<M: PairMatcher> Tracker<M> {
     }
 
     /// Insert keyframes of a saved map, read-only ([`Keyframe::map`]): their images are
-    /// prepared by this tracker's matcher, their depth and camera model kept. Returns the
+    /// prepared by this tracker's matcher, their depth (image or stereo points) and camera
+    /// model kept. Returns the
     /// number inserted. A map keyframe whose camera name matches a tracked camera is still a
     /// map keyframe (never evicted, never reset).
     pub fn add_map_keyframes(
@@ -280,7 +282,10 @@ impl<M: PairMatcher> Tracker<M> {
                     frame_id: k.frame_id.clone(),
                     image: k.image.clone(),
                     model: k.model,
-                    metric: k.depth.clone().map(FrameMetric::Depth),
+                    metric: match &k.depth {
+                        Some(MapDepth::Dense(d)) => Some(FrameMetric::Depth(d.clone())),
+                        _ => None,
+                    },
                 })
                 .collect();
             let refs: Vec<&Frame> = frames.iter().collect();
@@ -303,7 +308,14 @@ impl<M: PairMatcher> Tracker<M> {
                     k.image.clone(),
                     prepared,
                 );
-                keyframe.depth = k.depth.clone().map(|d| Arc::new(KeyframeDepth::Dense(d)));
+                keyframe.depth = match &k.depth {
+                    Some(MapDepth::Dense(d)) => Some(Arc::new(KeyframeDepth::Dense(d.clone()))),
+                    // The lookup index is this run's (its `stereo.lookup_radius_px`).
+                    Some(MapDepth::Stereo(s)) => Some(Arc::new(
+                        s.keyframe_depth(self.metric.stereo.lookup_radius_px)?,
+                    )),
+                    None => None,
+                };
                 keyframe.grey = Some(Arc::new(GreyImage::of(&k.image)));
                 keyframe.map = true;
                 self.store.insert(keyframe, &[]);
