@@ -1163,6 +1163,13 @@ impl<M: PairMatcher> Tracker<M> {
         let calibrate = |covariance: Matrix6<f64>, noise_sigma_px: f64, model| {
             self.calibrate_covariance(covariance, noise_sigma_px, model, &evidence)
         };
+        // The homography's two-fold ambiguity is the monocular estimate's: PnP on metric points
+        // has one rotation (before, a planar view added the two decompositions' difference,
+        // ~12° on the map fixtures, to a metric pose good to 0.1°).
+        let metric_evidence = CovarianceEvidence {
+            two_fold_rotation: None,
+            ..evidence
+        };
         let pose = match state {
             TrackState::Lost => None,
             _ => attempt.estimate.map(|e| match metric_estimate {
@@ -1170,10 +1177,11 @@ impl<M: PairMatcher> Tracker<M> {
                     pose: m.estimate.pose,
                     // PnP against metric depth separates rotation from translation: no
                     // planar ambiguity to add.
-                    covariance: calibrate(
+                    covariance: self.calibrate_covariance(
                         m.estimate.covariance,
                         m.estimate.noise_sigma_px,
                         PoseModel::Essential,
+                        &metric_evidence,
                     ),
                     model: e.model,
                     translation_observable: true,
