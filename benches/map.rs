@@ -20,7 +20,7 @@ use image::RgbImage;
 use imd::geometry::CameraModel;
 use imd::io::image::{DepthBuffer, DepthMap};
 use imd::io::msgs::builtin_interfaces::Time;
-use imd::pipeline::map::{load, save, KeyframeMap, MapKeyframe};
+use imd::pipeline::map::{load, save, KeyframeMap, MapDepth, MapKeyframe};
 use imd::pipeline::odom::PoseWithCov;
 use imd::pipeline::tracker::rank_candidates;
 use imd::pipeline::{cosine_similarity, KeyframeId};
@@ -86,9 +86,9 @@ fn keyframe(i: usize, photos: &[RgbImage], rng: &mut Rng) -> MapKeyframe {
         model: CameraModel::pinhole(250.0, 250.0, 159.5, 119.5, W, H),
         image: Arc::new(image),
         embedding: embedding(rng),
-        depth: Some(Arc::new(
+        depth: Some(MapDepth::Dense(Arc::new(
             DepthMap::new(W, H, DepthBuffer::Millimetres(depth)).unwrap(),
-        )),
+        ))),
         pose: PoseWithCov::exact(Isometry3::new(
             Vector3::new(i as f64 * 0.1, 0.0, 0.0),
             Vector3::zeros(),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Write two RGB-D bags of make_replay_fixtures.py's textured room for saved-map tests: camera A
-builds a map, camera B (other intrinsics, path, start and mount) localizes in it.
+"""Write RGB-D and stereo bags of make_replay_fixtures.py's textured room for saved-map tests:
+camera A builds a map, camera B (other intrinsics, path, start and mount) localizes in it.
 
 Scene, renderer and messages come from make_replay_fixtures.py and make_metric_bag.py (imported,
 not copied); photos are scikit-image's. Depth is exact (one ray per pixel centre), 16UC1
@@ -17,9 +17,14 @@ Outputs (under OUT_DIR, written with PyPI's `mcap` + `mcap-ros2-support`, indepe
                /camB/image_raw/compressed, /camB/depth/image_raw; /tf_static: base_link ->
                camB_link (x 0.1, y 0.15, z 0.8; yawed 90 deg left and pitched 15 deg down: a
                camera looking sideways) -> camB_optical.
-  map.json     ground truth in the schema of sequence.json (cameras cam0 and camB, planes, per
-               frame camera / index / stamp / world->camera pose) plus "mounts" per camera
-               (the optical frame's pose in base_link, t and q_xyzw).
+  map_a_stereo.mcap, map_b_stereo.mcap
+               the same frames as a rectified stereo pair instead of depth: a right camera of
+               the same intrinsics BASELINE = 0.12 m along the left camera's +x axis,
+               /<cam>/right/camera_info (P[3] = -f B, frame <cam>_right_optical) and
+               /<cam>/right/image_raw/compressed; no depth topic.
+  map.json     ground truth in the schema of sequence.json (cameras cam0, camB, cam0/right and
+               camB/right, planes, per frame camera / index / stamp / world->camera pose) plus
+               "mounts" per camera (the optical frame's pose in base_link, t and q_xyzw).
 
 Deterministic. Run: .venv/bin/python scripts/make_map_bags.py OUT_DIR
 """
@@ -47,6 +52,7 @@ T0_B = T0 + 30 * 10**9
 CAMERAS["camB"] = {"f": 200.0, "d": [0.0, 0.0, 0.0, 0.0, 0.0], "frame_id": "camB_optical"}
 B_LINK_T = (0.1, 0.15, 0.8)
 B_YAW_DEG, B_PITCH_DEG = 90.0, 15.0
+BASELINE = 0.12  # metres, the stereo bags' right camera along the left camera's +x axis
 
 
 def pose_a(k):
@@ -92,7 +98,24 @@ def depth_msg(t_ns, name, mm):
             "step": W * 2, "data": mm.astype("<u2").tobytes()}
 
 
-def write_bag(path, name, n, t0, pose_of, link_t, link_q, tex, frames):
+def right_info_msg(t_ns, name):
+    msg = camera_info_msg(t_ns, name)
+    msg["header"]["frame_id"] = f"{name}_right_optical"
+    msg["p"] = list(msg["p"])
+    msg["p"][3] = -msg["p"][0] * BASELINE
+    return msg
+
+
+def right_camera_gt(name):
+    gt = camera_gt(name)
+    gt.update(name=f"{name}/right", frame_id=f"{name}_right_optical",
+              image_topic=f"/{name}/right/image_raw/compressed",
+              camera_info_topic=f"/{name}/right/camera_info")
+    return gt
+
+
+def write_bag(path, name, n, t0, pose_of, link_t, link_q, tex, frames, stereo=False):
+    """Depth bag (left frames into `frames`) or stereo bag (right frames into `frames`)."""
     cam = CAMERAS[name]
     sample_rays, pixel_rays = rays(cam), centre_rays(cam)
     bag = BagWriter(path, compression=CompressionType.ZSTD, chunk_size=1024 * 1024)
@@ -101,13 +124,24 @@ def write_bag(path, name, n, t0, pose_of, link_t, link_q, tex, frames):
     for k in range(n):
         t = t0 + k * PERIOD
         r_cw, t_cw = pose_of(k)
-        mm, _ = depth_images(ray_depth(pixel_rays, r_cw, t_cw), False)
         bag.write(f"/{name}/camera_info", "sensor_msgs/msg/CameraInfo", t,
                   camera_info_msg(t, name))
         bag.write(f"/{name}/image_raw/compressed", "sensor_msgs/msg/CompressedImage", t,
                   compressed_msg(t, name, "jpeg", render(sample_rays, r_cw, t_cw, tex)))
-        bag.write(f"/{name}/depth/image_raw", "sensor_msgs/msg/Image", t, depth_msg(t, name, mm))
-        frames.append(pose_gt(name, k, t, r_cw, t_cw))
+        if stereo:
+            t_cw_right = t_cw - np.array([BASELINE, 0.0, 0.0])
+            right = compressed_msg(t, name, "jpeg", render(sample_rays, r_cw, t_cw_right, tex))
+            right["header"]["frame_id"] = f"{name}_right_optical"
+            bag.write(f"/{name}/right/camera_info", "sensor_msgs/msg/CameraInfo", t,
+                      right_info_msg(t, name))
+            bag.write(f"/{name}/right/image_raw/compressed", "sensor_msgs/msg/CompressedImage",
+                      t, right)
+            frames.append(pose_gt(f"{name}/right", k, t, r_cw, t_cw_right))
+        else:
+            mm, _ = depth_images(ray_depth(pixel_rays, r_cw, t_cw), False)
+            bag.write(f"/{name}/depth/image_raw", "sensor_msgs/msg/Image", t,
+                      depth_msg(t, name, mm))
+            frames.append(pose_gt(name, k, t, r_cw, t_cw))
     bag.close()
 
 
@@ -119,22 +153,28 @@ def write(out_dir):
     from make_metric_bag import MOUNT_LINK_T
     a = os.path.join(out_dir, "map_a.mcap")
     b = os.path.join(out_dir, "map_b.mcap")
+    a_stereo = os.path.join(out_dir, "map_a_stereo.mcap")
+    b_stereo = os.path.join(out_dir, "map_b_stereo.mcap")
     write_bag(a, "cam0", N_A, T0, pose_a, MOUNT_LINK_T, link_a, tex, frames)
     write_bag(b, "camB", N_B, T0_B, pose_b, B_LINK_T, link_b, tex, frames)
+    write_bag(a_stereo, "cam0", N_A, T0, pose_a, MOUNT_LINK_T, link_a, tex, frames, stereo=True)
+    write_bag(b_stereo, "camB", N_B, T0_B, pose_b, B_LINK_T, link_b, tex, frames, stereo=True)
     gt = {
         "generator": "scripts/make_map_bags.py",
-        "cameras": [camera_gt("cam0"), camera_gt("camB")],
+        "baseline_m": BASELINE,
+        "cameras": [camera_gt("cam0"), camera_gt("camB"), right_camera_gt("cam0"),
+                    right_camera_gt("camB")],
         "planes": PLANES,
         "frames": frames,
         "mounts": {"cam0": mount_a, "camB": mount_gt_b},
     }
-    for cam in gt["cameras"]:
+    for cam in gt["cameras"][:2]:
         cam["depth_topic"] = f"/{cam['name']}/depth/image_raw"
     gt_path = os.path.join(out_dir, "map.json")
     with open(gt_path, "w") as f:
         json.dump(gt, f, indent=1)
         f.write("\n")
-    return [a, b, gt_path]
+    return [a, b, a_stereo, b_stereo, gt_path]
 
 
 def main():

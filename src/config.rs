@@ -262,7 +262,8 @@ pub struct MapConfig {
     /// The map frame (REP 105 `map`): the parent of `map → odom` on `/tf` and the frame of
     /// `~/map_pose`.
     pub frame_id: String,
-    /// Localization: broadcast `map → odom` on `/tf` (off when another node owns it).
+    /// Broadcast `map → odom` on `/tf` (localizing: the correction; mapping: the identity; off
+    /// when another node owns it).
     pub publish_tf: bool,
 }
 

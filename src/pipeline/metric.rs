@@ -239,6 +239,37 @@ pub struct StereoImages {
     pub right: Arc<GreyImage>,
 }
 
+impl StereoDepth {
+    /// A keyframe's stereo points (left camera frame, metres) with their left and right
+    /// pixels, indexed for lookup within `lookup_radius_px` (a saved map's keyframe gets the
+    /// radius of the run that loads it); without images (no guided search: a saved map keeps
+    /// the left image only).
+    pub fn new(
+        points: Vec<CameraPoint>,
+        left: Vec<PixelPoint>,
+        right: Vec<PixelPoint>,
+        rig: StereoRig,
+        lookup_radius_px: f64,
+    ) -> Result<StereoDepth, PipelineError> {
+        if right.len() != points.len() {
+            return Err(crate::geometry::GeometryError::InvalidInput {
+                what: "stereo keyframe".into(),
+                reason: format!("{} right pixels for {} points", right.len(), points.len()),
+            }
+            .into());
+        }
+        let index = SparseDepth::new(&left, &points, lookup_radius_px)?;
+        Ok(StereoDepth {
+            index,
+            points,
+            left,
+            right,
+            rig,
+            images: None,
+        })
+    }
+}
+
 impl KeyframeDepth {
     /// The scale poses against this keyframe get.
     pub fn scale(&self) -> PoseScale {
@@ -257,20 +288,12 @@ impl KeyframeDepth {
         images: Option<StereoImages>,
     ) -> Result<(KeyframeDepth, usize), PipelineError> {
         let tri = rig.triangulate_matches(matches, opts)?;
-        let pixels: Vec<_> = tri.source.iter().map(|&i| matches[i].p0).collect();
-        let index = SparseDepth::new(&pixels, &tri.points, opts.lookup_radius_px)?;
+        let left = tri.source.iter().map(|&i| matches[i].p0).collect();
         let right = tri.source.iter().map(|&i| matches[i].p1).collect();
-        Ok((
-            KeyframeDepth::Stereo(Box::new(StereoDepth {
-                index,
-                points: tri.points,
-                left: pixels,
-                right,
-                rig: rig.clone(),
-                images,
-            })),
-            tri.rejected,
-        ))
+        let mut depth =
+            StereoDepth::new(tri.points, left, right, rig.clone(), opts.lookup_radius_px)?;
+        depth.images = images;
+        Ok((KeyframeDepth::Stereo(Box::new(depth)), tri.rejected))
     }
 }
 

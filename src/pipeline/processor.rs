@@ -1,6 +1,7 @@
 //! [`TrackerProcessor`]: the [`FrameProcessor`] the node and `imd replay` run — decode, track,
 //! build messages.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::contract::{ControlCommand, FrameOutputs, FrameProcessor, ScheduleInfo};
@@ -8,7 +9,9 @@ use super::map::messages::{
     add_map_messages, base_in_map, map_from_odom, map_status, LastLocalized, MapFrame, MapState,
 };
 use super::map::session::pose_in_keyframe_with_cov;
-use super::map::{KeyframeMap, Localized, MapError, MapKeyframe, MapMode, MapSession};
+use super::map::{
+    KeyframeMap, Localized, MapDepth, MapError, MapKeyframe, MapMode, MapSession, StereoPoints,
+};
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
 use super::metric::KeyframeDepth;
@@ -45,7 +48,7 @@ pub struct TrackerProcessor<M: PairMatcher> {
     /// goes on from where it was); map keyframes get their odom poses through it.
     odom_from_map: Option<nalgebra::Isometry3<f64>>,
     /// Localization: the odom frame in the map, from the driving camera's last localized frame
-    /// (`map_T_camera ∘ odom_T_camera⁻¹`): what `map → odom` is.
+    /// (`map_T_camera ∘ odom_T_camera⁻¹`): what `map → odom` is. Mapping: the identity.
     map_from_odom: Option<nalgebra::Isometry3<f64>>,
     /// The odometry chain's state for the last frame (metric cameras).
     chain: Option<ChainState>,
@@ -119,8 +122,11 @@ impl<M: PairMatcher> TrackerProcessor<M> {
     }
 
     /// Build a map from this run (its frame is the odometry chain's `odom`, `frame_id`).
+    /// `map → odom` is the identity from the start (the map frame is `odom` itself), so TF's
+    /// `map → odom → base_link` is connected while mapping, as rtabmap's is.
     pub fn start_mapping(&mut self, frame_id: &str) {
         self.map = Some(MapSession::new(MapMode::Mapping, frame_id));
+        self.map_from_odom = Some(nalgebra::Isometry3::identity());
         self.tracker.set_localize_in_map(false);
     }
 
@@ -252,8 +258,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         self.map.as_ref()
     }
 
-    /// Localization: the odom frame's pose in the map frame (`map → odom`), from the driving
-    /// camera's last localized frame; `None` before it localized.
+    /// The odom frame's pose in the map frame (`map → odom`): localizing, from the driving
+    /// camera's last localized frame (`None` before it localized); mapping, the identity.
     pub fn map_from_odom(&self) -> Option<nalgebra::Isometry3<f64>> {
         self.map_from_odom
     }
@@ -269,8 +275,8 @@ impl<M: PairMatcher> TrackerProcessor<M> {
     }
 
     /// The map to save: the keyframes kept for the map with their poses, images, embeddings
-    /// and depth (`None` without a session). A stereo keyframe's triangulated points are not
-    /// saved (format version 1 keeps depth images only): it is saved without depth.
+    /// and metric depth, a depth image or a stereo keyframe's points and rig (`None` without a
+    /// session).
     pub fn export_map(&self) -> Result<Option<KeyframeMap>, PipelineError> {
         let Some(session) = &self.map else {
             return Ok(None);
@@ -282,10 +288,10 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             .filter(|k| k.map)
             .filter_map(|k| {
                 let pose = *session.pose(&k.id)?;
-                let depth = match k.depth.as_deref() {
-                    Some(KeyframeDepth::Dense(d)) => Some(d.clone()),
-                    _ => None,
-                };
+                let depth = k.depth.as_deref().map(|d| match d {
+                    KeyframeDepth::Dense(d) => MapDepth::Dense(d.clone()),
+                    KeyframeDepth::Stereo(s) => MapDepth::Stereo(Arc::new(StereoPoints::of(s))),
+                });
                 Some(MapKeyframe {
                     id: k.id.clone(),
                     frame_id: k.frame_id.clone(),
@@ -439,10 +445,10 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         self.localized = localized;
     }
 
-    /// The map's part of a frame's outputs: localizing, `~/map_pose` when the frame is
-    /// localized and `map → odom` with every frame of the odometry camera once it localized
-    /// (the latest correction: TF needs `map → odom` at the stamps `odom → base_link` has);
-    /// the map's status in either mode.
+    /// The map's part of a frame's outputs: `map → odom` with every frame of the odometry
+    /// camera (the latest correction: TF needs `map → odom` at the stamps `odom → base_link`
+    /// has) once it localized, or from the start while mapping (the identity); localizing,
+    /// `~/map_pose` when the frame is localized; the map's status in either mode.
     fn add_map_outputs(
         &mut self,
         outputs: &mut FrameOutputs,
@@ -467,15 +473,16 @@ impl<M: PairMatcher> TrackerProcessor<M> {
                 base_in_map: base,
             });
         }
-        if session.mode() == MapMode::Localization {
-            let drives = step.is_some_and(|s| s.drives);
-            let frame = MapFrame {
-                stamp: out.stamp,
-                base_in_map: base.as_ref(),
-                map_from_odom: self.map_from_odom.as_ref().filter(|_| drives),
-            };
-            add_map_messages(outputs, &frame, &self.map_config, &self.node);
-        }
+        let drives = step.is_some_and(|s| s.drives);
+        let frame = MapFrame {
+            stamp: out.stamp,
+            // While mapping the map frame is odom: the robot's pose in it is `~/odom`'s.
+            base_in_map: base
+                .as_ref()
+                .filter(|_| session.mode() == MapMode::Localization),
+            map_from_odom: self.map_from_odom.as_ref().filter(|_| drives),
+        };
+        add_map_messages(outputs, &frame, &self.map_config, &self.node);
         outputs.diagnostics.push(map_status(&MapState {
             mode: session.mode(),
             path: self.map_path.as_deref(),

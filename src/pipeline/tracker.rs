@@ -34,6 +34,7 @@ use super::integrity::{
     scale_covariance, translation_parallax_px, GreyImage, MotionState,
 };
 use super::keyframes::{Keyframe, KeyframeStore};
+use super::map::MapDepth;
 use super::matcher::{cosine_similarity, PairMatcher};
 use super::metric::{
     metric_pose, KeyframeDepth, MetricOptions, MetricPose, MetricReport, StereoImages,
@@ -263,7 +264,8 @@ impl<M: PairMatcher> Tracker<M> {
     }
 
     /// Insert keyframes of a saved map, read-only ([`Keyframe::map`]): their images are
-    /// prepared by this tracker's matcher, their depth and camera model kept. Returns the
+    /// prepared by this tracker's matcher, their depth (image or stereo points) and camera
+    /// model kept. Returns the
     /// number inserted. A map keyframe whose camera name matches a tracked camera is still a
     /// map keyframe (never evicted, never reset).
     pub fn add_map_keyframes(
@@ -282,7 +284,10 @@ impl<M: PairMatcher> Tracker<M> {
                     frame_id: k.frame_id.clone(),
                     image: k.image.clone(),
                     model: k.model,
-                    metric: k.depth.clone().map(FrameMetric::Depth),
+                    metric: match &k.depth {
+                        Some(MapDepth::Dense(d)) => Some(FrameMetric::Depth(d.clone())),
+                        _ => None,
+                    },
                 })
                 .collect();
             let refs: Vec<&Frame> = frames.iter().collect();
@@ -305,7 +310,14 @@ impl<M: PairMatcher> Tracker<M> {
                     k.image.clone(),
                     prepared,
                 );
-                keyframe.depth = k.depth.clone().map(|d| Arc::new(KeyframeDepth::Dense(d)));
+                keyframe.depth = match &k.depth {
+                    Some(MapDepth::Dense(d)) => Some(Arc::new(KeyframeDepth::Dense(d.clone()))),
+                    // The lookup index is this run's (its `stereo.lookup_radius_px`).
+                    Some(MapDepth::Stereo(s)) => Some(Arc::new(
+                        s.keyframe_depth(self.metric.stereo.lookup_radius_px)?,
+                    )),
+                    None => None,
+                };
                 keyframe.grey = Some(Arc::new(GreyImage::of(&k.image)));
                 keyframe.map = true;
                 self.store.insert(keyframe, &[]);
@@ -1163,6 +1175,13 @@ impl<M: PairMatcher> Tracker<M> {
         let calibrate = |covariance: Matrix6<f64>, noise_sigma_px: f64, model| {
             self.calibrate_covariance(covariance, noise_sigma_px, model, &evidence)
         };
+        // The homography's two-fold ambiguity is the monocular estimate's: PnP on metric points
+        // has one rotation (before, a planar view added the two decompositions' difference,
+        // ~12° on the map fixtures, to a metric pose good to 0.1°).
+        let metric_evidence = CovarianceEvidence {
+            two_fold_rotation: None,
+            ..evidence
+        };
         let pose = match state {
             TrackState::Lost => None,
             _ => attempt.estimate.map(|e| match metric_estimate {
@@ -1170,10 +1189,11 @@ impl<M: PairMatcher> Tracker<M> {
                     pose: m.estimate.pose,
                     // PnP against metric depth separates rotation from translation: no
                     // planar ambiguity to add.
-                    covariance: calibrate(
+                    covariance: self.calibrate_covariance(
                         m.estimate.covariance,
                         m.estimate.noise_sigma_px,
                         PoseModel::Essential,
+                        &metric_evidence,
                     ),
                     model: e.model,
                     translation_observable: true,

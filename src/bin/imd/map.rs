@@ -132,8 +132,8 @@ fn build(bag: &Path, config: &ImdConfig, out: &Path, summary_json: Option<&Path>
     let without_depth = built.keyframes.iter().filter(|k| k.depth.is_none()).count();
     if without_depth > 0 {
         eprintln!(
-            "note: {without_depth} keyframe(s) saved without depth (stereo keyframes: format \
-             version 1 keeps depth images only); they can be retrieved but give no metric pose"
+            "note: {without_depth} keyframe(s) saved without metric depth (a stereo keyframe \
+             whose pair triangulated nothing); they can be retrieved but give no metric pose"
         );
     }
     if let Some(path) = summary_json {

@@ -5,12 +5,13 @@
 //!   manifest.json              format, version, model identity, map frame, keyframes
 //!   keyframes/<sha256>.png     a keyframe's image (8-bit RGB)
 //!   keyframes/<sha256>.safetensors   its embedding (F32 [n]) and depth (U16 [h, w] mm or
-//!                                    F32 [h, w] m)
+//!                                    F32 [h, w] m), or a stereo keyframe's points
+//!                                    ([`super::stereo`])
 //! ```
 //!
 //! Each keyframe entry in the manifest lists its two files with their size and sha256, its
 //! identity, optical frame, camera model and pose (position, orientation, covariance) in the
-//! map frame.
+//! map frame, and a stereo keyframe's rig (`stereo`, from format version 2 on).
 //!
 //! Saving is atomic without ever removing the map being replaced: blobs are named by their
 //! content's hash, each written to a temporary name, synced and renamed; the new manifest is
@@ -29,7 +30,11 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use super::{sha256_hex, KeyframeMap, MapError, MapKeyframe, FORMAT_NAME, FORMAT_VERSION};
+use super::stereo::{self, ManifestStereo};
+use super::{
+    sha256_hex, KeyframeMap, MapDepth, MapError, MapKeyframe, FORMAT_NAME, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION, STEREO_DEPTH, STEREO_SINCE_VERSION,
+};
 use crate::geometry::CameraModel;
 use crate::io::image::{DepthBuffer, DepthMap};
 use crate::io::msgs::builtin_interfaces::Time;
@@ -78,8 +83,11 @@ pub struct ManifestKeyframe {
     pub covariance: Vec<f64>,
     /// Embedding length.
     pub embedding_dim: usize,
-    /// `none`, `16UC1` or `32FC1`.
+    /// `none`, `16UC1`, `32FC1` or `stereo`.
     pub depth: String,
+    /// A stereo keyframe's rig and point count (with `depth: stereo` only; version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stereo: Option<ManifestStereo>,
     /// The PNG image.
     pub image: FileEntry,
     /// The safetensors blob (embedding, depth).
@@ -145,6 +153,10 @@ pub fn save(map: &KeyframeMap, dir: &Path) -> Result<SaveReport, MapError> {
                 .as_ref()
                 .map_or("none", |d| d.encoding())
                 .to_string(),
+            stereo: match &kf.depth {
+                Some(MapDepth::Stereo(s)) => Some(ManifestStereo::of(s)),
+                _ => None,
+            },
             image,
             data,
         });
@@ -213,18 +225,16 @@ pub fn load_manifest(dir: &Path) -> Result<Manifest, MapError> {
         ));
     }
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version != FORMAT_VERSION as u64 {
+    if !(OLDEST_FORMAT_VERSION as u64..=FORMAT_VERSION as u64).contains(&version) {
         return Err(MapError::Version {
             path: path.display().to_string(),
             found: version.min(u32::MAX as u64) as u32,
             expected: FORMAT_VERSION,
+            oldest: OLDEST_FORMAT_VERSION,
         });
     }
     let manifest: Manifest = serde_json::from_value(value).map_err(|e| {
-        MapError::invalid(
-            &path,
-            format!("{e}; expected a version {FORMAT_VERSION} manifest"),
-        )
+        MapError::invalid(&path, format!("{e}; expected a version {version} manifest"))
     })?;
     for (i, k) in manifest.keyframes.iter().enumerate() {
         if k.covariance.len() != 36 {
@@ -233,6 +243,27 @@ pub fn load_manifest(dir: &Path) -> Result<Manifest, MapError> {
                 format!(
                     "keyframes[{i}].covariance has {} numbers, expected 36",
                     k.covariance.len()
+                ),
+            ));
+        }
+        if k.stereo.is_some() && manifest.version < STEREO_SINCE_VERSION {
+            return Err(MapError::invalid(
+                &path,
+                format!(
+                    "keyframes[{i}] has a `stereo` entry, which format version {} does not \
+                     have (stereo keyframes: version {STEREO_SINCE_VERSION} and later)",
+                    manifest.version
+                ),
+            ));
+        }
+        if (k.depth == STEREO_DEPTH) != k.stereo.is_some() {
+            return Err(MapError::invalid(
+                &path,
+                format!(
+                    "keyframes[{i}] has depth `{}` {} a `stereo` entry, expected the entry with \
+                     depth `{STEREO_DEPTH}` only",
+                    k.depth,
+                    if k.stereo.is_some() { "and" } else { "without" }
                 ),
             ));
         }
@@ -297,7 +328,17 @@ fn load_keyframe(dir: &Path, k: &ManifestKeyframe) -> Result<MapKeyframe, MapErr
     let tensors = SafeTensors::deserialize(&data)
         .map_err(|e| MapError::invalid(&data_path, format!("{e}; expected safetensors")))?;
     let embedding = load_embedding(&tensors, &data_path, k)?;
-    let depth = load_depth(dir, &tensors, &data_path, k, (w, h))?;
+    let depth = match &k.stereo {
+        Some(entry) => Some(MapDepth::Stereo(Arc::new(stereo::load(
+            &tensors,
+            entry,
+            &k.camera_model,
+            &data_path,
+            &dir.join(MANIFEST),
+            &k.camera,
+        )?))),
+        None => load_depth(dir, &tensors, &data_path, k, (w, h))?.map(MapDepth::Dense),
+    };
     let pose = keyframe_pose(dir, k)?;
     Ok(MapKeyframe {
         id: KeyframeId {
@@ -366,7 +407,7 @@ fn load_depth(
                 other => {
                     return Err(MapError::invalid(
                         &dir.join(MANIFEST),
-                        format!("depth `{other}`, expected none, 16UC1 or 32FC1"),
+                        format!("depth `{other}`, expected none, 16UC1, 32FC1 or stereo"),
                     ))
                 }
             };
@@ -476,7 +517,10 @@ fn encode_data(kf: &MapKeyframe, dir: &Path) -> Result<Vec<u8>, MapError> {
     if !kf.embedding.is_empty() {
         tensors.push(("embedding", embedding, Dtype::F32, vec![kf.embedding.len()]));
     }
-    if let Some(d) = &kf.depth {
+    if let Some(MapDepth::Stereo(s)) = &kf.depth {
+        tensors.extend(stereo::tensors(s));
+    }
+    if let Some(MapDepth::Dense(d)) = &kf.depth {
         let shape = vec![d.height() as usize, d.width() as usize];
         match d.samples() {
             DepthBuffer::Millimetres(v) => tensors.push((

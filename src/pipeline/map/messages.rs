@@ -87,12 +87,14 @@ pub struct MapFrame<'a> {
     pub stamp: Time,
     /// The robot's base in the map when this frame is localized in it (localization mode).
     pub base_in_map: Option<&'a PoseWithCov>,
-    /// `map → odom` when this frame drives `~/odom` and the odometry camera has localized.
+    /// `map → odom` when this frame drives `~/odom` and the odometry camera has localized (or
+    /// the identity, mapping).
     pub map_from_odom: Option<&'a Isometry3<f64>>,
 }
 
 /// Add `~/map_pose` (when the frame is localized) and `map → odom` (when it drives `~/odom`,
-/// the map has placed odom, and `map.publish_tf`) to `outputs`. `map → odom` joins the frame's
+/// the map has placed odom, `map.publish_tf`, and `map.frame_id` is not `node.odom_frame`) to
+/// `outputs`. `map → odom` joins the frame's
 /// `/tf` message when it has one (one `/tf` message per frame); the new messages go after the
 /// poses, before the larger messages.
 pub fn add_map_messages(
@@ -108,7 +110,9 @@ pub fn add_map_messages(
             map_pose_message(frame.stamp, &map.frame_id, base),
         ));
     }
-    if let Some(t) = frame.map_from_odom.filter(|_| map.publish_tf) {
+    // A map frame named like odom would be a transform of a frame to itself, which TF refuses.
+    let publish_tf = map.publish_tf && map.frame_id != node.odom_frame;
+    if let Some(t) = frame.map_from_odom.filter(|_| publish_tf) {
         let tf = map_to_odom_transform(frame.stamp, &map.frame_id, &node.odom_frame, t);
         let existing = outputs
             .messages

@@ -3,7 +3,8 @@
 //!
 //! A map keyframe keeps its image (the matcher re-prepares it at load), the image embedding the
 //! matcher gave it (retrieval, and a check that the loading matcher is the one that built the
-//! map), its metric depth, its camera model, its camera's name and optical frame, and the pose
+//! map), its metric depth (a depth image, or the points its stereo pair triangulated with the
+//! rig), its camera model, its camera's name and optical frame, and the pose
 //! of that optical frame in the map frame (the odometry chain's `odom` of the run that built
 //! it) with its covariance.
 
@@ -11,6 +12,7 @@ pub mod disk;
 pub mod messages;
 pub mod run;
 pub mod session;
+pub mod stereo;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,14 +24,23 @@ pub use disk::{
     load, load_manifest, save, Manifest, ManifestKeyframe, SaveReport, MANIFEST as MANIFEST_FILE,
 };
 pub use session::{Localized, MapCounters, MapMode, MapSession};
+pub use stereo::{ManifestStereo, StereoPoints};
 
 use super::odom::PoseWithCov;
 use super::KeyframeId;
 use crate::geometry::CameraModel;
 use crate::io::image::DepthMap;
 
-/// The version of the directory format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the directory format this build writes. Version 2 added stereo keyframes
+/// (their points and rig); a version 1 map is a version 2 map without them, so this build reads
+/// both. A build that reads version 1 only refuses a version 2 map naming both versions.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest version this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+
+/// The first version with stereo keyframes.
+pub const STEREO_SINCE_VERSION: u32 = 2;
 
 /// The `format` field of every manifest.
 pub const FORMAT_NAME: &str = "imd-keyframe-map";
@@ -47,11 +58,33 @@ pub struct MapKeyframe {
     pub image: Arc<RgbImage>,
     /// The matcher's global embedding of the image (empty when the matcher has none).
     pub embedding: Vec<f32>,
-    /// Metric depth registered to the image (`None`: a keyframe without metric depth).
-    pub depth: Option<Arc<DepthMap>>,
+    /// Its metric depth (`None`: a keyframe without metric depth).
+    pub depth: Option<MapDepth>,
     /// The optical frame's pose in the map frame.
     pub pose: PoseWithCov,
 }
+
+/// A map keyframe's metric depth.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapDepth {
+    /// A depth image registered to the keyframe's image.
+    Dense(Arc<DepthMap>),
+    /// Points triangulated from the keyframe's stereo pair.
+    Stereo(Arc<StereoPoints>),
+}
+
+impl MapDepth {
+    /// The manifest's name of it: the depth image's encoding (`16UC1`, `32FC1`) or `stereo`.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            MapDepth::Dense(d) => d.encoding(),
+            MapDepth::Stereo(_) => STEREO_DEPTH,
+        }
+    }
+}
+
+/// The manifest's `depth` of a stereo keyframe.
+pub const STEREO_DEPTH: &str = "stereo";
 
 /// A saved map: its keyframes, the map frame's name and the identity of the model that
 /// produced the embeddings.
@@ -85,15 +118,16 @@ pub enum MapError {
         found: String,
         expected: String,
     },
-    /// The manifest is of another format version.
+    /// The manifest is of a format version this build does not read.
     #[error(
-        "map: {path}: format version {found}, expected {expected} (this build reads version \
-         {expected} only; rebuild the map with `imd map build`)"
+        "map: {path}: format version {found}, expected {expected} (this build reads versions \
+         {oldest} to {expected}; rebuild the map with `imd map build`)"
     )]
     Version {
         path: String,
         found: u32,
         expected: u32,
+        oldest: u32,
     },
     /// The embeddings come from another model than the one loading them.
     #[error(

@@ -14,7 +14,8 @@ use crate::io::bag::{Bag, BagError, BagFrames, BagOutput};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::pipeline::replay::{diagnostics_message, static_transforms, write_published};
 use crate::pipeline::{
-    FrameOutputs, PairMatcher, PipelineError, ScheduleInfo, TrackState, TrackerProcessor,
+    FrameOutputs, PairMatcher, PipelineError, PoseScale, ScheduleInfo, TrackOutput, TrackState,
+    TrackerProcessor,
 };
 
 /// What to do with the map.
@@ -41,22 +42,27 @@ pub struct FrameInMap {
     pub orientation_xyzw: Option<[f64; 4]>,
     /// The position's standard deviation (root of the covariance trace), metres.
     pub position_sigma_m: Option<f64>,
+    /// The map pose's covariance, ROS order (x, y, z, rotation about x, y, z of the map
+    /// frame), row-major, 36 numbers.
+    pub covariance: Option<Vec<f64>>,
+    /// The scale of the frame's pose against its keyframe (`None`: no verified pose).
+    pub scale: Option<PoseScale>,
     /// Measured against a keyframe of the map (not a transient one).
     pub against_map_keyframe: bool,
     /// The odometry chain's state (`tracking`, `holding`, …; `None`: monocular).
     pub odom_state: Option<&'static str>,
-    /// Localization: the odom frame's position in the map (`map → odom`) so far.
+    /// The odom frame's position in the map (`map → odom`) so far (mapping: the identity).
     pub map_from_odom_m: Option<[f64; 3]>,
 }
 
 impl FrameInMap {
-    fn of(camera: &str, stamp: Time, state: TrackState, l: Option<&Localized>) -> Self {
+    fn of(out: &TrackOutput, l: Option<&Localized>) -> Self {
         let t = l.map(|l| l.pose.pose.translation.vector);
         let q = l.map(|l| l.pose.pose.rotation);
         FrameInMap {
-            camera: camera.to_string(),
-            stamp,
-            state,
+            camera: out.camera.name.clone(),
+            stamp: out.stamp,
+            state: out.state,
             position_m: t.map(|t| [t.x, t.y, t.z]),
             orientation_xyzw: q.map(|q| [q.i, q.j, q.k, q.w]),
             position_sigma_m: l.map(|l| {
@@ -64,6 +70,8 @@ impl FrameInMap {
                     .max(0.0)
                     .sqrt()
             }),
+            covariance: l.map(|l| l.pose.covariance_array().to_vec()),
+            scale: out.pose.as_ref().map(|p| p.scale),
             against_map_keyframe: l.is_some_and(|l| l.against_map_keyframe),
             odom_state: None,
             map_from_odom_m: None,
@@ -149,12 +157,7 @@ pub fn run_bag_to<M: PairMatcher>(
                     write_frame(w, outputs)?;
                 }
                 summary.frames += 1;
-                let mut f = FrameInMap::of(
-                    &out.camera.name,
-                    out.stamp,
-                    out.state,
-                    processor.localized(),
-                );
+                let mut f = FrameInMap::of(&out, processor.localized());
                 f.odom_state = processor.chain_state().map(|s| s.as_str());
                 f.map_from_odom_m = processor.map_from_odom().map(|t| {
                     let v = t.translation.vector;

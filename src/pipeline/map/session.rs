@@ -6,10 +6,14 @@
 //!   save.
 //! - **Localization**: the map's keyframes are in the tracker, read-only, with their poses in
 //!   the map frame. A frame whose verified metric pose is against a keyframe with a map pose
-//!   is localized: `map_T_current = map_T_keyframe ∘ keyframe_T_current` (covariances composed
-//!   to first order). A keyframe promoted from a localized frame gets that frame's map pose
-//!   (transient: evicted as usual, its map pose forgotten with it), so a camera stays
-//!   localized while it tracks away from the map's views. A camera whose reference has no map
+//!   is localized: `map_T_current = map_T_keyframe ∘ keyframe_T_current`. The map defines the
+//!   map frame, so one of its own keyframes counts as exact there and the pose carries the
+//!   registration's covariance only (as rtabmap reports it); the mapping run's chain
+//!   covariance (its drift, its hold inflation) is not the error of a pose in that frame. A
+//!   keyframe promoted from a localized frame gets that frame's map pose and covariance
+//!   (transient: evicted as usual, its map pose forgotten with it; it is uncertain relative to
+//!   the map, so poses against it compose both to first order), so a camera stays localized
+//!   while it tracks away from the map's views. A camera whose reference has no map
 //!   pose asks the tracker to relocalize against the map on its next frame.
 
 use std::collections::HashMap;
@@ -161,12 +165,19 @@ impl MapSession {
                 match (out.keyframe.as_ref(), metric) {
                     (Some(k), Some(p)) => self.poses.get(k).map(|kf| {
                         let relative = pose_in_keyframe_with_cov(p);
+                        let against_map_keyframe = is_map_keyframe(k);
+                        // See the module doc: a map keyframe is exact in its own frame.
+                        let kf = if against_map_keyframe {
+                            PoseWithCov::exact(kf.pose)
+                        } else {
+                            *kf
+                        };
                         Localized {
                             camera: out.camera.index,
                             stamp: out.stamp,
                             pose: kf.compose(&relative),
                             keyframe: k.clone(),
-                            against_map_keyframe: is_map_keyframe(k),
+                            against_map_keyframe,
                             relocalized,
                         }
                     }),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use image::RgbImage;
 use nalgebra::{Isometry3, Matrix6, Vector3};
 
+use safetensors::Dtype;
+
 use super::*;
 use crate::io::image::DepthBuffer;
 use crate::io::msgs::builtin_interfaces::Time;
@@ -39,7 +41,9 @@ fn keyframe(version: i32, i: u32, w: u32, h: u32) -> MapKeyframe {
         model: CameraModel::pinhole(100.0 + i as f64, 101.0, w as f64 / 2.0, 20.0, w, h),
         image: Arc::new(image),
         embedding: (0..16).map(|k| (k as f32 + i as f32).sin()).collect(),
-        depth: Some(Arc::new(DepthMap::new(w, h, depth).unwrap())),
+        depth: Some(MapDepth::Dense(Arc::new(
+            DepthMap::new(w, h, depth).unwrap(),
+        ))),
         pose: PoseWithCov {
             pose: Isometry3::new(
                 Vector3::new(i as f64, -0.5, version as f64 * 0.1),
@@ -79,10 +83,7 @@ fn a_saved_map_loads_back_equal() {
         assert_eq!(a.model, b.model);
         assert_eq!(a.image.as_raw(), b.image.as_raw());
         assert_eq!(a.embedding, b.embedding);
-        assert_eq!(
-            a.depth.as_ref().unwrap().samples(),
-            b.depth.as_ref().unwrap().samples()
-        );
+        assert_eq!(a.depth, b.depth);
         assert!((a.pose.pose.translation.vector - b.pose.pose.translation.vector).norm() < 1e-12);
         assert!(a.pose.pose.rotation.angle_to(&b.pose.pose.rotation) < 1e-12);
         assert_eq!(a.pose.covariance, b.pose.covariance);
@@ -192,9 +193,13 @@ fn another_format_version_or_model_is_refused_naming_both() {
     value["version"] = 2.into();
     value["something_new"] = "v2 field".into();
     std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    value["version"] = 3.into();
+    std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
     let e = err(&dir, None);
     assert!(
-        e.contains("manifest.json") && e.contains("version 2, expected 1"),
+        e.contains("manifest.json")
+            && e.contains("format version 3, expected 2")
+            && e.contains("versions 1 to 2"),
         "{e}"
     );
     value["format"] = "something-else".into();
@@ -304,4 +309,334 @@ fn a_save_killed_at_any_moment_leaves_a_loadable_map() {
     }
     // The child got to save some versions (the kills did not all land before its first save).
     assert!(versions_seen.iter().any(|v| *v > 1), "{versions_seen:?}");
+}
+
+/// A stereo keyframe: `n` points (every number a multiple of 1/8, exact in F32, so the round
+/// trip compares equal) and a rectified or a general rig.
+fn stereo_keyframe(i: u32, n: usize, rectified: bool) -> MapKeyframe {
+    use crate::geometry::{CameraPoint, PixelPoint, RelativePose, StereoRig};
+    let (w, h) = (40, 30);
+    let mut k = keyframe(1, i, w, h);
+    k.model = CameraModel::pinhole(50.0, 50.0, 20.0, 15.0, w, h);
+    let rig = if rectified {
+        let p = |tx: f64| {
+            [
+                50.0, 0.0, 20.0, tx, 0.0, 50.0, 15.0, 0.0, 0.0, 0.0, 1.0, 0.0,
+            ]
+        };
+        StereoRig::from_projections(&p(0.0), &p(-50.0 * 0.125), w, h).unwrap()
+    } else {
+        let right = CameraModel::pinhole(52.0, 51.0, 19.0, 16.0, w, h);
+        let pose = RelativePose::new(
+            nalgebra::Rotation3::from_euler_angles(0.01, -0.02, 0.005),
+            Vector3::new(-0.125, 0.0078125, 0.0),
+        );
+        StereoRig::from_extrinsics(k.model, right, pose).unwrap()
+    };
+    let eighth = |v: usize| v as f64 / 8.0;
+    let points: Vec<CameraPoint> = (0..n)
+        .map(|j| CameraPoint::new(eighth(j % 7) - 0.5, eighth(j % 5) - 0.25, 1.0 + eighth(j)))
+        .collect();
+    let left = (0..n)
+        .map(|j| PixelPoint::new(eighth(8 * (j % 40)) + 0.25, eighth(8 * (j % 30))))
+        .collect();
+    let right = (0..n)
+        .map(|j| PixelPoint::new(eighth(8 * (j % 40)) - 2.5, eighth(8 * (j % 30)) + 0.125))
+        .collect();
+    k.depth = Some(MapDepth::Stereo(Arc::new(StereoPoints {
+        points,
+        left,
+        right,
+        rig,
+    })));
+    k
+}
+
+fn stereo_map() -> KeyframeMap {
+    let mut m = map(1, 3, 40, 30);
+    m.keyframes[1] = stereo_keyframe(1, 25, true);
+    m.keyframes[2] = stereo_keyframe(2, 12, false);
+    m
+}
+
+#[test]
+fn a_stereo_keyframe_round_trips_with_its_points_and_rig() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    let m = stereo_map();
+    save(&m, &dir).unwrap();
+    let manifest = manifest_of(&dir);
+    assert_eq!(manifest.version, FORMAT_VERSION);
+    assert_eq!(
+        manifest
+            .keyframes
+            .iter()
+            .map(|k| (
+                k.depth.as_str(),
+                k.stereo.as_ref().map(|s| (s.points, s.rectified))
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("16UC1", None),
+            ("stereo", Some((25, true))),
+            ("stereo", Some((12, false)))
+        ]
+    );
+    let back = load(&dir, None).unwrap();
+    assert_eq!(m.keyframes[0].depth, back.keyframes[0].depth);
+    for (a, b) in m.keyframes.iter().zip(&back.keyframes).skip(1) {
+        let (Some(MapDepth::Stereo(a)), Some(MapDepth::Stereo(b))) = (&a.depth, &b.depth) else {
+            panic!("keyframe {} lost its stereo points", a.id)
+        };
+        // Every number of the blob is exact in F32; the rig's rotation goes through a
+        // quaternion in decimal.
+        assert_eq!(
+            (&a.points, &a.left, &a.right),
+            (&b.points, &b.left, &b.right)
+        );
+        assert_eq!((a.rig.left, a.rig.right), (b.rig.left, b.rig.right));
+        let (ra, rb) = (&a.rig.right_from_left, &b.rig.right_from_left);
+        assert!((ra.rotation.matrix() - rb.rotation.matrix()).norm() < 1e-12);
+        assert!((ra.translation - rb.translation).norm() < 1e-15);
+    }
+    // The loaded points become the tracker's stereo depth, indexed with the loading run's
+    // radius, and keep the rig's kind (the pose refinement takes the disparity path for the
+    // rectified rig only).
+    for (k, kind) in [
+        (
+            &back.keyframes[1],
+            crate::geometry::stereo::RigKind::Rectified,
+        ),
+        (
+            &back.keyframes[2],
+            crate::geometry::stereo::RigKind::General,
+        ),
+    ] {
+        let Some(MapDepth::Stereo(s)) = &k.depth else {
+            panic!("keyframe {} is not stereo", k.id)
+        };
+        assert_eq!(s.rig.kind(), kind);
+        let crate::pipeline::KeyframeDepth::Stereo(d) = s.keyframe_depth(2.0).unwrap() else {
+            panic!("not a stereo keyframe depth")
+        };
+        assert_eq!(
+            (d.index.len(), d.points.len()),
+            (s.points.len(), s.points.len())
+        );
+        assert_eq!(d.rig, s.rig);
+    }
+}
+
+#[test]
+fn a_version_1_map_loads_and_may_not_name_a_stereo_entry() {
+    // Version 1 is version 2 without stereo keyframes: a map written before stays usable.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    let m = saved(&dir);
+    let path = dir.join("manifest.json");
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    value["version"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    let back = load(&dir, None).unwrap();
+    assert_eq!(back.keyframes.len(), m.keyframes.len());
+    assert_eq!(back.keyframes[0].depth, m.keyframes[0].depth);
+    // A stereo keyframe in a manifest claiming version 1 is refused.
+    save(&stereo_map(), &dir).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    value["version"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    let e = err(&dir, None);
+    assert!(
+        e.contains("manifest.json") && e.contains("keyframes[1]") && e.contains("version 2"),
+        "{e}"
+    );
+}
+
+/// A tensor of a hand-made blob: name, dtype, shape, little-endian bytes.
+type Tensor = (&'static str, Dtype, Vec<usize>, Vec<u8>);
+
+/// An edit of a saved manifest.
+type ManifestEdit = fn(&mut Manifest);
+
+/// Replace keyframe `i`'s blob by `tensors` (checksum and size updated in the manifest, so
+/// only the contents can be wrong).
+fn rewrite_blob(dir: &Path, i: usize, tensors: &[Tensor]) {
+    use safetensors::tensor::TensorView;
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            (
+                *name,
+                TensorView::new(*dtype, shape.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    let bytes = safetensors::serialize(views, None).unwrap();
+    let rel = format!("keyframes/rewritten{i}.safetensors");
+    std::fs::write(dir.join(&rel), &bytes).unwrap();
+    let mut manifest = manifest_of(dir);
+    manifest.keyframes[i].data = disk::FileEntry {
+        path: rel,
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+    };
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn bad_stereo_points_are_refused_naming_the_file_and_what_was_expected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    let n = 25;
+    let embedding = || ("embedding", Dtype::F32, vec![16], f32_bytes(&[0.25; 16]));
+    let px = |rows: usize| {
+        (
+            "stereo_left_px",
+            Dtype::F32,
+            vec![rows, 2],
+            f32_bytes(&vec![3.0; rows * 2]),
+        )
+    };
+    let right = |rows: usize| {
+        (
+            "stereo_right_px",
+            Dtype::F32,
+            vec![rows, 2],
+            f32_bytes(&vec![1.0; rows * 2]),
+        )
+    };
+    let points = |v: Vec<f32>| {
+        (
+            "stereo_points_m",
+            Dtype::F32,
+            vec![v.len() / 3, 3],
+            f32_bytes(&v),
+        )
+    };
+    let good_points = || vec![1.5f32; n * 3];
+    let cases: Vec<(&str, Vec<Tensor>, &str)> = vec![
+        (
+            "shapes that disagree",
+            vec![embedding(), px(n), right(n - 1), points(good_points())],
+            "`stereo_right_px` is F32 [24, 2], expected F32 [25, 2]",
+        ),
+        (
+            "a NaN",
+            vec![
+                embedding(),
+                px(n),
+                right(n),
+                points({
+                    let mut v = good_points();
+                    v[3 * 7 + 1] = f32::NAN;
+                    v
+                }),
+            ],
+            "`stereo_points_m`[7] holds NaN, expected finite numbers",
+        ),
+        (
+            "a point behind the camera",
+            vec![
+                embedding(),
+                px(n),
+                right(n),
+                points({
+                    let mut v = good_points();
+                    v[3 * 4 + 2] = -0.5;
+                    v
+                }),
+            ],
+            "`stereo_points_m`[4] has depth -0.5 m, expected points in front",
+        ),
+        (
+            "a missing tensor",
+            vec![embedding(), px(n), right(n)],
+            "expected a `stereo_points_m` tensor",
+        ),
+        (
+            "another dtype",
+            vec![
+                embedding(),
+                (
+                    "stereo_left_px",
+                    Dtype::F64,
+                    vec![n, 1],
+                    f32_bytes(&vec![3.0; n * 2]),
+                ),
+                right(n),
+                points(good_points()),
+            ],
+            "`stereo_left_px` is F64 [25, 1], expected F32 [25, 2]",
+        ),
+    ];
+    for (what, tensors, expected) in cases {
+        save(&stereo_map(), &dir).unwrap();
+        rewrite_blob(&dir, 1, &tensors);
+        let e = err(&dir, None);
+        assert!(
+            e.contains("rewritten1.safetensors") && e.contains(expected),
+            "{what}: {e}"
+        );
+    }
+    // The blob is right, the manifest's count is not (n mismatch).
+    save(&stereo_map(), &dir).unwrap();
+    let path = dir.join("manifest.json");
+    let mut manifest = manifest_of(&dir);
+    manifest.keyframes[2].stereo.as_mut().unwrap().points = 13;
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let e = err(&dir, None);
+    assert!(
+        e.contains(".safetensors")
+            && e.contains("expected F32 [13, 2] (the manifest's stereo.points = 13)"),
+        "{e}"
+    );
+    // Manifest entries: depth `stereo` without the rig, a rig on a depth-image keyframe, a
+    // right camera with a negative focal length, a rectified rig that rotates.
+    let edits: Vec<(ManifestEdit, &str)> = vec![
+        (
+            |m| m.keyframes[1].stereo = None,
+            "keyframes[1] has depth `stereo` without a `stereo` entry",
+        ),
+        (
+            |m| m.keyframes[0].stereo = m.keyframes[1].stereo.clone(),
+            "keyframes[0] has depth `16UC1` and a `stereo` entry",
+        ),
+        (
+            |m| {
+                m.keyframes[2]
+                    .stereo
+                    .as_mut()
+                    .unwrap()
+                    .right_camera_model
+                    .intrinsics
+                    .fx = -52.0
+            },
+            "stereo rig right camera",
+        ),
+        (
+            |m| {
+                m.keyframes[1].stereo.as_mut().unwrap().right_from_left_xyzw =
+                    [0.1, 0.0, 0.0, 0.995]
+            },
+            "rectified with a rotation",
+        ),
+    ];
+    for (edit, expected) in edits {
+        save(&stereo_map(), &dir).unwrap();
+        let mut manifest = manifest_of(&dir);
+        edit(&mut manifest);
+        std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let e = err(&dir, None);
+        assert!(e.contains("manifest.json") && e.contains(expected), "{e}");
+    }
 }
