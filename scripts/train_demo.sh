@@ -14,11 +14,11 @@
 #   scripts/train_demo.sh --v2 [--resume]   the second demo model (issue 20), fine-tuned from
 #   the first: config/train_demo_v2.yaml (aggregated attention, full-circle rotation, scale
 #   0.33–3, strong perspective, photometric changes, 20 % negative pairs, 5000 steps,
-#   checkpoints every 200) → out/imd-tiny-synth-v2 (+ train_log.csv, checkpoints/), then the
-#   same held-out evaluation → out/imd-tiny-synth-v2-eval.json. It starts from
-#   out/imd-tiny-synth (the first model, step 3 above); when that folder is missing it is
-#   copied from the committed models/imd-tiny-synth as long as that is still the first model.
-#   It does not touch models/: installing it there is a separate decision.
+#   checkpoints every 200) → out/imd-tiny-synth-v2 (+ train_log.csv, checkpoints/), copied
+#   (without checkpoints) to models/imd-tiny-synth-v2, then the same held-out evaluation →
+#   out/imd-tiny-synth-v2-eval.json. It starts from out/imd-tiny-synth (the first model, step 3
+#   above); when that folder is missing it is copied from the committed models/imd-tiny-synth
+#   as long as that is still the first model.
 #
 # --resume continues an interrupted run from its checkpoints/last.safetensors.
 set -euo pipefail
@@ -40,22 +40,6 @@ cargo build --release --quiet --bin imd
 imd="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/imd"
 
 if $v2; then
-  # An interrupted v2 run continues across machines from the committed work-in-progress
-  # checkpoint (models/imd-tiny-synth-v2-wip: optimizer state included, not a usable model).
-  wip=models/imd-tiny-synth-v2-wip
-  if [ ${#resume[@]} -gt 0 ] && [ ! -f out/imd-tiny-synth-v2/checkpoints/last.safetensors ] &&
-    [ -f "$wip/checkpoints/last.safetensors" ]; then
-    .venv/bin/python scripts/demo_photos.py out/photos
-    if [ ! -f out/imd-tiny-synth/heads.safetensors ]; then
-      mkdir -p out/imd-tiny-synth
-      for part in imd.yaml heads.safetensors unet vae image_encoder; do
-        cp -r "models/imd-tiny-synth/$part" "out/imd-tiny-synth/$part"
-      done
-    fi
-    mkdir -p out/imd-tiny-synth-v2/checkpoints
-    cp "$wip/checkpoints/last.safetensors" out/imd-tiny-synth-v2/checkpoints/last.safetensors
-    cp "$wip/train_log.csv" out/imd-tiny-synth-v2/train_log.csv
-  fi
   if [ ${#resume[@]} -eq 0 ]; then
     .venv/bin/python scripts/demo_photos.py out/photos
     if [ ! -f out/imd-tiny-synth/heads.safetensors ]; then
@@ -72,7 +56,13 @@ if $v2; then
   fi
   mkdir -p out
   "$imd" train --config config/train_demo_v2.yaml "${resume[@]}"
-  "$imd" eval homography-synth --images out/photos/heldout --model out/imd-tiny-synth-v2 \
+  dst=models/imd-tiny-synth-v2
+  mkdir -p "$dst"
+  for part in imd.yaml heads.safetensors unet vae image_encoder train_log.csv; do
+    rm -rf "${dst:?}/$part"
+    cp -r "out/imd-tiny-synth-v2/$part" "$dst/$part"
+  done
+  "$imd" eval homography-synth --images out/photos/heldout --model "$dst" \
     --pairs 100 --seed 0 --width 256 --height 192 --out out/imd-tiny-synth-v2-eval.json
   exit 0
 fi

@@ -1061,6 +1061,13 @@ checkpoint: {{ every: 0 }}
         assert!(shipped
             .description
             .starts_with("DEMO MODEL, not the paper's weights"));
+        // And the second one by the v2 config.
+        let v2 = TrainConfig::from_file(&util::root().join("config/train_demo_v2.yaml")).unwrap();
+        let shipped_v2 = imd::model::ImdModelConfig::from_file(
+            &util::root().join("models/imd-tiny-synth-v2/imd.yaml"),
+        )
+        .unwrap();
+        assert_eq!(shipped_v2, v2.model_yaml());
         let md = TrainConfig::from_file(&util::root().join("config/train_megadepth.yaml")).unwrap();
         assert!(!md.demo && !md.train.backbone);
         assert_eq!(
