@@ -103,7 +103,8 @@ pub const OUTPUT_TOPICS: [OutputTopic; 9] = [
         qos: DEFAULT_QOS,
         enabled_by: EnabledBy::PublishTf,
         when: "`odom → base_link` with every `~/odom`; `map → odom` with every `~/odom` once \
-               the odometry camera localized in the map; keyframe → `<camera>/current` (debug) \
+               the odometry camera localized in the map (the identity from the first `~/odom` \
+               while mapping); keyframe → `<camera>/current` (debug) \
                with every verified pose or new keyframe",
     },
     OutputTopic {

@@ -218,50 +218,15 @@ fn a_map_built_by_camera_a_localizes_camera_b_without_a_hint() {
         .iter()
         .map(|k| scene.frame("cam0", k.id.stamp).unwrap())
         .collect();
-    let (mut eligible, mut good, mut bad) = (0, 0, Vec::new());
-    let (mut worst_m, mut worst_deg) = (0.0f64, 0.0f64);
-    let mut consistency = Vec::new();
-    for f in &summary.per_frame {
-        let gt = scene.frame("camB", f.stamp).unwrap();
-        let overlap = map_frames
-            .iter()
-            .map(|m| scene.overlap(gt, m, 8))
-            .fold(0.0, f64::max);
-        let overlaps = overlap >= 0.3;
-        eligible += overlaps as usize;
-        let (Some(p), Some(q)) = (f.position_m, f.orientation_xyzw) else {
-            eprintln!(
-                "camB #{}: {:?}, not localized (overlap {overlap:.2})",
-                gt.index, f.state
-            );
-            continue;
-        };
-        let got = isometry(p, q);
-        let want = map_from_world * world_from(gt);
-        let d = (got.translation.vector - want.translation.vector).norm();
-        let r = got.rotation.angle_to(&want.rotation).to_degrees();
-        worst_m = worst_m.max(d);
-        worst_deg = worst_deg.max(r);
-        consistency.push(Consistency::of(
-            &got,
-            &want,
-            f.covariance.as_deref().unwrap(),
-        ));
-        eprintln!(
-            "camB #{}: {:?} {:.1} mm {:.2}° (overlap {overlap:.2}, map keyframe {})",
-            gt.index,
-            f.state,
-            d * 1e3,
-            r,
-            f.against_map_keyframe
-        );
-        if overlaps && d <= 0.05 && r <= 1.0 {
-            good += 1;
-        }
-        if d > 0.20 || r > 5.0 {
-            bad.push(gt.index);
-        }
-    }
+    let Score {
+        eligible,
+        good,
+        bad,
+        worst_m,
+        worst_deg,
+        consistency,
+        ..
+    } = score_camera_b(&scene, &map_frames, &map_from_world, &summary, None);
     eprintln!(
         "camB: {good} of {eligible} overlapping frames within 5 cm and 1°, worst {:.1} mm \
          {worst_deg:.2}°; {} relocalized against the map",
@@ -761,52 +726,21 @@ fn a_stereo_map_keeps_its_points_and_localizes_camera_b_with_metric_stereo_poses
     .unwrap();
     assert_eq!(summary.frames, 36);
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    let (mut eligible, mut good, mut bad, mut on_map) = (0, 0, Vec::new(), 0);
-    let (mut worst_m, mut worst_deg) = (0.0f64, 0.0f64);
-    let mut consistency = Vec::new();
-    for f in &summary.per_frame {
-        let gt = scene.frame("camB", f.stamp).unwrap();
-        let overlap = map_frames
-            .iter()
-            .map(|m| scene.overlap(gt, m, 8))
-            .fold(0.0, f64::max);
-        let overlaps = overlap >= 0.3;
-        eligible += overlaps as usize;
-        let (Some(p), Some(q)) = (f.position_m, f.orientation_xyzw) else {
-            eprintln!(
-                "camB #{}: {:?}, not localized (overlap {overlap:.2})",
-                gt.index, f.state
-            );
-            continue;
-        };
-        let got = isometry(p, q);
-        let want = map_from_world * world_from(gt);
-        let d = (got.translation.vector - want.translation.vector).norm();
-        let r = got.rotation.angle_to(&want.rotation).to_degrees();
-        worst_m = worst_m.max(d);
-        worst_deg = worst_deg.max(r);
-        consistency.push(Consistency::of(
-            &got,
-            &want,
-            f.covariance.as_deref().unwrap(),
-        ));
-        eprintln!(
-            "camB #{}: {:?} {:?} {:.1} mm {:.2}° (overlap {overlap:.2}, map keyframe {})",
-            gt.index,
-            f.state,
-            f.scale,
-            d * 1e3,
-            r,
-            f.against_map_keyframe
-        );
-        on_map += f.against_map_keyframe as usize;
-        if overlaps && d <= 0.05 && r <= 1.0 && f.scale == Some(PoseScale::MetricStereo) {
-            good += 1;
-        }
-        if d > 0.20 || r > 5.0 {
-            bad.push(gt.index);
-        }
-    }
+    let Score {
+        eligible,
+        good,
+        bad,
+        worst_m,
+        worst_deg,
+        on_map,
+        consistency,
+    } = score_camera_b(
+        &scene,
+        &map_frames,
+        &map_from_world,
+        &summary,
+        Some(PoseScale::MetricStereo),
+    );
     eprintln!(
         "camB (stereo map): {good} of {eligible} overlapping frames metric_stereo within 5 cm \
          and 1°, worst {:.1} mm {worst_deg:.2}°; {on_map} against map keyframes, {} \
@@ -897,4 +831,83 @@ fn mapping_publishes_an_identity_map_to_odom_with_every_odom_unless_switched_off
             assert_eq!(iso, Isometry3::identity());
         }
     }
+}
+
+/// Camera B's map poses against the ground truth.
+struct Score {
+    /// Frames whose view overlaps a map keyframe's by ≥ 30 %.
+    eligible: usize,
+    /// Of those, localized within 5 cm and 1° (with the required scale).
+    good: usize,
+    /// Frames localized beyond 20 cm or 5°.
+    bad: Vec<usize>,
+    worst_m: f64,
+    worst_deg: f64,
+    /// Frames localized against a map keyframe (not a transient one).
+    on_map: usize,
+    consistency: Vec<Consistency>,
+}
+
+/// Score every frame of a localization run of camera B (`summary`) in the map whose keyframes
+/// are `map_frames`; a frame counts as good only with `scale` when one is given.
+fn score_camera_b(
+    scene: &Scene,
+    map_frames: &[&GtFrame],
+    map_from_world: &Isometry3<f64>,
+    summary: &MapRunSummary,
+    scale: Option<PoseScale>,
+) -> Score {
+    let mut score = Score {
+        eligible: 0,
+        good: 0,
+        bad: Vec::new(),
+        worst_m: 0.0,
+        worst_deg: 0.0,
+        on_map: 0,
+        consistency: Vec::new(),
+    };
+    for f in &summary.per_frame {
+        let gt = scene.frame("camB", f.stamp).unwrap();
+        let overlap = map_frames
+            .iter()
+            .map(|m| scene.overlap(gt, m, 8))
+            .fold(0.0, f64::max);
+        let overlaps = overlap >= 0.3;
+        score.eligible += overlaps as usize;
+        let (Some(p), Some(q)) = (f.position_m, f.orientation_xyzw) else {
+            eprintln!(
+                "camB #{}: {:?}, not localized (overlap {overlap:.2})",
+                gt.index, f.state
+            );
+            continue;
+        };
+        let got = isometry(p, q);
+        let want = map_from_world * world_from(gt);
+        let d = (got.translation.vector - want.translation.vector).norm();
+        let r = got.rotation.angle_to(&want.rotation).to_degrees();
+        score.worst_m = score.worst_m.max(d);
+        score.worst_deg = score.worst_deg.max(r);
+        score.consistency.push(Consistency::of(
+            &got,
+            &want,
+            f.covariance.as_deref().unwrap(),
+        ));
+        eprintln!(
+            "camB #{}: {:?} {:?} {:.1} mm {:.2}° (overlap {overlap:.2}, map keyframe {})",
+            gt.index,
+            f.state,
+            f.scale,
+            d * 1e3,
+            r,
+            f.against_map_keyframe
+        );
+        score.on_map += f.against_map_keyframe as usize;
+        if overlaps && d <= 0.05 && r <= 1.0 && scale.is_none_or(|s| f.scale == Some(s)) {
+            score.good += 1;
+        }
+        if d > 0.20 || r > 5.0 {
+            score.bad.push(gt.index);
+        }
+    }
+    score
 }
