@@ -554,7 +554,7 @@ fn localizing_writes_map_pose_and_map_to_odom_into_the_output_bag() {
     )
     .unwrap();
     let decoded = crate::replay::read_back(&out);
-    let on = |topic: &str| messages_on(&decoded, topic);
+    let on = |topic: &str| crate::replay::messages_on(&decoded, topic);
     let map_pose = on("/imd_matcher/map_pose");
     assert_eq!(map_pose.len() as u64, summary.localized);
     let odom: std::collections::BTreeMap<_, _> = on("/imd_matcher/odom")
@@ -779,7 +779,7 @@ fn mapping_publishes_an_identity_map_to_odom_with_every_odom_unless_switched_off
             "mapping: map → odom is the identity"
         );
         let decoded = crate::replay::read_back(&out);
-        let on = |topic: &str| messages_on(&decoded, topic);
+        let on = |topic: &str| crate::replay::messages_on(&decoded, topic);
         assert!(on("/imd_matcher/map_pose").is_empty());
         let odom = on("/imd_matcher/odom");
         assert_eq!(odom.len(), 48);
@@ -896,15 +896,4 @@ fn score_camera_b(
         }
     }
     score
-}
-
-/// The messages on `topic` of an output bag read back by `crate::replay::read_back`.
-fn messages_on<'a>(decoded: &'a serde_json::Value, topic: &str) -> Vec<&'a serde_json::Value> {
-    decoded["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["topic"] == topic)
-        .map(|m| &m["message"])
-        .collect()
 }

@@ -806,3 +806,17 @@ fn cli_replay_of_a_lying_length_bag_stays_within_the_intact_bags_memory() {
     assert!(peaks[0] > 0.0);
     assert!(peaks[1] < peaks[0] + 16.0, "{peaks:?}");
 }
+
+/// The messages on `topic` of an output bag read back by [`read_back`].
+pub(crate) fn messages_on<'a>(
+    decoded: &'a serde_json::Value,
+    topic: &str,
+) -> Vec<&'a serde_json::Value> {
+    decoded["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["topic"] == topic)
+        .map(|m| &m["message"])
+        .collect()
+}

@@ -399,15 +399,7 @@ fn replay_chains_metric_odometry_to_base_link_through_the_bags_tf_static_mount()
         .unwrap();
         assert_eq!(summary.frames_processed, 24);
         let decoded = crate::replay::read_back(&out);
-        let of = |topic: &str| -> Vec<&serde_json::Value> {
-            decoded["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["topic"] == topic)
-                .map(|m| &m["message"])
-                .collect()
-        };
+        let of = |topic: &str| crate::replay::messages_on(&decoded, topic);
         let odom = of("/imd_matcher/odom");
         assert_eq!(odom.len(), 24, "{input:?}: one ~/odom per frame");
         let tf = of("/tf");
