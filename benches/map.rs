@@ -20,7 +20,7 @@ use image::RgbImage;
 use imd::geometry::CameraModel;
 use imd::io::image::{DepthBuffer, DepthMap};
 use imd::io::msgs::builtin_interfaces::Time;
-use imd::pipeline::map::{load, save, KeyframeMap, MapDepth, MapKeyframe};
+use imd::pipeline::map::{load, save, KeyframeMap, MapDepth, MapKeyframe, Replace};
 use imd::pipeline::odom::PoseWithCov;
 use imd::pipeline::tracker::rank_candidates;
 use imd::pipeline::{cosine_similarity, KeyframeId};
@@ -112,7 +112,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
     let t = Instant::now();
-    let report = save(&map, &dir).unwrap();
+    let report = save(&map, &dir, &Replace::Own(None)).unwrap();
     let save_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let back = load(&dir, Some("sha256:bench")).unwrap();

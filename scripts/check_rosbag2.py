@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Open a rosbag2 bag directory with PyPI's `rosbags` and print what it finds as JSON.
 
-The independent oracle for `imd replay --out DIR` (tests/it/replay_dirs.rs): `rosbags` reads
+The independent oracle for `imd replay --out DIR` (tests/it/replay/dirs.rs): `rosbags` reads
 metadata.yaml and the storage files (sqlite3 or MCAP, compressed or not) the way rosbag2 does,
 and every message is deserialized from CDR with the Humble type store, so a message that only
 imd could read would fail here.

@@ -167,21 +167,32 @@ def plane_hits(cam_rays, r_cw, t_cw):
     """Intersect camera rays (x, y, 1) (any leading shape) with each of PLANES in turn; yields
     (plane, t, a, b, inside): ray parameter t (hit = centre + t * R_wc ray, so t is the hit's
     optical-axis depth z), plane coordinates (a, b) of the hit, and whether it is in front of
-    the camera and within the plane's extent. The nearest hit is the caller's business."""
+    the camera and within the plane's extent. The nearest hit is the caller's business.
+    Planes no ray hits are skipped."""
     r_wc = r_cw.T
     center = -r_wc @ t_cw
-    dirs = cam_rays @ r_wc.T  # world directions
+    shape = cam_rays.shape[:-1]
+    basis = []
     for plane in PLANES:
         o, u, v = (np.asarray(plane[k], dtype=np.float64) for k in ("origin", "u", "v"))
+        basis.append((o, u, v, np.cross(u, v)))
+    # Every plane's n, u, v against every ray in one product (the rays' world directions
+    # R_wc ray dotted with n is the ray dotted with R_cw n).
+    axes = np.stack([r_cw @ w for _, u, v, n in basis for w in (n, u, v)], axis=1)
+    dots = (axes.T @ cam_rays.reshape(-1, 3).T).reshape((len(PLANES), 3) + shape)
+    for (plane, (o, u, v, n)), (denom, du, dv) in zip(zip(PLANES, basis), dots):
         su, sv = plane["size"]
-        n = np.cross(u, v)
-        denom = dirs @ n
         with np.errstate(divide="ignore", invalid="ignore"):
             t = ((o - center) @ n) / denom
-        hit = center + dirs * t[..., None]
-        a = (hit - o) @ u
-        b = (hit - o) @ v
-        yield plane, t, a, b, (t > 1e-6) & (a >= 0) & (a <= su) & (b >= 0) & (b <= sv)
+        in_front = t > 1e-6
+        if not in_front.any():
+            continue
+        # (hit - o) . u with hit = centre + t d, by linearity.
+        a = (center - o) @ u + t * du
+        b = (center - o) @ v + t * dv
+        inside = in_front & (a >= 0) & (a <= su) & (b >= 0) & (b <= sv)
+        if inside.any():
+            yield plane, t, a, b, inside
 
 
 def ray_depth(cam_rays_1, r_cw, t_cw):
@@ -189,8 +200,19 @@ def ray_depth(cam_rays_1, r_cw, t_cw):
     e.g. one ray per pixel (H, W, 3) -> (H, W); inf where a ray hits nothing."""
     best_t = np.full(cam_rays_1.shape[:-1], np.inf)
     for _, t, _, _, inside in plane_hits(cam_rays_1, r_cw, t_cw):
-        best_t = np.where(inside & (t < best_t), t, best_t)
+        np.copyto(best_t, t, where=inside & (t < best_t))
     return best_t
+
+
+_FLOAT_TEXTURES = {}
+
+
+def _float_texture(img):
+    """The float32 copy cv2.remap samples (made once per texture)."""
+    key = id(img)
+    if key not in _FLOAT_TEXTURES:
+        _FLOAT_TEXTURES[key] = (img, img.astype(np.float32))
+    return _FLOAT_TEXTURES[key][1]
 
 
 def render(cam_rays, r_cw, t_cw, tex):
@@ -201,17 +223,19 @@ def render(cam_rays, r_cw, t_cw, tex):
     for plane, t, a, b, inside in plane_hits(cam_rays, r_cw, t_cw):
         su, sv = plane["size"]
         ok = inside & (t < best_t)
-        img = tex[plane["name"]].astype(np.float32)
+        if not ok.any():
+            continue
+        img = _float_texture(tex[plane["name"]])
         th, tw = img.shape[:2]
         mx = (a / su * tw - 0.5).astype(np.float32)
         my = (b / sv * th - 0.5).astype(np.float32)
         mx[~ok], my[~ok] = -10, -10
-        sampled = np.stack([
-            cv2.remap(img, mx[s], my[s], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            for s in range(4)
-        ])
-        colour = np.where(ok[..., None], sampled, colour)
-        best_t = np.where(ok, t, best_t)
+        for s in range(len(mx)):
+            if ok[s].any():
+                sampled = cv2.remap(img, mx[s], my[s], cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+                np.copyto(colour[s], sampled, where=ok[s][..., None])
+        np.copyto(best_t, t, where=ok)
     return np.clip(np.round(colour.mean(axis=0)), 0, 255).astype(np.uint8)
 
 

@@ -265,6 +265,9 @@ pub struct MapConfig {
     /// Broadcast `map → odom` on `/tf` (localizing: the correction; mapping: the identity; off
     /// when another node owns it).
     pub publish_tf: bool,
+    /// Mapping: `~/save_map` may replace a map at `path` that this run did not write (off: it
+    /// refuses, and the map there stays).
+    pub overwrite: bool,
 }
 
 impl Default for MapConfig {
@@ -274,6 +277,7 @@ impl Default for MapConfig {
             mode: MapMode::Mapping,
             frame_id: "map".into(),
             publish_tf: true,
+            overwrite: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 use nalgebra::{Matrix3, Matrix6, Vector3};
 
 use super::camera::CameraModel;
+use super::checked::Checked;
 use super::estimators::absolute_pose::{AbsolutePoseEstimator, PointCorrespondences};
 use super::homography::select_flagged;
 use super::options::AbsolutePoseOptions;
@@ -60,9 +61,8 @@ pub struct AbsolutePoseEstimate {
 pub fn estimate_absolute_pose(
     matches: &[PointMatch],
     camera: &CameraModel,
-    opts: &AbsolutePoseOptions,
+    opts: &Checked<AbsolutePoseOptions>,
 ) -> Result<AbsolutePoseEstimate, GeometryError> {
-    opts.validate()?;
     let n = matches.len();
     if n < 3 {
         return Err(GeometryError::TooFewMatches { got: n, needed: 3 });

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::camera::CameraModel;
+use super::checked::{Checked, Validate};
 use super::points::{PixelMatch, PixelPoint};
 use super::structure::{CameraPoint, PointMatch};
 use super::GeometryError;
@@ -104,6 +105,12 @@ impl Default for DepthOptions {
             max_relative_jump: 0.05,
             reject_near_holes: true,
         }
+    }
+}
+
+impl Validate for DepthOptions {
+    fn validate(&self) -> Result<(), GeometryError> {
+        DepthOptions::validate(self)
     }
 }
 
@@ -289,9 +296,8 @@ pub fn lift_matches<D: DepthLookup + ?Sized>(
     matches: &[PixelMatch],
     depth: &D,
     keyframe_camera: &CameraModel,
-    opts: &DepthOptions,
+    opts: &Checked<DepthOptions>,
 ) -> Result<LiftedMatches, GeometryError> {
-    opts.validate()?;
     let (w, h) = (keyframe_camera.width, keyframe_camera.height);
     if let Some((dw, dh)) = depth.registered_size() {
         if w > 0 && h > 0 && (w as usize != dw || h as usize != dh) {
@@ -384,7 +390,7 @@ mod tests {
         assert!(DepthImage::new(0, 0, DepthSamples::Millimetres(&[])).is_err());
         let m = vec![1000u16; 12];
         let d = DepthImage::new(4, 3, DepthSamples::Millimetres(&m)).unwrap();
-        let err = lift_matches(&[], &d, &camera(), &DepthOptions::default()).unwrap_err();
+        let err = lift_matches(&[], &d, &camera(), &Checked::default()).unwrap_err();
         assert!(err.to_string().contains("registered"), "{err}");
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod absolute_pose;
 pub mod camera;
+pub mod checked;
 pub mod decompose;
 pub mod depth;
 pub mod essential;
@@ -37,6 +38,7 @@ pub mod synthetic;
 
 pub use absolute_pose::{estimate_absolute_pose, AbsolutePoseEstimate};
 pub use camera::{CameraModel, Distortion, Intrinsics};
+pub use checked::{Checked, Validate};
 pub use depth::{lift_matches, DepthImage, DepthLookup, DepthOptions, DepthSamples};
 pub use estimate::estimate_relative_pose;
 pub use homography::{estimate_homography, HomographyEstimate};

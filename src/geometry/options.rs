@@ -368,6 +368,12 @@ impl Default for AbsolutePoseOptions {
     }
 }
 
+impl super::checked::Validate for AbsolutePoseOptions {
+    fn validate(&self) -> Result<(), GeometryError> {
+        AbsolutePoseOptions::validate(self)
+    }
+}
+
 impl AbsolutePoseOptions {
     /// Check ranges; errors name the field (`absolute_pose.…`).
     pub fn validate(&self) -> Result<(), GeometryError> {

@@ -10,6 +10,7 @@ use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use serde::{Deserialize, Serialize};
 
 use super::camera::CameraModel;
+use super::checked::{Checked, Validate};
 use super::points::{PixelMatch, PixelPoint};
 use super::pose::RelativePose;
 use super::structure::CameraPoint;
@@ -299,9 +300,8 @@ impl StereoRig {
     pub fn triangulate_matches(
         &self,
         matches: &[PixelMatch],
-        opts: &StereoOptions,
+        opts: &Checked<StereoOptions>,
     ) -> Result<TriangulatedMatches, GeometryError> {
-        opts.validate()?;
         let mut out = TriangulatedMatches::default();
         for (i, m) in matches.iter().enumerate() {
             match self.triangulate(&m.p0, &m.p1, opts) {
@@ -372,6 +372,12 @@ impl Default for StereoOptions {
             guided_patch_radius: 4,
             guided_min_correlation: 0.8,
         }
+    }
+}
+
+impl Validate for StereoOptions {
+    fn validate(&self) -> Result<(), GeometryError> {
+        StereoOptions::validate(self)
     }
 }
 

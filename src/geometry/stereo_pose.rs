@@ -8,6 +8,7 @@ use nalgebra::Vector2;
 
 use super::absolute_pose::{estimate_absolute_pose, AbsolutePoseEstimate};
 use super::camera::CameraModel;
+use super::checked::Checked;
 use super::options::AbsolutePoseOptions;
 use super::points::PixelPoint;
 use super::refine::stereo_pose::{refine_stereo_pose, track_fits, StereoModel, StereoTrack};
@@ -33,7 +34,7 @@ pub fn estimate_stereo_pose(
     matches: &[StereoPointMatch],
     rig: &StereoRig,
     camera: &CameraModel,
-    opts: &AbsolutePoseOptions,
+    opts: &Checked<AbsolutePoseOptions>,
 ) -> Result<AbsolutePoseEstimate, GeometryError> {
     let points: Vec<PointMatch> = matches
         .iter()

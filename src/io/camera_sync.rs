@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::io::frames::{CameraConfig, CameraFrame, CameraImage, MetricFrame, MetricSource};
+use crate::io::frames::{CameraConfig, CameraFrame, CameraImage, MetricMessages, MetricSource};
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::sensor_msgs::{CameraInfo, Image};
 use crate::io::sync::StampPairer;
@@ -66,7 +66,7 @@ pub struct CameraSync {
     name: String,
     main: StampPairer<(Instant, CameraImage), CameraInfo>,
     right: Option<StampPairer<CameraImage, CameraInfo>>,
-    metric: Option<StampPairer<Paired, Arc<MetricFrame>>>,
+    metric: Option<StampPairer<Paired, Arc<MetricMessages>>>,
     frames: u64,
 }
 
@@ -126,14 +126,14 @@ impl CameraSync {
                     return None;
                 }
                 let stamp = depth.header.stamp;
-                self.companion(stamp, MetricFrame::Depth(depth))
+                self.companion(stamp, MetricMessages::Depth(depth))
             }
             CameraMessage::RightImage(image) => {
                 let stamp = image.header().stamp;
                 let (image, info) = self.right.as_mut()?.push_image(stamp, image)?;
                 self.companion(
                     stamp,
-                    MetricFrame::Stereo {
+                    MetricMessages::Stereo {
                         image,
                         info: Box::new(info),
                     },
@@ -145,7 +145,7 @@ impl CameraSync {
                 let stamp = image.header().stamp;
                 self.companion(
                     stamp,
-                    MetricFrame::Stereo {
+                    MetricMessages::Stereo {
                         image,
                         info: Box::new(info),
                     },
@@ -173,7 +173,7 @@ impl CameraSync {
         Some(self.frame(p.received, p.image, p.info, Some(m)))
     }
 
-    fn companion(&mut self, stamp: Time, metric: MetricFrame) -> Option<CameraFrame> {
+    fn companion(&mut self, stamp: Time, metric: MetricMessages) -> Option<CameraFrame> {
         let (p, m) = self.metric.as_mut()?.push_info(stamp, Arc::new(metric))?;
         Some(self.frame(p.received, p.image, p.info, Some(m)))
     }
@@ -183,7 +183,7 @@ impl CameraSync {
         received: Instant,
         image: CameraImage,
         info: CameraInfo,
-        metric: Option<Arc<MetricFrame>>,
+        metric: Option<Arc<MetricMessages>>,
     ) -> CameraFrame {
         self.frames += 1;
         CameraFrame {
@@ -296,7 +296,10 @@ mod tests {
         assert!(s.push(CameraMessage::Info(info(100)), now).is_none());
         let f = s.push(CameraMessage::Image(image(101)), now).unwrap();
         assert_eq!(stamp_of(&f), 101);
-        assert!(matches!(f.metric.as_deref(), Some(MetricFrame::Depth(_))));
+        assert!(matches!(
+            f.metric.as_deref(),
+            Some(MetricMessages::Depth(_))
+        ));
         // Image and info first: waits for its depth, then completes on it.
         assert!(s.push(CameraMessage::Image(image(200)), now).is_none());
         assert!(s.push(CameraMessage::Info(info(200)), now).is_none());
@@ -338,7 +341,7 @@ mod tests {
         assert_eq!((f.camera, stamp_of(&f)), (2, 100));
         assert!(matches!(
             f.metric.as_deref(),
-            Some(MetricFrame::Stereo { .. })
+            Some(MetricMessages::Stereo { .. })
         ));
         // A frame whose right view never comes: counted at the end.
         s.push(CameraMessage::Image(image(200)), now);

@@ -59,14 +59,14 @@ pub struct CameraFrame {
     pub info: CameraInfo,
     /// The aligned depth image or the stereo partner's view with the same stamp (within the
     /// sync tolerance), when the camera has one configured.
-    pub metric: Option<Arc<MetricFrame>>,
+    pub metric: Option<Arc<MetricMessages>>,
     /// When the input layer received the image (for latency reports).
     pub received: Instant,
 }
 
 /// What gives a frame metric scale, as received.
 #[derive(Debug, Clone, PartialEq)]
-pub enum MetricFrame {
+pub enum MetricMessages {
     /// A depth image registered to the colour image (`16UC1` mm or `32FC1` m).
     Depth(Image),
     /// The right camera of a calibrated stereo rig: its image and camera_info.

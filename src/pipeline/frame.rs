@@ -35,12 +35,12 @@ pub struct Frame {
     /// Intrinsics and distortion for these pixels (binning and ROI applied).
     pub model: CameraModel,
     /// The aligned depth image or stereo partner, for metric scale (`None`: monocular).
-    pub metric: Option<FrameMetric>,
+    pub metric: Option<MetricImages>,
 }
 
 /// A decoded frame's metric companion.
 #[derive(Debug, Clone)]
-pub enum FrameMetric {
+pub enum MetricImages {
     /// Its depth image, registered to the colour image.
     Depth(Arc<DepthMap>),
     /// The right view of its stereo rig.

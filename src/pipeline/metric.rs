@@ -1,6 +1,12 @@
 //! Metric scale for the tracker: a frame's depth image or stereo partner (decoded from the
-//! input's [`MetricFrame`]), the metric depth a keyframe keeps ([`KeyframeDepth`]), and the
+//! input's [`MetricMessages`]), the metric depth a keyframe keeps ([`KeyframeDepth`]), and the
 //! metric pose of a later frame against it (keyframe points in metres → PnP).
+//!
+//! The metric input has one name per stage: [`MetricSource`] (configured: where a camera's scale
+//! comes from) → [`MetricMessages`] (received with a frame: its depth image, or the right image
+//! and camera_info) → [`MetricImages`] (decoded: a depth map, or the right frame and the rig) →
+//! [`KeyframeDepth`] (what a keyframe keeps). Their options ([`MetricOptions`]) are checked once,
+//! where they enter ([`MetricOptions::of`] the configuration).
 //!
 //! - RGB-D: the keyframe keeps its depth image; a later match's keyframe pixel is lifted by it.
 //! - Stereo: when a frame becomes a keyframe, its left image is matched against its right image
@@ -17,17 +23,17 @@ use std::sync::Arc;
 use nalgebra::{Quaternion, Rotation3, UnitQuaternion, Vector3};
 use serde::Serialize;
 
-use super::frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
+use super::frame::{camera_model_for, CameraId, Frame, MetricImages, StereoView};
 use super::PipelineError;
 use crate::geometry::depth::{point_on_ray, DepthRejection, RejectionCounts};
 use crate::geometry::patch::GreyImage;
 use crate::geometry::stereo_guided::GuidedStereo;
 use crate::geometry::{
     estimate_absolute_pose, estimate_stereo_pose, lift_matches, AbsolutePoseEstimate,
-    AbsolutePoseOptions, CameraModel, CameraPoint, DepthOptions, PixelMatch, PixelPoint,
+    AbsolutePoseOptions, CameraModel, CameraPoint, Checked, DepthOptions, PixelMatch, PixelPoint,
     RelativePose, SparseDepth, StereoOptions, StereoPointMatch, StereoRig,
 };
-use crate::io::frames::{CameraConfig, CameraFrame, MetricFrame, MetricSource, RigExtrinsic};
+use crate::io::frames::{CameraConfig, CameraFrame, MetricMessages, MetricSource, RigExtrinsic};
 use crate::io::image::{decode_depth, DepthMap};
 use crate::io::msgs::sensor_msgs::CameraInfo;
 
@@ -66,25 +72,26 @@ impl std::fmt::Display for PoseScale {
     }
 }
 
-/// Options of the metric path (the `absolute_pose`, `depth` and `stereo` sections).
+/// Options of the metric path (the `absolute_pose`, `depth` and `stereo` sections), checked
+/// when built.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricOptions {
     /// PnP.
-    pub absolute_pose: AbsolutePoseOptions,
+    pub absolute_pose: Checked<AbsolutePoseOptions>,
     /// Valid depths.
-    pub depth: DepthOptions,
+    pub depth: Checked<DepthOptions>,
     /// Triangulation.
-    pub stereo: StereoOptions,
+    pub stereo: Checked<StereoOptions>,
 }
 
 impl MetricOptions {
-    /// The sections of a configuration.
-    pub fn of(config: &crate::config::ImdConfig) -> Self {
-        MetricOptions {
-            absolute_pose: config.absolute_pose.clone(),
-            depth: config.depth.clone(),
-            stereo: config.stereo.clone(),
-        }
+    /// The sections of a configuration, checked.
+    pub fn of(config: &crate::config::ImdConfig) -> Result<Self, PipelineError> {
+        Ok(MetricOptions {
+            absolute_pose: Checked::new(config.absolute_pose.clone())?,
+            depth: Checked::new(config.depth.clone())?,
+            stereo: Checked::new(config.stereo.clone())?,
+        })
     }
 }
 
@@ -108,7 +115,7 @@ pub fn attach_metric(
         return Ok(());
     };
     match (metric.as_ref(), &camera.metric) {
-        (MetricFrame::Depth(msg), MetricSource::Depth { topic }) => {
+        (MetricMessages::Depth(msg), MetricSource::Depth { topic }) => {
             let depth = decode_depth(msg).map_err(|e| metric_error(topic, e.to_string()))?;
             if (depth.width(), depth.height()) != (frame.width(), frame.height()) {
                 return Err(metric_error(
@@ -123,9 +130,9 @@ pub fn attach_metric(
                     ),
                 ));
             }
-            frame.metric = Some(FrameMetric::Depth(Arc::new(depth)));
+            frame.metric = Some(MetricImages::Depth(Arc::new(depth)));
         }
-        (MetricFrame::Stereo { image, info }, MetricSource::Stereo(stereo)) => {
+        (MetricMessages::Stereo { image, info }, MetricSource::Stereo(stereo)) => {
             let topic = &stereo.image_topic;
             let decoded = image
                 .decode()
@@ -168,7 +175,7 @@ pub fn attach_metric(
                 decoded,
                 rig.right,
             );
-            frame.metric = Some(FrameMetric::Stereo(Box::new(StereoView {
+            frame.metric = Some(MetricImages::Stereo(Box::new(StereoView {
                 right: Box::new(right),
                 rig,
             })));
@@ -284,7 +291,7 @@ impl KeyframeDepth {
     pub fn triangulate(
         rig: &StereoRig,
         matches: &[PixelMatch],
-        opts: &StereoOptions,
+        opts: &Checked<StereoOptions>,
         images: Option<StereoImages>,
     ) -> Result<(KeyframeDepth, usize), PipelineError> {
         let tri = rig.triangulate_matches(matches, opts)?;
@@ -503,7 +510,7 @@ mod tests {
             },
             mount: None,
         };
-        let try_frame = |cam: &CameraConfig, metric: MetricFrame| {
+        let try_frame = |cam: &CameraConfig, metric: MetricMessages| {
             let input = CameraFrame {
                 camera: 0,
                 camera_name: "c".into(),
@@ -515,18 +522,19 @@ mod tests {
             let mut frame = Frame::from_camera_frame(&input, None).unwrap();
             attach_metric(&mut frame, &input, cam).map(|_| frame)
         };
-        let err = |cam: &CameraConfig, m: MetricFrame| try_frame(cam, m).unwrap_err().to_string();
+        let err =
+            |cam: &CameraConfig, m: MetricMessages| try_frame(cam, m).unwrap_err().to_string();
         // Wrong size (not registered), wrong encoding, truncated data.
-        let e = err(&depth_cam, MetricFrame::Depth(depth(8, 4, "16UC1", 64)));
+        let e = err(&depth_cam, MetricMessages::Depth(depth(8, 4, "16UC1", 64)));
         assert!(
             e.contains("/c/depth") && e.contains("8×4") && e.contains("4×2"),
             "{e}"
         );
-        let e = err(&depth_cam, MetricFrame::Depth(depth(4, 2, "rgb8", 16)));
+        let e = err(&depth_cam, MetricMessages::Depth(depth(4, 2, "rgb8", 16)));
         assert!(e.contains("/c/depth") && e.contains("32FC1"), "{e}");
-        let e = err(&depth_cam, MetricFrame::Depth(depth(4, 2, "16UC1", 15)));
+        let e = err(&depth_cam, MetricMessages::Depth(depth(4, 2, "16UC1", 15)));
         assert!(e.contains("/c/depth") && e.contains("15 bytes"), "{e}");
-        assert!(try_frame(&depth_cam, MetricFrame::Depth(depth(4, 2, "16UC1", 16))).is_ok());
+        assert!(try_frame(&depth_cam, MetricMessages::Depth(depth(4, 2, "16UC1", 16))).is_ok());
         // Stereo: P without a baseline and no extrinsic; NaN in P; an empty right image.
         let stereo_cam = CameraConfig {
             metric: MetricSource::Stereo(StereoConfig {
@@ -536,7 +544,7 @@ mod tests {
             }),
             ..depth_cam.clone()
         };
-        let right = |p3: f64, image: Image| MetricFrame::Stereo {
+        let right = |p3: f64, image: Image| MetricMessages::Stereo {
             image: CameraImage::Raw(image),
             info: Box::new(CameraInfo {
                 p: {
@@ -557,7 +565,7 @@ mod tests {
         let e = err(&stereo_cam, right(-1.2, rgb(0, 0)));
         assert!(e.contains("/c/right"), "{e}");
         let ok = try_frame(&stereo_cam, right(-1.2, rgb(4, 2))).unwrap();
-        let Some(FrameMetric::Stereo(view)) = &ok.metric else {
+        let Some(MetricImages::Stereo(view)) = &ok.metric else {
             panic!("no stereo view")
         };
         assert!((view.rig.baseline_m() - 0.12).abs() < 1e-12);

@@ -48,7 +48,7 @@ pub mod worker;
 pub use crate::config::TrackerConfig;
 pub use cause_log::CauseLog;
 pub use contract::{ControlCommand, FrameOutputs, FrameProcessor, FrameReport, ScheduleInfo};
-pub use frame::{camera_model_for, CameraId, Frame, FrameMetric, StereoView};
+pub use frame::{camera_model_for, CameraId, Frame, MetricImages, StereoView};
 pub use inputs::{camera_status, control_services, CameraInput, CameraStats};
 pub use keyframes::{Keyframe, KeyframeStore};
 pub use matcher::{cosine_similarity, PairMatcher, PairMatches};

@@ -1,6 +1,7 @@
 //! [`TrackerProcessor`]: the [`FrameProcessor`] the node and `imd replay` run — decode, track,
 //! build messages.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,8 @@ use super::map::messages::{
 };
 use super::map::session::pose_in_keyframe_with_cov;
 use super::map::{
-    KeyframeMap, Localized, MapDepth, MapError, MapKeyframe, MapMode, MapSession, StereoPoints,
+    KeyframeMap, Localized, MapDepth, MapError, MapKeyframe, MapMode, MapSession, Replace,
+    StereoPoints,
 };
 use super::matcher::PairMatcher;
 use super::messages::{track_messages, MessageContext};
@@ -44,6 +46,9 @@ pub struct TrackerProcessor<M: PairMatcher> {
     map_config: MapConfig,
     /// Where `save_map` writes the map.
     map_path: Option<std::path::PathBuf>,
+    /// The folder and manifest sha256 of this run's last save: the one map `save_map` may
+    /// replace without `map.overwrite`.
+    map_saved: Option<(std::path::PathBuf, String)>,
     /// Localization: the map frame in odom, fixed when a camera first localizes (so the chain
     /// goes on from where it was); map keyframes get their odom poses through it.
     odom_from_map: Option<nalgebra::Isometry3<f64>>,
@@ -72,7 +77,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         cameras: Vec<CameraConfig>,
     ) -> Result<Self, PipelineError> {
         let mut tracker = Tracker::new(matcher, config.tracker.clone(), config.pose.clone())?;
-        tracker.set_metric_options(MetricOptions::of(config))?;
+        tracker.set_metric_options(MetricOptions::of(config)?);
         tracker.set_integrity(config.integrity.clone())?;
         let metric: Vec<bool> = cameras
             .iter()
@@ -104,6 +109,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             last_localized: None,
             map_config: config.map.clone(),
             map_path: None,
+            map_saved: None,
             odom_from_map: None,
             map_from_odom: None,
             chain: None,
@@ -155,9 +161,9 @@ impl<M: PairMatcher> TrackerProcessor<M> {
 
     /// Open the configured map (`map.*`). The rule for an unusable map: in localization mode it
     /// is an error (the node refuses to start: the user asked to localize in it); in mapping
-    /// mode it is logged and the run starts an empty map, which `~/save_map` writes to
-    /// `map.path` (replacing what is there, atomically). No path: no map. Returns what was
-    /// done, also logged.
+    /// mode the run starts an empty map, which `~/save_map` writes to `map.path` — refusing to
+    /// replace a map there that this run did not write unless `map.overwrite` (a WARN says so
+    /// at start). No path: no map. Returns what was done, also logged.
     pub fn open_map(
         &mut self,
         map: &MapConfig,
@@ -168,7 +174,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         if path.is_empty() {
             return Ok(None);
         }
-        let dir = std::path::Path::new(path);
+        let dir = Path::new(path);
         let what = match map.mode {
             MapMode::Localization => {
                 let identity = self.tracker.matcher().identity()?;
@@ -181,17 +187,32 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             }
             MapMode::Mapping => {
                 self.start_mapping(odom_frame);
-                match super::map::load_manifest(dir) {
-                    Ok(m) => format!(
-                        "map: mapping; ~/save_map will replace the map of {} keyframes at {path}",
-                        m.keyframes.len()
-                    ),
-                    Err(MapError::Missing { .. }) => {
-                        format!("map: mapping; ~/save_map will write {path}")
-                    }
+                let replace = if map.overwrite {
+                    Replace::AnyMap
+                } else {
+                    Replace::Own(None)
+                };
+                match super::map::check_replaceable(dir, &replace) {
+                    Ok(()) => match super::map::load_manifest(dir) {
+                        Ok(m) => format!(
+                            "map: mapping; ~/save_map will replace the map of {} keyframes at \
+                             {path} (map.overwrite)",
+                            m.keyframes.len()
+                        ),
+                        Err(MapError::Missing { .. }) => {
+                            format!("map: mapping; ~/save_map will write {path}")
+                        }
+                        Err(e) => format!(
+                            "map: mapping; ~/save_map will replace the unusable map at {path} \
+                             (map.overwrite; {e})"
+                        ),
+                    },
                     Err(e) => {
-                        log::warn!("{e}; mapping starts an empty map");
-                        format!("map: mapping; the map at {path} is unusable, ~/save_map will replace it")
+                        log::warn!(
+                            "{e}; mapping goes on, but ~/save_map will refuse until map.path or \
+                             map.overwrite is changed"
+                        );
+                        format!("map: mapping; ~/save_map will not replace what is at {path}")
                     }
                 }
             }
@@ -206,8 +227,9 @@ impl<M: PairMatcher> TrackerProcessor<M> {
         self.map_path = Some(path.into());
     }
 
-    /// [`ControlCommand::SaveMap`]: export and save atomically; the status level and message.
-    fn save_map(&self) -> (u8, String) {
+    /// [`ControlCommand::SaveMap`]: export and save atomically (replacing only this run's own
+    /// earlier save unless `map.overwrite`); the status level and message.
+    fn save_map(&mut self) -> (u8, String) {
         let mode = self.map.as_ref().map(|s| s.mode());
         let path = match (&self.map_path, mode) {
             (_, None) => {
@@ -228,12 +250,20 @@ impl<M: PairMatcher> TrackerProcessor<M> {
                     "save_map: no map path set (map.path)".into(),
                 )
             }
-            (Some(path), Some(MapMode::Mapping)) => path,
+            (Some(path), Some(MapMode::Mapping)) => path.clone(),
+        };
+        let replace = match &self.map_saved {
+            _ if self.map_config.overwrite => Replace::AnyMap,
+            Some((dir, sha)) if *dir == path => Replace::Own(Some(sha.clone())),
+            _ => Replace::Own(None),
         };
         let saved = self
             .export_map()
-            .and_then(|m| m.ok_or_else(|| MapError::invalid(path, "no map session").into()))
-            .and_then(|m| Ok(super::map::save(&m, path)?));
+            .and_then(|m| m.ok_or_else(|| MapError::invalid(&path, "no map session").into()))
+            .and_then(|m| Ok(super::map::save(&m, &path, &replace)?));
+        if let Ok(r) = &saved {
+            self.map_saved = Some((path.clone(), r.manifest_sha256.clone()));
+        }
         match saved {
             Ok(r) => (
                 DiagnosticStatus::OK,
@@ -621,16 +651,25 @@ impl<M: PairMatcher> FrameProcessor for TrackerProcessor<M> {
         {
             log::error!("new tracker/pose parameters rejected: {e}");
         }
-        if let Err(e) = self.tracker.set_metric_options(MetricOptions::of(config)) {
-            log::error!("new absolute_pose/depth/stereo parameters rejected: {e}");
+        match MetricOptions::of(config) {
+            Ok(metric) => self.tracker.set_metric_options(metric),
+            Err(e) => log::error!("new absolute_pose/depth/stereo parameters rejected: {e}"),
         }
         if let Err(e) = self.tracker.set_integrity(config.integrity.clone()) {
             log::error!("new integrity parameters rejected: {e}");
         }
         self.odom.reconfigure(&config.node);
         self.node = config.node.clone();
-        // The map itself (path, mode) is fixed at start; its frame name and TF switch follow.
+        // The map's mode and a localization map are fixed at start; its frame name, TF switch,
+        // and, mapping, where and whether `save_map` may write follow.
         self.map_config.frame_id = config.map.frame_id.clone();
         self.map_config.publish_tf = config.map.publish_tf;
+        self.map_config.overwrite = config.map.overwrite;
+        let path = config.map.path.trim();
+        let mapping = self.map.as_ref().map(|m| m.mode()) == Some(MapMode::Mapping);
+        if mapping && !path.is_empty() && self.map_path.as_deref() != Some(Path::new(path)) {
+            log::info!("map: ~/save_map now writes {path}");
+            self.set_map_path(path);
+        }
     }
 }

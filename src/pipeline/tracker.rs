@@ -28,7 +28,7 @@ use std::time::Instant;
 use image::RgbImage;
 use nalgebra::{Matrix6, Rotation3, Vector3};
 
-use super::frame::FrameMetric;
+use super::frame::MetricImages;
 use super::integrity::{
     covariance_scale, inlier_spread, local_mapping, photometric_support, planar_ambiguity,
     scale_covariance, translation_parallax_px, GreyImage, MotionState,
@@ -222,13 +222,9 @@ impl<M: PairMatcher> Tracker<M> {
         Ok(())
     }
 
-    /// Set the metric path's options (PnP, valid depths, triangulation); checked first.
-    pub fn set_metric_options(&mut self, metric: MetricOptions) -> Result<(), PipelineError> {
-        metric.absolute_pose.validate()?;
-        metric.depth.validate()?;
-        metric.stereo.validate()?;
+    /// Set the metric path's options (PnP, valid depths, triangulation), checked when built.
+    pub fn set_metric_options(&mut self, metric: MetricOptions) {
         self.metric = metric;
-        Ok(())
     }
 
     /// Set the integrity checks, covariance calibration and lost-frame output; checked first.
@@ -285,7 +281,7 @@ impl<M: PairMatcher> Tracker<M> {
                     image: k.image.clone(),
                     model: k.model,
                     metric: match &k.depth {
-                        Some(MapDepth::Dense(d)) => Some(FrameMetric::Depth(d.clone())),
+                        Some(MapDepth::Dense(d)) => Some(MetricImages::Depth(d.clone())),
                         _ => None,
                     },
                 })
@@ -776,8 +772,8 @@ impl<M: PairMatcher> Tracker<M> {
     ) -> Result<Option<KeyframeDepth>, PipelineError> {
         match &frame.metric {
             None => Ok(None),
-            Some(FrameMetric::Depth(map)) => Ok(Some(KeyframeDepth::Dense(map.clone()))),
-            Some(FrameMetric::Stereo(view)) => {
+            Some(MetricImages::Depth(map)) => Ok(Some(KeyframeDepth::Dense(map.clone()))),
+            Some(MetricImages::Stereo(view)) => {
                 let right = self.matcher.prepare(&[&view.right])?.pop().ok_or_else(|| {
                     PipelineError::Matcher {
                         reason: "prepare returned no features for the right image".into(),

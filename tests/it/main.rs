@@ -14,7 +14,5 @@ mod odom_stereo;
 mod parity;
 mod pipeline;
 mod replay;
-mod replay_dirs;
-mod replay_metric;
 mod train;
 mod util;

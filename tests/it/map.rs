@@ -53,7 +53,7 @@ fn stereo_config(camera: &str) -> ImdConfig {
     };
     config.pose.max_iterations = 10_000;
     config.node.publish_debug_image = false;
-    // The oracle's calibration, as in replay_metric.rs.
+    // The oracle's calibration, as in replay/metric.rs.
     config.integrity.covariance_inflation = 1.0;
     config.integrity.covariance_noise_floor_px = 0.0;
     config.integrity.min_translation_parallax_px = 2.0;
@@ -179,7 +179,7 @@ fn a_map_built_by_camera_a_localizes_camera_b_without_a_hint() {
     // Through the disk and back.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
-    let report = map::save(&built, &dir).unwrap();
+    let report = map::save(&built, &dir, &map::Replace::AnyMap).unwrap();
     let oracle = Oracle::new(scene.clone());
     let identity = imd::pipeline::PairMatcher::identity(&oracle).unwrap();
     let loaded = map::load(&dir, Some(&identity)).unwrap();
@@ -323,7 +323,7 @@ fn map_info_describes_a_map_and_names_a_corrupt_file() {
     let (built, _) = build(&scene);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
-    map::save(&built, &dir).unwrap();
+    map::save(&built, &dir, &map::Replace::AnyMap).unwrap();
     let info = |json: bool| {
         let mut c = std::process::Command::new(crate::util::imd_bin());
         c.args(["map", "info"]).arg(&dir);
@@ -379,6 +379,34 @@ fn map_info_describes_a_map_and_names_a_corrupt_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nothing: missing"), "{stderr}");
+
+    // `imd map build --out` onto an existing map (even a damaged one) refuses without
+    // --overwrite, before reading the bag or loading a model; the map stays as it was.
+    let before = std::fs::read(dir.join(map::MANIFEST_FILE)).unwrap();
+    let out = std::process::Command::new(crate::util::imd_bin())
+        .args(["map", "build"])
+        .arg(fixture().join("map_a.mcap"))
+        .args([
+            "--camera",
+            "/cam0/image_raw/compressed",
+            "--model",
+            "/nonexistent",
+            "--out",
+        ])
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--out")
+            && stderr.contains("did not write")
+            && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(dir.join(map::MANIFEST_FILE)).unwrap(), before);
+    assert_eq!(std::fs::read(&blob).unwrap(), bytes);
 }
 
 #[test]
@@ -420,6 +448,62 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
         loaded.keyframes.len(),
         processor.export_map().unwrap().unwrap().keyframes.len()
     );
+    // Saving again replaces the run's own map.
+    let again = processor.control(ControlCommand::SaveMap);
+    assert_eq!(again[0].level, DiagnosticStatus::OK, "{}", again[0].message);
+
+    // Another run mapping at the same path does not replace it (the user's earlier map) unless
+    // `map.overwrite` is set, live; `map.path` set live saves elsewhere.
+    let (mut second, _) = run_bag(
+        &fixture().join("map_b.mcap"),
+        &config("camB"),
+        Oracle::new(scene.clone()),
+        MapRun::Build,
+    )
+    .unwrap();
+    second.set_map_path(&dir);
+    let refused = second.control(ControlCommand::SaveMap);
+    assert_eq!(
+        refused[0].level,
+        DiagnosticStatus::ERROR,
+        "{}",
+        refused[0].message
+    );
+    assert!(
+        refused[0].message.contains("did not write")
+            && refused[0].message.contains("map.overwrite"),
+        "{}",
+        refused[0].message
+    );
+    assert_eq!(
+        map::load(&dir, None).unwrap().keyframes.len(),
+        loaded.keyframes.len()
+    );
+    let mut live = config("camB");
+    live.map.path = tmp.path().join("elsewhere").display().to_string();
+    second.reconfigure(&live);
+    let status = second.control(ControlCommand::SaveMap);
+    assert_eq!(
+        status[0].level,
+        DiagnosticStatus::OK,
+        "{}",
+        status[0].message
+    );
+    let n_second = map::load(&tmp.path().join("elsewhere"), None)
+        .unwrap()
+        .keyframes
+        .len();
+    live.map.path = dir.display().to_string();
+    live.map.overwrite = true;
+    second.reconfigure(&live);
+    let status = second.control(ControlCommand::SaveMap);
+    assert_eq!(
+        status[0].level,
+        DiagnosticStatus::OK,
+        "{}",
+        status[0].message
+    );
+    assert_eq!(map::load(&dir, None).unwrap().keyframes.len(), n_second);
     // Localizing: the map is read-only.
     let (mut localizing, _) = run_bag(
         &fixture().join("map_b.mcap"),
@@ -446,7 +530,7 @@ fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
     let (built, _) = build(&scene);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
-    map::save(&built, &dir).unwrap();
+    map::save(&built, &dir, &map::Replace::AnyMap).unwrap();
     let processor = || {
         let config = config("camB");
         TrackerProcessor::new(
@@ -461,6 +545,7 @@ fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
         mode,
         frame_id: "map".into(),
         publish_tf: true,
+        overwrite: false,
     };
     // No path: no map.
     assert_eq!(
@@ -489,8 +574,19 @@ fn the_configured_map_opens_by_the_rule_localization_refuses_an_unusable_one() {
         .open_map(&cfg(MapMode::Mapping, &dir), "odom")
         .unwrap()
         .unwrap();
-    assert!(what.contains("unusable"), "{what}");
+    assert!(what.contains("will not replace"), "{what}");
     assert_eq!(p.map_session().unwrap().mode(), MapMode::Mapping);
+    let what = processor()
+        .open_map(
+            &MapConfig {
+                overwrite: true,
+                ..cfg(MapMode::Mapping, &dir)
+            },
+            "odom",
+        )
+        .unwrap()
+        .unwrap();
+    assert!(what.contains("will replace the unusable map"), "{what}");
     let missing = tmp.path().join("none");
     let err = processor()
         .open_map(&cfg(MapMode::Localization, &missing), "odom")
@@ -551,8 +647,21 @@ fn localizing_writes_map_pose_and_map_to_odom_into_the_output_bag() {
         Oracle::new(scene.clone()),
         MapRun::Localize(&built),
         Some(&out),
+        0,
     )
     .unwrap();
+    // `imd replay --map --max-frames N` stops after N frames, as without a map.
+    let (_, first) = run_bag_to(
+        &fixture().join("map_b.mcap"),
+        &cfg,
+        Oracle::new(scene.clone()),
+        MapRun::Localize(&built),
+        None,
+        7,
+    )
+    .unwrap();
+    assert_eq!((first.frames, first.per_frame.len()), (7, 7));
+    assert!(summary.frames > 7);
     let decoded = crate::replay::read_back(&out);
     let on = |topic: &str| crate::replay::messages_on(&decoded, topic);
     let map_pose = on("/imd_matcher/map_pose");
@@ -664,7 +773,7 @@ fn a_stereo_map_keeps_its_points_and_localizes_camera_b_with_metric_stereo_poses
     assert!(built.keyframes.len() >= 3, "{}", built.keyframes.len());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
-    let report = map::save(&built, &dir).unwrap();
+    let report = map::save(&built, &dir, &map::Replace::AnyMap).unwrap();
     let manifest = map::load_manifest(&dir).unwrap();
     let oracle = Oracle::new(scene.clone());
     let identity = imd::pipeline::PairMatcher::identity(&oracle).unwrap();
@@ -770,6 +879,7 @@ fn mapping_publishes_an_identity_map_to_odom_with_every_odom_unless_switched_off
             Oracle::new(scene.clone()),
             MapRun::Build,
             Some(&out),
+            0,
         )
         .unwrap();
         assert_eq!(summary.frames, 48);

@@ -10,7 +10,7 @@ use imd::geometry::depth::{lift_pixel, DepthRejection};
 use imd::geometry::metrics::rotation_error_deg;
 use imd::geometry::stereo::StereoRejection;
 use imd::geometry::{
-    estimate_absolute_pose, lift_matches, AbsolutePoseOptions, CameraModel, CameraPoint,
+    estimate_absolute_pose, lift_matches, AbsolutePoseOptions, CameraModel, CameraPoint, Checked,
     DepthImage, DepthOptions, DepthSamples, GeometryError, PixelMatch, PixelPoint, PointMatch,
     RelativePose, Rng, StereoOptions, StereoRig,
 };
@@ -138,7 +138,7 @@ fn rgbd_sequence_with_the_oracle_matcher_gives_metric_poses() {
     let seq = sequence();
     let (w, h) = (seq.camera.width as usize, seq.camera.height as usize);
     let mut rng = Rng::new(14);
-    let opts = AbsolutePoseOptions::default();
+    let opts = Checked::new(AbsolutePoseOptions::default()).unwrap();
     let mut worst_t: f64 = 0.0;
     let mut worst_r: f64 = 0.0;
     let mut nees = Vec::new();
@@ -150,8 +150,7 @@ fn rgbd_sequence_with_the_oracle_matcher_gives_metric_poses() {
             let frame = pair["frame"].as_u64().unwrap() as usize;
             let gt = relative(&seq.poses[kf], &seq.poses[frame]);
             let (matches, _) = oracle_matches(pair, ORACLE_NOISE_PX, &mut rng);
-            let lifted =
-                lift_matches(&matches, &image, &seq.camera, &DepthOptions::default()).unwrap();
+            let lifted = lift_matches(&matches, &image, &seq.camera, &Checked::default()).unwrap();
             let est = estimate_absolute_pose(&lifted.matches, &seq.camera, &opts).unwrap();
             // The distance travelled from the keyframe: |c_frame − c_kf| = |t_gt|.
             let travelled = gt.translation.norm();
@@ -307,7 +306,9 @@ fn middlebury_stereo_triangulates_the_dataset_depth_and_pnp_recovers_the_baselin
     let mut rng = Rng::new(193);
     let (first, _) = middlebury_matches(&data, ORACLE_NOISE_PX, &mut rng);
     let (second, _) = middlebury_matches(&data, ORACLE_NOISE_PX, &mut rng);
-    let points = rig.triangulate_matches(&first, &opts).unwrap();
+    let points = rig
+        .triangulate_matches(&first, &Checked::new(opts.clone()).unwrap())
+        .unwrap();
     let correspondences: Vec<PointMatch> = points
         .points
         .iter()
@@ -317,12 +318,7 @@ fn middlebury_stereo_triangulates_the_dataset_depth_and_pnp_recovers_the_baselin
             pixel: second[i].p1,
         })
         .collect();
-    let est = estimate_absolute_pose(
-        &correspondences,
-        &rig.right,
-        &AbsolutePoseOptions::default(),
-    )
-    .unwrap();
+    let est = estimate_absolute_pose(&correspondences, &rig.right, &Checked::default()).unwrap();
     let t = est.pose.translation;
     let e_r = rotation_error_deg(&est.pose.rotation, &Rotation3::identity());
     let sigma_t = est.covariance[(0, 0)].sqrt();
@@ -403,7 +399,7 @@ fn synthetic_camera() -> CameraModel {
 #[test]
 fn absolute_pose_is_accurate_under_outliers_and_its_covariance_matches_the_spread() {
     let camera = synthetic_camera();
-    let opts = AbsolutePoseOptions::default();
+    let opts = Checked::new(AbsolutePoseOptions::default()).unwrap();
     let mut rng = Rng::new(21);
     for outliers in [0.0, 0.5, 0.8] {
         let mut worst_t: f64 = 0.0;
@@ -456,7 +452,7 @@ fn absolute_pose_is_accurate_under_outliers_and_its_covariance_matches_the_sprea
 #[test]
 fn absolute_pose_failures_are_errors() {
     let camera = synthetic_camera();
-    let opts = AbsolutePoseOptions::default();
+    let opts = Checked::new(AbsolutePoseOptions::default()).unwrap();
     let (m, _) = pnp_problem(&mut Rng::new(1), 50, 0.0, 0.5);
     assert!(matches!(
         estimate_absolute_pose(&m[..2], &camera, &opts),
@@ -573,14 +569,9 @@ fn demo_model_on_the_rgbd_sequence() {
             assert!(status.success());
             let matches = imd::io::matches::read_matches_csv(&csv).unwrap();
             let gt = relative(&seq.poses[kf], &seq.poses[frame]);
-            let lifted =
-                lift_matches(&matches, &image, &seq.camera, &DepthOptions::default()).unwrap();
-            let est = estimate_absolute_pose(
-                &lifted.matches,
-                &seq.camera,
-                &AbsolutePoseOptions::default(),
-            )
-            .unwrap();
+            let lifted = lift_matches(&matches, &image, &seq.camera, &Checked::default()).unwrap();
+            let est =
+                estimate_absolute_pose(&lifted.matches, &seq.camera, &Checked::default()).unwrap();
             let travelled = gt.translation.norm();
             let e_t = (est.pose.translation - gt.translation).norm() / travelled;
             let e_r = rotation_error_deg(&est.pose.rotation, &gt.rotation);

@@ -49,7 +49,7 @@ fn config(stereo: bool) -> ImdConfig {
         ..Default::default()
     };
     config.node.publish_debug_image = false;
-    // The oracle's calibration (tests/it/replay_metric.rs): its errors are the geometry's model.
+    // The oracle's calibration (tests/it/replay/metric.rs): its errors are the geometry's model.
     config.integrity.covariance_inflation = 1.0;
     config.integrity.covariance_noise_floor_px = 0.0;
     config.integrity.min_translation_parallax_px = 2.0;

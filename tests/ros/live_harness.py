@@ -80,6 +80,18 @@ def rss_kib(pid):
     return None
 
 
+def alive(pid):
+    """Whether process `pid` runs (0: unknown, taken as alive; an exited, unreaped child is a
+    zombie, state Z)."""
+    if not pid:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Harness(Node):
     def __init__(self, args):
         super().__init__("imd_live_harness")
@@ -511,8 +523,15 @@ def scenario_overload(h, a):
     published = []
     period = 1.0 / a.rate
     start = time.monotonic()
-    for i in range(a.frames):
-        target = start + i * period
+    # --frames at --rate; then, until the node answered --min-answers frames (a slow machine),
+    # more at 2 Hz (still faster than the node; slow enough to leave the CPU to it), so there
+    # are enough processed frames to compare memory over.
+    i = -1
+    while True:
+        i += 1
+        if i >= a.frames and (len(h.odometry) >= a.min_answers or i >= 4 * a.frames):
+            break
+        target = start + min(i, a.frames) * period + max(0, i - a.frames) * 0.5
         delay = target - time.monotonic()
         if delay > 0:
             h.spin_for(delay)
@@ -717,6 +736,10 @@ def scenario_metric(h, a):
     for stamp, msgs in groups:
         if last is not None and not h.spin_until(lambda: h.answered(last), 120):
             raise SystemExit(f"no odometry for {last} in 120 s")
+        if last is not None and a.settle > 0:
+            # The node's /diagnostics carries the latest status once a second: keep each
+            # frame's status the latest for longer than that, so every frame's is seen.
+            h.spin_for(a.settle)
         for topic, _kind, m in msgs:
             pubs[topic].publish(m)
         published.append({"camera": "cam0", "stamp": list(stamp), "t": h.now()})
@@ -789,11 +812,15 @@ def main():
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--drain", type=float, default=3.0)
+    ap.add_argument("--min-answers", type=int, default=0,
+                    help="overload: publish past --frames until this many frames were answered")
     ap.add_argument("--duration", type=float, default=300.0, help="soak: seconds")
     ap.add_argument("--with-diagnostics", action="store_true")
     ap.add_argument("--bag", help="metric: the bag to publish")
     ap.add_argument("--topics", default="", help="metric: comma-separated topics to publish")
     ap.add_argument("--tf-static", action="store_true", help="metric: publish the bag's /tf_static")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="metric: seconds to wait after each answer before the next frame")
     ap.add_argument("--trigger", action="append", default=[],
                     help="metric: a Trigger service of the node to call after the frames")
     a = ap.parse_args()
@@ -801,8 +828,11 @@ def main():
     rclpy.init()
     h = Harness(a)
     # Wait until the node is up (its odometry publisher is discovered).
-    if not h.spin_until(lambda: h.count_publishers(f"{NODE}/odometry") > 0, 60):
-        print("imd_matcher never appeared", file=sys.stderr)
+    # A node that exits at start (a refused parameter) fails the scenario at once.
+    if not h.spin_until(lambda: h.count_publishers(f"{NODE}/odometry") > 0
+                        or not alive(a.node_pid), 60) or not alive(a.node_pid):
+        print("imd_matcher never appeared" if alive(a.node_pid) else
+              f"imd_matcher (pid {a.node_pid}) exited before it appeared", file=sys.stderr)
         os._exit(3)
     try:
         extra = SCENARIOS[a.scenario](h, a)

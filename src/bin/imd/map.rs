@@ -47,9 +47,13 @@ enum MapCommand {
         /// The aligned depth topic of the --camera at the same position (`-` for none).
         #[arg(long = "depth", value_name = "DEPTH_TOPIC", requires = "cameras")]
         depths: Vec<String>,
-        /// The map folder to write (created, or replaced atomically).
+        /// The map folder to write (created; a map there is replaced atomically only with
+        /// --overwrite, a folder with other files never).
         #[arg(long)]
         out: PathBuf,
+        /// Replace a map already at --out.
+        #[arg(long)]
+        overwrite: bool,
         /// Write the run's summary as JSON to this file.
         #[arg(long)]
         summary_json: Option<PathBuf>,
@@ -73,9 +77,17 @@ pub fn run(args: Args) -> Result<()> {
             cameras,
             depths,
             out,
+            overwrite,
             summary_json,
         } => {
             imd::io::paths::check_output_not_input(&out, &[&bag]).context("--out")?;
+            let replace = if overwrite {
+                map::Replace::AnyMap
+            } else {
+                map::Replace::Own(None)
+            };
+            // Before the run, so a refusal does not come after mapping the whole bag.
+            map::check_replaceable(&out, &replace).context("--out")?;
             let mut cfg = match &config {
                 Some(path) => ImdConfig::from_file(path)?,
                 None => ImdConfig::default(),
@@ -89,7 +101,7 @@ pub fn run(args: Args) -> Result<()> {
             if cfg.cameras.image_topics.is_empty() {
                 bail!("no cameras: give --camera IMAGE_TOPIC[,CAMERA_INFO_TOPIC] or cameras in --config");
             }
-            build(&bag, &cfg, &out, summary_json.as_deref())
+            build(&bag, &cfg, &out, &replace, summary_json.as_deref())
         }
         MapCommand::Info { path, json } => info(&path, json),
     }
@@ -100,7 +112,13 @@ fn load_matcher(config: &ImdConfig) -> Result<ImdMatcher> {
         .with_context(|| format!("loading the matcher from {:?}", config.model.model_dir))
 }
 
-fn build(bag: &Path, config: &ImdConfig, out: &Path, summary_json: Option<&Path>) -> Result<()> {
+fn build(
+    bag: &Path,
+    config: &ImdConfig,
+    out: &Path,
+    replace: &map::Replace,
+    summary_json: Option<&Path>,
+) -> Result<()> {
     let matcher = load_matcher(config)?;
     let (processor, summary) = run_bag(bag, config, matcher, MapRun::Build)
         .with_context(|| format!("mapping {}", bag.display()))?;
@@ -116,7 +134,8 @@ fn build(bag: &Path, config: &ImdConfig, out: &Path, summary_json: Option<&Path>
         );
     }
     let t = Instant::now();
-    let report = map::save(&built, out).with_context(|| format!("saving {}", out.display()))?;
+    let report =
+        map::save(&built, out, replace).with_context(|| format!("saving {}", out.display()))?;
     eprintln!(
         "mapped {}: {} frames, {} failed; saved {} keyframes to {} ({} bytes, {} per keyframe, \
          {:.2} s)",
@@ -149,6 +168,7 @@ pub fn localize(
     map_dir: &Path,
     out: Option<&Path>,
     summary_json: Option<&Path>,
+    max_frames: u64,
 ) -> Result<()> {
     // A map that cannot be used fails before the model loads.
     map::load_manifest(map_dir)?;
@@ -161,8 +181,15 @@ pub fn localize(
     let t = Instant::now();
     let loaded = map::load(map_dir, Some(&identity))?;
     let read_s = t.elapsed().as_secs_f64();
-    let (_, summary) = run_bag_to(bag, &config, matcher, MapRun::Localize(&loaded), out)
-        .with_context(|| format!("localizing {} in {}", bag.display(), map_dir.display()))?;
+    let (_, summary) = run_bag_to(
+        bag,
+        &config,
+        matcher,
+        MapRun::Localize(&loaded),
+        out,
+        max_frames,
+    )
+    .with_context(|| format!("localizing {} in {}", bag.display(), map_dir.display()))?;
     print_localized(&summary, read_s);
     if let Some(path) = summary_json {
         write_json(path, &summary)?;

@@ -144,7 +144,7 @@ fn answer(line: &str, base: &AbsolutePoseOptions, inlier_mask: bool) -> Result<V
     if let Some(s) = problem.seed {
         opts.seed = s;
     }
-    opts.validate().map_err(|e| e.to_string())?;
+    let opts = imd::geometry::Checked::new(opts).map_err(|e| e.to_string())?;
     // The estimator alone under the clock (parsing stays outside).
     let start = Instant::now();
     let result = estimate_absolute_pose(&problem.matches, &problem.camera, &opts);

@@ -259,6 +259,7 @@ pub fn run(args: Args) -> Result<()> {
             map,
             args.out.as_deref(),
             args.summary_json.as_deref(),
+            args.max_frames,
         );
     }
     install_stop_handlers();

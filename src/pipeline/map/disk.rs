@@ -18,6 +18,11 @@
 //! written the same way and renamed over the old one (the one atomic step); only then are the
 //! blobs no manifest lists removed. A crash at any point leaves either the old manifest with all
 //! its blobs or the new one with all of its own.
+//!
+//! Saving never replaces what the caller did not mean to ([`Replace`]): a folder holding other
+//! files than a map's is refused (its `keyframes/` might be someone's), and so is a map this
+//! process did not write there, unless the user asked to replace maps (`map.overwrite`,
+//! `imd map build --overwrite`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -117,10 +122,71 @@ pub struct SaveReport {
     pub written: usize,
     /// Files of the previous map removed (no longer listed).
     pub removed: usize,
+    /// sha256 of the manifest written: names this save for [`Replace::Own`].
+    pub manifest_sha256: String,
 }
 
-/// Save `map` into `dir` atomically (see the module doc); creates `dir` when missing.
-pub fn save(map: &KeyframeMap, dir: &Path) -> Result<SaveReport, MapError> {
+/// What [`save`] may replace in its folder (a missing or empty folder is always fine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replace {
+    /// A map only when it is the one this process saved there last (its manifest's sha256,
+    /// [`SaveReport::manifest_sha256`]); `None`: no map at all.
+    Own(Option<String>),
+    /// Any map: the user asked to replace maps.
+    AnyMap,
+}
+
+/// Check that [`save`] into `dir` may go ahead under `replace` (see the module doc); callers
+/// with a long run before the save check first, so a refusal comes before the work.
+pub fn check_replaceable(dir: &Path, replace: &Replace) -> Result<(), MapError> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(MapError::io(dir, e)),
+        Ok(entries) => entries,
+    };
+    let mut has_manifest = false;
+    for entry in entries {
+        let name = entry
+            .map_err(|e| MapError::io(dir, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name == MANIFEST {
+            has_manifest = true;
+        } else if name != BLOBS && !name.starts_with(&format!("{MANIFEST}{TMP_SUFFIX}")) {
+            return Err(MapError::NotAMap {
+                path: dir.display().to_string(),
+                entry: name,
+            });
+        }
+    }
+    // No manifest: empty, or what a first save that crashed before its manifest left.
+    if !has_manifest {
+        return Ok(());
+    }
+    let path = dir.join(MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|e| MapError::io(&path, e))?;
+    match replace {
+        Replace::AnyMap => Ok(()),
+        Replace::Own(Some(own)) if *own == sha256_hex(&bytes) => Ok(()),
+        Replace::Own(_) => Err(MapError::Exists {
+            path: path.display().to_string(),
+            found: match serde_json::from_slice::<Manifest>(&bytes) {
+                Ok(m) => format!(
+                    "a map of {} keyframe(s) (model {})",
+                    m.keyframes.len(),
+                    m.model
+                ),
+                Err(_) => "a manifest that does not parse".into(),
+            },
+        }),
+    }
+}
+
+/// Save `map` into `dir` atomically when `replace` allows it (see the module doc); creates
+/// `dir` when missing.
+pub fn save(map: &KeyframeMap, dir: &Path, replace: &Replace) -> Result<SaveReport, MapError> {
+    check_replaceable(dir, replace)?;
     let blobs = dir.join(BLOBS);
     std::fs::create_dir_all(&blobs).map_err(|e| MapError::io(&blobs, e))?;
     let mut report = SaveReport {
@@ -172,6 +238,7 @@ pub fn save(map: &KeyframeMap, dir: &Path) -> Result<SaveReport, MapError> {
     let text = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| MapError::invalid(&dir.join(MANIFEST), e.to_string()))?;
     report.bytes += text.len() as u64;
+    report.manifest_sha256 = sha256_hex(&text);
     write_synced(&dir.join(MANIFEST), &text)?;
     sync_dir(dir)?;
     // The new manifest is in place: what it does not list is garbage now (and so are the

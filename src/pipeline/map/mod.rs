@@ -21,7 +21,8 @@ use image::RgbImage;
 use sha2::{Digest, Sha256};
 
 pub use disk::{
-    load, load_manifest, save, Manifest, ManifestKeyframe, SaveReport, MANIFEST as MANIFEST_FILE,
+    check_replaceable, load, load_manifest, save, Manifest, ManifestKeyframe, Replace, SaveReport,
+    MANIFEST as MANIFEST_FILE,
 };
 pub use session::{Localized, MapCounters, MapMode, MapSession};
 pub use stereo::{ManifestStereo, StereoPoints};
@@ -142,6 +143,18 @@ pub enum MapError {
     /// A file is there, of the right size and checksum, but not what it should be.
     #[error("map: {path}: {reason}")]
     Invalid { path: String, reason: String },
+    /// Saving would replace a map this process did not write.
+    #[error(
+        "map: {path}: holds {found} that this run did not write; expected a missing or empty \
+         folder (set map.overwrite: true, or pass --overwrite, to replace it; or save elsewhere)"
+    )]
+    Exists { path: String, found: String },
+    /// Saving into a folder with other files than a map's.
+    #[error(
+        "map: {path}: holds {entry:?}, not part of a map; expected a missing or empty folder, or \
+         a map (manifest.json, keyframes/)"
+    )]
+    NotAMap { path: String, entry: String },
     /// Reading or writing failed.
     #[error("map: {path}: {source}")]
     Io {

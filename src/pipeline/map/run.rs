@@ -110,17 +110,19 @@ pub fn run_bag<M: PairMatcher>(
     matcher: M,
     run: MapRun<'_>,
 ) -> Result<(TrackerProcessor<M>, MapRunSummary), PipelineError> {
-    run_bag_to(bag, config, matcher, run, None)
+    run_bag_to(bag, config, matcher, run, None, 0)
 }
 
 /// [`run_bag`], writing every frame's messages and statuses to the output bag `output` (MCAP
-/// file or rosbag2 folder) when given, on the node's topics (`imd replay`'s layout).
+/// file or rosbag2 folder) when given, on the node's topics (`imd replay`'s layout); stops after
+/// `max_frames` frames (0 = all, as `imd replay --max-frames`).
 pub fn run_bag_to<M: PairMatcher>(
     bag: &Path,
     config: &ImdConfig,
     matcher: M,
     run: MapRun<'_>,
     output: Option<&Path>,
+    max_frames: u64,
 ) -> Result<(TrackerProcessor<M>, MapRunSummary), PipelineError> {
     let cameras = config.cameras().map_err(|e| PipelineError::InvalidConfig {
         field: "cameras".into(),
@@ -149,7 +151,13 @@ pub fn run_bag_to<M: PairMatcher>(
     }
     summary.map_load_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    for frame in BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)? {
+    let frames = BagFrames::new(&reader, &cameras, config.node.sync_tolerance_s)?;
+    let limit = if max_frames == 0 {
+        usize::MAX
+    } else {
+        usize::try_from(max_frames).unwrap_or(usize::MAX)
+    };
+    for frame in frames.take(limit) {
         let frame = frame?;
         match processor.track_frame(&frame, &ScheduleInfo::default()) {
             Ok((out, outputs)) => {

@@ -64,7 +64,7 @@ fn map(version: i32, n: u32, w: u32, h: u32) -> KeyframeMap {
 
 fn saved(dir: &Path) -> KeyframeMap {
     let m = map(1, 3, 40, 30);
-    save(&m, dir).unwrap();
+    save(&m, dir, &Replace::AnyMap).unwrap();
     m
 }
 
@@ -90,14 +90,81 @@ fn a_saved_map_loads_back_equal() {
     }
     // Saving again over it rewrites nothing and removes nothing; a smaller map removes the
     // blobs of the keyframes it dropped.
-    let again = save(&m, &dir).unwrap();
+    let own = Replace::Own(Some(sha256_hex(
+        &std::fs::read(dir.join(MANIFEST_FILE)).unwrap(),
+    )));
+    let again = save(&m, &dir, &own).unwrap();
     assert_eq!((again.written, again.removed), (0, 0));
     let mut smaller = m.clone();
     smaller.keyframes.truncate(1);
-    let r = save(&smaller, &dir).unwrap();
+    let r = save(&smaller, &dir, &Replace::Own(Some(again.manifest_sha256))).unwrap();
     assert_eq!((r.written, r.removed), (0, 4));
     assert_eq!(load(&dir, None).unwrap().keyframes.len(), 1);
     assert_eq!(std::fs::read_dir(dir.join("keyframes")).unwrap().count(), 2);
+}
+
+/// Saving replaces a map only when it is this process's own last save or the user asked; a
+/// folder with other files is never written into; the refused map stays whole.
+#[test]
+fn saving_never_replaces_a_map_or_files_it_was_not_asked_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    let first = save(&map(1, 3, 40, 30), &dir, &Replace::Own(None)).unwrap();
+    let other = map(2, 2, 40, 30);
+    let files = |d: &Path| std::fs::read_dir(d.join("keyframes")).unwrap().count();
+    for refused in [Replace::Own(None), Replace::Own(Some("0".repeat(64)))] {
+        let e = save(&other, &dir, &refused).expect_err("another run's map must stay");
+        let text = e.to_string();
+        assert!(matches!(e, MapError::Exists { .. }), "{text}");
+        assert!(
+            text.contains("manifest.json")
+                && text.contains("3 keyframe(s)")
+                && text.contains("map.overwrite"),
+            "{text}"
+        );
+        assert_eq!(load(&dir, None).unwrap().keyframes.len(), 3);
+        assert_eq!(files(&dir), 6);
+    }
+    // Its own last save, or any map when asked.
+    let second = save(&other, &dir, &Replace::Own(Some(first.manifest_sha256))).unwrap();
+    assert_eq!(load(&dir, None).unwrap().keyframes.len(), 2);
+    assert_ne!(second.manifest_sha256, "");
+    save(&map(3, 1, 40, 30), &dir, &Replace::AnyMap).unwrap();
+    assert_eq!(load(&dir, None).unwrap().keyframes.len(), 1);
+    // A manifest that does not parse is still somebody's map.
+    std::fs::write(dir.join(MANIFEST_FILE), b"{ not json").unwrap();
+    let e = save(&other, &dir, &Replace::Own(None))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not parse"), "{e}");
+
+    // A folder with anything else in it: refused even when replacing maps is allowed, its
+    // files untouched.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("keyframes")).unwrap();
+    std::fs::write(home.join("keyframes/holiday.png"), b"x").unwrap();
+    std::fs::write(home.join("notes.txt"), b"mine").unwrap();
+    for replace in [Replace::Own(None), Replace::AnyMap] {
+        let e = save(&other, &home, &replace).expect_err("not a map folder");
+        assert!(
+            matches!(e, MapError::NotAMap { ref entry, .. } if entry == "notes.txt"),
+            "{e}"
+        );
+    }
+    assert!(home.join("keyframes/holiday.png").exists());
+    assert!(!home.join(MANIFEST_FILE).exists());
+
+    // An empty folder, or the debris of a first save that died before its manifest: fine.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    save(&other, &empty, &Replace::Own(None)).unwrap();
+    let debris = tmp.path().join("debris");
+    std::fs::create_dir_all(debris.join("keyframes")).unwrap();
+    std::fs::write(debris.join("keyframes/abc.png.tmp"), b"partial").unwrap();
+    std::fs::write(debris.join("manifest.json.tmp"), b"partial").unwrap();
+    save(&other, &debris, &Replace::Own(None)).unwrap();
+    assert_eq!(load(&debris, None).unwrap().keyframes.len(), 2);
+    assert_eq!(files(&debris), 4, "the debris is removed");
 }
 
 fn manifest_of(dir: &Path) -> Manifest {
@@ -216,7 +283,7 @@ fn a_blob_swapped_for_another_valid_one_is_caught_by_its_contents() {
     let dir = tmp.path().join("map");
     let mut m = map(1, 2, 40, 30);
     m.keyframes[1] = keyframe(1, 1, 20, 10);
-    save(&m, &dir).unwrap();
+    save(&m, &dir, &Replace::AnyMap).unwrap();
     let path = dir.join("manifest.json");
     let mut manifest = manifest_of(&dir);
     manifest.keyframes[0].data = manifest.keyframes[1].data.clone();
@@ -250,6 +317,7 @@ fn model_identity_changes_with_the_heads_and_the_extra() {
 
 /// The variable that turns [`save_loop_child`] into a process that saves forever.
 const CHILD_DIR: &str = "IMD_MAP_SAVE_LOOP_DIR";
+const CHILD_STARTED: &str = "IMD_MAP_SAVE_LOOP_STARTED";
 
 /// Not a test on its own: run by [`a_save_killed_at_any_moment_leaves_a_loadable_map`] as a
 /// child process that saves maps of changing content until it is killed.
@@ -259,9 +327,18 @@ fn save_loop_child() {
         return;
     };
     let dir = Path::new(&dir);
+    // Tell the parent the loop starts (process start-up varies with the machine's load).
+    if let Ok(started) = std::env::var(CHILD_STARTED) {
+        std::fs::write(started, b"").unwrap();
+    }
     for version in 2.. {
         // Different sizes so every version writes different blobs and drops the old ones.
-        save(&map(version, 2 + (version as u32 % 4), 160, 120), dir).unwrap();
+        save(
+            &map(version, 2 + (version as u32 % 4), 160, 120),
+            dir,
+            &Replace::AnyMap,
+        )
+        .unwrap();
     }
 }
 
@@ -269,10 +346,12 @@ fn save_loop_child() {
 fn a_save_killed_at_any_moment_leaves_a_loadable_map() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
-    save(&map(1, 3, 160, 120), &dir).unwrap();
+    save(&map(1, 3, 160, 120), &dir, &Replace::AnyMap).unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut versions_seen = std::collections::BTreeSet::new();
+    let started = tmp.path().join("started");
     for round in 0..12u64 {
+        let _ = std::fs::remove_file(&started);
         let mut child = std::process::Command::new(&exe)
             .args([
                 "--exact",
@@ -281,12 +360,17 @@ fn a_save_killed_at_any_moment_leaves_a_loadable_map() {
                 "1",
             ])
             .env(CHILD_DIR, &dir)
+            .env(CHILD_STARTED, &started)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Kill after 0.1–0.7 s (a save takes ~0.1 s in a debug build, after the process
-        // starts): mid-blob, mid-manifest, between the rename and the cleanup.
+        let t = std::time::Instant::now();
+        while !started.exists() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Kill 0.1–0.7 s into the loop (a save takes ~0.1 s in a debug build): mid-blob,
+        // mid-manifest, between the rename and the cleanup.
         std::thread::sleep(Duration::from_millis(100 + (round * 97) % 600));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -364,7 +448,7 @@ fn a_stereo_keyframe_round_trips_with_its_points_and_rig() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("map");
     let m = stereo_map();
-    save(&m, &dir).unwrap();
+    save(&m, &dir, &Replace::AnyMap).unwrap();
     let manifest = manifest_of(&dir);
     assert_eq!(manifest.version, FORMAT_VERSION);
     assert_eq!(
@@ -442,7 +526,7 @@ fn a_version_1_map_loads_and_may_not_name_a_stereo_entry() {
     assert_eq!(back.keyframes.len(), m.keyframes.len());
     assert_eq!(back.keyframes[0].depth, m.keyframes[0].depth);
     // A stereo keyframe in a manifest claiming version 1 is refused.
-    save(&stereo_map(), &dir).unwrap();
+    save(&stereo_map(), &dir, &Replace::AnyMap).unwrap();
     let mut value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     value["version"] = 1.into();
@@ -580,7 +664,7 @@ fn bad_stereo_points_are_refused_naming_the_file_and_what_was_expected() {
         ),
     ];
     for (what, tensors, expected) in cases {
-        save(&stereo_map(), &dir).unwrap();
+        save(&stereo_map(), &dir, &Replace::AnyMap).unwrap();
         rewrite_blob(&dir, 1, &tensors);
         let e = err(&dir, None);
         assert!(
@@ -589,7 +673,7 @@ fn bad_stereo_points_are_refused_naming_the_file_and_what_was_expected() {
         );
     }
     // The blob is right, the manifest's count is not (n mismatch).
-    save(&stereo_map(), &dir).unwrap();
+    save(&stereo_map(), &dir, &Replace::AnyMap).unwrap();
     let path = dir.join("manifest.json");
     let mut manifest = manifest_of(&dir);
     manifest.keyframes[2].stereo.as_mut().unwrap().points = 13;
@@ -632,7 +716,7 @@ fn bad_stereo_points_are_refused_naming_the_file_and_what_was_expected() {
         ),
     ];
     for (edit, expected) in edits {
-        save(&stereo_map(), &dir).unwrap();
+        save(&stereo_map(), &dir, &Replace::AnyMap).unwrap();
         let mut manifest = manifest_of(&dir);
         edit(&mut manifest);
         std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();

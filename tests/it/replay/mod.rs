@@ -9,6 +9,9 @@
 //!   truncated CDR message, an image with too little data): outputs per topic, the malformed
 //!   message reported with topic + index and skipped, the undecodable frame reported.
 
+mod dirs;
+mod metric;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
