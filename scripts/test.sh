@@ -10,7 +10,26 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n==> %s (%s)\n' "$*" "$(date +%H:%M:%S)" >&2; }
+# Each step's wall time, printed at the end (CI must stay under 45 min: see which step grew).
+timings=()
+step_name="" step_start=$SECONDS suite_start=$SECONDS
+end_step() {
+  [ -n "$step_name" ] && timings+=("$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")")
+  return 0
+}
+print_times() {
+  end_step
+  step_name=""
+  printf '\nstep times:\n' >&2
+  printf '  %s\n' "${timings[@]}" >&2
+  printf '  %5ds  total\n' $((SECONDS - suite_start)) >&2
+}
+trap print_times EXIT
+step() {
+  end_step
+  step_name="$*" step_start=$SECONDS
+  printf '\n==> %s (%s)\n' "$*" "$(date +%H:%M:%S)" >&2
+}
 
 step "bootstrap (project venv with torch==2.13.0 and the Python test oracles)"
 scripts/bootstrap.sh >/dev/null
