@@ -684,8 +684,15 @@ fn bad_stereo_points_are_refused_naming_the_file_and_what_was_expected() {
             && e.contains("expected F32 [13, 2] (the manifest's stereo.points = 13)"),
         "{e}"
     );
-    // Manifest entries: depth `stereo` without the rig, a rig on a depth-image keyframe, a
-    // right camera with a negative focal length, a rectified rig that rotates.
+}
+
+/// Manifest entries: depth `stereo` without the rig, a rig on a depth-image keyframe, a right
+/// camera with a negative focal length, a rectified rig that rotates.
+#[test]
+fn bad_stereo_manifest_entries_are_refused_naming_the_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("map");
+    let path = dir.join("manifest.json");
     let edits: Vec<(ManifestEdit, &str)> = vec![
         (
             |m| m.keyframes[1].stereo = None,
