@@ -14,26 +14,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 frames="${1:-30}"
-if [ -z "${ROS_DISTRO:-}" ]; then
-  # shellcheck disable=SC1091
-  . .ros/env.sh
-fi
-export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-77}" FASTDDS_BUILTIN_TRANSPORTS=SHM
-export FASTRTPS_DEFAULT_PROFILES_FILE="${FASTRTPS_DEFAULT_PROFILES_FILE:-$root/config/fastdds_shm.xml}"
-python="$root/.ros/bin/python"
-[ -x "$python" ] || python=python3
-profile="${IMD_PROFILE:-release}"
-if [ "$profile" = release ]; then
-  cargo build --release --features ros --bin imd_matcher >&2
-else
-  cargo build --features ros --bin imd_matcher >&2
-fi
+# shellcheck source=scripts/lib/node.sh
+. scripts/lib/node.sh
+node_env 77
 out="$(mktemp -d)"
-target/$profile/imd_matcher --ros-args --params-file config/matcher.yaml \
-  -p model.model_dir:="$root/models/imd-tiny-synth" -p node.publish_debug_image:=false \
-  >"$out/node.log" 2>&1 &
-node=$!
-trap 'kill -INT $node 2>/dev/null || true; rm -rf "$out"' EXIT
+start_node "$out"
 "$python" tests/ros/live_harness.py pace --frames "$frames" --with-diagnostics \
   --out "$out/pace.json" --node-pid "$node" --time-limit 600
 "$python" - "$out/pace.json" <<'PY'

@@ -14,30 +14,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 duration="${1:-300}"
 rate="${2:-5}"
-if [ -z "${ROS_DISTRO:-}" ]; then
-  # shellcheck disable=SC1091
-  . .ros/env.sh
-fi
-export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-78}" FASTDDS_BUILTIN_TRANSPORTS=SHM
-export FASTRTPS_DEFAULT_PROFILES_FILE="${FASTRTPS_DEFAULT_PROFILES_FILE:-$root/config/fastdds_shm.xml}"
-python="$root/.ros/bin/python"
-[ -x "$python" ] || python=python3
-profile="${IMD_PROFILE:-release}"
-if [ "$profile" = release ]; then
-  cargo build --release --features ros --bin imd_matcher >&2
-else
-  cargo build --features ros --bin imd_matcher >&2
-fi
+# shellcheck source=scripts/lib/node.sh
+. scripts/lib/node.sh
+node_env 78
 out="$(mktemp -d)"
-target/$profile/imd_matcher --ros-args --params-file config/matcher.yaml \
-  -p model.model_dir:="$root/models/imd-tiny-synth" -p node.publish_debug_image:=false \
+start_node "$out" \
   -p "cameras.names:=[cam0, cam1]" \
   -p "cameras.image_topics:=[/cam0/image_raw, /cam1/image_raw]" \
   -p "cameras.camera_info_topics:=[/cam0/camera_info, /cam1/camera_info]" \
-  -p "cameras.optical_frames:=['', '']" \
-  >"$out/node.log" 2>&1 &
-node=$!
-trap 'kill -INT $node 2>/dev/null || true; rm -rf "$out"' EXIT
+  -p "cameras.optical_frames:=['', '']"
 "$python" tests/ros/live_harness.py soak --duration "$duration" --rate "$rate" \
   --out "$out/soak.json" --node-pid "$node" --time-limit "$((duration + 120))"
 "$python" - "$out/soak.json" <<'PY'

@@ -23,10 +23,15 @@ Usage (as scripts/train_demo.sh runs it):
 
 import argparse
 import json
+import os
 import pathlib
 import shutil
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sd_backbone  # noqa: E402
 
 # Sizes of the demo backbone (also recorded in models/imd-tiny-synth/README.md).
 UNET_CHANNELS = [32, 64, 64, 64]
@@ -42,45 +47,21 @@ CLIP = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_atte
 
 
 def build_unet():
-    from diffusers import UNet2DConditionModel
-    return UNet2DConditionModel(
-        sample_size=32,
-        in_channels=LATENT_CHANNELS,
-        out_channels=LATENT_CHANNELS,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        block_out_channels=tuple(UNET_CHANNELS),
-        layers_per_block=UNET_LAYERS,
-        attention_head_dim=tuple(UNET_HEADS),
-        cross_attention_dim=CROSS_DIM,
-        use_linear_projection=True,
-        upcast_attention=True,
-        norm_num_groups=NORM_GROUPS,
-        flip_sin_to_cos=True,
-        freq_shift=0,
+    return sd_backbone.build_unet(
+        UNET_CHANNELS, UNET_HEADS, UNET_LAYERS, LATENT_CHANNELS, NORM_GROUPS, CROSS_DIM
     )
 
 
 def build_vae():
-    from diffusers import AutoencoderKL
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=tuple(VAE_CHANNELS),
-        layers_per_block=VAE_LAYERS,
-        latent_channels=LATENT_CHANNELS,
-        norm_num_groups=NORM_GROUPS,
-        sample_size=64,
+    return sd_backbone.build_vae(
+        VAE_CHANNELS, VAE_LAYERS, LATENT_CHANNELS, NORM_GROUPS,
         # A from-scratch encoder has no SD latent statistics to normalise: keep its scale.
         scaling_factor=1.0,
     )
 
 
 def build_clip():
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-    return CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP))
+    return sd_backbone.build_clip(CLIP)
 
 
 def main():

@@ -27,12 +27,17 @@ Usage (committed fixture):
 import argparse
 import json
 import math
+import os
 import pathlib
 import shutil
+import sys
 
 import torch
 import yaml
 from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sd_backbone  # noqa: E402
 
 # Small SD2.1-structured sizes. Channels must be divisible by the group-norm groups and by
 # the per-block head counts.
@@ -59,43 +64,15 @@ IMD_YAML = {
 
 
 def build_unet():
-    from diffusers import UNet2DConditionModel
-    return UNet2DConditionModel(
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        block_out_channels=tuple(UNET_CHANNELS),
-        layers_per_block=2,
-        attention_head_dim=tuple(UNET_HEADS),
-        cross_attention_dim=CROSS_DIM,
-        use_linear_projection=True,
-        upcast_attention=True,
-        norm_num_groups=NORM_GROUPS,
-        flip_sin_to_cos=True,
-        freq_shift=0,
-    )
+    return sd_backbone.build_unet(UNET_CHANNELS, UNET_HEADS, 2, 4, NORM_GROUPS, CROSS_DIM)
 
 
 def build_vae():
-    from diffusers import AutoencoderKL
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=tuple(VAE_CHANNELS),
-        layers_per_block=2,
-        latent_channels=4,
-        norm_num_groups=NORM_GROUPS,
-        sample_size=64,
-    )
+    return sd_backbone.build_vae(VAE_CHANNELS, 2, 4, NORM_GROUPS)
 
 
 def build_clip():
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-    return CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP))
+    return sd_backbone.build_clip(CLIP)
 
 
 def head_shapes(feature_channels, context_dim, clip_hidden, cfg):
