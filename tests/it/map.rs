@@ -409,10 +409,24 @@ fn map_info_describes_a_map_and_names_a_corrupt_file() {
     assert_eq!(std::fs::read(&blob).unwrap(), bytes);
 }
 
+/// `~/save_map` on `p`: its status's level must be `level` and its message hold every one of
+/// `needles`.
+fn save_map_expecting<M: imd::pipeline::PairMatcher>(
+    p: &mut imd::pipeline::TrackerProcessor<M>,
+    level: u8,
+    needles: &[&str],
+) {
+    use imd::pipeline::{ControlCommand, FrameProcessor};
+    let status = p.control(ControlCommand::SaveMap);
+    let message = &status[0].message;
+    assert_eq!(status[0].level, level, "{message}");
+    assert!(needles.iter().all(|n| message.contains(n)), "{message}");
+}
+
 #[test]
 fn save_map_saves_while_mapping_and_refuses_in_localization() {
     use imd::io::msgs::diagnostic_msgs::DiagnosticStatus;
-    use imd::pipeline::{ControlCommand, FrameProcessor};
+    use imd::pipeline::FrameProcessor;
     let scene = scene();
     let (mut processor, _) = run_bag(
         &fixture().join("map_a.mcap"),
@@ -421,36 +435,18 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
         MapRun::Build,
     )
     .unwrap();
-    let status = processor.control(ControlCommand::SaveMap);
-    assert_eq!(
-        status[0].level,
-        DiagnosticStatus::WARN,
-        "{}",
-        status[0].message
-    );
-    assert!(
-        status[0].message.contains("map.path"),
-        "{}",
-        status[0].message
-    );
+    save_map_expecting(&mut processor, DiagnosticStatus::WARN, &["map.path"]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("saved");
     processor.set_map_path(&dir);
-    let status = processor.control(ControlCommand::SaveMap);
-    assert_eq!(
-        status[0].level,
-        DiagnosticStatus::OK,
-        "{}",
-        status[0].message
-    );
+    save_map_expecting(&mut processor, DiagnosticStatus::OK, &[]);
     let loaded = map::load(&dir, None).unwrap();
     assert_eq!(
         loaded.keyframes.len(),
         processor.export_map().unwrap().unwrap().keyframes.len()
     );
     // Saving again replaces the run's own map.
-    let again = processor.control(ControlCommand::SaveMap);
-    assert_eq!(again[0].level, DiagnosticStatus::OK, "{}", again[0].message);
+    save_map_expecting(&mut processor, DiagnosticStatus::OK, &[]);
 
     // Another run mapping at the same path does not replace it (the user's earlier map) unless
     // `map.overwrite` is set, live; `map.path` set live saves elsewhere.
@@ -462,47 +458,25 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
     )
     .unwrap();
     second.set_map_path(&dir);
-    let refused = second.control(ControlCommand::SaveMap);
-    assert_eq!(
-        refused[0].level,
+    save_map_expecting(
+        &mut second,
         DiagnosticStatus::ERROR,
-        "{}",
-        refused[0].message
-    );
-    assert!(
-        refused[0].message.contains("did not write")
-            && refused[0].message.contains("map.overwrite"),
-        "{}",
-        refused[0].message
+        &["did not write", "map.overwrite"],
     );
     assert_eq!(
         map::load(&dir, None).unwrap().keyframes.len(),
         loaded.keyframes.len()
     );
     let mut live = config("camB");
-    live.map.path = tmp.path().join("elsewhere").display().to_string();
+    let elsewhere = tmp.path().join("elsewhere");
+    live.map.path = elsewhere.display().to_string();
     second.reconfigure(&live);
-    let status = second.control(ControlCommand::SaveMap);
-    assert_eq!(
-        status[0].level,
-        DiagnosticStatus::OK,
-        "{}",
-        status[0].message
-    );
-    let n_second = map::load(&tmp.path().join("elsewhere"), None)
-        .unwrap()
-        .keyframes
-        .len();
+    save_map_expecting(&mut second, DiagnosticStatus::OK, &[]);
+    let n_second = map::load(&elsewhere, None).unwrap().keyframes.len();
     live.map.path = dir.display().to_string();
     live.map.overwrite = true;
     second.reconfigure(&live);
-    let status = second.control(ControlCommand::SaveMap);
-    assert_eq!(
-        status[0].level,
-        DiagnosticStatus::OK,
-        "{}",
-        status[0].message
-    );
+    save_map_expecting(&mut second, DiagnosticStatus::OK, &[]);
     assert_eq!(map::load(&dir, None).unwrap().keyframes.len(), n_second);
     // Localizing: the map is read-only.
     let (mut localizing, _) = run_bag(
@@ -513,13 +487,7 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
     )
     .unwrap();
     localizing.set_map_path(&dir);
-    let status = localizing.control(ControlCommand::SaveMap);
-    assert_eq!(status[0].level, DiagnosticStatus::WARN);
-    assert!(
-        status[0].message.contains("read-only"),
-        "{}",
-        status[0].message
-    );
+    save_map_expecting(&mut localizing, DiagnosticStatus::WARN, &["read-only"]);
 }
 
 #[test]
