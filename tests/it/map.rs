@@ -12,7 +12,7 @@ use std::sync::Arc;
 use imd::config::{CamerasConfig, ImdConfig};
 use imd::pipeline::map::run::{run_bag, run_bag_to, MapRun, MapRunSummary};
 use imd::pipeline::map::{self, MapDepth, MapError};
-use imd::pipeline::{PipelineError, PoseScale, TrackState, TrackerConfig};
+use imd::pipeline::{PipelineError, PoseScale, TrackState};
 use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
 
 use crate::pipeline::oracle::Oracle;
@@ -46,17 +46,8 @@ fn stereo_config(camera: &str) -> ImdConfig {
         right_camera_info_topics: list(format!("/{camera}/right/camera_info")),
         ..Default::default()
     };
-    let mut config = ImdConfig {
-        cameras,
-        tracker: TrackerConfig::default(),
-        ..Default::default()
-    };
+    let mut config = Oracle::config(cameras);
     config.pose.max_iterations = 10_000;
-    config.node.publish_debug_image = false;
-    // The oracle's calibration, as in replay/metric.rs.
-    config.integrity.covariance_inflation = 1.0;
-    config.integrity.covariance_noise_floor_px = 0.0;
-    config.integrity.min_translation_parallax_px = 2.0;
     config
 }
 

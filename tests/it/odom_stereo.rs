@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use imd::config::{CamerasConfig, ImdConfig};
 use imd::io::bag::{Bag, BagFrames};
-use imd::pipeline::{PoseScale, ScheduleInfo, TrackerConfig, TrackerProcessor};
+use imd::pipeline::{PoseScale, ScheduleInfo, TrackerProcessor};
 
 use crate::pipeline::oracle::Oracle;
 use crate::pipeline::scene::Scene;
@@ -43,17 +43,7 @@ fn config(stereo: bool) -> ImdConfig {
     } else {
         cameras.depth_topics = list("/cam0/depth/image_raw");
     }
-    let mut config = ImdConfig {
-        cameras,
-        tracker: TrackerConfig::default(),
-        ..Default::default()
-    };
-    config.node.publish_debug_image = false;
-    // The oracle's calibration (tests/it/replay/metric.rs): its errors are the geometry's model.
-    config.integrity.covariance_inflation = 1.0;
-    config.integrity.covariance_noise_floor_px = 0.0;
-    config.integrity.min_translation_parallax_px = 2.0;
-    config
+    Oracle::config(cameras)
 }
 
 /// Keyframe-relative metric translation errors of one run.

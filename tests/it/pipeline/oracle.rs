@@ -50,6 +50,25 @@ pub struct OraclePrepared {
 }
 
 impl Oracle {
+    /// The node's configuration for `cameras` as the oracle's tests run it: no debug image, and
+    /// the covariance calibration of the oracle, whose pixel errors are independent Gaussian
+    /// noise — exactly the geometry's model — so nothing is inflated (the shipped inflation and
+    /// noise floor are the demo model's; README "Integrity"), and whose sub-pixel noise
+    /// determines a translation direction from a few pixels of parallax (the shipped 10 px is
+    /// for the demo model's 1–2 px errors).
+    pub fn config(cameras: imd::config::CamerasConfig) -> imd::config::ImdConfig {
+        let mut config = imd::config::ImdConfig {
+            cameras,
+            tracker: imd::pipeline::TrackerConfig::default(),
+            ..Default::default()
+        };
+        config.node.publish_debug_image = false;
+        config.integrity.covariance_inflation = 1.0;
+        config.integrity.covariance_noise_floor_px = 0.0;
+        config.integrity.min_translation_parallax_px = 2.0;
+        config
+    }
+
     /// Surface points every 0.25 m: about 600–1000 visible per view.
     pub fn new(scene: Arc<Scene>) -> Oracle {
         Oracle::with_spacing(scene, 0.25)

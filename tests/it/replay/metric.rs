@@ -25,7 +25,7 @@ use imd::io::bag::{Bag, BagFrames};
 use imd::pipeline::messages::UNKNOWN_VARIANCE;
 use imd::pipeline::replay::{replay, ReplayOptions};
 use imd::pipeline::{
-    FrameOutputs, PoseScale, ScheduleInfo, TrackOutput, TrackState, TrackerConfig, TrackerProcessor,
+    FrameOutputs, PoseScale, ScheduleInfo, TrackOutput, TrackState, TrackerProcessor,
 };
 
 use crate::pipeline::oracle::Oracle;
@@ -83,22 +83,8 @@ fn config(input: Input) -> ImdConfig {
             }
         }
     }
-    let mut config = ImdConfig {
-        cameras,
-        tracker: TrackerConfig::default(),
-        ..Default::default()
-    };
+    let mut config = Oracle::config(cameras);
     config.pose.max_iterations = 10_000;
-    config.node.publish_debug_image = false;
-    // The covariance calibration of the ground-truth oracle matcher: its pixel errors are
-    // independent Gaussian noise (σ 0.25 px), exactly the geometry's model, so nothing is
-    // inflated (the shipped inflation and noise floor are the demo model's; README
-    // "Integrity").
-    config.integrity.covariance_inflation = 1.0;
-    config.integrity.covariance_noise_floor_px = 0.0;
-    // ... and its 0.25 px noise determines a translation direction from a few pixels of
-    // parallax (the shipped 10 px is for the demo model's 1–2 px errors).
-    config.integrity.min_translation_parallax_px = 2.0;
     config
 }
 
