@@ -187,12 +187,7 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             }
             MapMode::Mapping => {
                 self.start_mapping(odom_frame);
-                let replace = if map.overwrite {
-                    Replace::AnyMap
-                } else {
-                    Replace::Own(None)
-                };
-                match super::map::check_replaceable(dir, &replace) {
+                match super::map::check_replaceable(dir, &Replace::new(map.overwrite, None)) {
                     Ok(()) => match super::map::load_manifest(dir) {
                         Ok(m) => format!(
                             "map: mapping; ~/save_map will replace the map of {} keyframes at \
@@ -252,11 +247,11 @@ impl<M: PairMatcher> TrackerProcessor<M> {
             }
             (Some(path), Some(MapMode::Mapping)) => path.clone(),
         };
-        let replace = match &self.map_saved {
-            _ if self.map_config.overwrite => Replace::AnyMap,
-            Some((dir, sha)) if *dir == path => Replace::Own(Some(sha.clone())),
-            _ => Replace::Own(None),
+        let own = match &self.map_saved {
+            Some((dir, sha)) if *dir == path => Some(sha.clone()),
+            _ => None,
         };
+        let replace = Replace::new(self.map_config.overwrite, own);
         let saved = self
             .export_map()
             .and_then(|m| m.ok_or_else(|| MapError::invalid(&path, "no map session").into()))

@@ -419,13 +419,17 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
     use imd::io::msgs::diagnostic_msgs::DiagnosticStatus;
     use imd::pipeline::FrameProcessor;
     let scene = scene();
-    let (mut processor, _) = run_bag(
-        &fixture().join("map_a.mcap"),
-        &config("cam0"),
-        Oracle::new(scene.clone()),
-        MapRun::Build,
-    )
-    .unwrap();
+    let run = |bag: &str, camera: &str, how: MapRun<'_>| {
+        run_bag(
+            &fixture().join(bag),
+            &config(camera),
+            Oracle::new(scene.clone()),
+            how,
+        )
+        .unwrap()
+        .0
+    };
+    let mut processor = run("map_a.mcap", "cam0", MapRun::Build);
     save_map_expecting(&mut processor, DiagnosticStatus::WARN, &["map.path"]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("saved");
@@ -441,13 +445,7 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
 
     // Another run mapping at the same path does not replace it (the user's earlier map) unless
     // `map.overwrite` is set, live; `map.path` set live saves elsewhere.
-    let (mut second, _) = run_bag(
-        &fixture().join("map_b.mcap"),
-        &config("camB"),
-        Oracle::new(scene.clone()),
-        MapRun::Build,
-    )
-    .unwrap();
+    let mut second = run("map_b.mcap", "camB", MapRun::Build);
     second.set_map_path(&dir);
     save_map_expecting(
         &mut second,
@@ -470,13 +468,7 @@ fn save_map_saves_while_mapping_and_refuses_in_localization() {
     save_map_expecting(&mut second, DiagnosticStatus::OK, &[]);
     assert_eq!(map::load(&dir, None).unwrap().keyframes.len(), n_second);
     // Localizing: the map is read-only.
-    let (mut localizing, _) = run_bag(
-        &fixture().join("map_b.mcap"),
-        &config("camB"),
-        Oracle::new(scene),
-        MapRun::Localize(&loaded),
-    )
-    .unwrap();
+    let mut localizing = run("map_b.mcap", "camB", MapRun::Localize(&loaded));
     localizing.set_map_path(&dir);
     save_map_expecting(&mut localizing, DiagnosticStatus::WARN, &["read-only"]);
 }

@@ -81,11 +81,7 @@ pub fn run(args: Args) -> Result<()> {
             summary_json,
         } => {
             imd::io::paths::check_output_not_input(&out, &[&bag]).context("--out")?;
-            let replace = if overwrite {
-                map::Replace::AnyMap
-            } else {
-                map::Replace::Own(None)
-            };
+            let replace = map::Replace::new(overwrite, None);
             // Before the run, so a refusal does not come after mapping the whole bag.
             map::check_replaceable(&out, &replace).context("--out")?;
             let mut cfg = match &config {

@@ -136,6 +136,18 @@ pub enum Replace {
     AnyMap,
 }
 
+impl Replace {
+    /// Any map when the user asked (`overwrite`: `map.overwrite`, `--overwrite`), else only
+    /// the map whose manifest sha256 is `own` (this run's last save there).
+    pub fn new(overwrite: bool, own: Option<String>) -> Self {
+        if overwrite {
+            Replace::AnyMap
+        } else {
+            Replace::Own(own)
+        }
+    }
+}
+
 /// Check that [`save`] into `dir` may go ahead under `replace` (see the module doc); callers
 /// with a long run before the save check first, so a refusal comes before the work.
 pub fn check_replaceable(dir: &Path, replace: &Replace) -> Result<(), MapError> {
