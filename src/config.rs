@@ -643,6 +643,8 @@ mod tests {
         assert!(e.contains("stereo.lookup_radius_px"), "{e}");
         for (yaml, field) in [
             ("guided_radius_px: -1", "stereo.guided_radius_px"),
+            ("refine_radius_px: -0.5", "stereo.refine_radius_px"),
+            ("refine_radius_px: .nan", "stereo.refine_radius_px"),
             ("guided_patch_radius: 0", "stereo.guided_patch_radius"),
             ("guided_patch_radius: 9", "stereo.guided_patch_radius"),
             (
@@ -655,7 +657,8 @@ mod tests {
                 .to_string();
             assert!(e.contains(field), "{yaml}: {e}");
         }
-        // 0 turns the guided search off.
+        // 0 turns the guided search and the refinement off.
         assert!(ImdConfig::from_yaml_str("stereo:\n  guided_radius_px: 0").is_ok());
+        assert!(ImdConfig::from_yaml_str("stereo:\n  refine_radius_px: 0").is_ok());
     }
 }

@@ -360,6 +360,10 @@ pub struct StereoOptions {
     pub guided_patch_radius: u32,
     /// Smallest patch correlation (ZNCC) the guided search accepts.
     pub guided_min_correlation: f64,
+    /// A keyframe's left–right matches get their right pixel re-found by the same patches
+    /// within this many pixels of disparity ([`super::stereo_guided::GuidedStereo::refine`]):
+    /// the matcher's sub-pixel error is the disparity's; 0 turns it off.
+    pub refine_radius_px: f64,
 }
 
 impl Default for StereoOptions {
@@ -371,6 +375,7 @@ impl Default for StereoOptions {
             guided_radius_px: 8.0,
             guided_patch_radius: 4,
             guided_min_correlation: 0.8,
+            refine_radius_px: 1.5,
         }
     }
 }
@@ -401,6 +406,11 @@ impl StereoOptions {
                 "guided_radius_px",
                 self.guided_radius_px.is_finite() && self.guided_radius_px >= 0.0,
                 format!("{} is not a finite number ≥ 0", self.guided_radius_px),
+            ),
+            (
+                "refine_radius_px",
+                self.refine_radius_px.is_finite() && self.refine_radius_px >= 0.0,
+                format!("{} is not a finite number ≥ 0", self.refine_radius_px),
             ),
             (
                 "guided_patch_radius",

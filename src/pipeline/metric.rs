@@ -287,16 +287,32 @@ impl KeyframeDepth {
     }
 
     /// Stereo keyframe depth from left–right matches (`p0` left, `p1` right), keeping the
-    /// pair's `images` for guided searches.
+    /// pair's `images` for guided searches; with images, each match's right pixel is first
+    /// re-found by its patches within `stereo.refine_radius_px` ([`GuidedStereo::refine`]).
     pub fn triangulate(
         rig: &StereoRig,
         matches: &[PixelMatch],
         opts: &Checked<StereoOptions>,
         images: Option<StereoImages>,
     ) -> Result<(KeyframeDepth, usize), PipelineError> {
-        let tri = rig.triangulate_matches(matches, opts)?;
-        let left = tri.source.iter().map(|&i| matches[i].p0).collect();
-        let right = tri.source.iter().map(|&i| matches[i].p1).collect();
+        let mut tri = rig.triangulate_matches(matches, opts)?;
+        let left: Vec<PixelPoint> = tri.source.iter().map(|&i| matches[i].p0).collect();
+        let mut right: Vec<PixelPoint> = tri.source.iter().map(|&i| matches[i].p1).collect();
+        if let (Some(images), true) = (&images, opts.refine_radius_px > 0.0) {
+            let guided = GuidedStereo {
+                left: &images.left,
+                right: &images.right,
+                rig,
+                patch_radius: opts.guided_patch_radius,
+                min_correlation: opts.guided_min_correlation,
+            };
+            for ((pixel, point), right) in left.iter().zip(&mut tri.points).zip(&mut right) {
+                if let Some(found) = guided.refine(pixel, point, opts.refine_radius_px) {
+                    *point = found.point;
+                    *right = found.right;
+                }
+            }
+        }
         let mut depth =
             StereoDepth::new(tri.points, left, right, rig.clone(), opts.lookup_radius_px)?;
         depth.images = images;
@@ -394,10 +410,27 @@ fn lift_stereo(
             let point = point_on_ray(keyframe_camera, &m.p0, z)?;
             let (left, right) = (&stereo.left[k], &stereo.right[k]);
             let right = PixelPoint::new(right.x + m.p0.x - left.x, right.y + m.p0.y - left.y);
-            Ok(StereoPointMatch {
-                point,
-                right,
-                pixel: m.p1,
+            // Disparity is only locally constant on a surface facing the camera: on a floor
+            // seen at a grazing angle it changes by ~0.2 px a pixel, so the stored point's
+            // depth, moved up to the lookup radius, is several per cent off. With the pair's
+            // images the patches re-find this pixel's own right pixel near that guess.
+            let refined = match (&stereo.images, opts.stereo.refine_radius_px) {
+                (Some(images), radius) if radius > 0.0 => {
+                    guided(stereo, images, opts).refine(&m.p0, &point, radius)
+                }
+                _ => None,
+            };
+            Ok(match refined {
+                Some(found) => StereoPointMatch {
+                    point: found.point,
+                    right: found.right,
+                    pixel: m.p1,
+                },
+                None => StereoPointMatch {
+                    point,
+                    right,
+                    pixel: m.p1,
+                },
             })
         }
         // No stored pixel that near, or stored pixels that disagree (a depth edge, or a wrong
@@ -412,14 +445,7 @@ fn lift_stereo(
             let span = stereo
                 .index
                 .inverse_depth_span(&m.p0, radius, &opts.depth)?;
-            let guided = GuidedStereo {
-                left: &images.left,
-                right: &images.right,
-                rig: &stereo.rig,
-                patch_radius: opts.stereo.guided_patch_radius,
-                min_correlation: opts.stereo.guided_min_correlation,
-            }
-            .search(&m.p0, span, &opts.depth)?;
+            let guided = guided(stereo, images, opts).search(&m.p0, span, &opts.depth)?;
             Ok(StereoPointMatch {
                 point: guided.point,
                 right: guided.right,
@@ -427,6 +453,21 @@ fn lift_stereo(
             })
         }
         Err(r) => Err(r),
+    }
+}
+
+/// The guided search over a stereo keyframe's images with the configured patches.
+fn guided<'a>(
+    stereo: &'a StereoDepth,
+    images: &'a StereoImages,
+    opts: &MetricOptions,
+) -> GuidedStereo<'a> {
+    GuidedStereo {
+        left: &images.left,
+        right: &images.right,
+        rig: &stereo.rig,
+        patch_radius: opts.stereo.guided_patch_radius,
+        min_correlation: opts.stereo.guided_min_correlation,
     }
 }
 

@@ -780,11 +780,16 @@ impl<M: PairMatcher> Tracker<M> {
                     }
                 })?;
                 let pair = self.matcher.match_pair(prepared, &right)?;
-                // The guided search needs the pair's grey levels (the left one is the frame's).
-                let images = (self.metric.stereo.guided_radius_px > 0.0).then(|| StereoImages {
-                    left: grey.clone(),
-                    right: Arc::new(GreyImage::of(&view.right.image)),
-                });
+                // The guided search and the refinement need the pair's grey levels (the left
+                // one is the frame's).
+                let stereo = &self.metric.stereo;
+                let images =
+                    (stereo.guided_radius_px > 0.0 || stereo.refine_radius_px > 0.0).then(|| {
+                        StereoImages {
+                            left: grey.clone(),
+                            right: Arc::new(GreyImage::of(&view.right.image)),
+                        }
+                    });
                 let (depth, _) = KeyframeDepth::triangulate(
                     &view.rig,
                     &pair.matches,
