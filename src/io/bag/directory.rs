@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use super::compression::{decompress_file, CompressionMode, TempFile, MAX_FILE_DECOMPRESSED};
 use super::metadata::BagMetadata;
-use super::reader::{BagMessage, DataLoss, Kind, ReadReport, TopicInfo};
+use super::message::{BagMessage, Kind, TopicInfo};
+use super::report::{DataLoss, ReadReport};
 use super::records::Limits;
 use super::storage::{sniff, FileMessages, Sniffed, StorageFile, StorageKind};
 use super::BagError;

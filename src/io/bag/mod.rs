@@ -14,9 +14,11 @@
 //! - [`BagReader`]: topics, then decoded `Image` / `CompressedImage` / `CameraInfo` messages
 //!   of selected topics in log-time order, streamed chunk by chunk; a message that fails to
 //!   decode is reported (topic, index, reason) and skipped; damaged chunks and records are
-//!   skipped and reported in a [`ReadReport`] (byte ranges, messages lost). Our own bounded
-//!   MCAP record layer (`records`) reads the file: no length from the file is trusted before
-//!   it is checked, nothing reachable from file bytes panics.
+//!   skipped and reported in a [`ReadReport`] (byte ranges, messages lost). Record bodies are
+//!   parsed by the `mcap` crate; our file layer (`records`) bounds every length from the file,
+//!   caps decompression, resyncs after damage and salvages cut-off chunks, so nothing reachable
+//!   from file bytes panics. [`TopicInfo`], [`BagMessage`] and [`ReadReport`] are what every
+//!   storage (MCAP, sqlite3) yields (`message`, `report`).
 //! - [`BagFrames`]: a bag's camera topics as [`crate::io::frames::CameraFrame`]s, paired like
 //!   the ROS node pairs live messages (for `imd replay`).
 //! - [`BagWriter`]: rosbag2-compatible output (profile `ros2`, `ros2msg` schemas, `cdr`).
@@ -26,10 +28,12 @@ mod codec;
 pub mod compression;
 mod directory;
 mod frames;
+mod message;
 pub mod metadata;
 mod output;
 mod reader;
 mod records;
+mod report;
 pub mod schema;
 mod sqlite;
 mod sqlite_salvage;
@@ -40,7 +44,9 @@ pub use cdr::{from_cdr, to_cdr, CdrError, CdrMessage};
 pub use directory::{Bag, BagFile, BagStream, BagTopic};
 pub use frames::BagFrames;
 pub use output::BagOutput;
-pub use reader::{BagMessage, BagMessages, BagPayload, BagReader, DataLoss, ReadReport, TopicInfo};
+pub use message::{BagMessage, BagPayload, TopicInfo};
+pub use reader::{BagMessages, BagReader};
+pub use report::{DataLoss, ReadReport};
 pub use records::Limits;
 pub use sqlite::{SqliteMessages, SqliteReader};
 pub use storage::{FileMessages, StorageFile, StorageKind};

@@ -20,301 +20,14 @@ use std::io::{Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::cdr::{from_cdr, CdrMessage};
+use super::message::{BagMessage, Kind, TopicInfo};
 use super::records::{
-    message_index_entries, op, packed_records, parse_footer, salvage_chunk, ChannelRec,
-    ChunkIndexRec, ChunkRec, Limits, MessageRec, Record, RecordFile, SchemaRec, StatisticsRec,
-    FOOTER_AND_MAGIC, MAGIC, RECORD_HEADER,
+    channel, chunk_index, footer, message_index_entries, op, packed_records, salvage_chunk,
+    schema, statistics, ChannelRec, ChunkIndexRec, ChunkRec, Limits, MessageRec, Record,
+    RecordFile, SchemaRec, StatisticsRec, FOOTER_AND_MAGIC, MAGIC, RECORD_HEADER,
 };
+use super::report::{DataLoss, ReadReport};
 use super::BagError;
-use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
-use crate::io::msgs::tf2_msgs::TFMessage;
-
-/// One topic of a bag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicInfo {
-    /// Topic name.
-    pub name: String,
-    /// ROS 2 type, e.g. `sensor_msgs/msg/Image` (empty when the channel has no schema).
-    pub message_type: String,
-    /// Serialization (`cdr` for rosbag2).
-    pub message_encoding: String,
-    /// Messages on the topic, from the bag's statistics (0 when it has none).
-    pub message_count: u64,
-}
-
-/// The message types [`BagReader::messages`] decodes.
-// CameraInfo's fixed arrays make it ~300 bytes on the stack; each message is moved a couple of
-// times per iteration, so boxing it would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum BagPayload {
-    /// `sensor_msgs/msg/Image`.
-    Image(Image),
-    /// `sensor_msgs/msg/CompressedImage`.
-    CompressedImage(CompressedImage),
-    /// `sensor_msgs/msg/CameraInfo`.
-    CameraInfo(CameraInfo),
-    /// `tf2_msgs/msg/TFMessage` (`/tf_static`: the camera mounts).
-    Tf(TFMessage),
-}
-
-/// A decoded message with where and when it was logged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BagMessage {
-    /// Topic.
-    pub topic: Arc<str>,
-    /// 0-based position among the messages of this topic, in reading order.
-    pub index: u64,
-    /// Log (receive) time, ns since the epoch.
-    pub log_time_ns: u64,
-    /// Publish time, ns since the epoch.
-    pub publish_time_ns: u64,
-    /// The message.
-    pub payload: BagPayload,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    Image,
-    CompressedImage,
-    CameraInfo,
-    Tf,
-}
-
-impl Kind {
-    pub(super) const READABLE: &'static [&'static str] = &[
-        Image::TYPE_NAME,
-        CompressedImage::TYPE_NAME,
-        CameraInfo::TYPE_NAME,
-        TFMessage::TYPE_NAME,
-    ];
-
-    fn short_name(self) -> &'static str {
-        match self {
-            Kind::Image => "Image",
-            Kind::CompressedImage => "CompressedImage",
-            Kind::CameraInfo => "CameraInfo",
-            Kind::Tf => "TFMessage",
-        }
-    }
-
-    pub(super) fn of(message_type: &str) -> Option<Kind> {
-        match normalize_type(message_type).as_str() {
-            t if t == Image::TYPE_NAME => Some(Kind::Image),
-            t if t == CompressedImage::TYPE_NAME => Some(Kind::CompressedImage),
-            t if t == CameraInfo::TYPE_NAME => Some(Kind::CameraInfo),
-            t if t == TFMessage::TYPE_NAME => Some(Kind::Tf),
-            _ => None,
-        }
-    }
-
-    /// Largest payload a message of this type may have, bytes: a raw image of
-    /// [`crate::io::image::max_image_pixels`] at 8 bytes a pixel (plus its header), others
-    /// [`Kind::max_other_payload`].
-    pub(super) fn max_payload(self) -> u64 {
-        match self {
-            Kind::Image => crate::io::image::max_image_pixels()
-                .saturating_mul(8)
-                .saturating_add(1 << 20),
-            Kind::CompressedImage => max_message_bytes(128 << 20),
-            Kind::CameraInfo | Kind::Tf => max_message_bytes(16 << 20),
-        }
-    }
-
-    /// The cap for a type without its own (a topic that is not decoded).
-    pub(super) fn max_other_payload() -> u64 {
-        max_message_bytes(16 << 20)
-    }
-
-    pub(super) fn decode(self, data: &[u8]) -> Result<BagPayload, super::cdr::CdrError> {
-        let name = self.short_name();
-        let max = self.max_payload();
-        if data.len() as u64 > max {
-            return Err(super::cdr::CdrError::Invalid {
-                field: name.into(),
-                reason: format!(
-                    "{} bytes, more than the {max} the largest {name} may have; not decoded \
-                     ({RAISE_LIMITS})",
-                    data.len()
-                ),
-            });
-        }
-        if self == Kind::Image {
-            // The size fields come before the pixels: refuse a huge image before copying it.
-            let mut r = super::cdr::CdrReader::new(data)?;
-            let _: crate::io::msgs::std_msgs::Header =
-                r.nested("header").map_err(|e| e.within(name))?;
-            let height = r.u32("height").map_err(|e| e.within(name))?;
-            let width = r.u32("width").map_err(|e| e.within(name))?;
-            let pixels = u64::from(height) * u64::from(width);
-            let max = crate::io::image::max_image_pixels();
-            if pixels > max {
-                return Err(super::cdr::CdrError::Invalid {
-                    field: format!("{name}.width"),
-                    reason: format!(
-                        "{width}×{height} = {pixels} pixels, more than the limit of {max} \
-                         ({RAISE_LIMITS})"
-                    ),
-                });
-            }
-        }
-        Ok(match self {
-            Kind::Image => BagPayload::Image(from_cdr(data)?),
-            Kind::CompressedImage => BagPayload::CompressedImage(from_cdr(data)?),
-            Kind::CameraInfo => BagPayload::CameraInfo(from_cdr(data)?),
-            Kind::Tf => BagPayload::Tf(from_cdr(data)?),
-        })
-    }
-}
-
-/// How to raise the per-message limits, for their errors.
-pub(super) const RAISE_LIMITS: &str = "set IMD_MAX_IMAGE_PIXELS (raw images, pixels) or \
-     IMD_MAX_MESSAGE_MIB (other messages, MiB) in the environment to raise the limit";
-
-/// `IMD_MAX_MESSAGE_MIB` when set (MiB), else `default` bytes.
-fn max_message_bytes(default: u64) -> u64 {
-    static SET: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    SET.get_or_init(|| {
-        std::env::var("IMD_MAX_MESSAGE_MIB")
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|m| m.saturating_mul(1 << 20))
-    })
-    .unwrap_or(default)
-}
-
-/// `sensor_msgs/Image` → `sensor_msgs/msg/Image` (some writers omit the `msg` part).
-fn normalize_type(t: &str) -> String {
-    match t.split('/').collect::<Vec<_>>().as_slice() {
-        [pkg, ty] => format!("{pkg}/msg/{ty}"),
-        _ => t.to_string(),
-    }
-}
-
-/// A stretch of the file that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DataLoss {
-    /// The storage file it lies in (empty for a single file read on its own).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub file: String,
-    /// First byte of the damaged range.
-    pub start: u64,
-    /// One past its last byte.
-    pub end: u64,
-    /// True when the range is one chunk record.
-    pub chunk: bool,
-    /// Messages of the selected topics lost in it, when the file says how many (message
-    /// indexes); `None` when unknown.
-    pub messages: Option<u64>,
-    /// What was wrong.
-    pub reason: String,
-}
-
-/// How a read went: which path was taken and what was lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ReadReport {
-    /// True when the summary's chunk index was used; false for a forward scan.
-    pub indexed: bool,
-    /// Why the summary was not used (empty when it was, or when the file has none by design).
-    pub summary_problem: String,
-    /// Chunks read whole.
-    pub chunks_read: u64,
-    /// Chunks skipped (unreadable, failed decompression or CRC) or read only in part.
-    pub chunks_lost: u64,
-    /// Messages of the selected topics known to be lost (sum of the known
-    /// [`DataLoss::messages`]).
-    pub messages_lost: u64,
-    /// Damaged ranges whose message count is unknown.
-    pub ranges_unknown_count: u64,
-    /// Bytes in damaged ranges.
-    pub bytes_lost: u64,
-    /// Every damaged range, in the order found.
-    pub losses: Vec<DataLoss>,
-    /// What was assumed or worked around that lost nothing (a missing `metadata.yaml`, ...).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-impl ReadReport {
-    /// True when any data could not be read.
-    pub fn lost_data(&self) -> bool {
-        !self.losses.is_empty()
-    }
-
-    /// Log `loss` and account for it; returns its position in [`ReadReport::losses`].
-    pub(super) fn lose(&mut self, loss: DataLoss) -> usize {
-        log::warn!(
-            "{}bytes {}..{} skipped{}: {}",
-            if loss.file.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", loss.file)
-            },
-            loss.start,
-            loss.end,
-            match loss.messages {
-                Some(n) => format!(" ({n} message(s) of the selected topics lost)"),
-                None => String::new(),
-            },
-            loss.reason
-        );
-        self.record(loss)
-    }
-
-    /// Account for `loss` without logging it (it was logged where it was found).
-    pub(super) fn record(&mut self, loss: DataLoss) -> usize {
-        self.chunks_lost += loss.chunk as u64;
-        match loss.messages {
-            Some(n) => self.messages_lost += n,
-            None => self.ranges_unknown_count += 1,
-        }
-        self.bytes_lost += loss.end.saturating_sub(loss.start);
-        self.losses.push(loss);
-        self.losses.len() - 1
-    }
-
-    /// Add `n` lost messages to loss `i` (message indexes found after a damaged chunk).
-    fn add_lost(&mut self, i: usize, n: u64) {
-        if let Some(loss) = self.losses.get_mut(i) {
-            match &mut loss.messages {
-                Some(m) => *m += n,
-                None => {
-                    loss.messages = Some(n);
-                    self.ranges_unknown_count = self.ranges_unknown_count.saturating_sub(1);
-                }
-            }
-            self.messages_lost += n;
-        }
-    }
-
-    /// One line: `2 chunk(s), 12 message(s), 8140 bytes lost in 2 range(s)`.
-    pub fn describe(&self) -> String {
-        let ranges: Vec<String> = self
-            .losses
-            .iter()
-            .map(|l| format!("{}..{}", l.start, l.end))
-            .collect();
-        format!(
-            "{} chunk(s) and {} message(s){} lost, {} bytes in {} damaged range(s) [{}]",
-            self.chunks_lost,
-            self.messages_lost,
-            if self.ranges_unknown_count > 0 {
-                format!(
-                    " (+ an unknown number in {} range(s))",
-                    self.ranges_unknown_count
-                )
-            } else {
-                String::new()
-            },
-            self.bytes_lost,
-            self.losses.len(),
-            ranges.join(", ")
-        )
-    }
-}
 
 trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
@@ -578,9 +291,7 @@ impl BagReader {
                     .iter()
                     .filter(|c| {
                         c.message_index_offsets.is_empty()
-                            || c.message_index_offsets
-                                .iter()
-                                .any(|(ch, _)| kinds.contains_key(ch))
+                            || c.message_index_offsets.keys().any(|ch| kinds.contains_key(ch))
                     })
                     .cloned()
                     .collect(),
@@ -621,10 +332,10 @@ fn read_summary<R: Read + Seek>(rf: &mut RecordFile<R>) -> Result<Option<Summary
             opcode: op::FOOTER,
             body,
             ..
-        } => parse_footer(&body).map_err(|e| e.to_string())?,
+        } => footer(&body).map_err(|e| e.to_string())?,
         _ => return Err(format!("no footer record at byte {footer_at}")),
     };
-    let (start, offsets_start) = footer;
+    let (start, offsets_start) = (footer.summary_start, footer.summary_offset_start);
     if start == 0 {
         return Ok(None);
     }
@@ -645,6 +356,20 @@ fn read_summary<R: Read + Seek>(rf: &mut RecordFile<R>) -> Result<Option<Summary
             end - start
         ));
     }
+    if footer.summary_crc != 0 {
+        // The CRC covers the summary (with its offset section) up to the footer's CRC field.
+        let covered = footer_at + RECORD_HEADER + 16 - start;
+        if covered > rf.limits().max_record {
+            return Err(format!("summary of {covered} bytes exceeds the limit"));
+        }
+        let crc = crc32fast::hash(&rf.read_at(start, covered).map_err(io)?);
+        if crc != footer.summary_crc {
+            return Err(format!(
+                "summary CRC {crc:#010x} does not match the footer's {:#010x}",
+                footer.summary_crc
+            ));
+        }
+    }
     let bytes = rf.read_at(start, end - start).map_err(io)?;
     let mut s = Summary::default();
     for rec in packed_records(&bytes) {
@@ -654,15 +379,15 @@ fn read_summary<R: Read + Seek>(rf: &mut RecordFile<R>) -> Result<Option<Summary
         };
         match opcode {
             op::SCHEMA => {
-                let r = SchemaRec::parse(body).map_err(bad)?;
+                let r = schema(body).map_err(bad)?;
                 s.schemas.insert(r.id, r);
             }
             op::CHANNEL => {
-                let r = ChannelRec::parse(body).map_err(bad)?;
+                let r = channel(body).map_err(bad)?;
                 s.channels.insert(r.id, r);
             }
             op::CHUNK_INDEX => {
-                let r = ChunkIndexRec::parse(body).map_err(bad)?;
+                let r = chunk_index(body).map_err(bad)?;
                 let fits = r
                     .chunk_start_offset
                     .checked_add(r.chunk_length)
@@ -675,7 +400,7 @@ fn read_summary<R: Read + Seek>(rf: &mut RecordFile<R>) -> Result<Option<Summary
                 }
                 s.chunks.push(r);
             }
-            op::STATISTICS => s.stats = Some(StatisticsRec::parse(body).map_err(bad)?),
+            op::STATISTICS => s.stats = Some(statistics(body).map_err(bad)?),
             op::FOOTER | op::HEADER | op::MESSAGE | op::CHUNK | op::DATA_END => {
                 return Err(format!(
                     "summary holds a data record (opcode {opcode:#04x}) at byte {}",
@@ -897,12 +622,12 @@ impl ScanState {
                         }
                     },
                     op::SCHEMA => {
-                        if let Ok(s) = SchemaRec::parse(body) {
+                        if let Ok(s) = schema(body) {
                             return Some(Event::Schema(s));
                         }
                     }
                     op::CHANNEL => {
-                        if let Ok(c) = ChannelRec::parse(body) {
+                        if let Ok(c) = channel(body) {
                             return Some(Event::Channel(c));
                         }
                     }
@@ -1035,12 +760,12 @@ impl ScanState {
                 }
             }
             op::SCHEMA => {
-                if let Ok(s) = SchemaRec::parse(&body) {
+                if let Ok(s) = schema(&body) {
                     return Some(Event::Schema(s));
                 }
             }
             op::CHANNEL => {
-                if let Ok(c) = ChannelRec::parse(&body) {
+                if let Ok(c) = channel(&body) {
                     return Some(Event::Channel(c));
                 }
             }
@@ -1164,7 +889,7 @@ fn indexed_count<R: Read + Seek>(
         return None;
     }
     let mut n = 0u64;
-    for &(ch, offset) in &chunk.message_index_offsets {
+    for (&ch, &offset) in &chunk.message_index_offsets {
         if !selected.contains_key(&ch) {
             continue;
         }

@@ -1,7 +1,10 @@
-//! A bounded MCAP record layer: the file's records read one at a time, every length checked
-//! against the bytes that remain (and [`Limits`]) before anything is allocated, every field
-//! read through [`Fields`] (no indexing, no unwrap on file bytes), and chunk decompression
-//! capped at the chunk's declared size.
+//! The MCAP file, record by record, for a reader that survives damage: every length read from
+//! the file is checked against the bytes that remain (and [`Limits`]) before anything is
+//! allocated, chunk decompression is capped at the chunk's declared size, and the scanner
+//! resyncs at the next plausible record after damage ([`RecordFile::resync`]) or salvages the
+//! complete part of a chunk cut off by the end of the file ([`salvage_chunk`]). The record
+//! bodies themselves are parsed by the `mcap` crate ([`mcap::parse_record`]); what is ours is
+//! what it does not do: bounded random access, resync, salvage and capped decompression.
 //!
 //! MCAP layout (<https://mcap.dev/spec>): magic `\x89MCAP0\r\n`, then records of
 //! `opcode: u8, length: u64 LE, body: length bytes`, then the magic again. Chunks (opcode
@@ -9,27 +12,14 @@
 //! after Data End repeats schemas and channels and indexes the chunks; the Footer (last record)
 //! points at the summary.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
 /// The MCAP magic, at both ends of a file.
-pub const MAGIC: &[u8; 8] = b"\x89MCAP0\r\n";
-
+pub use mcap::MAGIC;
 /// Record opcodes.
-pub mod op {
-    pub const HEADER: u8 = 0x01;
-    pub const FOOTER: u8 = 0x02;
-    pub const SCHEMA: u8 = 0x03;
-    pub const CHANNEL: u8 = 0x04;
-    pub const MESSAGE: u8 = 0x05;
-    pub const CHUNK: u8 = 0x06;
-    pub const MESSAGE_INDEX: u8 = 0x07;
-    pub const CHUNK_INDEX: u8 = 0x08;
-    pub const STATISTICS: u8 = 0x0B;
-    pub const DATA_END: u8 = 0x0F;
-    /// Highest opcode the spec defines.
-    pub const LAST: u8 = 0x0F;
-}
+pub use mcap::records::op;
+/// Highest opcode the spec defines (a higher one is damage).
+pub const LAST_OPCODE: u8 = op::DATA_END;
 
 /// Opcode byte + length field.
 pub const RECORD_HEADER: u64 = 9;
@@ -120,18 +110,6 @@ impl<'a> Fields<'a> {
             .map_err(|_| Malformed(format!("{} field `{field}` is not UTF-8", self.what)))
     }
 
-    /// `uint32` length + bytes.
-    pub fn bytes32(&mut self, field: &str) -> Result<&'a [u8], Malformed> {
-        let n = self.u32(field)?;
-        self.take(n as u64, field)
-    }
-
-    /// `uint64` length + bytes.
-    pub fn bytes64(&mut self, field: &str) -> Result<&'a [u8], Malformed> {
-        let n = self.u64(field)?;
-        self.take(n, field)
-    }
-
     /// Everything left.
     pub fn rest(&mut self) -> &'a [u8] {
         let r = self.b.get(self.pos..).unwrap_or(&[]);
@@ -140,48 +118,105 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A Schema record (its data is not kept: we decode the types we know).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaRec {
-    pub id: u16,
-    pub name: String,
-    pub encoding: String,
+/// The body of one record parsed by the `mcap` crate (`mcap::parse_record`: bounds-checked
+/// binrw reads; schema, message and chunk data are checked against the body). Only the
+/// opcodes we read are handed to it.
+fn parse(opcode: u8, body: &[u8]) -> Result<mcap::records::Record<'_>, Malformed> {
+    const READ: &[u8] = &[
+        op::FOOTER,
+        op::SCHEMA,
+        op::CHANNEL,
+        op::MESSAGE,
+        op::CHUNK,
+        op::MESSAGE_INDEX,
+        op::CHUNK_INDEX,
+        op::STATISTICS,
+    ];
+    if !READ.contains(&opcode) {
+        return malformed(format!("opcode {opcode:#04x} is not read"));
+    }
+    mcap::parse_record(opcode, body).map_err(|e| Malformed(format!("{} record: {e}", name(opcode))))
 }
 
-impl SchemaRec {
-    pub fn parse(body: &[u8]) -> Result<Self, Malformed> {
-        let mut f = Fields::new(body, "Schema");
-        let id = f.u16("id")?;
-        let name = f.string("name")?;
-        let encoding = f.string("encoding")?;
-        f.bytes32("data")?;
-        Ok(SchemaRec { id, name, encoding })
+fn name(opcode: u8) -> &'static str {
+    match opcode {
+        op::FOOTER => "Footer",
+        op::SCHEMA => "Schema",
+        op::CHANNEL => "Channel",
+        op::MESSAGE => "Message",
+        op::CHUNK => "Chunk",
+        op::MESSAGE_INDEX => "MessageIndex",
+        op::CHUNK_INDEX => "ChunkIndex",
+        op::STATISTICS => "Statistics",
+        _ => "record",
     }
 }
 
-/// A Channel record (metadata checked for bounds, not kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelRec {
-    pub id: u16,
-    pub schema_id: u16,
-    pub topic: String,
-    pub message_encoding: String,
+/// `parse` gave a record of another kind than its opcode (cannot happen; kept typed).
+fn unexpected<T>(opcode: u8) -> Result<T, Malformed> {
+    malformed(format!("{} record did not parse as one", name(opcode)))
 }
 
-impl ChannelRec {
-    pub fn parse(body: &[u8]) -> Result<Self, Malformed> {
-        let mut f = Fields::new(body, "Channel");
-        let id = f.u16("id")?;
-        let schema_id = f.u16("schema_id")?;
-        let topic = f.string("topic")?;
-        let message_encoding = f.string("message_encoding")?;
-        f.bytes32("metadata")?;
-        Ok(ChannelRec {
-            id,
-            schema_id,
-            topic,
-            message_encoding,
-        })
+/// A Schema record (its data is not kept: we decode the types we know).
+pub type SchemaRec = mcap::records::SchemaHeader;
+/// A Channel record.
+pub type ChannelRec = mcap::records::Channel;
+/// A Chunk Index record of the summary.
+pub type ChunkIndexRec = mcap::records::ChunkIndex;
+/// The Statistics record.
+pub type StatisticsRec = mcap::records::Statistics;
+
+/// Parse a Schema record body.
+pub fn schema(body: &[u8]) -> Result<SchemaRec, Malformed> {
+    match parse(op::SCHEMA, body)? {
+        mcap::records::Record::Schema { header, .. } => Ok(header),
+        _ => unexpected(op::SCHEMA),
+    }
+}
+
+/// Parse a Channel record body.
+pub fn channel(body: &[u8]) -> Result<ChannelRec, Malformed> {
+    match parse(op::CHANNEL, body)? {
+        mcap::records::Record::Channel(c) => Ok(c),
+        _ => unexpected(op::CHANNEL),
+    }
+}
+
+/// Parse a Chunk Index record body.
+pub fn chunk_index(body: &[u8]) -> Result<ChunkIndexRec, Malformed> {
+    match parse(op::CHUNK_INDEX, body)? {
+        mcap::records::Record::ChunkIndex(c) => Ok(c),
+        _ => unexpected(op::CHUNK_INDEX),
+    }
+}
+
+/// Parse a Statistics record body.
+pub fn statistics(body: &[u8]) -> Result<StatisticsRec, Malformed> {
+    match parse(op::STATISTICS, body)? {
+        mcap::records::Record::Statistics(s) => Ok(s),
+        _ => unexpected(op::STATISTICS),
+    }
+}
+
+/// The Footer: where the summary and the summary offsets start (0: none).
+pub fn footer(body: &[u8]) -> Result<mcap::records::Footer, Malformed> {
+    match parse(op::FOOTER, body)? {
+        mcap::records::Record::Footer(f) => Ok(f),
+        _ => unexpected(op::FOOTER),
+    }
+}
+
+/// Message Index: the channel and how many messages of it one chunk holds.
+pub fn message_index_entries(body: &[u8]) -> Result<(u16, u64), Malformed> {
+    match parse(op::MESSAGE_INDEX, body)? {
+        // channel id + byte length + 16-byte entries: anything else is a damaged index.
+        mcap::records::Record::MessageIndex(m) if 6 + 16 * m.records.len() == body.len() => {
+            Ok((m.channel_id, m.records.len() as u64))
+        }
+        mcap::records::Record::MessageIndex(_) => {
+            malformed("MessageIndex records are not 16-byte entries")
+        }
+        _ => unexpected(op::MESSAGE_INDEX),
     }
 }
 
@@ -195,64 +230,62 @@ pub struct MessageRec<'a> {
 }
 
 impl<'a> MessageRec<'a> {
-    /// Bytes before the data.
+    /// Bytes before the data: channel id, sequence, log and publish time.
     pub const HEADER: usize = 2 + 4 + 8 + 8;
 
     pub fn parse(body: &'a [u8]) -> Result<Self, Malformed> {
-        let mut f = Fields::new(body, "Message");
-        let channel_id = f.u16("channel_id")?;
-        f.u32("sequence")?;
-        let log_time = f.u64("log_time")?;
-        let publish_time = f.u64("publish_time")?;
-        Ok(MessageRec {
-            channel_id,
-            log_time,
-            publish_time,
-            data: f.rest(),
-        })
+        match parse(op::MESSAGE, body)? {
+            mcap::records::Record::Message { header, .. } => Ok(MessageRec {
+                channel_id: header.channel_id,
+                log_time: header.log_time,
+                publish_time: header.publish_time,
+                data: body.get(Self::HEADER..).unwrap_or(&[]),
+            }),
+            _ => unexpected(op::MESSAGE),
+        }
     }
 }
 
 /// A Chunk record, borrowing its (compressed) records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkRec<'a> {
-    pub uncompressed_size: u64,
-    pub uncompressed_crc: u32,
-    pub compression: String,
+    pub header: mcap::records::ChunkHeader,
     pub records: &'a [u8],
 }
 
 impl<'a> ChunkRec<'a> {
+    /// Bytes of a Chunk body besides its compression name and records: times, size, CRC and
+    /// the two length fields.
+    const FIXED: usize = 8 + 8 + 8 + 4 + 4 + 8;
+
     pub fn parse(body: &'a [u8]) -> Result<Self, Malformed> {
-        let mut f = Fields::new(body, "Chunk");
-        f.u64("message_start_time")?;
-        f.u64("message_end_time")?;
-        let uncompressed_size = f.u64("uncompressed_size")?;
-        let uncompressed_crc = f.u32("uncompressed_crc")?;
-        let compression = f.string("compression")?;
-        let records = f.bytes64("records")?;
-        if !f.rest().is_empty() {
-            return malformed("Chunk has bytes after its records");
+        match parse(op::CHUNK, body)? {
+            mcap::records::Record::Chunk { header, data } => {
+                // The crate reads `compressed_size` bytes; a longer body hides damage.
+                let used = Self::FIXED + header.compression.len() + data.len();
+                if used != body.len() {
+                    return malformed("Chunk has bytes after its records");
+                }
+                let records = body.get(used - data.len()..).unwrap_or(&[]);
+                Ok(ChunkRec { header, records })
+            }
+            _ => unexpected(op::CHUNK),
         }
-        Ok(ChunkRec {
-            uncompressed_size,
-            uncompressed_crc,
-            compression,
-            records,
-        })
     }
 
     /// The chunk's records, decompressed (at most `limits.max_chunk_uncompressed` bytes; the
-    /// declared size and CRC must match).
+    /// declared size and CRC must match). Ours rather than the crate's `ChunkReader`: that one
+    /// allocates the declared size up front and yields owned records, where we cap the output
+    /// as it arrives and keep one buffer that queued messages point into.
     pub fn decompress(&self, limits: &Limits) -> Result<Vec<u8>, Malformed> {
-        let size = self.uncompressed_size;
+        let size = self.header.uncompressed_size;
         if size > limits.max_chunk_uncompressed {
             return malformed(format!(
                 "chunk declares {size} uncompressed bytes, more than the limit of {}",
                 limits.max_chunk_uncompressed
             ));
         }
-        let out = match self.compression.as_str() {
+        let out = match self.header.compression.as_str() {
             "" => self.records.to_vec(),
             "zstd" => {
                 let d = zstd::stream::read::Decoder::with_buffer(self.records)
@@ -272,12 +305,12 @@ impl<'a> ChunkRec<'a> {
                 out.len()
             ));
         }
-        if self.uncompressed_crc != 0 {
+        let want = self.header.uncompressed_crc;
+        if want != 0 {
             let crc = crc32fast::hash(&out);
-            if crc != self.uncompressed_crc {
+            if crc != want {
                 return malformed(format!(
-                    "chunk CRC {crc:#010x} does not match the recorded {:#010x}",
-                    self.uncompressed_crc
+                    "chunk CRC {crc:#010x} does not match the recorded {want:#010x}"
                 ));
             }
         }
@@ -329,109 +362,6 @@ fn read_capped(r: impl Read, size: u64, what: &str) -> Result<Vec<u8>, Malformed
         .read_to_end(&mut out)
         .map_err(|e| Malformed(format!("{what}: {e}")))?;
     Ok(out)
-}
-
-/// Message Index: entries per channel of one chunk.
-pub fn message_index_entries(body: &[u8]) -> Result<(u16, u64), Malformed> {
-    let mut f = Fields::new(body, "MessageIndex");
-    let channel = f.u16("channel_id")?;
-    let records = f.bytes32("records")?;
-    if records.len() % 16 != 0 {
-        return malformed("MessageIndex records are not 16-byte entries");
-    }
-    Ok((channel, records.len() as u64 / 16))
-}
-
-/// A Chunk Index record of the summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkIndexRec {
-    pub message_start_time: u64,
-    pub message_end_time: u64,
-    pub chunk_start_offset: u64,
-    pub chunk_length: u64,
-    /// Channel → offset of its Message Index record.
-    pub message_index_offsets: Vec<(u16, u64)>,
-    pub message_index_length: u64,
-}
-
-impl ChunkIndexRec {
-    pub fn parse(body: &[u8]) -> Result<Self, Malformed> {
-        let mut f = Fields::new(body, "ChunkIndex");
-        let message_start_time = f.u64("message_start_time")?;
-        let message_end_time = f.u64("message_end_time")?;
-        let chunk_start_offset = f.u64("chunk_start_offset")?;
-        let chunk_length = f.u64("chunk_length")?;
-        let map = f.bytes32("message_index_offsets")?;
-        if map.len() % 10 != 0 {
-            return malformed("ChunkIndex message_index_offsets are not 10-byte entries");
-        }
-        let mut m = Fields::new(map, "ChunkIndex");
-        let mut message_index_offsets = Vec::with_capacity(map.len() / 10);
-        for _ in 0..map.len() / 10 {
-            message_index_offsets.push((m.u16("channel")?, m.u64("offset")?));
-        }
-        let message_index_length = f.u64("message_index_length")?;
-        f.string("compression")?;
-        f.u64("compressed_size")?;
-        f.u64("uncompressed_size")?;
-        Ok(ChunkIndexRec {
-            message_start_time,
-            message_end_time,
-            chunk_start_offset,
-            chunk_length,
-            message_index_offsets,
-            message_index_length,
-        })
-    }
-}
-
-/// The Statistics record's message counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatisticsRec {
-    pub message_count: u64,
-    pub message_start_time: u64,
-    pub message_end_time: u64,
-    pub channel_message_counts: BTreeMap<u16, u64>,
-}
-
-impl StatisticsRec {
-    pub fn parse(body: &[u8]) -> Result<Self, Malformed> {
-        let mut f = Fields::new(body, "Statistics");
-        let message_count = f.u64("message_count")?;
-        f.u16("schema_count")?;
-        f.u32("channel_count")?;
-        f.u32("attachment_count")?;
-        f.u32("metadata_count")?;
-        f.u32("chunk_count")?;
-        let message_start_time = f.u64("message_start_time")?;
-        let message_end_time = f.u64("message_end_time")?;
-        let map = f.bytes32("channel_message_counts")?;
-        if map.len() % 10 != 0 {
-            return malformed("Statistics channel_message_counts are not 10-byte entries");
-        }
-        let mut m = Fields::new(map, "Statistics");
-        let mut channel_message_counts = BTreeMap::new();
-        for _ in 0..map.len() / 10 {
-            let id = m.u16("channel")?;
-            let n = m.u64("count")?;
-            channel_message_counts.insert(id, n);
-        }
-        Ok(StatisticsRec {
-            message_count,
-            message_start_time,
-            message_end_time,
-            channel_message_counts,
-        })
-    }
-}
-
-/// The Footer: where the summary starts (0: none).
-pub fn parse_footer(body: &[u8]) -> Result<(u64, u64), Malformed> {
-    let mut f = Fields::new(body, "Footer");
-    let summary_start = f.u64("summary_start")?;
-    let summary_offset_start = f.u64("summary_offset_start")?;
-    f.u32("summary_crc")?;
-    Ok((summary_start, summary_offset_start))
 }
 
 /// Iterate the records packed in `buf` (a chunk's content or the summary section): yields
@@ -544,7 +474,7 @@ impl<R: Read + Seek> RecordFile<R> {
             .len
             .saturating_sub(offset)
             .saturating_sub(RECORD_HEADER);
-        if opcode == 0 || opcode > op::LAST {
+        if opcode == 0 || opcode > LAST_OPCODE {
             Some(format!("unknown opcode {opcode:#04x} at byte {offset}"))
         } else if len > room {
             Some(format!(
@@ -604,7 +534,7 @@ impl<R: Read + Seek> RecordFile<R> {
         let bad = if first {
             self.check_header(offset, opcode, len).is_some()
         } else {
-            opcode == 0 || opcode > op::LAST || len > room
+            opcode == 0 || opcode > LAST_OPCODE || len > room
         };
         if bad {
             return Ok(false);
@@ -687,7 +617,7 @@ impl<R: Read + Seek> RecordFile<R> {
             let last = buf.len().saturating_sub(RECORD_HEADER as usize - 1);
             for i in 0..last {
                 let Some(&opcode) = buf.get(i) else { break };
-                if opcode == 0 || opcode > op::LAST {
+                if opcode == 0 || opcode > LAST_OPCODE {
                     continue;
                 }
                 let Some(lb) = buf.get(i + 1..i + 9) else {

@@ -28,7 +28,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::compression::{decompress_message, TempFile, ZSTD_MAGIC};
-use super::reader::{BagMessage, DataLoss, Kind, ReadReport, TopicInfo};
+use super::message::{BagMessage, Kind, TopicInfo};
+use super::report::{DataLoss, ReadReport};
 use super::sqlite_salvage::{find_cut, salvage_copy, Cut};
 use super::BagError;
 
@@ -514,7 +515,7 @@ fn row_message(row: &rusqlite::Row<'_>, cap: u64, base: usize) -> rusqlite::Resu
             "the row declares {} bytes, more than the {cap} the largest message of its type may \
              have; not read ({})",
             declared.unwrap_or(0),
-            super::reader::RAISE_LIMITS
+            super::message::RAISE_LIMITS
         )),
         Ok(other) => Err(format!(
             "the data column holds {:?}, not a BLOB",

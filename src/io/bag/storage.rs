@@ -5,7 +5,9 @@ use std::io::Read;
 use std::path::Path;
 
 use super::compression::ZSTD_MAGIC;
-use super::reader::{BagMessage, BagMessages, BagReader, ReadReport, TopicInfo};
+use super::message::{BagMessage, TopicInfo};
+use super::reader::{BagMessages, BagReader};
+use super::report::ReadReport;
 use super::records::{Limits, MAGIC};
 use super::sqlite::{SqliteMessages, SqliteReader, SQLITE_MAGIC};
 use super::BagError;
