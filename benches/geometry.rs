@@ -2,7 +2,7 @@
 //! decomposition), P3P, MSAC scoring, and the whole estimators on the standard synthetic scene
 //! (f = 500, 640×480, σ = 0.5 px). Run: `cargo bench --bench geometry`.
 //!
-//! Side-by-side comparisons with PoseLib and OpenCV live in `scripts/bench_geometry.py`.
+//! Side-by-side comparisons with PoseLib and OpenCV live in `scripts/bench/bench_geometry.py`.
 
 use std::hint::black_box;
 

@@ -7,10 +7,10 @@
 //! - with `--features ros`, `ros_*`: the real r2r message path of one frame — the incoming
 //!   Image + CameraInfo from rcl's C structs into ours (what a typed subscription does), and
 //!   every outgoing message from ours into rcl's C structs (what `publish` does); DDS itself
-//!   is not included (the live node benchmark, `scripts/bench_node.sh`, measures it).
+//!   is not included (the live node benchmark, `scripts/bench/bench_node.sh`, measures it).
 //!
 //! Run: `cargo bench --bench pipeline [--features ros]`. The end-to-end replay benchmark (network included,
-//! throughput, latency, memory over thousands of frames) is `scripts/bench_replay.sh`.
+//! throughput, latency, memory over thousands of frames) is `scripts/bench/bench_replay.sh`.
 
 use std::hint::black_box;
 use std::sync::Arc;

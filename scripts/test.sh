@@ -80,7 +80,7 @@ step "colcon build + the launch file's command line, run live"
 scripts/check_colcon.sh
 
 step "Python scripts and launch file compile"
-.venv/bin/python -m py_compile launch/matcher.launch.py models/*.py scripts/*.py scripts/device/*.py tests/ros/*.py
+.venv/bin/python -m py_compile launch/matcher.launch.py models/*.py scripts/*/*.py tests/ros/*.py
 find launch models scripts tests/ros -name __pycache__ -type d -prune -exec rm -rf {} +
 
 step "imd without ROS, run with no environment set"

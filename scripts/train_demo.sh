@@ -2,9 +2,9 @@
 # Reproduce the demo models on CPU.
 #
 #   scripts/train_demo.sh [--resume]        the first demo model, models/imd-tiny-synth:
-#   1. scripts/demo_photos.py: scikit-image's photos → out/photos/{train,heldout};
-#   2. scripts/make_demo_backbone.py: the freshly initialised tiny SD2.1-structured backbone
-#      (diffusers / transformers initialisation, seed 0) → out/demo-init;
+#   1. scripts/data/demo_photos.py: scikit-image's photos → out/photos/{train,heldout};
+#   2. scripts/fixtures/make_demo_backbone.py: the freshly initialised tiny SD2.1-structured
+#      backbone (diffusers / transformers initialisation, seed 0) → out/demo-init;
 #   3. imd train --config config/train_demo.yaml (seed 0, 1 libtorch thread, 1200 steps;
 #      about 30 min on an idle core, longer on a shared machine) → out/imd-tiny-synth;
 #   4. copy the weights folder (without checkpoints and log) to models/imd-tiny-synth and
@@ -41,7 +41,7 @@ imd="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import
 
 if $v2; then
   if [ ${#resume[@]} -eq 0 ]; then
-    .venv/bin/python scripts/demo_photos.py out/photos
+    .venv/bin/python scripts/data/demo_photos.py out/photos
     if [ ! -f out/imd-tiny-synth/heads.safetensors ]; then
       if grep -q "attention: aggregated" models/imd-tiny-synth/imd.yaml; then
         echo "models/imd-tiny-synth is no longer the first demo model: run scripts/train_demo.sh first" >&2
@@ -68,8 +68,8 @@ if $v2; then
 fi
 
 if [ ${#resume[@]} -eq 0 ]; then
-  .venv/bin/python scripts/demo_photos.py out/photos
-  .venv/bin/python scripts/make_demo_backbone.py out/demo-init --seed 0 >/dev/null
+  .venv/bin/python scripts/data/demo_photos.py out/photos
+  .venv/bin/python scripts/fixtures/make_demo_backbone.py out/demo-init --seed 0 >/dev/null
   rm -rf out/imd-tiny-synth
 fi
 "$imd" train --config config/train_demo.yaml "${resume[@]}"

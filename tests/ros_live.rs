@@ -371,7 +371,7 @@ fn replay_messages(bag: &Path, args: &[&str]) -> Vec<Value> {
         .unwrap();
     assert!(status.success());
     let json = Command::new(venv_python())
-        .arg(root().join("scripts/check_mcap.py"))
+        .arg(root().join("scripts/oracles/check_mcap.py"))
         .arg(&out)
         .output()
         .unwrap();
@@ -934,10 +934,10 @@ fn ros_live_sigint_exits_cleanly_and_leaves_no_shared_memory_behind() {
     assert!(left.is_empty(), "left behind in /dev/shm: {left:?}");
 }
 
-/// The metric bag of `scripts/make_metric_bag.py` (cam0 of the replay room with registered
+/// The metric bag of `scripts/fixtures/make_metric_bag.py` (cam0 of the replay room with registered
 /// depth and a right camera) and its ground truth, generated once.
 fn metric_fixture() -> PathBuf {
-    util::generated_fixtures("make_metric_bag.py", "metric")
+    util::generated_fixtures("fixtures/make_metric_bag.py", "metric")
 }
 
 #[test]
@@ -1121,7 +1121,7 @@ fn ros_live_rgbd_camera_publishes_metric_odometry_equal_to_replay() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
-/// Integrity, live: the jump sequence of `scripts/make_integrity_fixtures.py` (the camera
+/// Integrity, live: the jump sequence of `scripts/fixtures/make_integrity_fixtures.py` (the camera
 /// turns to a wall it never saw, comes back, turns to another, comes back) published through
 /// DDS frame by frame gives the same tracker states as `imd replay` of the bag, with the demo
 /// model and config/matcher.yaml: the jumps are `lost` (never a confident pose), the returns
@@ -1194,10 +1194,10 @@ fn ros_live_jump_sequence_is_lost_and_relocalized_as_in_replay() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
-/// The two RGB-D bags of `scripts/make_map_bags.py` (camera A builds a map, camera B with other
-/// intrinsics, path, start and mount localizes in it) and their ground truth, generated once.
+/// The two RGB-D bags of `scripts/fixtures/make_map_bags.py` (camera A builds a map, camera B with
+/// other intrinsics, path, start and mount localizes in it) and their ground truth, generated once.
 fn map_fixture() -> PathBuf {
-    util::generated_fixtures("make_map_bags.py", "map")
+    util::generated_fixtures("fixtures/make_map_bags.py", "map")
 }
 
 /// One RGB-D camera `name` of the map bags, and the map parameters.

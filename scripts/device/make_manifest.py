@@ -10,7 +10,7 @@ carried.
 ViT-H/14 vision tower, heads at imd.yaml's defaults (Efficient LoFTR sizes: d_model 256, 8
 heads, 4 full-attention layers, fine dims [64, 128]); backbone stored in float16 (as SD2.1's fp16
 variant), heads in float32. Its FLOPs are counted for a 640×480 pair.
-`small`: the random test model's sizes (scripts/make_random_model.py) for the CPU mode of
+`small`: the random test model's sizes (scripts/fixtures/make_random_model.py) for the CPU mode of
 scripts/device/run.sh, FLOPs for a 128×96 pair.
 
 Layouts and configs come from the same code that writes the test fixtures
@@ -31,7 +31,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE.parent / "fixtures"), str(HERE.parent / "bench")]
 import make_parity_fixtures as parity  # noqa: E402
 import make_random_model as rnd  # noqa: E402
 

@@ -1,6 +1,6 @@
-# Shared by the node benchmarks (scripts/bench_node.sh, scripts/bench_node_soak.sh): source it
-# after `cd "$root"`. It sources ROS 2 unless one is sourced, keeps DDS on this machine, builds
-# `imd_matcher` (IMD_PROFILE=release, the default, or debug), and defines
+# Shared by the node benchmarks (scripts/bench/bench_node.sh, scripts/bench/bench_node_soak.sh):
+# source it after `cd "$root"`. It sources ROS 2 unless one is sourced, keeps DDS on this machine,
+# builds `imd_matcher` (IMD_PROFILE=release, the default, or debug), and defines
 #   python                 the interpreter with rclpy (.ros/bin/python, else python3)
 #   start_node OUT ARGS…   start the node with config/matcher.yaml, the demo model, no debug
 #                          image and ARGS (more `-p` overrides), logging to OUT/node.log; sets

@@ -53,7 +53,7 @@ pub struct IntegrityConfig {
     /// A pose needs more inliers than this: what this matcher's matches give RANSAC on pairs
     /// of photos with no overlap at all (hallucinated matches are consistent enough for some
     /// tens of inliers), with a margin; calibrated per model by
-    /// `scripts/calibrate_integrity.py` (0 = off).
+    /// `scripts/bench/calibrate_integrity.py` (0 = off).
     pub no_overlap_inliers: u32,
     /// The inliers must occupy at least this fraction of the cells of a 4×4 grid in both
     /// images: a pose explained by one small region is not a pose of the view (0 = off).

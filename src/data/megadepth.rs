@@ -2,7 +2,7 @@
 //!
 //! The upstream indices (`scene_info_0.1_0.7/*.npz`, `megadepth_test_1500_scene_info/*.npz`)
 //! are pickled dicts (`image_paths, depth_paths, intrinsics, poses, pair_infos`, object arrays
-//! with `None` for unused images). `scripts/convert_megadepth_index.py` turns each into JSON
+//! with `None` for unused images). `scripts/data/convert_megadepth_index.py` turns each into JSON
 //! ([`MegaDepthIndex`]) and, with `--convert-depth`, each `.h5` depth map (`/depth`, f32) into
 //! a safetensors file with one f32 tensor `depth` `[H, W]` (exact; no HDF5 dependency here).
 //!
@@ -68,7 +68,7 @@ impl MegaDepthIndex {
                 path,
                 format!(
                     "format is `{}`, expected `{MEGADEPTH_FORMAT}` (convert the npz with \
-                     scripts/convert_megadepth_index.py)",
+                     scripts/data/convert_megadepth_index.py)",
                     idx.format
                 ),
             ));
@@ -248,7 +248,7 @@ pub fn read_depth(path: &Path) -> Result<Tensor, DataError> {
         return Err(DataError::format(
             path,
             "HDF5 depth maps are not read directly: convert them with \
-             `scripts/convert_megadepth_index.py --convert-depth`",
+             `scripts/data/convert_megadepth_index.py --convert-depth`",
         ));
     }
     let bytes = std::fs::read(path).map_err(DataError::io(path))?;

@@ -1,8 +1,8 @@
 //! Dataset readers, each reading its dataset's real on-disk format:
 //! - [`megadepth`]: MegaDepth with the LoFTR / Efficient LoFTR scene-info indices (converted
-//!   from their pickles by `scripts/convert_megadepth_index.py`), incl. MegaDepth-1500;
+//!   from their pickles by `scripts/data/convert_megadepth_index.py`), incl. MegaDepth-1500;
 //! - [`scannet`]: ScanNet-1500 (`test.npz` + `intrinsics.npz`, converted by
-//!   `scripts/convert_scannet_index.py`; poses from `pose/*.txt`);
+//!   `scripts/data/convert_scannet_index.py`; poses from `pose/*.txt`);
 //! - [`hpatches`]: the HPatches sequences folder;
 //! - [`burst`] + [`imim`]: BURST annotations (COCO RLE) and the IMIM pair lists built from them;
 //! - [`synthetic`]: random-homography pairs from any folder of photos.

@@ -3,7 +3,7 @@
 //! On disk: `<root>/sceneXXXX_YY/color/<frame>.jpg` and `<root>/sceneXXXX_YY/pose/<frame>.txt`
 //! (4×4 camera→world); the pair list `test.npz` (`name`: `[1500, 4]` = scene, sub-scene,
 //! frame0, frame1; `rel_pose`) and `intrinsics.npz` (scene → 3×3, for 640×480 images) are
-//! converted to JSON by `scripts/convert_scannet_index.py`.
+//! converted to JSON by `scripts/data/convert_scannet_index.py`.
 //!
 //! Protocol: images resized to 640×480; `T_0to1 = inv(c2w_1)·c2w_0` (LoFTR's
 //! `pose1 @ inv(pose0)` with world→camera poses); K is that of the 640×480 frame, which is
@@ -23,7 +23,7 @@ use super::{
 /// The converted index format tag.
 pub const SCANNET_FORMAT: &str = "imd.scannet_pairs.v1";
 
-/// `scripts/convert_scannet_index.py` output.
+/// `scripts/data/convert_scannet_index.py` output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanNetIndex {
     /// [`SCANNET_FORMAT`].

@@ -124,7 +124,7 @@ fn megadepth_indices(path: &Path) -> Result<Vec<PathBuf>, EvalError> {
     if v.is_empty() {
         return Err(EvalError::input(
             path.display().to_string(),
-            "holds no converted scene index (*.json from scripts/convert_megadepth_index.py)",
+            "holds no converted scene index (*.json from scripts/data/convert_megadepth_index.py)",
         ));
     }
     Ok(v)

@@ -71,11 +71,11 @@ pub fn estimate_stereo_pose(
     // Which tracks the joint refinement sees. Not every correspondence: with the robust loss
     // alone, a learned matcher's moderately wrong matches (a few pixels off, about a third of
     // the demo model's lifted ones) each fit through their free depth, and together pulled
-    // poses 20–40 % off on the stereo loop of scripts/make_odom_fixtures.py. Not PnP's inliers
-    // alone either: PnP judged them against fixed, noisy depths, so it drops far points whose
-    // depth error, not their match, is off, and keeps those whose error suits its pose. So: PnP's
-    // inliers first, then every track that fits the refined pose within the inlier threshold in
-    // both images once its own depth is free, and the refinement again on those.
+    // poses 20–40 % off on the stereo loop of scripts/fixtures/make_odom_fixtures.py. Not PnP's
+    // inliers alone either: PnP judged them against fixed, noisy depths, so it drops far points
+    // whose depth error, not their match, is off, and keeps those whose error suits its pose. So:
+    // PnP's inliers first, then every track that fits the refined pose within the inlier threshold
+    // in both images once its own depth is free, and the refinement again on those.
     let mut selected: Vec<bool> = source.iter().map(|&i| estimate.inliers[i]).collect();
     for round in 0..2 {
         let subset: Vec<StereoTrack> = tracks

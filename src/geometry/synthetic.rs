@@ -1,5 +1,5 @@
 //! Seeded synthetic two-view problems with known ground truth, for tests and benchmarks (the
-//! protocol of `scripts/bench_geometry.py`: f = 500, 640×480, depth U[2, 8], rotation 5–20°
+//! protocol of `scripts/bench/bench_geometry.py`: f = 500, 640×480, depth U[2, 8], rotation 5–20°
 //! about a random axis, baseline 0.5 in a random direction, Gaussian pixel noise on both images,
 //! outliers drawn uniformly in image 1, matches shuffled).
 

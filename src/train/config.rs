@@ -215,7 +215,7 @@ pub struct DataConfig {
 pub struct MegaDepthTrainConfig {
     /// MegaDepth root (`Undistorted_SfM/`, `phoenix/…/depths`).
     pub root: String,
-    /// Folder of converted scene indices (`scripts/convert_megadepth_index.py`).
+    /// Folder of converted scene indices (`scripts/data/convert_megadepth_index.py`).
     pub index_dir: String,
     /// Scene list (one index stem per line, e.g. EL's `trainvaltest_list/train_list.txt`).
     pub list: String,

@@ -1,6 +1,6 @@
 //! Dataset readers on tiny instances of each dataset in its real on-disk format, written by
-//! `scripts/make_dataset_fixtures.py` into `tests/fixtures/datasets/` (with `expected.json`
-//! values computed there with numpy).
+//! `scripts/fixtures/make_dataset_fixtures.py` into `tests/fixtures/datasets/` (with
+//! `expected.json` values computed there with numpy).
 
 use std::path::PathBuf;
 

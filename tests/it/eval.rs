@@ -1,9 +1,9 @@
 //! `imd eval` on tiny benchmarks in their real on-disk formats (`tests/fixtures/eval/`, written
-//! by `scripts/make_eval_fixtures.py` from the demo model's held-out photos) with the demo
+//! by `scripts/fixtures/make_eval_fixtures.py` from the demo model's held-out photos) with the demo
 //! model (`models/imd-tiny-synth`, `scripts/train_demo.sh`). Each benchmark's metrics are
-//! recomputed independently by `scripts/eval_oracle.py` (numpy / OpenCV, LoFTR's `error_auc`,
-//! DKM's corner error, epipolar distances and instance accuracy from the matches imd wrote),
-//! and the demo model's matching quality on held-out photos is asserted.
+//! recomputed independently by `scripts/oracles/eval_oracle.py` (numpy / OpenCV, LoFTR's
+//! `error_auc`, DKM's corner error, epipolar distances and instance accuracy from the matches imd
+//! wrote), and the demo model's matching quality on held-out photos is asserted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +46,7 @@ fn imd_eval(dir: &Path, args: &[&str]) -> (Value, PathBuf) {
 
 fn oracle(results: &Path, matches: &Path, extra: &[&str]) -> Value {
     let o = Command::new(util::venv_python())
-        .arg(util::root().join("scripts/eval_oracle.py"))
+        .arg(util::root().join("scripts/oracles/eval_oracle.py"))
         .arg(results)
         .arg(matches)
         .args(extra)

@@ -1,7 +1,7 @@
 //! Geometry: minimal solvers, robust estimation, model selection, cameras, metrics and the
 //! `imd pose` / `imd homography` CLI.
 //!
-//! Fixtures in `tests/fixtures/geometry/` come from `scripts/make_geometry_fixtures.py`
+//! Fixtures in `tests/fixtures/geometry/` come from `scripts/fixtures/make_geometry_fixtures.py`
 //! (LoFTR's `error_auc` and epipolar distance, OpenCV's distortion models, PoseLib 2.0.5's
 //! 5-point solver). Synthetic scenes come from `imd::geometry::synthetic` with fixed seeds.
 
@@ -382,7 +382,7 @@ fn planar_trials(kind: SceneKind, seed: u64, trials: usize) -> (usize, usize, us
 fn planar_scenes_are_detected_and_mostly_resolved() {
     // Tilted planes facing the camera: about half the scenes are two-fold ambiguous (both
     // decompositions keep every point in front); the smaller-rotation prior resolves roughly two
-    // thirds of those, so ~20 % fail (PoseLib: ~23 %, see scripts/bench_geometry.py). Nearly
+    // thirds of those, so ~20 % fail (PoseLib: ~23 %, see scripts/bench/bench_geometry.py). Nearly
     // every failure must come with the right answer as the reported alternative.
     let (wrong, alt_right, homography) = planar_trials(SceneKind::Planar, 21, 40);
     assert!(homography >= 36, "homography model in {homography}/40");

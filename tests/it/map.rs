@@ -1,8 +1,8 @@
 //! Saved maps end to end: camera A builds a map from its bag, the map goes to disk and back,
 //! camera B (other intrinsics, path, start and mount) localizes in it without a hint.
 //!
-//! `scripts/make_map_bags.py` renders the replay room for both cameras with registered depth
-//! (16UC1) and each robot's mount in `/tf_static`; the ground-truth oracle matcher (0.25 px
+//! `scripts/fixtures/make_map_bags.py` renders the replay room for both cameras with registered
+//! depth (16UC1) and each robot's mount in `/tf_static`; the ground-truth oracle matcher (0.25 px
 //! noise, 20 % outliers) stands in for the network, since the map and the relocalization are
 //! the point here, not the model.
 
@@ -20,7 +20,7 @@ use crate::pipeline::scene::{GtFrame, Scene};
 use crate::util::generated_fixtures;
 
 fn fixture() -> PathBuf {
-    generated_fixtures("make_map_bags.py", "map")
+    generated_fixtures("fixtures/make_map_bags.py", "map")
 }
 
 fn scene() -> Arc<Scene> {

@@ -1,7 +1,7 @@
 //! The matcher heads: coarse matching on planted correspondences, sub-pixel refinement of a
 //! known shift, heads loading, the whole matcher on a synthetic feature source, `imd match`.
 //!
-//! `tests/fixtures/matching/random_model/` is written by `scripts/make_random_model.py`
+//! `tests/fixtures/matching/random_model/` is written by `scripts/fixtures/make_random_model.py`
 //! (random weights, SD2.1-structured small configs).
 
 use std::f64::consts::PI;

@@ -1,9 +1,9 @@
 //! Metric pose: P3P + LO-MSAC absolute pose, depth lifting and stereo triangulation against
 //! ground truth.
 //!
-//! Fixtures in `tests/fixtures/metric/` come from `scripts/make_rgbd_fixtures.py`: a ray-cast
-//! RGB-D sequence (textured room and boxes, exact depth stored as 16UC1 mm and 32FC1 m with
-//! sensor artefacts, oracle correspondences from the known geometry) and the Middlebury 2014
+//! Fixtures in `tests/fixtures/metric/` come from `scripts/fixtures/make_rgbd_fixtures.py`: a
+//! ray-cast RGB-D sequence (textured room and boxes, exact depth stored as 16UC1 mm and 32FC1 m
+//! with sensor artefacts, oracle correspondences from the known geometry) and the Middlebury 2014
 //! Motorcycle pair (`skimage.data.stereo_motorcycle`, GT disparity, published calibration).
 
 use imd::geometry::depth::{lift_pixel, DepthRejection};
@@ -344,9 +344,9 @@ fn middlebury_stereo_triangulates_the_dataset_depth_and_pnp_recovers_the_baselin
 
 // ---------------------------------------------------------------- synthetic absolute pose
 
-/// A synthetic PnP problem (the protocol of scripts/bench_geometry.py --pnp): f = 500, 640×480,
-/// keyframe points at depth U[2, 8] m, the camera rotated 5–20° and moved 0.5 m; σ-px noise on
-/// the current pixels; outliers with random pixels.
+/// A synthetic PnP problem (the protocol of scripts/bench/bench_geometry.py --pnp): f = 500,
+/// 640×480, keyframe points at depth U[2, 8] m, the camera rotated 5–20° and moved 0.5 m; σ-px
+/// noise on the current pixels; outliers with random pixels.
 fn pnp_problem(
     rng: &mut Rng,
     n: usize,

@@ -1,6 +1,6 @@
 //! Stereo vs depth metric odometry on the deeper robot loop, against ground truth.
 //!
-//! `scripts/make_odom_fixtures.py` renders a robot driving a 14.2 m loop (284 frames, two
+//! `scripts/fixtures/make_odom_fixtures.py` renders a robot driving a 14.2 m loop (284 frames, two
 //! half-turns) in an 8 m room: walls 2.5–5.5 m away, a camera 0.5 m above the floor pitched
 //! down 10°, a 0.12 m rectified stereo pair and registered depth of the same frames. Frames go
 //! through the bag reader and the node's `TrackerProcessor` with the ground-truth oracle matcher
@@ -26,7 +26,7 @@ use crate::pipeline::scene::Scene;
 use crate::util::generated_fixtures;
 
 fn fixture() -> PathBuf {
-    generated_fixtures("make_odom_fixtures.py", "odom")
+    generated_fixtures("fixtures/make_odom_fixtures.py", "odom")
 }
 
 fn config(stereo: bool) -> ImdConfig {

@@ -1,13 +1,13 @@
 //! Backbone parity with the reference implementations (diffusers, transformers, torch).
 //!
-//! Fixtures in `tests/fixtures/parity/` are made by `scripts/make_parity_fixtures.py`: small
-//! random-weight models with SD2.1's block structure saved in the weights-folder layout, with
+//! Fixtures in `tests/fixtures/parity/` are made by `scripts/fixtures/make_parity_fixtures.py`:
+//! small random-weight models with SD2.1's block structure saved in the weights-folder layout, with
 //! inputs and the reference outputs. fp32 results must match to 1e-4 max abs error (the
 //! acceptance bound; both sides run the same libtorch kernels, so the actual error is ~0).
 //!
 //! The SD2.1-size check is opt-in:
 //! ```text
-//! .venv/bin/python scripts/make_parity_fixtures.py --full target/parity_full
+//! .venv/bin/python scripts/fixtures/make_parity_fixtures.py --full target/parity_full
 //! cargo test --test it parity::full_size_sd21_config -- --ignored --nocapture
 //! ```
 //! (`IMD_PARITY_FULL=DIR` selects another folder.)
@@ -522,11 +522,11 @@ fn full_size_sd21_config() {
 // --- Coarse transformer: aggregated attention -------------------------------------------------
 
 /// Efficient LoFTR's aggregated attention (`coarse.attention: aggregated`, agg size 4) against
-/// the PyTorch reference of `scripts/make_coarse_parity_fixtures.py` (float64): a [self, cross]
-/// transformer, d_model 16, 4 heads, on grids that are not multiples of 4, with padding masks,
-/// and with two different grids. imd runs float32 (the reference's float32 weights and inputs);
-/// the outputs are O(1–5) after two residual layers with LayerNorms, so a float32 pass is off
-/// by ~1e-6: 1e-5 is the bound.
+/// the PyTorch reference of `scripts/fixtures/make_coarse_parity_fixtures.py` (float64): a [self,
+/// cross] transformer, d_model 16, 4 heads, on grids that are not multiples of 4, with padding
+/// masks, and with two different grids. imd runs float32 (the reference's float32 weights and
+/// inputs); the outputs are O(1–5) after two residual layers with LayerNorms, so a float32 pass is
+/// off by ~1e-6: 1e-5 is the bound.
 #[test]
 fn aggregated_attention_matches_the_torch_reference() {
     use imd::model::coarse::{CoarseGrid, CoarseTransformer};

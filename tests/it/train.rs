@@ -1,6 +1,6 @@
 //! Supervision and losses against hand-checked values (scenes built in the tests) and against
 //! a point-by-point numpy reference (`tests/fixtures/supervision/`, written by
-//! `scripts/make_supervision_fixture.py`).
+//! `scripts/fixtures/make_supervision_fixture.py`).
 
 use imd::data::rng::SeededRng;
 use imd::train::loss::{
@@ -578,7 +578,7 @@ fn supervision_matches_between_cpu_and_cuda_when_available() {
     assert_eq!(cpu.to_vec(), gpu.to_vec());
 }
 
-/// Parity with `scripts/make_supervision_fixture.py`: a point-by-point float64 numpy
+/// Parity with `scripts/fixtures/make_supervision_fixture.py`: a point-by-point float64 numpy
 /// implementation of the notes' rules on a slanted plane seen by two different cameras
 /// (rotation, translation, per-axis scales, padding, a depth hole and an occluder).
 #[test]
@@ -767,7 +767,8 @@ fn ground_truth_is_what_a_perfect_matcher_outputs() {
 
 mod trainer {
     //! The trainer on the random-weight model (`tests/fixtures/matching/random_model`,
-    //! `scripts/make_random_model.py`) with synthetic pairs of `tests/fixtures/datasets/photos`.
+    //! `scripts/fixtures/make_random_model.py`) with synthetic pairs of
+    //! `tests/fixtures/datasets/photos`.
 
     use std::path::Path;
 

@@ -21,10 +21,10 @@ Scenarios:
   bad_input  malformed images and camera_info on the wire, good frames in between; a second
              camera that never gets camera_info.
   qos        best-effort image publisher against a node subscribing reliably.
-  metric     the metric bag of scripts/make_metric_bag.py (--bag): per frame, the messages of
-             --topics (image, camera_info and the depth or right-camera topics) in their recorded
-             order, the next frame after the previous one's odometry; --frames of them; then
-             the --trigger services (e.g. save_map), in order.
+  metric     the metric bag of scripts/fixtures/make_metric_bag.py (--bag): per frame, the
+             messages of --topics (image, camera_info and the depth or right-camera topics) in
+             their recorded order, the next frame after the previous one's odometry; --frames of
+             them; then the --trigger services (e.g. save_map), in order.
 
 Every ROS process of the tests keeps discovery on this machine (FASTDDS_BUILTIN_TRANSPORTS=SHM,
 set by the caller) and runs in its own ROS_DOMAIN_ID. The harness bounds its own run time

@@ -31,7 +31,7 @@ pub struct Args {
     /// Diffusion timestep (no noise is added).
     #[arg(long, default_value_t = 0.0)]
     timestep: f64,
-    /// Benchmark hook for scripts/bench_model.py: time the UNet pass this many times after
+    /// Benchmark hook for scripts/bench/bench_model.py: time the UNet pass this many times after
     /// one warm-up and print the timings as JSON.
     #[arg(long, default_value_t = 0, hide = true)]
     bench_iters: usize,
@@ -112,7 +112,7 @@ fn thread_cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Time `unet_features` (the per-pair cost) and print JSON for scripts/bench_model.py.
+/// Time `unet_features` (the per-pair cost) and print JSON for scripts/bench/bench_model.py.
 fn bench(
     backbone: &Backbone,
     latents: &Tensor,

@@ -1,6 +1,6 @@
-//! Reading the bags of `scripts/make_bag_fixtures.py` (written with PyPI's `mcap-ros2-support`):
-//! topics, counts, log-time order, decoded pixels against the script's own expectations, and
-//! the corrupt messages reported with topic + index and skipped.
+//! Reading the bags of `scripts/fixtures/make_bag_fixtures.py` (written with PyPI's
+//! `mcap-ros2-support`): topics, counts, log-time order, decoded pixels against the script's own
+//! expectations, and the corrupt messages reported with topic + index and skipped.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! Damaged bags: `tests/fixtures/bags/chunks.mcap` (`scripts/make_damage_fixtures.py`: one
+//! Damaged bags: `tests/fixtures/bags/chunks.mcap` (`scripts/fixtures/make_damage_fixtures.py`: one
 //! camera, 20 frames, 40 messages in 5 zstd chunks of 8) and `unindexed.mcap`, edited here at
 //! known bytes. Each case asserts what is read, what is reported lost, and where.
 

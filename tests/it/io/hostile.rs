@@ -2,7 +2,7 @@
 //! land on or inside an input, every read is bounded before it happens (FIFOs, devices,
 //! oversized declared sizes, deep YAML), replay finishes its output on SIGINT / SIGTERM and
 //! refuses a second writer, parameters cannot wedge the worker, and exit codes tell the truth.
-//! Oversized fixtures: `scripts/make_hostile_fixtures.py` (PyPI `mcap`, Python `sqlite3`),
+//! Oversized fixtures: `scripts/fixtures/make_hostile_fixtures.py` (PyPI `mcap`, Python `sqlite3`),
 //! written into `target/test-fixtures/hostile` on first use.
 
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use super::rosbag2::rosbag2_fixtures;
 use crate::util::{fixture, generated_fixtures, imd_bin, root, venv_python};
 
 fn hostile_fixtures() -> PathBuf {
-    generated_fixtures("make_hostile_fixtures.py", "hostile")
+    generated_fixtures("fixtures/make_hostile_fixtures.py", "hostile")
 }
 
 /// Every file under `dir` with its bytes (symlinks as their targets' text).
@@ -371,7 +371,7 @@ fn replay_stops_on_sigint_and_sigterm_with_a_whole_output_and_refuses_a_second_w
         let mcap = if name.ends_with(".mcap") {
             out.clone()
         } else {
-            let seen = python("check_rosbag2.py", &out);
+            let seen = python("oracles/check_rosbag2.py", &out);
             let total: u64 = s["outputs"]
                 .as_object()
                 .unwrap()
@@ -386,7 +386,7 @@ fn replay_stops_on_sigint_and_sigterm_with_a_whole_output_and_refuses_a_second_w
             bytes.ends_with(b"\x89MCAP0\r\n"),
             "finished with its footer"
         );
-        let decoded = python("check_mcap.py", &mcap);
+        let decoded = python("oracles/check_mcap.py", &mcap);
         let odometry = decoded["messages"]
             .as_array()
             .unwrap()
@@ -714,7 +714,7 @@ fn sigint_during_a_file_zstd_replay_leaves_no_temp_file() {
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let left: Vec<_> = std::fs::read_dir(&temp_dir).unwrap().flatten().collect();
     assert!(left.is_empty(), "{left:?}");
-    python("check_mcap.py", &out);
+    python("oracles/check_mcap.py", &out);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! rosbag2 bag directories as users record them, written by independent writers (PyPI
 //! `rosbags`, `mcap`) from the messages of `tests/fixtures/replay/sequence.mcap` by
-//! `scripts/make_rosbag2_fixtures.py` into `target/test-fixtures/rosbag2/` (generated once per
-//! test run: a few MB, not committed): split MCAP and Humble-style sqlite3 directories,
+//! `scripts/fixtures/make_rosbag2_fixtures.py` into `target/test-fixtures/rosbag2/` (generated once
+//! per test run: a few MB, not committed): split MCAP and Humble-style sqlite3 directories,
 //! compressed variants, and damaged ones. The reference for every message is the single MCAP
 //! file they were made from.
 
@@ -17,7 +17,7 @@ use crate::util::{fixture, generated_fixtures, imd_bin};
 
 /// The generated bags (made on first use).
 pub fn rosbag2_fixtures() -> PathBuf {
-    generated_fixtures("make_rosbag2_fixtures.py", "rosbag2")
+    generated_fixtures("fixtures/make_rosbag2_fixtures.py", "rosbag2")
 }
 
 /// `manifest.json`'s entry for `bag`.

@@ -1,5 +1,5 @@
 //! The message table (`src/io/msgs.rs`) against rosbags' ROS 2 Jazzy type store
-//! (`scripts/msg_fields.py`): every type's constants and fields, names and types, in order.
+//! (`scripts/oracles/msg_fields.py`): every type's constants and fields, names and types, in order.
 
 use std::process::Command;
 
@@ -49,7 +49,7 @@ fn parse(type_name: &str, text: &str) -> (Constants, Fields) {
 fn every_message_definition_matches_the_ros2_type_store() {
     let names: Vec<&str> = type_names().collect();
     let out = Command::new(venv_python())
-        .arg(root().join("scripts/msg_fields.py"))
+        .arg(root().join("scripts/oracles/msg_fields.py"))
         .args(&names)
         .output()
         .unwrap();

@@ -1,5 +1,6 @@
-//! Bags we write, read back by PyPI's `mcap` + `mcap-ros2-support` (`scripts/check_mcap.py`):
-//! profile, schema names and encodings, and every field of every output type.
+//! Bags we write, read back by PyPI's `mcap` + `mcap-ros2-support`
+//! (`scripts/oracles/check_mcap.py`): profile, schema names and encodings, and every field of every
+//! output type.
 
 use std::process::Command;
 
@@ -36,7 +37,7 @@ fn check_mcap(path: &std::path::Path) -> Value {
         python.display()
     );
     let out = Command::new(&python)
-        .arg(root().join("scripts/check_mcap.py"))
+        .arg(root().join("scripts/oracles/check_mcap.py"))
         .arg(path)
         .output()
         .expect("run check_mcap.py");

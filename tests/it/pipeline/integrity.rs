@@ -1,9 +1,9 @@
 //! Integrity: the tracker never publishes a confident wrong pose. Sequences from
-//! `scripts/make_integrity_fixtures.py` (tests/fixtures/integrity/: jumps to views with no
+//! `scripts/fixtures/make_integrity_fixtures.py` (tests/fixtures/integrity/: jumps to views with no
 //! overlap and back, a fast in-place turn, a roll to 90°, black / over-exposed / uniform /
 //! blurred frames, a repeated texture, a static camera), each run with an honest matcher (the
 //! ground-truth oracle; the demo model in `integrity_demo_model`, run by
-//! `scripts/bench_integrity.sh`) and with two lying ones ([`super::liars`]), scored against
+//! `scripts/bench/bench_integrity.sh`) and with two lying ones ([`super::liars`]), scored against
 //! the ground truth:
 //! - **confident wrong pose**: a verified pose whose rotation is off by more than 5°, or whose
 //!   translation direction is off by more than 30° where the true baseline exceeds 5 cm (and
@@ -400,7 +400,7 @@ fn lying_matchers_never_give_a_confident_wrong_pose() {
 }
 
 /// The demo model (`models/imd-tiny-synth`) on every sequence; minutes of CPU, so run by
-/// `scripts/bench_integrity.sh` (and by hand:
+/// `scripts/bench/bench_integrity.sh` (and by hand:
 /// `cargo test --features ros --test it -- --ignored integrity_demo --nocapture`).
 #[test]
 #[ignore]
@@ -439,8 +439,8 @@ fn integrity_demo_model() {
 /// `integrity.planar_ambiguity`, `integrity.min_rotation_sigma_deg` in config/matcher.yaml) for
 /// the demo model, on data the integrity sequences do not contain: the replay fixture's
 /// two-camera room (tests/fixtures/replay/sequence.mcap) and the `calibration` sequence of
-/// scripts/make_integrity_fixtures.py (the room re-textured with training photos, slow pans,
-/// tilts and rolls). Runs with all three at their neutral values, then picks the triple whose
+/// scripts/fixtures/make_integrity_fixtures.py (the room re-textured with training photos, slow
+/// pans, tilts and rolls). Runs with all three at their neutral values, then picks the triple whose
 /// rotation NEES over the verified poses matches χ²(3): mean 3 and median 2.37. Minutes of
 /// CPU: `cargo test --features ros --test it -- --ignored integrity_calibration --nocapture`.
 #[test]

@@ -1,7 +1,7 @@
 //! The tracker on a synthetic sequence with ground truth: `tests/fixtures/replay/sequence.mcap`
-//! and `sequence.json`, written by `scripts/make_replay_fixtures.py` (a textured room rendered
-//! at 320×240 from known poses; cam0 pans right while moving, cam1 looks at the right side and
-//! then, at its frame 15, jumps to where cam0 started). The matcher is [`oracle::Oracle`]:
+//! and `sequence.json`, written by `scripts/fixtures/make_replay_fixtures.py` (a textured room
+//! rendered at 320×240 from known poses; cam0 pans right while moving, cam1 looks at the right side
+//! and then, at its frame 15, jumps to where cam0 started). The matcher is [`oracle::Oracle`]:
 //! ground-truth correspondences with σ = 0.25 px noise (0.5 px at 640×480) plus 20 % uniformly
 //! random outliers, and an embedding computed from the pixels. Frames come through the same
 //! bag reader and stamp pairing as `imd replay`.

@@ -1,6 +1,6 @@
-//! The ground truth of `tests/fixtures/replay/sequence.json` (scripts/make_replay_fixtures.py):
-//! cameras, the textured room's planes, per-frame poses; projection, ray casting and the true
-//! overlap of two views.
+//! The ground truth of `tests/fixtures/replay/sequence.json`
+//! (scripts/fixtures/make_replay_fixtures.py): cameras, the textured room's planes, per-frame
+//! poses; projection, ray casting and the true overlap of two views.
 
 use imd::geometry::{CameraModel, NormalizedPoint, PixelPoint, RelativePose};
 use imd::io::msgs::builtin_interfaces::Time;
@@ -38,7 +38,7 @@ pub struct GtFrame {
     pub r_cw: Matrix3<f64>,
     pub t_cw: Vector3<f64>,
     /// How the rendered image was damaged on purpose (`black`, `overexposed`, `uniform`,
-    /// `blur`; scripts/make_integrity_fixtures.py), `None` for a clean frame.
+    /// `blur`; scripts/fixtures/make_integrity_fixtures.py), `None` for a clean frame.
     pub degraded: Option<String>,
 }
 
@@ -82,7 +82,8 @@ impl Scene {
         Scene::load_file(&fixture("replay/sequence.json"))
     }
 
-    /// Load a ground-truth file of the same schema (`scripts/make_metric_bag.py` writes one).
+    /// Load a ground-truth file of the same schema (`scripts/fixtures/make_metric_bag.py` writes
+    /// one).
     pub fn load_file(path: &std::path::Path) -> Scene {
         let text =
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -1,6 +1,7 @@
-//! `imd replay` on bag directories as users record them (fixtures: `scripts/make_rosbag2_fixtures.py`,
-//! see `io::rosbag2`) and its output as a rosbag2 directory, checked with the independent
-//! reader `scripts/check_rosbag2.py` (PyPI `rosbags`) and `scripts/check_mcap.py`.
+//! `imd replay` on bag directories as users record them (fixtures:
+//! `scripts/fixtures/make_rosbag2_fixtures.py`, see `io::rosbag2`) and its output as a rosbag2
+//! directory, checked with the independent reader `scripts/oracles/check_rosbag2.py` (PyPI
+//! `rosbags`) and `scripts/oracles/check_mcap.py`.
 //!
 //! The oracle matcher and the seeded tracker make a replay deterministic, so the outputs of the
 //! same messages read from different storages must be equal message by message.
@@ -54,7 +55,7 @@ fn python(script: &str, arg: &Path) -> Value {
 /// carry measured latencies (wall-clock), so only their count can match between runs.
 fn outputs(mcap: &Path) -> BTreeMap<String, Vec<Value>> {
     let mut by_topic: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for m in python("check_mcap.py", mcap)["messages"]
+    for m in python("oracles/check_mcap.py", mcap)["messages"]
         .as_array()
         .unwrap()
     {
@@ -71,7 +72,7 @@ fn outputs(mcap: &Path) -> BTreeMap<String, Vec<Value>> {
 
 /// The independent reader on an output directory: every topic and count as replay reports.
 fn assert_rosbags_reads(dir: &Path, summary: &ReplaySummary) {
-    let seen = python("check_rosbag2.py", dir);
+    let seen = python("oracles/check_rosbag2.py", dir);
     let topics = seen["topics"].as_object().unwrap();
     let read: BTreeMap<String, u64> = topics
         .iter()
@@ -94,7 +95,8 @@ fn assert_rosbags_reads(dir: &Path, summary: &ReplaySummary) {
     assert_eq!(seen["files"], serde_json::json!([format!("{name}_0.mcap")]));
     // starting_time and duration as the messages say (rosbags reports duration + 1 ns: the
     // half-open range [start, end + 1)).
-    let times: Vec<u64> = python("check_mcap.py", &dir.join(format!("{name}_0.mcap")))["messages"]
+    let file = dir.join(format!("{name}_0.mcap"));
+    let times: Vec<u64> = python("oracles/check_mcap.py", &file)["messages"]
         .as_array()
         .unwrap()
         .iter()

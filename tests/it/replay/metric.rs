@@ -1,9 +1,9 @@
 //! Metric scale through the node's pipeline, against ground truth.
 //!
-//! `scripts/make_metric_bag.py` renders the replay room (`tests/fixtures/replay`) for cam0's first
-//! 24 frames with the depth registered to each image, as 16UC1 millimetres and as 32FC1 metres
-//! (with holes and an inf patch), and a rectified right camera 0.12 m to the right (its
-//! camera_info `P` carries `Tx = −fx·B`); the messages of a frame are written in both orders.
+//! `scripts/fixtures/make_metric_bag.py` renders the replay room (`tests/fixtures/replay`) for
+//! cam0's first 24 frames with the depth registered to each image, as 16UC1 millimetres and as
+//! 32FC1 metres (with holes and an inf patch), and a rectified right camera 0.12 m to the right
+//! (its camera_info `P` carries `Tx = −fx·B`); the messages of a frame are written in both orders.
 //! Frames come through the bag reader and [`imd::io::camera_sync::CameraSync`], as in the node
 //! and `imd replay`, into the `TrackerProcessor` with the ground-truth oracle matcher (0.25 px
 //! noise, 20 % outliers). Stereo keyframes are triangulated from the oracle's left–right
@@ -34,7 +34,7 @@ use crate::util::generated_fixtures;
 
 /// The generated bag and its ground truth (once per test run).
 fn metric_fixture() -> PathBuf {
-    generated_fixtures("make_metric_bag.py", "metric")
+    generated_fixtures("fixtures/make_metric_bag.py", "metric")
 }
 
 fn scene() -> Arc<Scene> {

@@ -1,6 +1,6 @@
-//! `imd replay` on bags written by `scripts/make_replay_fixtures.py` with PyPI's
+//! `imd replay` on bags written by `scripts/fixtures/make_replay_fixtures.py` with PyPI's
 //! `mcap-ros2-support` (`tests/fixtures/replay/`), outputs read back with PyPI's `mcap` reader
-//! (`scripts/check_mcap.py`):
+//! (`scripts/oracles/check_mcap.py`):
 //! - the engine (`imd::pipeline::replay`) with the ground-truth oracle on the two-camera
 //!   sequence: outputs per topic as the manifest says, and the poses, recovered by a
 //!   consumer from the messages alone (stamps, frame ids), against the ground truth;
@@ -43,7 +43,7 @@ pub(crate) fn read_back(path: &std::path::Path) -> Value {
         python.display()
     );
     let out = Command::new(&python)
-        .arg(root().join("scripts/check_mcap.py"))
+        .arg(root().join("scripts/oracles/check_mcap.py"))
         .arg(path)
         .output()
         .unwrap();
