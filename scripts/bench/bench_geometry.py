@@ -50,6 +50,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from imd_scripts import error_auc, rodrigues  # noqa: E402
+
 try:
     import cv2  # noqa: E402
 except ImportError:  # pragma: no cover
@@ -62,15 +65,6 @@ except ImportError:  # pragma: no cover
 F, W, H = 500.0, 640, 480
 K = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1.0]])
 FAIL_DEG = 10.0
-
-
-def rodrigues(v):
-    theta = np.linalg.norm(v)
-    if theta < 1e-15:
-        return np.eye(3)
-    k = v / theta
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
 
 
 def unit(rng):
@@ -143,19 +137,6 @@ def translation_error(t, t_gt):
     if n == 0:
         return 90.0
     return float(np.rad2deg(np.arccos(np.clip(np.dot(t, t_gt) / n, -1, 1))))
-
-
-def error_auc(errors, thresholds):
-    """LoFTR's error_auc (src/utils/metrics.py)."""
-    errors = [0] + sorted(list(errors))
-    recall = list(np.linspace(0, 1, len(errors)))
-    aucs = []
-    for thr in thresholds:
-        last = np.searchsorted(errors, thr)
-        y = recall[:last] + [recall[last - 1]]
-        x = errors[:last] + [thr]
-        aucs.append(np.trapezoid(y, x) / thr)
-    return aucs
 
 
 class Imd:

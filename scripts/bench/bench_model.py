@@ -38,8 +38,8 @@ from safetensors.torch import save_file
 from diffusers import AutoencoderKL, UNet2DConditionModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from imd_scripts import ROOT  # noqa: E402
-SKIMAGE_DATA = ROOT / ".venv" / "lib" / "python3.11" / "site-packages" / "skimage" / "data"
+from imd_scripts import ROOT, skimage_data  # noqa: E402
+SKIMAGE_DATA = skimage_data()
 
 SD21_UNET = dict(
     down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],

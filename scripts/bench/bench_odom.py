@@ -33,6 +33,7 @@ Writes JSON (--json) and prints a table. Run through scripts/bench/bench_odom.sh
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -42,6 +43,9 @@ import numpy as np
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from imd_scripts import se3, write_json  # noqa: E402
+
 ODOMETRY = "/imd_matcher/odometry"
 ODOM = "/imd_matcher/odom"
 UNKNOWN_VAR = 1e5  # position variance at or above this: not metric (monocular or lost)
@@ -50,12 +54,6 @@ KEYFRAME_RE = re.compile(r"^(?P<cam>.+)/keyframe/(?P<sec>\d+)\.(?P<nsec>\d{9})$"
 
 # ---------------------------------------------------------------------------------------------
 # Poses
-
-
-def se3(r, t):
-    m = np.eye(4)
-    m[:3, :3], m[:3, 3] = r, np.asarray(t).reshape(3)
-    return m
 
 
 def quat_matrix(x, y, z, w):
@@ -420,9 +418,7 @@ def main():
         for k in ("ate_rmse_m", "end_drift_pct", "rpe_mean_pct", "rpe_max_pct")}
     print_table([res])
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
-            f.write("\n")
+        write_json(args.json, res)
 
 
 def print_table(results):

@@ -42,8 +42,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from imd_scripts import ROOT  # noqa: E402
-SKIMAGE_DATA = ROOT / ".venv" / "lib" / "python3.11" / "site-packages" / "skimage" / "data"
+from imd_scripts import ROOT, skimage_data  # noqa: E402
+SKIMAGE_DATA = skimage_data()
 
 ROTATIONS = [0, 15, 30, 45, 60, 90, 135, 180]
 SCALES = [1.0, 0.8, 0.65, 0.5, 0.35]

@@ -25,22 +25,17 @@ import tempfile
 
 import cv2
 import numpy as np
-import skimage
-import skimage.io
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from imd_scripts import ROOT  # noqa: E402
+from imd_scripts import ROOT, skimage_rgb  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "scripts", "data"))
 from demo_photos import TRAIN  # noqa: E402  (the training split; coffee, rocket, motorcycles held out)
 W, H = 320, 240
 
 
 def frame(name):
-    img = skimage.io.imread(os.path.join(os.path.dirname(skimage.__file__), "data", name))
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    img = img[..., :3]
+    img = skimage_rgb(name)
     if img.dtype != np.uint8:
         img = (255 * (img - img.min()) / max(float(np.ptp(img)), 1e-9)).astype(np.uint8)
     h, w = img.shape[:2]

@@ -16,12 +16,16 @@ Usage: .venv/bin/python scripts/data/demo_photos.py out/photos
 """
 
 import argparse
+import os
 import pathlib
+import sys
 
 import numpy as np
-import skimage
 import skimage.io
 import skimage.transform
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from imd_scripts import skimage_rgb  # noqa: E402
 
 MAX_SIDE = 640
 
@@ -35,15 +39,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=pathlib.Path)
     args = ap.parse_args()
-    data = pathlib.Path(skimage.__file__).parent / "data"
     for split, names in [("train", TRAIN), ("heldout", HELDOUT)]:
         folder = args.out / split
         folder.mkdir(parents=True, exist_ok=True)
         for name in names:
-            img = skimage.io.imread(data / name)
-            if img.ndim == 2:
-                img = np.stack([img] * 3, axis=-1)
-            img = img[..., :3].astype(np.uint8)
+            img = skimage_rgb(name).astype(np.uint8)
             h, w = img.shape[:2]
             if max(h, w) > MAX_SIDE:
                 f = MAX_SIDE / max(h, w)
