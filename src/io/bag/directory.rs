@@ -18,10 +18,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::compression::{decompress_file, CompressionMode, TempFile, MAX_FILE_DECOMPRESSED};
-use super::metadata::BagMetadata;
 use super::message::{BagMessage, Kind, TopicInfo};
-use super::report::{DataLoss, ReadReport};
+use super::metadata::BagMetadata;
 use super::records::Limits;
+use super::report::{DataLoss, ReadReport};
 use super::storage::{sniff, FileMessages, Sniffed, StorageFile, StorageKind};
 use super::BagError;
 

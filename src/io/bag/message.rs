@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::cdr::from_cdr;
+use super::cdr::{from_cdr, CdrMessage};
 use crate::io::msgs::sensor_msgs::{CameraInfo, CompressedImage, Image};
 use crate::io::msgs::tf2_msgs::TFMessage;
 

@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use super::message::{BagMessage, Kind, TopicInfo};
 use super::records::{
-    channel, chunk_index, footer, message_index_entries, op, packed_records, salvage_chunk,
-    schema, statistics, ChannelRec, ChunkIndexRec, ChunkRec, Limits, MessageRec, Record,
-    RecordFile, SchemaRec, StatisticsRec, FOOTER_AND_MAGIC, MAGIC, RECORD_HEADER,
+    channel, chunk_index, footer, message_index_entries, op, packed_records, salvage_chunk, schema,
+    statistics, ChannelRec, ChunkIndexRec, ChunkRec, Limits, MessageRec, Record, RecordFile,
+    SchemaRec, StatisticsRec, FOOTER_AND_MAGIC, MAGIC, RECORD_HEADER,
 };
 use super::report::{DataLoss, ReadReport};
 use super::BagError;
@@ -291,7 +291,9 @@ impl BagReader {
                     .iter()
                     .filter(|c| {
                         c.message_index_offsets.is_empty()
-                            || c.message_index_offsets.keys().any(|ch| kinds.contains_key(ch))
+                            || c.message_index_offsets
+                                .keys()
+                                .any(|ch| kinds.contains_key(ch))
                     })
                     .cloned()
                     .collect(),

@@ -14,10 +14,10 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
-/// The MCAP magic, at both ends of a file.
-pub use mcap::MAGIC;
 /// Record opcodes.
 pub use mcap::records::op;
+/// The MCAP magic, at both ends of a file.
+pub use mcap::MAGIC;
 /// Highest opcode the spec defines (a higher one is damage).
 pub const LAST_OPCODE: u8 = op::DATA_END;
 
@@ -110,6 +110,11 @@ impl<'a> Fields<'a> {
             .map_err(|_| Malformed(format!("{} field `{field}` is not UTF-8", self.what)))
     }
 
+    /// True when every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+
     /// Everything left.
     pub fn rest(&mut self) -> &'a [u8] {
         let r = self.b.get(self.pos..).unwrap_or(&[]);
@@ -135,7 +140,57 @@ fn parse(opcode: u8, body: &[u8]) -> Result<mcap::records::Record<'_>, Malformed
     if !READ.contains(&opcode) {
         return malformed(format!("opcode {opcode:#04x} is not read"));
     }
+    use Shape::{Bytes, Fixed, StringMap};
+    let shape: &[Shape] = match opcode {
+        op::SCHEMA => &[Fixed(2), Bytes, Bytes, Bytes],
+        op::CHANNEL => &[Fixed(4), Bytes, Bytes, StringMap],
+        op::CHUNK => &[Fixed(28), Bytes],
+        op::CHUNK_INDEX => &[Fixed(32), Bytes, Fixed(8), Bytes],
+        _ => &[],
+    };
+    lengths_fit(body, name(opcode), shape)?;
     mcap::parse_record(opcode, body).map_err(|e| Malformed(format!("{} record: {e}", name(opcode))))
+}
+
+/// A field of a record body, for [`lengths_fit`].
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// Fixed-size bytes.
+    Fixed(u64),
+    /// `uint32` length + bytes (a string, schema data, a map of fixed-size entries).
+    Bytes,
+    /// `uint32` byte length + string pairs (channel metadata).
+    StringMap,
+}
+
+/// Every length-prefixed field of `body` fits in what follows it. The crate reserves a
+/// string's declared length before reading it: a 4 GiB claim in a 100-byte record must be
+/// refused here, not reach the allocator (an abort on a small robot computer).
+fn lengths_fit(body: &[u8], what: &'static str, shape: &[Shape]) -> Result<(), Malformed> {
+    let mut f = Fields::new(body, what);
+    for field in shape {
+        match *field {
+            Shape::Fixed(n) => {
+                f.take(n, "fixed fields")?;
+            }
+            Shape::Bytes => {
+                let n = f.u32("length")?;
+                f.take(n.into(), "length-prefixed field")?;
+            }
+            Shape::StringMap => {
+                let n = f.u32("map length")?;
+                let mut map = Fields::new(f.take(n.into(), "map")?, what);
+                // Each turn consumes two length fields or fails: bounded by the map's size.
+                while !map.is_empty() {
+                    for part in ["map key", "map value"] {
+                        let k = map.u32(part)?;
+                        map.take(k.into(), part)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn name(opcode: u8) -> &'static str {
@@ -635,5 +690,63 @@ impl<R: Read + Seek> RecordFile<R> {
             start += (last as u64).max(1);
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(s: &str) -> Vec<u8> {
+        let mut b = (s.len() as u32).to_le_bytes().to_vec();
+        b.extend_from_slice(s.as_bytes());
+        b
+    }
+
+    fn channel_body(topic_len: Option<u32>, metadata: &[u8]) -> Vec<u8> {
+        let mut b = vec![1, 0, 1, 0];
+        match topic_len {
+            Some(n) => b.extend_from_slice(&n.to_le_bytes()),
+            None => b.extend_from_slice(&string("/cam0/image_raw")),
+        }
+        b.extend_from_slice(&string("cdr"));
+        b.extend_from_slice(&(metadata.len() as u32).to_le_bytes());
+        b.extend_from_slice(metadata);
+        b
+    }
+
+    #[test]
+    fn a_channel_parses_through_the_crate() {
+        let meta = [string("offered_qos_profiles"), string("")].concat();
+        let c = channel(&channel_body(None, &meta)).expect("a valid channel");
+        assert_eq!((c.id, c.schema_id), (1, 1));
+        assert_eq!(c.topic, "/cam0/image_raw");
+        assert_eq!(c.message_encoding, "cdr");
+        assert_eq!(c.metadata.len(), 1);
+    }
+
+    #[test]
+    fn a_string_length_past_the_record_is_refused_before_the_crate_allocates_it() {
+        // A 4 GiB topic name in a 20-byte record: refused by the shape check, no allocation.
+        let e = channel(&channel_body(Some(u32::MAX), &[])).expect_err("a lying length");
+        assert!(e.0.contains("Channel"), "{e}");
+        // The same inside the metadata map.
+        let meta = [u32::MAX.to_le_bytes().to_vec(), vec![0; 8]].concat();
+        let e = channel(&channel_body(None, &meta)).expect_err("a lying map string");
+        assert!(e.0.contains("map key"), "{e}");
+        let mut schema_body = vec![1, 0];
+        schema_body.extend_from_slice(&string("sensor_msgs/msg/Image"));
+        schema_body.extend_from_slice(&(u32::MAX - 3).to_le_bytes());
+        assert!(schema(&schema_body).is_err());
+    }
+
+    #[test]
+    fn a_message_index_that_is_not_16_byte_entries_is_refused() {
+        let mut b = vec![3, 0];
+        b.extend_from_slice(&32u32.to_le_bytes());
+        b.extend_from_slice(&[0; 32]);
+        assert_eq!(message_index_entries(&b), Ok((3, 2)));
+        b.truncate(b.len() - 1);
+        assert!(message_index_entries(&b).is_err());
     }
 }

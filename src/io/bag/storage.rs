@@ -7,8 +7,8 @@ use std::path::Path;
 use super::compression::ZSTD_MAGIC;
 use super::message::{BagMessage, TopicInfo};
 use super::reader::{BagMessages, BagReader};
-use super::report::ReadReport;
 use super::records::{Limits, MAGIC};
+use super::report::ReadReport;
 use super::sqlite::{SqliteMessages, SqliteReader, SQLITE_MAGIC};
 use super::BagError;
 

@@ -55,6 +55,15 @@ pub fn read_all(r: &BagReader, topics: &[&str]) -> (Vec<BagMessage>, Vec<BagErro
     (ok, bad, it.report().clone())
 }
 
+/// Recompute the footer's summary CRC after an edit of the summary (an edit a writer could have
+/// made, not damage).
+fn reseal_summary(b: &mut [u8]) {
+    let footer = b.len() - 37;
+    let start = u64::from_le_bytes(b[footer + 9..footer + 17].try_into().unwrap()) as usize;
+    let crc = crc32fast::hash(&b[start..footer + 25]);
+    b[footer + 25..footer + 29].copy_from_slice(&crc.to_le_bytes());
+}
+
 fn open(bytes: Vec<u8>) -> BagReader {
     BagReader::from_bytes("damaged.mcap", bytes, Limits::default()).unwrap()
 }
@@ -166,13 +175,20 @@ fn a_damaged_footer_or_summary_falls_back_to_a_scan_that_recovers_every_message(
     let mut s = intact.clone();
     let ci = walk(&intact).iter().find(|r| r.1 == 0x08).unwrap().0;
     s[ci + 1] = 0xff;
+    // Summary: a chunk index's start time changed, every record still well formed: only the
+    // footer's summary CRC shows it.
+    let mut c = intact.clone();
+    c[ci + 9] ^= 0x01;
     // Closing magic gone.
     let mut m = intact.clone();
     m.truncate(len - 4);
-    for (what, bytes) in [("footer", b), ("summary", s), ("magic", m)] {
+    for (what, bytes) in [("footer", b), ("summary", s), ("crc", c), ("magic", m)] {
         let r = open(bytes);
         assert!(!r.is_indexed(), "{what}");
         assert!(!r.summary_problem().is_empty(), "{what}");
+        if what == "crc" {
+            assert!(r.summary_problem().contains("summary CRC"), "{}", r.summary_problem());
+        }
         let counts: Vec<u64> = r.topics().iter().map(|t| t.message_count).collect();
         assert_eq!(counts, [20, 20], "{what}");
         let (ok, bad, report) = read_all(&r, &TOPICS);
@@ -388,6 +404,7 @@ fn chunks_whose_index_times_all_overlap_still_merge_in_log_time_order() {
             b[at + 17..at + 25].copy_from_slice(&u64::MAX.to_le_bytes());
         }
     }
+    reseal_summary(&mut b);
     let r = open(b);
     assert!(r.is_indexed());
     let (ok, _, report) = read_all(&r, &TOPICS);
