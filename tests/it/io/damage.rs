@@ -187,7 +187,11 @@ fn a_damaged_footer_or_summary_falls_back_to_a_scan_that_recovers_every_message(
         assert!(!r.is_indexed(), "{what}");
         assert!(!r.summary_problem().is_empty(), "{what}");
         if what == "crc" {
-            assert!(r.summary_problem().contains("summary CRC"), "{}", r.summary_problem());
+            assert!(
+                r.summary_problem().contains("summary CRC"),
+                "{}",
+                r.summary_problem()
+            );
         }
         let counts: Vec<u64> = r.topics().iter().map(|t| t.message_count).collect();
         assert_eq!(counts, [20, 20], "{what}");
