@@ -222,18 +222,32 @@ mod tests {
         (left, right)
     }
 
+    /// Focal length (px), baseline (m) and wall depth (m) of the test rig and scene.
+    const F: f64 = 120.0;
+    const B: f64 = 0.12;
+    const Z: f64 = 2.5;
+
+    /// A rectified 160×120 rig with focal `F` and baseline `B`.
+    fn rig() -> StereoRig {
+        let camera = CameraModel::pinhole(F, F, 80.0, 60.0, 160, 120);
+        StereoRig::from_extrinsics(
+            camera,
+            camera,
+            RelativePose::new(Rotation3::identity(), Vector3::new(-B, 0.0, 0.0)),
+        )
+        .unwrap()
+    }
+
+    /// The wall at `Z` through [`rig`], as grey images.
+    fn wall_images() -> (GreyImage, GreyImage) {
+        let (l, r) = wall(F, B, Z);
+        (GreyImage::of(&l), GreyImage::of(&r))
+    }
+
     #[test]
     fn finds_the_depth_of_a_wall_within_the_neighbours_span() {
-        let (f, b, z) = (120.0, 0.12, 2.5);
-        let camera = CameraModel::pinhole(f, f, 80.0, 60.0, 160, 120);
-        let rig = StereoRig::from_extrinsics(
-            camera,
-            camera,
-            RelativePose::new(Rotation3::identity(), Vector3::new(-b, 0.0, 0.0)),
-        )
-        .unwrap();
-        let (l, r) = wall(f, b, z);
-        let (gl, gr) = (GreyImage::of(&l), GreyImage::of(&r));
+        let (f, b, z) = (F, B, Z);
+        let (rig, (gl, gr)) = (rig(), wall_images());
         let guided = GuidedStereo {
             left: &gl,
             right: &gr,
@@ -273,16 +287,8 @@ mod tests {
 
     #[test]
     fn refine_pins_a_match_that_is_a_fraction_of_a_pixel_off() {
-        let (f, b, z) = (120.0, 0.12, 2.5);
-        let camera = CameraModel::pinhole(f, f, 80.0, 60.0, 160, 120);
-        let rig = StereoRig::from_extrinsics(
-            camera,
-            camera,
-            RelativePose::new(Rotation3::identity(), Vector3::new(-b, 0.0, 0.0)),
-        )
-        .unwrap();
-        let (l, r) = wall(f, b, z);
-        let (gl, gr) = (GreyImage::of(&l), GreyImage::of(&r));
+        let (f, b, z) = (F, B, Z);
+        let (rig, (gl, gr)) = (rig(), wall_images());
         let guided = GuidedStereo {
             left: &gl,
             right: &gr,
