@@ -364,11 +364,6 @@ pub struct StereoOptions {
     /// within this many pixels of disparity ([`super::stereo_guided::GuidedStereo::refine`]):
     /// the matcher's sub-pixel error is the disparity's; 0 turns it off.
     pub refine_radius_px: f64,
-    /// Noise of a stereo point's right pixel once the patches re-found it, px (0.13 px median
-    /// error on the Middlebury pair): the joint stereo refinement weights the right image by
-    /// `(σ̂_current / this)²` ([`super::estimate_stereo_pose`]). Used only while
-    /// `refine_radius_px` > 0; 0 weights both images alike.
-    pub right_pixel_sigma_px: f64,
 }
 
 impl Default for StereoOptions {
@@ -381,7 +376,6 @@ impl Default for StereoOptions {
             guided_patch_radius: 4,
             guided_min_correlation: 0.8,
             refine_radius_px: 1.5,
-            right_pixel_sigma_px: 0.15,
         }
     }
 }
@@ -417,11 +411,6 @@ impl StereoOptions {
                 "refine_radius_px",
                 self.refine_radius_px.is_finite() && self.refine_radius_px >= 0.0,
                 format!("{} is not a finite number ≥ 0", self.refine_radius_px),
-            ),
-            (
-                "right_pixel_sigma_px",
-                self.right_pixel_sigma_px.is_finite() && self.right_pixel_sigma_px >= 0.0,
-                format!("{} is not a finite number ≥ 0", self.right_pixel_sigma_px),
             ),
             (
                 "guided_patch_radius",

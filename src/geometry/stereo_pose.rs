@@ -28,16 +28,13 @@ pub struct StereoPointMatch {
 }
 
 /// Estimate the current camera's pose (seen by `camera`) from points of a stereo keyframe.
-/// `right_sigma_px`: the noise of the right pixels (0: as noisy as the current image's
-/// matches); the right image is weighted by `(σ̂ / right_sigma_px)²` within [1, 100], σ̂ the
-/// current image's residual σ of the pass before. Errors as [`estimate_absolute_pose`]; when
-/// the joint refinement cannot run (degenerate inliers) the PnP estimate is returned as it is.
+/// Errors as [`estimate_absolute_pose`]; when the joint refinement cannot run (degenerate
+/// inliers) the PnP estimate is returned as it is.
 pub fn estimate_stereo_pose(
     matches: &[StereoPointMatch],
     rig: &StereoRig,
     camera: &CameraModel,
     opts: &Checked<AbsolutePoseOptions>,
-    right_sigma_px: f64,
 ) -> Result<AbsolutePoseEstimate, GeometryError> {
     let points: Vec<PointMatch> = matches
         .iter()
@@ -66,21 +63,11 @@ pub fn estimate_stereo_pose(
         });
         source.push(i);
     }
-    // A learned matcher's current-image pixels are several times noisier than right pixels the
-    // patches re-found: weighted alike, each free depth absorbs part of its current-image
-    // error, and the pose loses that information (stereo RPE 1.41 % vs 1.14 % weighted, on the
-    // odometry benchmark's loop).
-    let model_for = |sigma: f64| StereoModel {
+    let model = StereoModel {
         right_from_left: &rig.right_from_left,
         right_focal: rig.right.intrinsics.focal(),
         current_focal: camera.intrinsics.focal(),
-        right_weight: if right_sigma_px > 0.0 {
-            (sigma / right_sigma_px).powi(2).clamp(1.0, 100.0)
-        } else {
-            1.0
-        },
     };
-    let mut model = model_for(estimate.noise_sigma_px.max(0.05));
     // Which tracks the joint refinement sees. Not every correspondence: with the robust loss
     // alone, a learned matcher's moderately wrong matches (a few pixels off, about a third of
     // the demo model's lifted ones) each fit through their free depth, and together pulled
@@ -119,7 +106,6 @@ pub fn estimate_stereo_pose(
                 break;
             };
             sigma = refined.sigma_px.max(0.05);
-            model = model_for(sigma);
             estimate.pose = refined.pose;
             estimate.covariance = refined.covariance;
             estimate.noise_sigma_px = refined.sigma_px;

@@ -384,19 +384,7 @@ pub fn metric_pose(
                 }
             }
             report.lifted = found.len();
-            // Right pixels are the patches' only when the refinement re-found them.
-            let right_sigma = if opts.stereo.refine_radius_px > 0.0 {
-                opts.stereo.right_pixel_sigma_px
-            } else {
-                0.0
-            };
-            let estimate = estimate_stereo_pose(
-                &found,
-                &stereo.rig,
-                camera,
-                &opts.absolute_pose,
-                right_sigma,
-            );
+            let estimate = estimate_stereo_pose(&found, &stereo.rig, camera, &opts.absolute_pose);
             finish(estimate, PoseScale::MetricStereo, report)
         }
     }

@@ -11,7 +11,7 @@
 //!
 //! Residuals are in pixels (normalized residuals times each camera's focal length); the current
 //! image's get the robust loss (matches may still be wrong), the right image's are plain squares
-//! (triangulation already checked them), weighted by how much less noisy they are.
+//! (triangulation already checked them).
 
 use nalgebra::{Matrix6, Rotation3, SMatrix, Vector2, Vector3, Vector6};
 
@@ -40,8 +40,7 @@ pub(crate) struct StereoRefinement {
     pub pose: RelativePose,
     /// Covariance of `[δt (m), δθ (rad)]` with the depths marginalized.
     pub covariance: Matrix6<f64>,
-    /// Per-coordinate residual σ̂ of the inliers over both images (the right image's whitened
-    /// by [`StereoModel::right_weight`]), pixels of the current image.
+    /// Per-coordinate residual σ̂ of the inliers over both images, pixels.
     pub sigma_px: f64,
     /// Per track: both residuals within the inlier threshold after refinement.
     pub inliers: Vec<bool>,
@@ -57,9 +56,6 @@ pub(crate) struct StereoModel<'a> {
     pub right_focal: f64,
     /// Focal length of the current camera, px.
     pub current_focal: f64,
-    /// Information of a right-image residual relative to a current-image one,
-    /// `(σ_current/σ_right)²` (1: equally noisy).
-    pub right_weight: f64,
 }
 
 /// Projection residual (px) of `q` against `obs` and `∂r/∂q`; `None` behind the camera.
@@ -113,10 +109,7 @@ fn linearize(
     let jc_rho = dc * (pose.rotation * dx_drho);
     let rig = model.right_from_left;
     let (rr, dr) = project(&rig.transform(&x), &track.right, model.right_focal)?;
-    // Whitened to the current image's noise, so one σ serves both.
-    let w = model.right_weight.sqrt();
-    let rr = rr * w;
-    let jr_rho = dr * (rig.rotation * dx_drho) * w;
+    let jr_rho = dr * (rig.rotation * dx_drho);
     Some(Linearized {
         rc,
         jc_pose,
@@ -151,9 +144,8 @@ pub(crate) fn track_fits(
         rho = next;
     }
     let t2 = inlier_px * inlier_px;
-    linearize(model, pose, track, rho).is_some_and(|l| {
-        l.rc.norm_squared() <= t2 && l.rr.norm_squared() <= t2 * model.right_weight
-    })
+    linearize(model, pose, track, rho)
+        .is_some_and(|l| l.rc.norm_squared() <= t2 && l.rr.norm_squared() <= t2)
 }
 
 /// The least-squares problem: the tracks, the rig, the robust loss on the current image.
@@ -290,7 +282,7 @@ pub(crate) fn refine_stereo_pose(
     let (mut sum_sq, mut n_in) = (0.0, 0usize);
     for (t, &r) in tracks.iter().zip(&rho) {
         let ok = linearize(model, &pose, t, r)
-            .filter(|l| l.rc.norm_squared() <= t2 && l.rr.norm_squared() <= t2 * model.right_weight)
+            .filter(|l| l.rc.norm_squared() <= t2 && l.rr.norm_squared() <= t2)
             .map(|l| sum_sq += l.rc.norm_squared() + l.rr.norm_squared())
             .is_some();
         n_in += ok as usize;
@@ -332,7 +324,6 @@ mod tests {
         let model = StereoModel {
             right_from_left: &rig,
             right_focal: f,
-            right_weight: 1.0,
             current_focal: f,
         };
         let mut tracks = Vec::new();
