@@ -244,17 +244,26 @@ mod tests {
         (GreyImage::of(&l), GreyImage::of(&r))
     }
 
+    fn over<'a>(
+        left: &'a GreyImage,
+        right: &'a GreyImage,
+        rig: &'a StereoRig,
+        patch_radius: u32,
+    ) -> GuidedStereo<'a> {
+        GuidedStereo {
+            left,
+            right,
+            rig,
+            patch_radius,
+            min_correlation: 0.8,
+        }
+    }
+
     #[test]
     fn finds_the_depth_of_a_wall_within_the_neighbours_span() {
         let (f, b, z) = (F, B, Z);
         let (rig, (gl, gr)) = (rig(), wall_images());
-        let guided = GuidedStereo {
-            left: &gl,
-            right: &gr,
-            rig: &rig,
-            patch_radius: 3,
-            min_correlation: 0.8,
-        };
+        let guided = over(&gl, &gr, &rig, 3);
         let opts = DepthOptions::default();
         // Neighbours said 2.2–2.8 m; the wall is at 2.5 m (disparity 5.76 px).
         let m = guided
@@ -289,13 +298,7 @@ mod tests {
     fn refine_pins_a_match_that_is_a_fraction_of_a_pixel_off() {
         let (f, b, z) = (F, B, Z);
         let (rig, (gl, gr)) = (rig(), wall_images());
-        let guided = GuidedStereo {
-            left: &gl,
-            right: &gr,
-            rig: &rig,
-            patch_radius: 4,
-            min_correlation: 0.8,
-        };
+        let guided = over(&gl, &gr, &rig, 4);
         let pixel = PixelPoint::new(70.3, 55.0);
         let true_d = f * b / z;
         // A matcher's right pixel 0.6 px off in disparity puts the point 10 % off in depth; the

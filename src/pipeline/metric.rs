@@ -299,13 +299,7 @@ impl KeyframeDepth {
         let left: Vec<PixelPoint> = tri.source.iter().map(|&i| matches[i].p0).collect();
         let mut right: Vec<PixelPoint> = tri.source.iter().map(|&i| matches[i].p1).collect();
         if let (Some(images), true) = (&images, opts.refine_radius_px > 0.0) {
-            let guided = GuidedStereo {
-                left: &images.left,
-                right: &images.right,
-                rig,
-                patch_radius: opts.guided_patch_radius,
-                min_correlation: opts.guided_min_correlation,
-            };
+            let guided = guided(images, rig, opts);
             for ((pixel, point), right) in left.iter().zip(&mut tri.points).zip(&mut right) {
                 if let Some(found) = guided.refine(pixel, point, opts.refine_radius_px) {
                     *point = found.point;
@@ -416,21 +410,15 @@ fn lift_stereo(
             // images the patches re-find this pixel's own right pixel near that guess.
             let refined = match (&stereo.images, opts.stereo.refine_radius_px) {
                 (Some(images), radius) if radius > 0.0 => {
-                    guided(stereo, images, opts).refine(&m.p0, &point, radius)
+                    guided(images, &stereo.rig, &opts.stereo).refine(&m.p0, &point, radius)
                 }
                 _ => None,
             };
-            Ok(match refined {
-                Some(found) => StereoPointMatch {
-                    point: found.point,
-                    right: found.right,
-                    pixel: m.p1,
-                },
-                None => StereoPointMatch {
-                    point,
-                    right,
-                    pixel: m.p1,
-                },
+            let (point, right) = refined.map_or((point, right), |f| (f.point, f.right));
+            Ok(StereoPointMatch {
+                point,
+                right,
+                pixel: m.p1,
             })
         }
         // No stored pixel that near, or stored pixels that disagree (a depth edge, or a wrong
@@ -445,7 +433,8 @@ fn lift_stereo(
             let span = stereo
                 .index
                 .inverse_depth_span(&m.p0, radius, &opts.depth)?;
-            let guided = guided(stereo, images, opts).search(&m.p0, span, &opts.depth)?;
+            let guided =
+                guided(images, &stereo.rig, &opts.stereo).search(&m.p0, span, &opts.depth)?;
             Ok(StereoPointMatch {
                 point: guided.point,
                 right: guided.right,
@@ -456,18 +445,19 @@ fn lift_stereo(
     }
 }
 
-/// The guided search over a stereo keyframe's images with the configured patches.
+/// The patch search over a stereo pair's images with the configured patches (keyframe
+/// refinement, lookup refinement and guided search alike).
 fn guided<'a>(
-    stereo: &'a StereoDepth,
     images: &'a StereoImages,
-    opts: &MetricOptions,
+    rig: &'a StereoRig,
+    opts: &StereoOptions,
 ) -> GuidedStereo<'a> {
     GuidedStereo {
         left: &images.left,
         right: &images.right,
-        rig: &stereo.rig,
-        patch_radius: opts.stereo.guided_patch_radius,
-        min_correlation: opts.stereo.guided_min_correlation,
+        rig,
+        patch_radius: opts.guided_patch_radius,
+        min_correlation: opts.guided_min_correlation,
     }
 }
 
