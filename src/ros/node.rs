@@ -16,9 +16,8 @@
 //! processor. A message that cannot be converted or a frame that fails is counted and skipped,
 //! the first of each cause logged with its topic and reason; the node goes on.
 //!
-//! Topics (remap with `--ros-args -r`): the output table
-//! ([`crate::pipeline::topics::OUTPUT_TOPICS`]: `~/correspondences`, `~/odometry`, `/tf`,
-//! `~/debug_image`, `/diagnostics`, `~/odom`, `~/camera_odom`, `~/path`, `~/map_pose`).
+//! Topics (remap with `--ros-args -r`): one publisher per enabled row of the output table,
+//! [`crate::pipeline::topics::OUTPUT_TOPICS`] (listed in docs/ros.md, not here).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
