@@ -1,5 +1,6 @@
-//! The messages of the odometry chain ([`super::odom`]): `~/odom`, `~/camera_odom`, `~/path`,
-//! `odom → base_link` on `/tf`, and the chain's values in the frame's status.
+//! The messages of the odometry chain ([`super::odom`]): `~/odom`, `~/odom_pose`,
+//! `~/camera_odom`, `~/path`, `odom → base_link` on `/tf`, and the chain's values in the
+//! frame's status.
 
 use nalgebra::Isometry3;
 
@@ -13,15 +14,16 @@ use crate::config::NodeConfig;
 use crate::io::msgs::builtin_interfaces::Time;
 use crate::io::msgs::diagnostic_msgs::KeyValue;
 use crate::io::msgs::geometry_msgs::{
-    Point, Pose, PoseStamped, PoseWithCovariance, Quaternion, TransformStamped, TwistWithCovariance,
+    Point, Pose, PoseStamped, PoseWithCovariance, PoseWithCovarianceStamped, Quaternion,
+    TransformStamped, TwistWithCovariance,
 };
 use crate::io::msgs::nav_msgs::{Odometry, Path};
 use crate::io::msgs::std_msgs::Header;
 use crate::io::msgs::tf2_msgs::TFMessage;
 
-/// Add the chain's messages for `out` to `outputs`: `~/odom` (and `odom → base_link` on
-/// `/tf`, `~/path`) when this camera drives the odometry, `~/camera_odom` always, and the
-/// chain's state in the frame's status.
+/// Add the chain's messages for `out` to `outputs`: `~/odom`, `~/odom_pose` (and
+/// `odom → base_link` on `/tf`, `~/path`) when this camera drives the odometry,
+/// `~/camera_odom` always, and the chain's state in the frame's status.
 pub fn add_odom_messages<'a>(
     outputs: &mut FrameOutputs,
     out: &TrackOutput,
@@ -38,6 +40,10 @@ pub fn add_odom_messages<'a>(
         added.push(Published::new(
             Output::Odom,
             odometry(header(&node.odom_frame), &node.base_frame, &step.base),
+        ));
+        added.push(Published::new(
+            Output::OdomPose,
+            pose_with_covariance(header(&node.odom_frame), &step.base),
         ));
     }
     added.push(Published::new(
@@ -121,6 +127,17 @@ fn odometry(header: Header, child: &str, pose: &PoseWithCov) -> Odometry {
     }
 }
 
+/// `geometry_msgs/PoseWithCovarianceStamped` of `pose` in `header.frame_id`.
+fn pose_with_covariance(header: Header, pose: &PoseWithCov) -> PoseWithCovarianceStamped {
+    PoseWithCovarianceStamped {
+        header,
+        pose: PoseWithCovariance {
+            pose: pose_msg(&pose.pose),
+            covariance: pose.covariance_array(),
+        },
+    }
+}
+
 /// `geometry_msgs/Pose` of `pose`.
 pub(crate) fn pose_msg(pose: &Isometry3<f64>) -> Pose {
     let t = transform(pose);
@@ -183,4 +200,31 @@ fn chain_values(step: &ChainStep) -> Vec<KeyValue> {
         _ => {}
     }
     values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::{Matrix6, Vector3};
+
+    #[test]
+    fn odom_pose_carries_odoms_header_pose_and_covariance() {
+        let mut covariance = Matrix6::from_fn(|i, j| 0.01 * (i + 1) as f64 + 0.001 * j as f64);
+        covariance = (covariance + covariance.transpose()) / 2.0;
+        let base = PoseWithCov {
+            pose: Isometry3::new(Vector3::new(1.0, -2.0, 0.5), Vector3::new(0.1, 0.2, -0.3)),
+            covariance,
+        };
+        let header = Header {
+            stamp: Time { sec: 7, nanosec: 5 },
+            frame_id: "odom".into(),
+        };
+        let odom = odometry(header.clone(), "base_link", &base);
+        let pose = pose_with_covariance(header, &base);
+        assert_eq!(pose.header, odom.header);
+        assert_eq!(pose.pose, odom.pose);
+        // ROS order: row-major 6×6 of (x, y, z, rotation about x, y, z).
+        assert_eq!(pose.pose.covariance[6 + 2], covariance[(1, 2)]);
+        assert_eq!(pose.pose.pose.position.y, -2.0);
+    }
 }

@@ -33,6 +33,8 @@ pub enum Output {
     Path,
     /// The robot's pose in a saved map (localization).
     MapPose,
+    /// The robot's chained pose in `odom` as a pose with covariance (`~/odom`'s pose).
+    OdomPose,
 }
 
 /// Publisher QoS of an output.
@@ -79,7 +81,7 @@ pub struct OutputTopic {
 }
 
 /// Every published topic, in [`Output`] order.
-pub const OUTPUT_TOPICS: [OutputTopic; 9] = [
+pub const OUTPUT_TOPICS: [OutputTopic; 10] = [
     OutputTopic {
         output: Output::Correspondences,
         name: "~/correspondences",
@@ -155,6 +157,15 @@ pub const OUTPUT_TOPICS: [OutputTopic; 9] = [
         enabled_by: EnabledBy::MapLocalization,
         when: "every frame of a metric camera localized in the saved map: the robot's base in \
                `map.frame_id`",
+    },
+    OutputTopic {
+        output: Output::OdomPose,
+        name: "~/odom_pose",
+        kind: MessageKind::PoseWithCovarianceStamped,
+        qos: DEFAULT_QOS,
+        enabled_by: EnabledBy::Always,
+        when: "as `~/odom`, with its pose and covariance: for consumers that take a pose \
+               (robot_localization's `pose0`, RViz's covariance display)",
     },
 ];
 
