@@ -391,6 +391,13 @@ fn replay_chains_metric_odometry_to_base_link_through_the_bags_tf_static_mount()
         let tf = of("/tf");
         let camera_odom = of("/imd_matcher/camera_odom");
         assert_eq!(camera_odom.len(), 24);
+        // ~/odom_pose: the same pose, covariance and header as ~/odom, frame by frame.
+        let odom_pose = of("/imd_matcher/odom_pose");
+        assert_eq!(odom_pose.len(), 24);
+        for (p, o) in odom_pose.iter().zip(&odom) {
+            assert_eq!(p["header"], o["header"]);
+            assert_eq!(p["pose"], o["pose"]);
+        }
         let (mut worst_rel, mut worst_r, mut nees, mut n) = (0.0f64, 0.0f64, 0.0, 0usize);
         for (k, o) in odom.iter().enumerate() {
             assert_eq!(o["header"]["frame_id"], "odom");
@@ -542,9 +549,10 @@ fn the_mount_comes_from_tf_then_the_parameter_then_the_identity_and_monocular_ha
         "{last:?}"
     );
 
-    // A monocular camera has no chain: neither ~/odom nor ~/camera_odom.
+    // A monocular camera has no chain: neither ~/odom (~/odom_pose) nor ~/camera_odom.
     for (_, m) in run(Input::Monocular, &scene) {
         assert!(m.message(imd::pipeline::Output::Odom).is_none());
+        assert!(m.message(imd::pipeline::Output::OdomPose).is_none());
         assert!(m.message(imd::pipeline::Output::CameraOdom).is_none());
         assert!(m.message(imd::pipeline::Output::Path).is_none());
     }
