@@ -2,7 +2,8 @@
 # Odometry benchmark: imd's metric odometry (RGB-D and stereo) vs OpenCV SIFT + PnP, on the
 # rendered robot loop of scripts/fixtures/make_odom_fixtures.py, against ground truth.
 #
-#   scripts/bench/bench_odom.sh [--chain-keyframe-relative] [--release] [--coverage] [OUT_DIR]
+#   scripts/bench/bench_odom.sh [--chain-keyframe-relative] [--release] [--coverage]
+#                               [--stereo-option 'KEY: VALUE' ...] [OUT_DIR]
 #
 # Writes the two sequences (rgbd.mcap, stereo.mcap, odom.json: 284 frames, a 14.2 m loop with
 # two half-turns, base_link ground truth, /tf_static mount) into OUT_DIR (default out/odom;
@@ -14,14 +15,18 @@
 #
 # --chain-keyframe-relative: chain imd's keyframe-relative /imd_matcher/odometry in the script
 # (before the node publishes /imd_matcher/odom). IMD=path/to/imd overrides the binary.
+# --stereo-option: a `stereo.*` setting for both runs, e.g. 'right_pixel_sigma_px: 0.15'.
 # --coverage: then scripts/bench/bench_odom_stereo_coverage.py (exact-depth PnP on the matches a
 # stereo keyframe can lift vs on all of them: is stereo's worst case the lookup's coverage?).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-chain=() profile=debug out=out/odom coverage=0
+chain=() profile=debug out=out/odom coverage=0 stereo_options=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --stereo-option) stereo_options+="
+      $2"
+      shift ;;
     --chain-keyframe-relative) chain=(--chain-keyframe-relative) ;;
     --release) profile=release ;;
     --coverage) coverage=1 ;;
@@ -58,7 +63,8 @@ imd_matcher:
       names: [cam0]
       image_topics: [/cam0/image_raw/compressed]
       camera_info_topics: [/cam0/camera_info]
-$metric
+$metric${stereo_options:+
+    stereo:$stereo_options}
 YAML
   "$IMD" replay "$out/$seq.mcap" --config "$out/run/$seq.yaml" --model models/imd-tiny-synth \
     --out "$out/run/${seq}_out.mcap" >"$out/run/$seq.log" 2>&1 ||

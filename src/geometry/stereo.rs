@@ -364,6 +364,10 @@ pub struct StereoOptions {
     /// within this many pixels of disparity ([`super::stereo_guided::GuidedStereo::refine`]):
     /// the matcher's sub-pixel error is the disparity's; 0 turns it off.
     pub refine_radius_px: f64,
+    /// Noise of the right pixels the patches measured, pixels: the stereo pose weights them by
+    /// `(σ̂/right_pixel_sigma_px)²` against the matches (σ̂ the matches' residual σ) instead of
+    /// alike; 0 weights them alike (docs/geometry.md: what each choice measured).
+    pub right_pixel_sigma_px: f64,
 }
 
 impl Default for StereoOptions {
@@ -376,6 +380,7 @@ impl Default for StereoOptions {
             guided_patch_radius: 4,
             guided_min_correlation: 0.8,
             refine_radius_px: 1.5,
+            right_pixel_sigma_px: 0.0,
         }
     }
 }
@@ -411,6 +416,11 @@ impl StereoOptions {
                 "refine_radius_px",
                 self.refine_radius_px.is_finite() && self.refine_radius_px >= 0.0,
                 format!("{} is not a finite number ≥ 0", self.refine_radius_px),
+            ),
+            (
+                "right_pixel_sigma_px",
+                self.right_pixel_sigma_px.is_finite() && self.right_pixel_sigma_px >= 0.0,
+                format!("{} is not a finite number ≥ 0", self.right_pixel_sigma_px),
             ),
             (
                 "guided_patch_radius",

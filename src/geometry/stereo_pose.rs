@@ -25,16 +25,22 @@ pub struct StereoPointMatch {
     pub right: PixelPoint,
     /// Its pixel in the current image.
     pub pixel: PixelPoint,
+    /// `right` was measured at this keyframe pixel (a left–right match or the patches), not
+    /// carried over from a neighbouring keyframe pixel.
+    pub right_measured: bool,
 }
 
 /// Estimate the current camera's pose (seen by `camera`) from points of a stereo keyframe.
-/// Errors as [`estimate_absolute_pose`]; when the joint refinement cannot run (degenerate
-/// inliers) the PnP estimate is returned as it is.
+/// `right_sigma_px`: the noise of measured right pixels (0: weighted like the matches); with
+/// it, they weigh `(σ̂/right_sigma_px)²` times a match, σ̂ the matches' own residual σ of the
+/// pass before. Errors as [`estimate_absolute_pose`]; when the joint refinement cannot run
+/// (degenerate inliers) the PnP estimate is returned as it is.
 pub fn estimate_stereo_pose(
     matches: &[StereoPointMatch],
     rig: &StereoRig,
     camera: &CameraModel,
     opts: &Checked<AbsolutePoseOptions>,
+    right_sigma_px: f64,
 ) -> Result<AbsolutePoseEstimate, GeometryError> {
     let points: Vec<PointMatch> = matches
         .iter()
@@ -59,14 +65,16 @@ pub fn estimate_stereo_pose(
             ray: m.point.vector() / z,
             right: Vector2::new(right.x, right.y),
             current: Vector2::new(current.x, current.y),
+            right_measured: m.right_measured,
             inverse_depth: 1.0 / z,
         });
         source.push(i);
     }
-    let model = StereoModel {
+    let mut model = StereoModel {
         right_from_left: &rig.right_from_left,
         right_focal: rig.right.intrinsics.focal(),
         current_focal: camera.intrinsics.focal(),
+        right_weight: 1.0,
     };
     // Which tracks the joint refinement sees. Not every correspondence: with the robust loss
     // alone, a learned matcher's moderately wrong matches (a few pixels off, about a third of
@@ -106,6 +114,9 @@ pub fn estimate_stereo_pose(
                 break;
             };
             sigma = refined.sigma_px.max(0.05);
+            if let (Some(c), true) = (refined.sigma_current_px, right_sigma_px > 0.0) {
+                model.right_weight = right_weight(c, right_sigma_px);
+            }
             estimate.pose = refined.pose;
             estimate.covariance = refined.covariance;
             estimate.noise_sigma_px = refined.sigma_px;
@@ -126,3 +137,19 @@ pub fn estimate_stereo_pose(
     }
     Ok(estimate)
 }
+
+/// The measured right pixels' weight, `(σ_current/σ_right)²`, kept within
+/// [`RIGHT_WEIGHT_RANGE`]: a pass with few inliers measures σ poorly.
+fn right_weight(sigma_current_px: f64, sigma_right_px: f64) -> f64 {
+    let (lo, hi) = RIGHT_WEIGHT_RANGE;
+    let w = (sigma_current_px / sigma_right_px.max(1e-3)).powi(2);
+    if w.is_finite() {
+        w.clamp(lo, hi)
+    } else {
+        1.0
+    }
+}
+
+/// Bounds of [`right_weight`]: right pixels never weigh less than a match (they are not noisier:
+/// triangulation checked them), at most as 10× less noisy.
+const RIGHT_WEIGHT_RANGE: (f64, f64) = (1.0, 100.0);

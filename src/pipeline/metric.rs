@@ -378,7 +378,13 @@ pub fn metric_pose(
                 }
             }
             report.lifted = found.len();
-            let estimate = estimate_stereo_pose(&found, &stereo.rig, camera, &opts.absolute_pose);
+            let estimate = estimate_stereo_pose(
+                &found,
+                &stereo.rig,
+                camera,
+                &opts.absolute_pose,
+                opts.stereo.right_pixel_sigma_px,
+            );
             finish(estimate, PoseScale::MetricStereo, report)
         }
     }
@@ -414,11 +420,13 @@ fn lift_stereo(
                 }
                 _ => None,
             };
+            let right_measured = refined.is_some();
             let (point, right) = refined.map_or((point, right), |f| (f.point, f.right));
             Ok(StereoPointMatch {
                 point,
                 right,
                 pixel: m.p1,
+                right_measured,
             })
         }
         // No stored pixel that near, or stored pixels that disagree (a depth edge, or a wrong
@@ -439,6 +447,7 @@ fn lift_stereo(
                 point: guided.point,
                 right: guided.right,
                 pixel: m.p1,
+                right_measured: true,
             })
         }
         Err(r) => Err(r),
