@@ -397,6 +397,15 @@ mod tests {
     use super::*;
     use crate::geometry::Rng;
 
+    /// A point 3–7 m in front of the rig, within a 4 × 3 m window.
+    fn room_point(rng: &mut Rng) -> Vector3<f64> {
+        Vector3::new(
+            rng.uniform_in(-2.0, 2.0),
+            rng.uniform_in(-1.5, 1.5),
+            rng.uniform_in(3.0, 7.0),
+        )
+    }
+
     /// Noisy depths, exact observations: PnP would keep the depth errors; the joint refinement
     /// recovers the pose because the right image pins each depth.
     #[test]
@@ -416,11 +425,7 @@ mod tests {
         };
         let mut tracks = Vec::new();
         while tracks.len() < 200 {
-            let x = Vector3::new(
-                rng.uniform_in(-2.0, 2.0),
-                rng.uniform_in(-1.5, 1.5),
-                rng.uniform_in(3.0, 7.0),
-            );
+            let x = room_point(&mut rng);
             let (r, c) = (rig.transform(&x), truth.transform(&x));
             tracks.push(StereoTrack {
                 ray: x / x.z,
@@ -465,11 +470,7 @@ mod tests {
             let mut rng = Rng::new(100 + seed);
             let mut tracks = Vec::new();
             while tracks.len() < 150 {
-                let x = Vector3::new(
-                    rng.uniform_in(-2.0, 2.0),
-                    rng.uniform_in(-1.5, 1.5),
-                    rng.uniform_in(3.0, 7.0),
-                );
+                let x = room_point(&mut rng);
                 let (r, c) = (rig.transform(&x), truth.transform(&x));
                 let mut noisy = |p: Vector3<f64>, sigma: f64| {
                     Vector2::new(p.x / p.z, p.y / p.z)
