@@ -1062,6 +1062,19 @@ fn ros_live_rgbd_camera_publishes_metric_odometry_equal_to_replay() {
     );
     let odom = rec["odom"].as_array().unwrap();
     assert_eq!(odom.len(), frames, "one ~/odom per frame");
+    // ~/odom_pose: the same pose and covariance in the same frame, one per ~/odom.
+    let odom_pose = rec["odom_pose"].as_array().unwrap();
+    assert_eq!(odom_pose.len(), frames, "one ~/odom_pose per frame");
+    for o in odom {
+        let p = odom_pose
+            .iter()
+            .find(|p| p["stamp"] == o["stamp"])
+            .unwrap_or_else(|| panic!("no ~/odom_pose at {}", o["stamp"]));
+        assert_eq!(p["frame_id"], o["frame_id"]);
+        for key in ["position", "orientation", "covariance"] {
+            assert_eq!(p[key], o[key], "{key}");
+        }
+    }
     let first = scene
         .frames
         .iter()

@@ -92,6 +92,18 @@ def alive(pid):
         return False
 
 
+def pose_record(m):
+    """A geometry_msgs/PoseWithCovarianceStamped as the harness records it."""
+    p, q = m.pose.pose.position, m.pose.pose.orientation
+    return {
+        "stamp": stamp_of(m.header.stamp),
+        "frame_id": m.header.frame_id,
+        "position": [p.x, p.y, p.z],
+        "orientation": [q.x, q.y, q.z, q.w],
+        "covariance": list(m.pose.covariance),
+    }
+
+
 class Harness(Node):
     def __init__(self, args):
         super().__init__("imd_live_harness")
@@ -115,7 +127,17 @@ class Harness(Node):
         self.create_subscription(Odometry, f"{NODE}/odom", self.on_odom, out_qos)
         self.map_pose = []
         self.create_subscription(
-            PoseWithCovarianceStamped, f"{NODE}/map_pose", self.on_map_pose, out_qos
+            PoseWithCovarianceStamped,
+            f"{NODE}/map_pose",
+            lambda m: self.map_pose.append(pose_record(m)),
+            out_qos,
+        )
+        self.odom_pose = []
+        self.create_subscription(
+            PoseWithCovarianceStamped,
+            f"{NODE}/odom_pose",
+            lambda m: self.odom_pose.append(pose_record(m)),
+            out_qos,
         )
         self.odometry_best_effort = 0
         self.create_subscription(
@@ -157,18 +179,6 @@ class Harness(Node):
                 "stamp": stamp_of(m.header.stamp),
                 "frame_id": m.header.frame_id,
                 "child_frame_id": m.child_frame_id,
-                "position": [p.x, p.y, p.z],
-                "orientation": [q.x, q.y, q.z, q.w],
-                "covariance": list(m.pose.covariance),
-            }
-        )
-
-    def on_map_pose(self, m):
-        p, q = m.pose.pose.position, m.pose.pose.orientation
-        self.map_pose.append(
-            {
-                "stamp": stamp_of(m.header.stamp),
-                "frame_id": m.header.frame_id,
                 "position": [p.x, p.y, p.z],
                 "orientation": [q.x, q.y, q.z, q.w],
                 "covariance": list(m.pose.covariance),
@@ -312,6 +322,7 @@ class Harness(Node):
             "odometry": self.odometry,
             "odom": self.odom,
             "map_pose": self.map_pose,
+            "odom_pose": self.odom_pose,
             "odometry_best_effort": self.odometry_best_effort,
             "correspondences": self.correspondences,
             "debug_images": self.debug_images,
