@@ -125,20 +125,15 @@ class Harness(Node):
         # a best-effort one on the same topic, which must receive as well.
         self.create_subscription(Odometry, f"{NODE}/odometry", self.on_odometry, out_qos)
         self.create_subscription(Odometry, f"{NODE}/odom", self.on_odom, out_qos)
-        self.map_pose = []
-        self.create_subscription(
-            PoseWithCovarianceStamped,
-            f"{NODE}/map_pose",
-            lambda m: self.map_pose.append(pose_record(m)),
-            out_qos,
-        )
-        self.odom_pose = []
-        self.create_subscription(
-            PoseWithCovarianceStamped,
-            f"{NODE}/odom_pose",
-            lambda m: self.odom_pose.append(pose_record(m)),
-            out_qos,
-        )
+        # Pose topics, recorded alike: name -> records.
+        self.poses = {"map_pose": [], "odom_pose": []}
+        for name, records in self.poses.items():
+            self.create_subscription(
+                PoseWithCovarianceStamped,
+                f"{NODE}/{name}",
+                lambda m, records=records: records.append(pose_record(m)),
+                out_qos,
+            )
         self.odometry_best_effort = 0
         self.create_subscription(
             Odometry,
@@ -321,8 +316,7 @@ class Harness(Node):
         return {
             "odometry": self.odometry,
             "odom": self.odom,
-            "map_pose": self.map_pose,
-            "odom_pose": self.odom_pose,
+            **self.poses,
             "odometry_best_effort": self.odometry_best_effort,
             "correspondences": self.correspondences,
             "debug_images": self.debug_images,
