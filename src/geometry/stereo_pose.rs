@@ -114,7 +114,7 @@ pub fn estimate_stereo_pose(
                 break;
             };
             sigma = refined.sigma_px.max(0.05);
-            if let (Some(c), true) = (refined.sigma_current_px, right_sigma_px > 0.0) {
+            if let Some(c) = refined.sigma_current_px.filter(|_| right_sigma_px > 0.0) {
                 model.right_weight = right_weight(c, right_sigma_px);
             }
             estimate.pose = refined.pose;

@@ -100,6 +100,21 @@ struct Linearized {
     right_weight: f64,
 }
 
+impl Linearized {
+    /// Both residuals within `inlier_px` (the right one unwhitened).
+    fn fits(&self, inlier_px: f64) -> bool {
+        let t2 = inlier_px * inlier_px;
+        self.rc.norm_squared() <= t2 && self.rr.norm_squared() <= t2 * self.right_weight
+    }
+
+    /// The right residual gets the robust loss: only once weighted (at weight 1 plain squares,
+    /// triangulation checked the pixel; weighted, a wrong peak of the patches would otherwise
+    /// pin its depth).
+    fn right_is_robust(&self) -> bool {
+        self.right_weight > 1.0
+    }
+}
+
 fn linearize(
     model: &StereoModel,
     pose: &RelativePose,
@@ -171,14 +186,6 @@ pub(crate) fn track_fits(
     linearize(model, pose, track, rho).is_some_and(|l| l.fits(inlier_px))
 }
 
-impl Linearized {
-    /// Both residuals within `inlier_px` (the right one unwhitened).
-    fn fits(&self, inlier_px: f64) -> bool {
-        let t2 = inlier_px * inlier_px;
-        self.rc.norm_squared() <= t2 && self.rr.norm_squared() <= t2 * self.right_weight
-    }
-}
-
 /// The least-squares problem: the tracks, the rig, the robust loss on the current image.
 struct Objective<'a> {
     model: &'a StereoModel<'a>,
@@ -201,24 +208,20 @@ impl Objective<'_> {
             })
             .sum()
     }
-}
 
-impl Objective<'_> {
-    /// Cost of a whitened right residual: plain squares at weight 1 (triangulation checked the
-    /// pixel), the robust loss once weighted (a wrong peak of the patches, weighted like a
-    /// precise pixel, would otherwise pin its depth).
+    /// Cost of a whitened right residual.
     fn right_rho(&self, l: &Linearized) -> f64 {
         let r2 = l.rr.norm_squared();
-        if l.right_weight > 1.0 {
+        if l.right_is_robust() {
             self.loss.rho(r2, self.c2)
         } else {
             r2
         }
     }
 
-    /// The robust weight of a whitened right residual (1 unweighted).
+    /// The robust weight of a whitened right residual.
     fn right_robust_weight(&self, l: &Linearized) -> f64 {
-        if l.right_weight > 1.0 {
+        if l.right_is_robust() {
             self.loss.weight(l.rr.norm_squared(), self.c2)
         } else {
             1.0
@@ -448,9 +451,8 @@ mod tests {
 
     /// Right pixels 5× less noisy than the matches (0.1 vs 0.5 px): weighted by their true
     /// information ratio the pose is closer to the truth than weighted alike (summed over 20
-    /// draws);
-    /// a carried-over right pixel (`right_measured` false) keeps weight 1, and the refinement
-    /// measures the matches' σ (0.5 px) through what the pose and depths absorb.
+    /// draws); a carried-over right pixel (`right_measured` false) keeps weight 1, and the
+    /// refinement measures the matches' σ (0.5 px) through what the pose and depths absorb.
     #[test]
     fn weighting_measured_right_pixels_by_their_noise_tightens_the_pose() {
         let rig = RelativePose::new(Rotation3::identity(), Vector3::new(-0.12, 0.0, 0.0));
