@@ -68,18 +68,33 @@ pylib="$("$prefix/bin/python" -c 'import sysconfig; print(sysconfig.get_config_v
 libpath="$prefix/lib"
 for d in "$site"/ros_*.libs; do libpath="$libpath:$d"; done
 libpath="$libpath:$pylib"
-cat > "$prefix/env.sh" <<ENV
+cat > "$prefix/env.sh" <<'ENV'
 # ROS 2 Jazzy from PyPI wheels (scripts/ros_prefix.sh). Source it: . .ros/env.sh
+# Sourcing it again changes nothing: a path listed twice would be a changed AMENT_PREFIX_PATH,
+# and cargo then rebuilds r2r's bindings and imd (minutes).
+_imd_path_add() { # VAR VALUE front|back: add VALUE to VAR unless it is there already
+  eval "_imd_old=\${$1:-}"
+  case ":$_imd_old:" in
+    *":$2:"*) ;;
+    *) if [ "$3" = front ]; then _imd_old="$2${_imd_old:+:$_imd_old}"
+       else _imd_old="${_imd_old:+$_imd_old:}$2"; fi
+       export "$1=$_imd_old" ;;
+  esac
+}
+ENV
+cat >> "$prefix/env.sh" <<ENV
 export ROS_DISTRO=jazzy
 export ROS_VERSION=2
 export ROS_PYTHON_VERSION=3
-export AMENT_PREFIX_PATH="$prefix\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
-export CMAKE_PREFIX_PATH="$prefix\${CMAKE_PREFIX_PATH:+:\$CMAKE_PREFIX_PATH}"
+_imd_path_add AMENT_PREFIX_PATH "$prefix" front
+_imd_path_add CMAKE_PREFIX_PATH "$prefix" front
 # Typesupport libraries are dlopen'ed by name through the library path.
-export LD_LIBRARY_PATH="$libpath\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+_imd_path_add LD_LIBRARY_PATH "$libpath" front
 # colcon, fastdds, rosidl (appended: \`python3\` stays the system's; the prefix's Python,
 # with rclpy, is $prefix/bin/python).
-export PATH="\$PATH:$prefix/bin"
+_imd_path_add PATH "$prefix/bin" back
+unset -f _imd_path_add
+unset _imd_old
 # rcl is linked to Fast DDS; any other RMW exits at start.
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 # Keep discovery and traffic on this machine: shared memory only, no UDP multicast off the

@@ -73,6 +73,39 @@ impl GreyImage {
         Some(top * (1.0 - fy) + bottom * fy)
     }
 
+    /// The `(2·radius+1)²` bilinear samples around `(x, y)`, row by row, appended to `out`: what
+    /// [`GreyImage::sample`] gives at each integer offset, but with one bounds check and one
+    /// pair of interpolation weights for the whole patch (all samples share `(x, y)`'s
+    /// fraction). The patch searches' inner loop: per-sample `floor` and checks were a third of
+    /// a stereo odometry run. `None` (nothing appended) when any sample would fall outside.
+    pub fn patch_into(&self, x: f64, y: f64, radius: usize, out: &mut Vec<f64>) -> Option<()> {
+        if !(x >= 0.0 && y >= 0.0) {
+            return None;
+        }
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let r = radius;
+        if x0 < r
+            || y0 < r
+            || x0.saturating_add(r + 1) >= self.width
+            || y0.saturating_add(r + 1) >= self.height
+        {
+            return None;
+        }
+        let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+        out.reserve((2 * r + 1) * (2 * r + 1));
+        for row in y0 - r..=y0 + r {
+            let top = &self.data[row * self.width..(row + 1) * self.width];
+            let bottom = &self.data[(row + 1) * self.width..(row + 2) * self.width];
+            for col in x0 - r..=x0 + r {
+                // The arithmetic of `sample`, so both give the same values.
+                let t = top[col] * (1.0 - fx) + top[col + 1] * fx;
+                let b = bottom[col] * (1.0 - fx) + bottom[col + 1] * fx;
+                out.push((t * (1.0 - fy) + b * fy) as f64);
+            }
+        }
+        Some(())
+    }
+
     /// Standard deviation of the grey levels over the whole image (0 for an empty image).
     pub fn contrast(&self) -> f64 {
         let n = self.data.len().max(1) as f64;
@@ -104,4 +137,61 @@ pub fn zncc(a: &[f64], b: &[f64], min_std: f64) -> Option<f64> {
         return None;
     }
     Some(sab / (saa * sbb).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 23×17 image with texture in both directions.
+    fn textured() -> GreyImage {
+        let image = RgbImage::from_fn(23, 17, |x, y| {
+            let v = (37 * x + 11 * y * y + 5 * x * y) % 251;
+            image::Rgb([v as u8, (v / 2) as u8, 255 - v as u8])
+        });
+        GreyImage::of(&image)
+    }
+
+    #[test]
+    fn patch_into_is_sample_at_every_offset_and_refuses_patches_crossing_a_border() {
+        let grey = textured();
+        let r = 3usize;
+        let mut out = Vec::new();
+        // Inside, with fractions of every kind (0, tiny, ½, near 1).
+        for &(x, y) in &[
+            (3.0, 3.0),
+            (10.25, 7.5),
+            (11.999, 8.0001),
+            (18.9, 12.9),
+            (15.5, 3.0),
+        ] {
+            out.clear();
+            assert!(grey.patch_into(x, y, r, &mut out).is_some(), "({x}, {y})");
+            let r = r as i32;
+            let want: Vec<f64> = (-r..=r)
+                .flat_map(|dy| (-r..=r).map(move |dx| (dx, dy)))
+                .map(|(dx, dy)| grey.sample(x + dx as f64, y + dy as f64).unwrap() as f64)
+                .collect();
+            assert_eq!(out.len(), 49);
+            for (a, b) in out.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-4, "({x}, {y}): {a} vs {b}");
+            }
+        }
+        // Exactly where `sample` stops: the last sample needs x0 + 1 < width (x < 22 - r here).
+        for &(x, y) in &[
+            (2.999, 5.0),
+            (5.0, 2.999),
+            (19.0, 5.0),
+            (5.0, 13.0),
+            (-1.0, 5.0),
+        ] {
+            out.clear();
+            assert!(grey.patch_into(x, y, r, &mut out).is_none(), "({x}, {y})");
+            assert!(out.is_empty());
+        }
+        for &(x, y) in &[(f64::NAN, 5.0), (5.0, f64::INFINITY), (1e300, 5.0)] {
+            assert!(grey.patch_into(x, y, r, &mut out).is_none());
+        }
+        assert!(grey.patch_into(18.999, 12.999, r, &mut out).is_some());
+    }
 }

@@ -190,13 +190,7 @@ impl GuidedStereo<'_> {
 
     /// The `(2r+1)²` bilinear samples around `centre`; `None` when any falls outside.
     fn patch_into(&self, image: &GreyImage, centre: &PixelPoint, out: &mut Vec<f64>) -> Option<()> {
-        let r = self.patch_radius as i32;
-        for dy in -r..=r {
-            for dx in -r..=r {
-                out.push(image.sample(centre.x + dx as f64, centre.y + dy as f64)? as f64);
-            }
-        }
-        Some(())
+        image.patch_into(centre.x, centre.y, self.patch_radius as usize, out)
     }
 }
 
