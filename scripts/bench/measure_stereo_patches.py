@@ -2,6 +2,7 @@
 """How precisely the 9×9 ZNCC patches re-find a right pixel, against exact depth.
 
     .venv/bin/python scripts/bench/measure_stereo_patches.py BAG [--frames 6] [--samples 300]
+        [--depth-bag BAG2] [--depth TOPIC]
 
 BAG is a rectified stereo bag with an exact registered depth image: the metric replay bag of
 scripts/fixtures/make_metric_bag.py (`target/test-fixtures/metric/metric.mcap` once the tests
@@ -11,7 +12,13 @@ std ≥ 3), the exact disparity is f·B/z; the search scores 9×9 bilinear patch
 within ±1.5 px of it (ZNCC, as `geometry/stereo_guided.rs` with `stereo.refine_radius_px` 1.5),
 keeps peaks inside the window with ZNCC ≥ 0.8 and refines them by a parabola, like imd. Prints
 the found-minus-exact disparity: count, mean, median, σ, RMS, 90th and 99th percentile of |e|.
-This is the σ_right that `stereo.right_pixel_sigma_px` stands for (docs/geometry.md).
+This is the σ_right that `stereo.right_pixel_sigma_px` stands for (docs/geometry.md). The same
+by slant: the exact disparity's change from one row to the next (a floor seen at a grazing
+angle changes fastest), where the 9×9 patch's rows see different disparities.
+
+The odometry loop keeps its depth in a second bag (scripts/fixtures/make_odom_fixtures.py):
+    ... target/test-fixtures/odom/stereo.mcap --depth-bag target/test-fixtures/odom/rgbd.mcap \
+        --depth /cam0/depth/image_raw
 """
 
 import argparse
@@ -25,9 +32,15 @@ from PIL import Image
 STEP_PX, RADIUS_PX, PATCH_RADIUS, MIN_ZNCC, MIN_STD = 0.25, 1.5, 4, 0.8, 3.0
 
 
-def read_frames(path, topics):
-    """stamp -> topic -> image (grey float for compressed, metres for depth)."""
+def read_frames(paths, topics):
+    """stamp -> topic -> image (grey float for compressed, metres for depth), over `paths`."""
     frames = {}
+    for path in paths:
+        read_into(frames, path, topics)
+    return [f for _, f in sorted(frames.items()) if len(f) == len(topics)]
+
+
+def read_into(frames, path, topics):
     with open(path, "rb") as f:
         reader = make_reader(f, decoder_factories=[DecoderFactory()])
         for _, channel, _, m in reader.iter_decoded_messages(topics=list(topics)):
@@ -40,7 +53,6 @@ def read_frames(path, topics):
                 img = np.frombuffer(bytes(m.data), "<u2").reshape(m.height, m.width) / 1000.0
                 img[img == 0] = np.nan
             frames.setdefault(stamp, {})[channel.topic] = img
-    return [f for _, f in sorted(frames.items()) if len(f) == len(topics)]
 
 
 def bilinear(img, x, y):
@@ -62,7 +74,8 @@ def zncc(a, b):
 
 
 def disparity_error(left, right, depth, u, v, f, baseline):
-    """Found minus exact disparity at (u, v), or None where imd would not decide."""
+    """(found minus exact disparity, exact disparity change per row) at (u, v), or None where
+    imd would not decide."""
     z = bilinear(depth, u, v)
     near = depth[int(v):int(v) + 2, int(u):int(u) + 2]
     if not np.isfinite(z) or not np.all(np.isfinite(near)) or np.ptp(near) > 0.02 * z:
@@ -78,8 +91,9 @@ def disparity_error(left, right, depth, u, v, f, baseline):
         return None
     curvature = scores[k - 1] - 2 * scores[k] + scores[k + 1]
     shift = 0.5 * (scores[k - 1] - scores[k + 1]) / curvature if curvature < 0 else 0.0
+    slant = 0.5 * abs(f * baseline / bilinear(depth, u, v + 1) - f * baseline / bilinear(depth, u, v - 1))
     # The right pixel moved by +o is a disparity smaller by o.
-    return -(offsets[k] + STEP_PX * shift)
+    return -(offsets[k] + STEP_PX * shift), slant
 
 
 def main():
@@ -88,6 +102,7 @@ def main():
     ap.add_argument("--left", default="/cam0/image_raw/compressed")
     ap.add_argument("--right", default="/cam0/right/image_raw/compressed")
     ap.add_argument("--depth", default="/cam0/depth_m/image_raw")
+    ap.add_argument("--depth-bag", help="the bag holding --depth, when not BAG")
     ap.add_argument("--focal", type=float, default=250.0)
     ap.add_argument("--baseline", type=float, default=0.12)
     ap.add_argument("--frames", type=int, default=6)
@@ -95,8 +110,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
-    errors = []
-    for frame in read_frames(args.bag, (args.left, args.right, args.depth))[:args.frames]:
+    errors, slants = [], []
+    bags = [args.bag] + ([args.depth_bag] if args.depth_bag else [])
+    frames = read_frames(bags, (args.left, args.right, args.depth))
+    # Spread over the sequence (a loop's frames differ more than its first few).
+    step = max(1, len(frames) // max(1, args.frames))
+    for frame in frames[::step][:args.frames]:
         left, right, depth = frame[args.left], frame[args.right], frame[args.depth]
         h, w = left.shape
         for _ in range(args.samples):
@@ -104,8 +123,9 @@ def main():
             u, v = rng.uniform(20, w - 40), rng.uniform(10, h - 10)
             e = disparity_error(left, right, depth, u, v, args.focal, args.baseline)
             if e is not None:
-                errors.append(e)
-    e = np.array(errors)
+                errors.append(e[0])
+                slants.append(e[1])
+    e, g = np.array(errors), np.array(slants)
     if e.size == 0:
         raise SystemExit(f"{args.bag}: no pixel decided (topics {args.left}, {args.right}, "
                          f"{args.depth}?)")
@@ -113,6 +133,12 @@ def main():
     print(f"{args.bag}: {e.size} pixels; disparity error mean {e.mean():+.3f} px, median "
           f"{np.median(e):+.3f}, sigma {e.std():.3f}, rms {np.sqrt((e * e).mean()):.3f}, "
           f"|e| p90 {np.percentile(a, 90):.3f}, p99 {np.percentile(a, 99):.3f}")
+    for lo, hi in ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, np.inf)):
+        sel = (g >= lo) & (g < hi)
+        if sel.sum() >= 5:
+            print(f"  disparity change {lo:.2f}-{hi:.2f} px/row: {sel.sum()} pixels, mean "
+                  f"{e[sel].mean():+.3f}, sigma {e[sel].std():.3f}, p99 "
+                  f"{np.percentile(a[sel], 99):.3f}")
 
 
 if __name__ == "__main__":
