@@ -596,27 +596,41 @@ fn ros_live_overload_newest_frame_wins_drops_are_counted_latency_and_memory_stay
     assert_eq!(v("frames_processed"), processed);
 
     // Newest wins: when the worker finished a frame (its odometry arrived), the next frame it
-    // took was the newest one published by then, give or take the transport (2 periods).
+    // took was the newest one published by then, give or take the transport (2 periods). The
+    // answer's arrival at the harness stands in for the moment the worker finished: one answer
+    // delivered late (a stall of the harness or of DDS on a loaded 2-core machine; 0.5 s once in
+    // the suite) makes that frame look older, so one window may lag, by less than 1 s. A FIFO
+    // queue lags in every window, by a processing time (seconds here) more each frame.
     let period = 1.0 / 30.0;
     let answers: Vec<(&(i32, u32), f64)> = odometry
         .iter()
         .map(|(k, o)| (k, o["t"].as_f64().unwrap()))
         .collect();
     assert!(answers.windows(2).all(|w| w[0].0 < w[1].0), "stamp order");
-    for w in answers.windows(2) {
-        let (done_at, next) = (w[0].1, w[1].0);
-        let newest = sent
-            .iter()
-            .filter(|(_, t)| *t <= done_at)
-            .map(|(_, t)| *t)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let taken = sent_at[next];
-        assert!(
-            taken >= newest - 2.0 * period - 0.05,
-            "after {done_at:.2} s the worker took a frame sent at {taken:.2} s, the newest was \
-             sent at {newest:.2} s"
-        );
-    }
+    let lags: Vec<(f64, f64)> = answers
+        .windows(2)
+        .map(|w| {
+            let (done_at, next) = (w[0].1, w[1].0);
+            let newest = sent
+                .iter()
+                .filter(|(_, t)| *t <= done_at)
+                .map(|(_, t)| *t)
+                .fold(f64::NEG_INFINITY, f64::max);
+            (done_at, newest - sent_at[next])
+        })
+        .collect();
+    let late: Vec<&(f64, f64)> = lags
+        .iter()
+        .filter(|(_, lag)| *lag > 2.0 * period + 0.05)
+        .collect();
+    eprintln!(
+        "overload: the frame taken after each answer, this much older than the newest sent: {:.3?} s",
+        lags.iter().map(|(_, lag)| *lag).collect::<Vec<_>>()
+    );
+    assert!(
+        late.len() <= 1 && late.iter().all(|(_, lag)| *lag < 1.0),
+        "frames taken older than the newest (answer time s, lag s): {late:.2?}"
+    );
     let mut latencies: Vec<f64> = answers.iter().map(|(k, t)| t - sent_at[*k]).collect();
     latencies.sort_by(f64::total_cmp);
     eprintln!(
