@@ -67,10 +67,16 @@ impl GreyImage {
             return None;
         }
         let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
-        let i = y0 * self.width + x0;
-        let top = self.data[i] * (1.0 - fx) + self.data[i + 1] * fx;
-        let bottom = self.data[i + self.width] * (1.0 - fx) + self.data[i + self.width + 1] * fx;
-        Some(top * (1.0 - fy) + bottom * fy)
+        Some(bilinear(self.rows(y0), x0, fx, fy))
+    }
+
+    /// Row `y` and the row below it.
+    fn rows(&self, y: usize) -> (&[f32], &[f32]) {
+        let w = self.width;
+        (
+            &self.data[y * w..(y + 1) * w],
+            &self.data[(y + 1) * w..(y + 2) * w],
+        )
     }
 
     /// The `(2·radius+1)²` bilinear samples around `(x, y)`, row by row, appended to `out`: what
@@ -94,14 +100,8 @@ impl GreyImage {
         let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
         out.reserve((2 * r + 1) * (2 * r + 1));
         for row in y0 - r..=y0 + r {
-            let top = &self.data[row * self.width..(row + 1) * self.width];
-            let bottom = &self.data[(row + 1) * self.width..(row + 2) * self.width];
-            for col in x0 - r..=x0 + r {
-                // The arithmetic of `sample`, so both give the same values.
-                let t = top[col] * (1.0 - fx) + top[col + 1] * fx;
-                let b = bottom[col] * (1.0 - fx) + bottom[col + 1] * fx;
-                out.push((t * (1.0 - fy) + b * fy) as f64);
-            }
+            let rows = self.rows(row);
+            out.extend((x0 - r..=x0 + r).map(|col| bilinear(rows, col, fx, fy) as f64));
         }
         Some(())
     }
@@ -118,6 +118,15 @@ impl GreyImage {
             / n;
         var.sqrt()
     }
+}
+
+/// Bilinear interpolation between columns `col`, `col + 1` of two adjacent rows (`sample` and
+/// `patch_into` share it, so both give the same values).
+#[inline]
+fn bilinear((top, bottom): (&[f32], &[f32]), col: usize, fx: f32, fy: f32) -> f32 {
+    let t = top[col] * (1.0 - fx) + top[col + 1] * fx;
+    let b = bottom[col] * (1.0 - fx) + bottom[col + 1] * fx;
+    t * (1.0 - fy) + b * fy
 }
 
 /// Zero-mean normalized cross-correlation; `None` when either patch's standard deviation is
