@@ -645,6 +645,8 @@ mod tests {
             ("guided_radius_px: -1", "stereo.guided_radius_px"),
             ("refine_radius_px: -0.5", "stereo.refine_radius_px"),
             ("refine_radius_px: .nan", "stereo.refine_radius_px"),
+            ("slant_radius_px: -1", "stereo.slant_radius_px"),
+            ("slant_radius_px: .nan", "stereo.slant_radius_px"),
             ("right_pixel_sigma_px: -0.1", "stereo.right_pixel_sigma_px"),
             ("right_pixel_sigma_px: .inf", "stereo.right_pixel_sigma_px"),
             ("guided_patch_radius: 0", "stereo.guided_patch_radius"),

@@ -3,7 +3,7 @@
 # rendered robot loop of scripts/fixtures/make_odom_fixtures.py, against ground truth.
 #
 #   scripts/bench/bench_odom.sh [--chain-keyframe-relative] [--release] [--coverage]
-#                               [--stereo-option 'KEY: VALUE' ...] [OUT_DIR]
+#                               [--stereo-option 'KEY: VALUE' ...] [--only rgbd|stereo] [OUT_DIR]
 #
 # Writes the two sequences (rgbd.mcap, stereo.mcap, odom.json: 284 frames, a 14.2 m loop with
 # two half-turns, base_link ground truth, /tf_static mount) into OUT_DIR (default out/odom;
@@ -16,12 +16,13 @@
 # --chain-keyframe-relative: chain imd's keyframe-relative /imd_matcher/odometry in the script
 # (before the node publishes /imd_matcher/odom). IMD=path/to/imd overrides the binary.
 # --stereo-option: a `stereo.*` setting for both runs, e.g. 'right_pixel_sigma_px: 0.15'.
+# --only: run one of the two sequences.
 # --coverage: then scripts/bench/bench_odom_stereo_coverage.py (exact-depth PnP on the matches a
 # stereo keyframe can lift vs on all of them: is stereo's worst case the lookup's coverage?).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-chain=() profile=debug out=out/odom coverage=0 stereo_options=""
+chain=() profile=debug out=out/odom coverage=0 stereo_options="" sequences="rgbd stereo"
 while [ $# -gt 0 ]; do
   case "$1" in
     --stereo-option) stereo_options+="
@@ -30,6 +31,9 @@ while [ $# -gt 0 ]; do
     --chain-keyframe-relative) chain=(--chain-keyframe-relative) ;;
     --release) profile=release ;;
     --coverage) coverage=1 ;;
+    --only)
+      case "$2" in rgbd | stereo) sequences="$2" ;; *) echo "--only: rgbd or stereo, not '$2'" >&2; exit 2 ;; esac
+      shift ;;
     *) out="$1" ;;
   esac
   shift
@@ -45,7 +49,7 @@ fi
 mkdir -p "$out/run"
 [ -f "$out/odom.json" ] || .venv/bin/python scripts/fixtures/make_odom_fixtures.py "$out"
 
-for seq in rgbd stereo; do
+for seq in $sequences; do
   if [ "$seq" = rgbd ]; then
     metric="      depth_topics: [/cam0/depth/image_raw]"
   else

@@ -106,6 +106,55 @@ impl GreyImage {
         Some(())
     }
 
+    /// The `(2·radius+1)²` bilinear samples of the patch around `(x, y)` mapped by `jacobian`:
+    /// the sample for offset `(dx, dy)` is at `(x, y) + jacobian·(dx, dy)`, row by row,
+    /// appended to `out`. A slanted surface's patch in the other image of a stereo pair is
+    /// sheared (each row at its own disparity); with the identity it is [`GreyImage::patch_into`].
+    /// `None` (nothing appended) when any sample would fall outside or the mapping is not finite.
+    pub fn patch_affine_into(
+        &self,
+        x: f64,
+        y: f64,
+        radius: usize,
+        jacobian: [[f64; 2]; 2],
+        out: &mut Vec<f64>,
+    ) -> Option<()> {
+        if !(x.is_finite() && y.is_finite() && jacobian.iter().flatten().all(|v| v.is_finite())) {
+            return None;
+        }
+        let r = radius as f64;
+        let [[a, b], [c, d]] = jacobian;
+        // An affine map's extremes over the square are at its corners.
+        let (mut lo, mut hi) = (
+            (f64::INFINITY, f64::INFINITY),
+            (f64::NEG_INFINITY, f64::NEG_INFINITY),
+        );
+        for (dx, dy) in [(-r, -r), (r, -r), (-r, r), (r, r)] {
+            let (u, v) = (x + a * dx + b * dy, y + c * dx + d * dy);
+            lo = (lo.0.min(u), lo.1.min(v));
+            hi = (hi.0.max(u), hi.1.max(v));
+        }
+        if !(lo.0 >= 0.0
+            && lo.1 >= 0.0
+            && hi.0 + 1.0 < self.width as f64
+            && hi.1 + 1.0 < self.height as f64)
+        {
+            return None;
+        }
+        let radius = radius as i64;
+        out.reserve((2 * radius as usize + 1).pow(2));
+        for dy in -radius..=radius {
+            let (row_x, row_y) = (x + b * dy as f64, y + d * dy as f64);
+            for dx in -radius..=radius {
+                let (u, v) = (row_x + a * dx as f64, row_y + c * dx as f64);
+                let (x0, y0) = (u.floor() as usize, v.floor() as usize);
+                let (fx, fy) = ((u - x0 as f64) as f32, (v - y0 as f64) as f32);
+                out.push(bilinear(self.rows(y0), x0, fx, fy) as f64);
+            }
+        }
+        Some(())
+    }
+
     /// Standard deviation of the grey levels over the whole image (0 for an empty image).
     pub fn contrast(&self) -> f64 {
         let n = self.data.len().max(1) as f64;
@@ -202,5 +251,55 @@ mod tests {
             assert!(grey.patch_into(x, y, r, &mut out).is_none());
         }
         assert!(grey.patch_into(18.999, 12.999, r, &mut out).is_some());
+    }
+
+    #[test]
+    fn affine_patch_is_sample_at_each_mapped_offset_and_identity_is_patch_into() {
+        let grey = textured();
+        let mut out = Vec::new();
+        let mut plain = Vec::new();
+        // Identity: the axis-aligned patch.
+        assert!(grey
+            .patch_affine_into(10.25, 7.5, 3, [[1.0, 0.0], [0.0, 1.0]], &mut out)
+            .is_some());
+        grey.patch_into(10.25, 7.5, 3, &mut plain).unwrap();
+        for (a, b) in out.iter().zip(&plain) {
+            assert!((a - b).abs() <= 1e-4, "{a} vs {b}");
+        }
+        // A shear (a floor's rows at their own disparities) and a stretch.
+        let j = [[0.9, -0.35], [0.05, 1.0]];
+        out.clear();
+        assert!(grey.patch_affine_into(11.3, 8.6, 2, j, &mut out).is_some());
+        let mut k = 0;
+        for dy in -2..=2 {
+            for dx in -2..=2 {
+                let (dx, dy) = (dx as f64, dy as f64);
+                let want = grey
+                    .sample(
+                        11.3 + j[0][0] * dx + j[0][1] * dy,
+                        8.6 + j[1][0] * dx + j[1][1] * dy,
+                    )
+                    .unwrap() as f64;
+                assert!(
+                    (out[k] - want).abs() <= 1e-4,
+                    "({dx}, {dy}): {} vs {want}",
+                    out[k]
+                );
+                k += 1;
+            }
+        }
+        assert_eq!(k, out.len());
+        // A sheared corner leaving the image, NaN and infinite maps: refused, nothing appended.
+        out.clear();
+        assert!(grey
+            .patch_affine_into(3.5, 8.0, 2, [[1.0, 1.0], [0.0, 1.0]], &mut out)
+            .is_none());
+        assert!(grey
+            .patch_affine_into(10.0, 8.0, 2, [[f64::NAN, 0.0], [0.0, 1.0]], &mut out)
+            .is_none());
+        assert!(grey
+            .patch_affine_into(10.0, 8.0, 2, [[1.0, f64::INFINITY], [0.0, 1.0]], &mut out)
+            .is_none());
+        assert!(out.is_empty());
     }
 }

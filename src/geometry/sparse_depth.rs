@@ -10,11 +10,36 @@
 
 use std::collections::HashMap;
 
+use nalgebra::{Matrix2, Matrix3, Vector3};
+
 use super::camera::CameraModel;
 use super::depth::{point_on_ray, DepthLookup, DepthOptions, DepthRejection};
 use super::points::PixelPoint;
 use super::structure::CameraPoint;
 use super::GeometryError;
+
+/// Fewest stored points a plane is fitted to: three unknowns and some redundancy.
+pub const MIN_PLANE_POINTS: usize = 5;
+
+/// A plane through a keyframe's stored points near a pixel, in inverse depth:
+/// ρ(p) ≈ `inverse_depth` + `gradient`·(p − pixel).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InverseDepthPlane {
+    /// At the pixel, 1/m.
+    pub inverse_depth: f64,
+    /// Change per pixel along x and y, 1/m per pixel.
+    pub gradient: [f64; 2],
+    /// The points' root-mean-square distance from the plane, 1/m.
+    pub rms: f64,
+}
+
+impl InverseDepthPlane {
+    fn is_finite(&self) -> bool {
+        self.inverse_depth.is_finite()
+            && self.gradient.iter().all(|g| g.is_finite())
+            && self.rms.is_finite()
+    }
+}
 
 /// Keyframe pixels with their metric points, indexed on a grid of `radius`-sized cells.
 #[derive(Debug, Clone)]
@@ -125,29 +150,76 @@ impl SparseDepth {
         if !pixel.is_finite() {
             return Err(DepthRejection::OutsideImage);
         }
+        self.within(pixel, radius_px, opts)
+            .map(|(_, z)| 1.0 / z)
+            .fold(None, |span, rho| {
+                Some(match span {
+                    None => (rho, rho),
+                    Some((lo, hi)) => (f64::min(lo, rho), f64::max(hi, rho)),
+                })
+            })
+            .ok_or(DepthRejection::Missing)
+    }
+
+    /// The plane in inverse depth through the stored points within `radius_px` of `pixel`
+    /// (depths in `opts`' range), least squares: a plane in space has an inverse depth affine
+    /// in the pixel (exactly, for a pinhole camera), so its gradient says how the surface
+    /// slants across the image. `None` with fewer than [`MIN_PLANE_POINTS`] points or points
+    /// that do not span both image directions.
+    pub fn inverse_depth_plane(
+        &self,
+        pixel: &PixelPoint,
+        radius_px: f64,
+        opts: &DepthOptions,
+    ) -> Option<InverseDepthPlane> {
+        if !pixel.is_finite() {
+            return None;
+        }
+        let near: Vec<(f64, f64, f64)> = self
+            .within(pixel, radius_px, opts)
+            .map(|(q, z)| (q.x - pixel.x, q.y - pixel.y, 1.0 / z))
+            .collect();
+        let plane = fit_plane(&near, radius_px)?;
+        // One robust pass: a wrong match or a second surface among the neighbours pulls a least
+        // squares plane; points beyond 2.5 robust σ (MAD) of the first fit are left out.
+        let residual = |&(dx, dy, rho): &(f64, f64, f64)| {
+            (rho - plane.inverse_depth - plane.gradient[0] * dx - plane.gradient[1] * dy).abs()
+        };
+        let mut residuals: Vec<f64> = near.iter().map(residual).collect();
+        residuals.sort_by(f64::total_cmp);
+        let cut = 2.5 * 1.4826 * residuals[residuals.len() / 2];
+        let kept: Vec<(f64, f64, f64)> = near
+            .iter()
+            .copied()
+            .filter(|p| residual(p) <= cut)
+            .collect();
+        if kept.len() == near.len() || kept.len() < MIN_PLANE_POINTS {
+            return Some(plane);
+        }
+        fit_plane(&kept, radius_px)
+    }
+
+    /// (pixel, depth) of the stored points within `radius_px` of `pixel` whose depths lie in
+    /// `opts`' range.
+    fn within<'a>(
+        &'a self,
+        pixel: &'a PixelPoint,
+        radius_px: f64,
+        opts: &'a DepthOptions,
+    ) -> impl Iterator<Item = (&'a PixelPoint, f64)> + 'a {
         let (cx, cy) = self.cell(pixel);
         let reach = (radius_px / self.radius_px).ceil() as i64;
         let r2 = radius_px * radius_px;
-        let mut span: Option<(f64, f64)> = None;
-        for dy in -reach..=reach {
-            for dx in -reach..=reach {
-                let Some(ids) = self.cells.get(&(cx + dx, cy + dy)) else {
-                    continue;
-                };
-                for &i in ids {
-                    let (q, z) = (&self.pixels[i as usize], self.depths[i as usize]);
-                    let d2 = (q.x - pixel.x).powi(2) + (q.y - pixel.y).powi(2);
-                    if d2 <= r2 && z >= opts.min_m && z <= opts.max_m {
-                        let rho = 1.0 / z;
-                        span = Some(match span {
-                            None => (rho, rho),
-                            Some((lo, hi)) => (lo.min(rho), hi.max(rho)),
-                        });
-                    }
-                }
-            }
-        }
-        span.ok_or(DepthRejection::Missing)
+        (-reach..=reach)
+            .flat_map(move |dy| (-reach..=reach).map(move |dx| (cx + dx, cy + dy)))
+            .filter_map(|cell| self.cells.get(&cell))
+            .flatten()
+            .map(|&i| (&self.pixels[i as usize], self.depths[i as usize]))
+            .filter(move |(q, z)| {
+                (q.x - pixel.x).powi(2) + (q.y - pixel.y).powi(2) <= r2
+                    && *z >= opts.min_m
+                    && *z <= opts.max_m
+            })
     }
 
     /// (squared pixel distance, depth, stored index) of the points within the radius of
@@ -173,6 +245,47 @@ impl SparseDepth {
         found.sort_by(|a, b| a.0.total_cmp(&b.0));
         found
     }
+}
+
+/// Least-squares plane ρ = a + gx·dx + gy·dy through `near` (offsets from the pixel, inverse
+/// depth); `None` with fewer than [`MIN_PLANE_POINTS`] or points that do not span both image
+/// directions within `radius_px`.
+fn fit_plane(near: &[(f64, f64, f64)], radius_px: f64) -> Option<InverseDepthPlane> {
+    if near.len() < MIN_PLANE_POINTS {
+        return None;
+    }
+    // Normal equations of ρ = a + gx·dx + gy·dy.
+    let mut normal = Matrix3::zeros();
+    let mut rhs = Vector3::zeros();
+    for &(dx, dy, rho) in near {
+        let row = Vector3::new(1.0, dx, dy);
+        normal += row * row.transpose();
+        rhs += row * rho;
+    }
+    // The offsets' covariance must be well spread (not a line of points): its smaller
+    // eigenvalue at least (radius/5)², a disc's being radius²/4.
+    let n = near.len() as f64;
+    let (mx, my) = (normal[(0, 1)] / n, normal[(0, 2)] / n);
+    let spread = Matrix2::new(
+        normal[(1, 1)] / n - mx * mx,
+        normal[(1, 2)] / n - mx * my,
+        normal[(1, 2)] / n - mx * my,
+        normal[(2, 2)] / n - my * my,
+    );
+    if spread.symmetric_eigenvalues().min() < (radius_px / 5.0).powi(2) {
+        return None;
+    }
+    let fit = normal.cholesky()?.solve(&rhs);
+    let squares: f64 = near
+        .iter()
+        .map(|&(dx, dy, rho)| (rho - fit[0] - fit[1] * dx - fit[2] * dy).powi(2))
+        .sum();
+    let plane = InverseDepthPlane {
+        inverse_depth: fit[0],
+        gradient: [fit[1], fit[2]],
+        rms: (squares / (n - 3.0)).sqrt(),
+    };
+    plane.is_finite().then_some(plane)
 }
 
 impl DepthLookup for SparseDepth {
@@ -232,5 +345,50 @@ mod tests {
         assert_eq!(e.unwrap_err(), DepthRejection::Missing);
         assert!(SparseDepth::new(&pixels, &points[..1], 2.0).is_err());
         assert!(SparseDepth::new(&pixels, &points, 0.0).is_err());
+    }
+
+    #[test]
+    fn plane_through_the_neighbours_gives_the_surfaces_slant() {
+        let opts = DepthOptions::default();
+        // A floor: inverse depth 0.3 + 0.002·(y − 50) 1/m (exact for a plane in space).
+        let rho = |x: f64, y: f64| 0.3 + 0.0005 * (x - 60.0) + 0.002 * (y - 50.0);
+        let pixels: Vec<PixelPoint> = (0..40)
+            .map(|k| PixelPoint::new(45.0 + (k * 7 % 31) as f64, 35.0 + (k * 11 % 29) as f64))
+            .collect();
+        let points: Vec<CameraPoint> = pixels
+            .iter()
+            .map(|p| CameraPoint::new(0.0, 0.0, 1.0 / rho(p.x, p.y)))
+            .collect();
+        let index = SparseDepth::new(&pixels, &points, 2.0).unwrap();
+        let at = PixelPoint::new(60.0, 50.0);
+        let plane = index.inverse_depth_plane(&at, 16.0, &opts).unwrap();
+        assert!((plane.inverse_depth - 0.3).abs() < 1e-12, "{plane:?}");
+        assert!((plane.gradient[0] - 0.0005).abs() < 1e-12, "{plane:?}");
+        assert!((plane.gradient[1] - 0.002).abs() < 1e-12, "{plane:?}");
+        assert!(plane.rms < 1e-12);
+        // Too few points within the radius, a line of points, a non-finite pixel: no plane.
+        assert!(index.inverse_depth_plane(&at, 3.0, &opts).is_none());
+        let line: Vec<PixelPoint> = (0..10)
+            .map(|k| PixelPoint::new(50.0 + k as f64, 50.0))
+            .collect();
+        let line_points = vec![CameraPoint::new(0.0, 0.0, 2.0); 10];
+        let line = SparseDepth::new(&line, &line_points, 2.0).unwrap();
+        assert!(line
+            .inverse_depth_plane(&PixelPoint::new(55.0, 50.0), 16.0, &opts)
+            .is_none());
+        assert!(index
+            .inverse_depth_plane(&PixelPoint::new(f64::NAN, 50.0), 16.0, &opts)
+            .is_none());
+        // Two surfaces (a depth edge through the neighbours): the scatter says so.
+        let edge: Vec<CameraPoint> = pixels
+            .iter()
+            .map(|p| CameraPoint::new(0.0, 0.0, if p.x < 60.0 { 2.0 } else { 4.0 }))
+            .collect();
+        let edge = SparseDepth::new(&pixels, &edge, 2.0).unwrap();
+        let split = edge.inverse_depth_plane(&at, 16.0, &opts).unwrap();
+        assert!(split.rms > 0.05, "{split:?}");
+        // Span and plane read the same neighbours.
+        let (lo, hi) = index.inverse_depth_span(&at, 16.0, &opts).unwrap();
+        assert!(lo < plane.inverse_depth && plane.inverse_depth < hi);
     }
 }

@@ -364,6 +364,10 @@ pub struct StereoOptions {
     /// within this many pixels of disparity ([`super::stereo_guided::GuidedStereo::refine`]):
     /// the matcher's sub-pixel error is the disparity's; 0 turns it off.
     pub refine_radius_px: f64,
+    /// The patches of these searches are sheared by the surface's slant, from the plane (in
+    /// inverse depth) through the keyframe's stereo points within this many pixels
+    /// ([`super::SparseDepth::inverse_depth_plane`]); 0 compares square patches.
+    pub slant_radius_px: f64,
     /// Noise of the right pixels the patches measured, pixels: the stereo pose weights them by
     /// `(σ̂/right_pixel_sigma_px)²` against the matches (σ̂ the matches' residual σ) instead of
     /// alike; 0 weights them alike (docs/geometry.md: what each choice measured).
@@ -380,7 +384,8 @@ impl Default for StereoOptions {
             guided_patch_radius: 4,
             guided_min_correlation: 0.8,
             refine_radius_px: 1.5,
-            right_pixel_sigma_px: 0.0,
+            slant_radius_px: 16.0,
+            right_pixel_sigma_px: 0.15,
         }
     }
 }
@@ -416,6 +421,11 @@ impl StereoOptions {
                 "refine_radius_px",
                 self.refine_radius_px.is_finite() && self.refine_radius_px >= 0.0,
                 format!("{} is not a finite number ≥ 0", self.refine_radius_px),
+            ),
+            (
+                "slant_radius_px",
+                self.slant_radius_px.is_finite() && self.slant_radius_px >= 0.0,
+                format!("{} is not a finite number ≥ 0", self.slant_radius_px),
             ),
             (
                 "right_pixel_sigma_px",

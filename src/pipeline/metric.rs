@@ -27,6 +27,7 @@ use super::frame::{camera_model_for, CameraId, Frame, MetricImages, StereoView};
 use super::PipelineError;
 use crate::geometry::depth::{point_on_ray, DepthRejection, RejectionCounts};
 use crate::geometry::patch::GreyImage;
+use crate::geometry::sparse_depth::InverseDepthPlane;
 use crate::geometry::stereo_guided::GuidedStereo;
 use crate::geometry::{
     estimate_absolute_pose, estimate_stereo_pose, lift_matches, AbsolutePoseEstimate,
@@ -288,27 +289,55 @@ impl KeyframeDepth {
 
     /// Stereo keyframe depth from left–right matches (`p0` left, `p1` right), keeping the
     /// pair's `images` for guided searches; with images, each match's right pixel is first
-    /// re-found by its patches within `stereo.refine_radius_px` ([`GuidedStereo::refine`]).
+    /// re-found by its patches within `stereo.refine_radius_px` ([`GuidedStereo::refine`]),
+    /// sheared by the slant of the matches around it (`stereo.slant_radius_px`).
     pub fn triangulate(
         rig: &StereoRig,
         matches: &[PixelMatch],
-        opts: &Checked<StereoOptions>,
+        opts: &MetricOptions,
         images: Option<StereoImages>,
     ) -> Result<(KeyframeDepth, usize), PipelineError> {
-        let mut tri = rig.triangulate_matches(matches, opts)?;
+        let stereo = &opts.stereo;
+        let mut tri = rig.triangulate_matches(matches, stereo)?;
         let left: Vec<PixelPoint> = tri.source.iter().map(|&i| matches[i].p0).collect();
         let mut right: Vec<PixelPoint> = tri.source.iter().map(|&i| matches[i].p1).collect();
-        if let (Some(images), true) = (&images, opts.refine_radius_px > 0.0) {
-            let guided = guided(images, rig, opts);
-            for ((pixel, point), right) in left.iter().zip(&mut tri.points).zip(&mut right) {
-                if let Some(found) = guided.refine(pixel, point, opts.refine_radius_px) {
+        if let (Some(images), true) = (&images, stereo.refine_radius_px > 0.0) {
+            let guided = guided(images, rig, stereo);
+            // The slant from the matches as triangulated (all planes before any match is
+            // refined, so the order does not matter). Measured: planes from points refined once
+            // with square patches first gave the same (odometry oracle test, worst segment end
+            // 1.16 vs 1.12 %) for twice the work.
+            let slants = (stereo.slant_radius_px > 0.0)
+                .then(|| SparseDepth::new(&left, &tri.points, stereo.slant_radius_px))
+                .transpose()?;
+            let planes: Vec<_> = left
+                .iter()
+                .map(|p| {
+                    let index = slants.as_ref()?;
+                    index.inverse_depth_plane(p, stereo.slant_radius_px, &opts.depth)
+                })
+                .collect();
+            for (((pixel, point), right), plane) in left
+                .iter()
+                .zip(&mut tri.points)
+                .zip(&mut right)
+                .zip(&planes)
+            {
+                if let Some(found) =
+                    guided.refine(pixel, point, plane.as_ref(), stereo.refine_radius_px)
+                {
                     *point = found.point;
                     *right = found.right;
                 }
             }
         }
-        let mut depth =
-            StereoDepth::new(tri.points, left, right, rig.clone(), opts.lookup_radius_px)?;
+        let mut depth = StereoDepth::new(
+            tri.points,
+            left,
+            right,
+            rig.clone(),
+            stereo.lookup_radius_px,
+        )?;
         depth.images = images;
         Ok((KeyframeDepth::Stereo(Box::new(depth)), tri.rejected))
     }
@@ -415,9 +444,8 @@ fn lift_stereo(
             // depth, moved up to the lookup radius, is several per cent off. With the pair's
             // images the patches re-find this pixel's own right pixel near that guess.
             let refined = match (&stereo.images, opts.stereo.refine_radius_px) {
-                (Some(images), radius) if radius > 0.0 => {
-                    guided(images, &stereo.rig, &opts.stereo).refine(&m.p0, &point, radius)
-                }
+                (Some(images), radius) if radius > 0.0 => guided(images, &stereo.rig, &opts.stereo)
+                    .refine(&m.p0, &point, slant(stereo, &m.p0, opts).as_ref(), radius),
                 _ => None,
             };
             let right_measured = refined.is_some();
@@ -441,8 +469,12 @@ fn lift_stereo(
             let span = stereo
                 .index
                 .inverse_depth_span(&m.p0, radius, &opts.depth)?;
-            let guided =
-                guided(images, &stereo.rig, &opts.stereo).search(&m.p0, span, &opts.depth)?;
+            let guided = guided(images, &stereo.rig, &opts.stereo).search(
+                &m.p0,
+                span,
+                slant(stereo, &m.p0, opts).as_ref(),
+                &opts.depth,
+            )?;
             Ok(StereoPointMatch {
                 point: guided.point,
                 right: guided.right,
@@ -452,6 +484,19 @@ fn lift_stereo(
         }
         Err(r) => Err(r),
     }
+}
+
+/// The plane of a stereo keyframe's points around `pixel` that shears the patches
+/// (`stereo.slant_radius_px`; `None` when 0 or the points give none).
+fn slant(
+    stereo: &StereoDepth,
+    pixel: &PixelPoint,
+    opts: &MetricOptions,
+) -> Option<InverseDepthPlane> {
+    let radius = opts.stereo.slant_radius_px;
+    (radius > 0.0)
+        .then(|| stereo.index.inverse_depth_plane(pixel, radius, &opts.depth))
+        .flatten()
 }
 
 /// The patch search over a stereo pair's images with the configured patches (keyframe

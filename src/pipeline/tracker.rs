@@ -790,12 +790,8 @@ impl<M: PairMatcher> Tracker<M> {
                             right: Arc::new(GreyImage::of(&view.right.image)),
                         }
                     });
-                let (depth, _) = KeyframeDepth::triangulate(
-                    &view.rig,
-                    &pair.matches,
-                    &self.metric.stereo,
-                    images,
-                )?;
+                let (depth, _) =
+                    KeyframeDepth::triangulate(&view.rig, &pair.matches, &self.metric, images)?;
                 Ok(Some(depth))
             }
         }
