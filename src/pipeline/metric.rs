@@ -312,10 +312,7 @@ impl KeyframeDepth {
                 .transpose()?;
             let planes: Vec<_> = left
                 .iter()
-                .map(|p| {
-                    let index = slants.as_ref()?;
-                    index.inverse_depth_plane(p, stereo.slant_radius_px, &opts.depth)
-                })
+                .map(|p| slant(slants.as_ref()?, p, opts))
                 .collect();
             for (((pixel, point), right), plane) in left
                 .iter()
@@ -445,7 +442,12 @@ fn lift_stereo(
             // images the patches re-find this pixel's own right pixel near that guess.
             let refined = match (&stereo.images, opts.stereo.refine_radius_px) {
                 (Some(images), radius) if radius > 0.0 => guided(images, &stereo.rig, &opts.stereo)
-                    .refine(&m.p0, &point, slant(stereo, &m.p0, opts).as_ref(), radius),
+                    .refine(
+                        &m.p0,
+                        &point,
+                        slant(&stereo.index, &m.p0, opts).as_ref(),
+                        radius,
+                    ),
                 _ => None,
             };
             let right_measured = refined.is_some();
@@ -472,7 +474,7 @@ fn lift_stereo(
             let guided = guided(images, &stereo.rig, &opts.stereo).search(
                 &m.p0,
                 span,
-                slant(stereo, &m.p0, opts).as_ref(),
+                slant(&stereo.index, &m.p0, opts).as_ref(),
                 &opts.depth,
             )?;
             Ok(StereoPointMatch {
@@ -486,16 +488,16 @@ fn lift_stereo(
     }
 }
 
-/// The plane of a stereo keyframe's points around `pixel` that shears the patches
+/// The plane of a stereo keyframe's points (`index`) around `pixel` that shears the patches
 /// (`stereo.slant_radius_px`; `None` when 0 or the points give none).
 fn slant(
-    stereo: &StereoDepth,
+    index: &SparseDepth,
     pixel: &PixelPoint,
     opts: &MetricOptions,
 ) -> Option<InverseDepthPlane> {
     let radius = opts.stereo.slant_radius_px;
     (radius > 0.0)
-        .then(|| stereo.index.inverse_depth_plane(pixel, radius, &opts.depth))
+        .then(|| index.inverse_depth_plane(pixel, radius, &opts.depth))
         .flatten()
 }
 
